@@ -1,0 +1,171 @@
+# tern - one flat Makefile (kvmtool style).
+#
+#   make            build/tern, the test guest (ELF + bzImage)
+#   make check      every test, plain and under ASan+UBSan; ends "N passed, N failed"
+#   make demo       the demo (README)
+#   make bench      tests/bench/*
+#   V=1             show commands;  WERROR=0  warnings are not errors
+#
+# Set-up (apt-get of every dependency) is scripts/setup.sh, which demo and
+# check run first; it is idempotent and fast when nothing is missing.
+
+CC      ?= gcc
+BUILD   ?= build
+WERROR  ?= 1
+V       ?= 0
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARNINGS := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+	-Wundef -Wwrite-strings -Wshadow -Wpointer-arith -Wvla -Wimplicit-fallthrough \
+	-Wold-style-definition -Wmissing-declarations -Wnull-dereference
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+CFLAGS_COMMON := -std=gnu11 -g -O2 $(WARNINGS) -I. -D_GNU_SOURCE -DTERN_HOST -MD -MP
+HOST_CFLAGS   := $(CFLAGS_COMMON) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+HOST_LDFLAGS  := -pie -Wl,-z,relro,-z,now
+HOST_LIBS     := -lpthread -luring -lfdt -ljson-c
+ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# ---- tern -------------------------------------------------------------------
+
+# The library part of tern: everything but main.c, so tests link it too.
+LIB_SRCS += vmm/util.c
+LIB_SRCS += vmm/memory.c
+LIB_SRCS += vmm/bus.c
+LIB_SRCS += vmm/cpuid.c
+LIB_SRCS += vmm/vcpu.c
+LIB_SRCS += vmm/vm.c
+LIB_SRCS += vmm/console.c
+LIB_SRCS += vmm/event.c
+LIB_SRCS += vmm/boot.c
+LIB_SRCS += vmm/boot_bzimage.c
+LIB_SRCS += vmm/boot_elf.c
+LIB_SRCS += vmm/boot_x86.c
+LIB_SRCS += vmm/mptable.c
+LIB_SRCS += devices/serial.c
+LIB_SRCS += devices/i8042.c
+LIB_SRCS += devices/cmos.c
+LIB_SRCS += devices/testdev.c
+MAIN_SRCS := vmm/main.c vmm/cli.c
+
+LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJS      := $(MAIN_SRCS:%.c=$(BUILD)/obj/%.o)
+ASAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
+ASAN_MAIN_OBJS := $(MAIN_SRCS:%.c=$(BUILD)/asan/obj/%.o)
+
+TERN      := $(BUILD)/tern
+ASAN_TERN := $(BUILD)/asan/tern
+
+# ---- test guest ---------------------------------------------------------------
+
+FW_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -Ifirmware -ffreestanding -fno-pic -fno-pie \
+	-fno-stack-protector -fno-asynchronous-unwind-tables -fno-builtin -nostdlib \
+	-mno-red-zone -mgeneral-regs-only -mcmodel=small --param=min-pagesize=0 -MD -MP
+FW_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,firmware/guest.ld \
+	-Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
+FW_SRCS := firmware/entry.S firmware/cpu.c firmware/lib.c firmware/bootinfo.c firmware/smp.c \
+	firmware/main.c
+FW_OBJS := $(patsubst %,$(BUILD)/fwobj/%.o,$(basename $(FW_SRCS)))
+FW_ELF  := $(BUILD)/firmware/testguest.elf
+FW_BZ   := $(BUILD)/firmware/testguest.bzImage
+MKBZ    := $(BUILD)/tools/mkbzimage
+
+# ---- unit tests (cmocka) -----------------------------------------------------
+
+UNIT_TESTS += util_test
+UNIT_TESTS += memory_test
+UNIT_TESTS += boot_test
+UNIT_TESTS += serial_test
+UNIT_TESTS += mptable_test
+UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
+ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
+
+.PHONY: all check check-unit check-kvm check-linux demo bench setup clean
+all: $(TERN) $(FW_ELF) $(FW_BZ)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC-ASAN $<")
+	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(TERN): $(MAIN_OBJS) $(LIB_OBJS)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(HOST_LDFLAGS) $^ -o $@ $(HOST_LIBS)
+
+$(ASAN_TERN): $(ASAN_MAIN_OBJS) $(ASAN_LIB_OBJS)
+	$(if $(Q),@echo "  LD-ASAN $@")
+	$(Q)$(CC) $(HOST_LDFLAGS) $(ASAN_FLAGS) $^ -o $@ $(HOST_LIBS)
+
+$(BUILD)/fwobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  FW-CC   $<")
+	$(Q)$(CC) $(FW_CFLAGS) -c $< -o $@
+
+$(BUILD)/fwobj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  FW-AS   $<")
+	$(Q)$(CC) $(FW_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
+
+$(FW_ELF): $(FW_OBJS) firmware/guest.ld
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  FW-LD   $@")
+	$(Q)$(CC) $(FW_CFLAGS) $(FW_LDFLAGS) $(FW_OBJS) -o $@
+
+$(MKBZ): tools/mkbzimage.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  HOSTCC  $<")
+	$(Q)$(CC) $(CFLAGS_COMMON) $< -o $@
+
+$(FW_BZ): $(FW_ELF) $(MKBZ)
+	$(if $(Q),@echo "  BZIMAGE $@")
+	$(Q)$(MKBZ) $< $@
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  TEST    $@")
+	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $< $(LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
+
+$(BUILD)/asan/tests/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  TEST-AS $@")
+	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) $(HOST_LDFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
+
+setup:
+	$(Q)scripts/setup.sh
+
+# Everything `make check` runs, built in one go.
+TEST_DEPS := all $(ASAN_TERN) $(UNIT_BINS) $(ASAN_UNIT_BINS)
+
+check: setup
+	$(Q)$(MAKE) --no-print-directory $(TEST_DEPS)
+	$(Q)python3 tests/run.py --build $(BUILD) all
+
+check-unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
+	$(Q)python3 tests/run.py --build $(BUILD) unit
+
+check-kvm: all $(ASAN_TERN)
+	$(Q)python3 tests/run.py --build $(BUILD) kvm
+
+demo: setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(BUILD)
+
+bench: all
+	$(Q)python3 tests/bench/boot --build $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

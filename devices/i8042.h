@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devices/i8042.h - the PS/2 controller, as far as guests need it: its
+ * command byte, self tests, a keyboard that acknowledges, and the reset line
+ * (command 0xfe, or the output port's bit 0), which stops tern with status 0.
+ */
+#ifndef TERN_DEVICES_I8042_H
+#define TERN_DEVICES_I8042_H
+
+#include "vmm/bus.h"
+
+struct i8042;
+struct irq_line;
+
+/* on_reset is called (from a vCPU thread) when the guest pulls reset. */
+struct i8042 *i8042_new(struct irq_line *irq, void (*on_reset)(struct i8042 *k, void *opaque), void *opaque);
+void i8042_free(struct i8042 *k);
+struct bus_dev *i8042_data_dev(struct i8042 *k);
+struct bus_dev *i8042_cmd_dev(struct i8042 *k);
+
+#endif

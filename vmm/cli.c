@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+#define DEFAULT_MEMORY (256 * MiB)
+
+void cli_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tern COMMAND [OPTIONS]\n"
+		"\n"
+		"tern is a small KVM virtual machine monitor for microVMs.\n"
+		"\n"
+		"Commands:\n"
+		"  run        boot a microVM (see 'tern run --help')\n"
+		"  help       show this help\n"
+		"  version    show the version\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help     show this help\n"
+		"  -V, --version  show the version\n");
+}
+
+void cli_usage_run(FILE *f)
+{
+	fprintf(f,
+		"Usage: tern run --kernel PATH [OPTIONS]\n"
+		"\n"
+		"Boots a microVM. Its serial console (COM1) is tern's stdin and stdout;\n"
+		"when stdin is a terminal it is switched to raw mode. Type Ctrl-A x to quit,\n"
+		"Ctrl-A Ctrl-A to send a Ctrl-A to the guest.\n"
+		"\n"
+		"Options:\n"
+		"  -k, --kernel PATH        kernel: bzImage, ELF vmlinux, or ELF with a PVH note\n"
+		"  -i, --initrd PATH        initial ramdisk\n"
+		"  -c, --cmdline STR        kernel command line (default: empty)\n"
+		"  -n, --cpus N             number of vCPUs, 1..64 (default: 1)\n"
+		"  -m, --memory SIZE        guest RAM; K, M, G or T suffix (default: 256M)\n"
+		"      --boot-protocol P    auto|linux|pvh (default: auto: a bzImage uses the\n"
+		"                           64-bit Linux boot protocol, an ELF uses PVH if it has\n"
+		"                           the PVH note, else the 64-bit Linux protocol)\n"
+		"      --test-device[=PATH] map tern's test device (firmware/abi.h): the test\n"
+		"                           guest's reports are written to PATH (default:\n"
+		"                           stderr) and its requested status becomes tern's\n"
+		"      --kvm-device PATH    KVM device node (default: /dev/kvm)\n"
+		"  -h, --help               show this help\n"
+		"\n"
+		"Exit status: the status the guest gave the test device; 0 when the guest\n"
+		"powers off or resets, or on Ctrl-A x; 1 with a one-line message on any error.\n");
+}
+
+enum {
+	OPT_BOOT_PROTOCOL = 256,
+	OPT_TEST_DEVICE,
+	OPT_KVM_DEVICE,
+};
+
+static const struct option run_opts[] = {
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "initrd", required_argument, NULL, 'i' },
+	{ "cmdline", required_argument, NULL, 'c' },
+	{ "cpus", required_argument, NULL, 'n' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
+	{ "test-device", optional_argument, NULL, OPT_TEST_DEVICE },
+	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
+{
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cfg.nr_cpus = 1;
+	o->cfg.mem_size = DEFAULT_MEMORY;
+	o->cfg.console_out_fd = 1;
+	o->cfg.boot_protocol = BOOT_PROTOCOL_AUTO;
+
+	optind = 0; /* full reset: tests call this more than once */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:c:n:m:h", run_opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			o->cfg.kernel = optarg;
+			break;
+		case 'i':
+			o->cfg.initrd = optarg;
+			break;
+		case 'c':
+			o->cfg.cmdline = optarg;
+			break;
+		case 'n':
+			if (parse_u64(optarg, 1, VM_MAX_CPUS, &v) < 0)
+				return err_set(e, -EINVAL, "--cpus: '%s' is not a number from 1 to %d", optarg,
+					       VM_MAX_CPUS);
+			o->cfg.nr_cpus = (unsigned)v;
+			break;
+		case 'm':
+			if (parse_size(optarg, &v) < 0 || !v)
+				return err_set(e, -EINVAL, "--memory: '%s' is not a size (e.g. 512M, 2G)", optarg);
+			o->cfg.mem_size = v;
+			break;
+		case OPT_BOOT_PROTOCOL:
+			if (!strcmp(optarg, "auto"))
+				o->cfg.boot_protocol = BOOT_PROTOCOL_AUTO;
+			else if (!strcmp(optarg, "linux"))
+				o->cfg.boot_protocol = BOOT_PROTOCOL_LINUX;
+			else if (!strcmp(optarg, "pvh"))
+				o->cfg.boot_protocol = BOOT_PROTOCOL_PVH;
+			else
+				return err_set(e, -EINVAL, "--boot-protocol: '%s' is not auto, linux or pvh", optarg);
+			break;
+		case OPT_TEST_DEVICE:
+			o->cfg.test_device = true;
+			o->testdev_path = optarg;
+			break;
+		case OPT_KVM_DEVICE:
+			o->cfg.kvm_path = optarg;
+			break;
+		case 'h':
+			o->help = true;
+			return 0;
+		case ':':
+			return err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return err_set(e, -EINVAL, "unknown option '%s' (see 'tern run --help')", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return err_set(e, -EINVAL, "unexpected argument '%s' (see 'tern run --help')", argv[optind]);
+	if (!o->cfg.kernel)
+		return err_set(e, -EINVAL, "--kernel is required (see 'tern run --help')");
+	return 0;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* vmm/cli.h - command-line parsing for tern's subcommands. */
+#ifndef TERN_VMM_CLI_H
+#define TERN_VMM_CLI_H
+
+#include <stdio.h>
+
+#include "vmm/vm.h"
+
+#define TERN_VERSION "0.1.0"
+
+struct run_options {
+	struct vm_config cfg;
+	const char *testdev_path; /* --test-device=PATH, or NULL for stderr */
+	bool help;
+};
+
+/* Parses `tern run` arguments (argv[0] is "run"). 0, or -EINVAL with e set. */
+int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e);
+void cli_usage(FILE *f);
+void cli_usage_run(FILE *f);
+
+#endif

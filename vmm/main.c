@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* vmm/main.c - tern's entry point: subcommand dispatch and `tern run`. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "vmm/cli.h"
+#include "vmm/console.h"
+#include "vmm/event.h"
+#include "vmm/vm.h"
+
+struct run_loop {
+	struct vm *vm;
+	struct event_loop *el;
+	struct event_source exit_src;   /* vm->exit_fd */
+	struct event_source signal_src; /* SIGINT, SIGTERM, SIGHUP */
+};
+
+static bool on_vm_exit(struct event_source *src, unsigned revents)
+{
+	struct run_loop *rl = container_of(src, struct run_loop, exit_src);
+
+	(void)revents;
+	rl->el->stop = true;
+	return false;
+}
+
+static bool on_signal(struct event_source *src, unsigned revents)
+{
+	struct run_loop *rl = container_of(src, struct run_loop, signal_src);
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	if (read(src->fd, &si, sizeof(si)) != sizeof(si))
+		return true;
+	vm_fail(rl->vm, "stopped by signal %u (%s)", si.ssi_signo, strsignal((int)si.ssi_signo));
+	return true;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_options o;
+	struct err e = { { 0 } };
+	struct event_loop el;
+	struct console con;
+	struct vm vm;
+	struct run_loop rl = { .vm = &vm, .el = &el };
+	FILE *report = NULL;
+	sigset_t sigs;
+	int sfd = -1, status = 1, r;
+
+	memset(&con, 0, sizeof(con));
+	memset(&el, 0, sizeof(el));
+	if (cli_parse_run(argc, argv, &o, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		return 1;
+	}
+	if (o.help) {
+		cli_usage_run(stdout);
+		return 0;
+	}
+	if (o.testdev_path) {
+		report = fopen(o.testdev_path, "we");
+		if (!report) {
+			fprintf(stderr, "tern: error: cannot open test-device output '%s': %s\n", o.testdev_path,
+				strerror(errno));
+			return 1;
+		}
+		o.cfg.testdev_out = report;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* Signals arrive through the event loop; vCPU threads block them all
+	 * but the kick (vcpu_start). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if (vm_create(&vm, &o.cfg, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		goto out_report;
+	}
+	if (event_loop_init(&el, &e) < 0 || console_init(&con, &vm, 0, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		goto out_vm;
+	}
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	rl.exit_src = (struct event_source){ .fd = vm.exit_fd, .ready = on_vm_exit };
+	rl.signal_src = (struct event_source){ .fd = sfd, .ready = on_signal };
+	r = event_add(&el, &rl.exit_src);
+	if (r == 0 && sfd >= 0)
+		r = event_add(&el, &rl.signal_src);
+	if (r == 0)
+		r = event_add(&el, &con.src);
+	if (r < 0 || sfd < 0) {
+		fprintf(stderr, "tern: error: cannot set up the event loop\n");
+		goto out_console;
+	}
+	if (vm_start(&vm, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		goto out_console;
+	}
+	r = event_loop_run(&el);
+	if (r < 0)
+		vm_fail(&vm, "event loop: %s", strerror(-r));
+	vm_stop(&vm);
+	console_exit(&con);
+	pthread_mutex_lock(&vm.lock);
+	status = vm.exit_status;
+	if (vm.exit_error)
+		fprintf(stderr, "tern: error: %s\n", vm.exit_reason);
+	else
+		pr_debug("%s", vm.exit_reason);
+	pthread_mutex_unlock(&vm.lock);
+
+out_console:
+	console_exit(&con);
+	event_loop_exit(&el);
+	if (sfd >= 0)
+		close(sfd);
+out_vm:
+	vm_destroy(&vm);
+out_report:
+	if (report)
+		fclose(report);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		cli_usage(stderr);
+		return 1;
+	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		cli_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("tern %s\n", TERN_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "tern: error: unknown command '%s' (see 'tern --help')\n", cmd);
+	return 1;
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/memory.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int mem_init(struct guest_mem *mem, uint64_t size, struct err *e)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int r;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+	if (size < MEM_MIN_SIZE)
+		return err_set(e, -EINVAL, "memory size %llu MiB is too small (minimum %llu MiB)",
+			       (unsigned long long)(size / MiB), (unsigned long long)(MEM_MIN_SIZE / MiB));
+	if (size % (uint64_t)page)
+		return err_set(e, -EINVAL, "memory size must be a multiple of %ld bytes", page);
+
+	mem->fd = memfd_create("tern-guest-ram", MFD_CLOEXEC);
+	if (mem->fd < 0)
+		return err_errno(e, -errno, "memfd_create for guest memory");
+	if (ftruncate(mem->fd, (off_t)size) < 0) {
+		r = err_errno(e, -errno, "cannot size guest memory to %llu MiB", (unsigned long long)(size / MiB));
+		goto err_close;
+	}
+	mem->hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mem->fd, 0);
+	if (mem->hva == MAP_FAILED) {
+		mem->hva = NULL;
+		r = err_errno(e, -errno, "cannot map %llu MiB of guest memory", (unsigned long long)(size / MiB));
+		goto err_close;
+	}
+	mem->size = size;
+	mem->regions[0] = (struct mem_region){ .gpa = 0, .size = size < MEM_HOLE_START ? size : MEM_HOLE_START };
+	mem->nr_regions = 1;
+	if (size > MEM_HOLE_START) {
+		mem->regions[1] = (struct mem_region){
+			.gpa = MEM_HOLE_END, .size = size - MEM_HOLE_START, .offset = MEM_HOLE_START };
+		mem->nr_regions = 2;
+	}
+	return 0;
+
+err_close:
+	close(mem->fd);
+	mem->fd = -1;
+	return r;
+}
+
+void mem_destroy(struct guest_mem *mem)
+{
+	if (mem->hva)
+		munmap(mem->hva, mem->size);
+	if (mem->fd >= 0)
+		close(mem->fd);
+	mem->hva = NULL;
+	mem->fd = -1;
+	mem->nr_regions = 0;
+}
+
+void *mem_ptr(const struct guest_mem *mem, gpa_t gpa, uint64_t len)
+{
+	uint64_t end;
+
+	if (add_overflows(gpa, len, &end))
+		return NULL;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct mem_region *r = &mem->regions[i];
+		if (gpa >= r->gpa && end <= r->gpa + r->size)
+			return mem->hva + r->offset + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+gpa_t mem_low_end(const struct guest_mem *mem)
+{
+	return mem->nr_regions ? mem->regions[0].size : 0;
+}
+
+gpa_t mem_top(const struct guest_mem *mem)
+{
+	if (!mem->nr_regions)
+		return 0;
+	const struct mem_region *r = &mem->regions[mem->nr_regions - 1];
+	return r->gpa + r->size;
+}
+
+int mem_register_kvm(const struct guest_mem *mem, int vm_fd, struct err *e)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = mem->regions[i].gpa,
+			.memory_size = mem->regions[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)(mem->hva + mem->regions[i].offset),
+		};
+		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return err_errno(e, -errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB)", i,
+					 (unsigned long long)(mem->regions[i].size / MiB));
+	}
+	return 0;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/vm.h - the machine. Everything a VM owns hangs off struct vm, so two
+ * VMs (a migration source and destination) can live in one process.
+ */
+#ifndef TERN_VMM_VM_H
+#define TERN_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "vmm/boot.h"
+#include "vmm/bus.h"
+#include "vmm/memory.h"
+#include "vmm/util.h"
+
+#define VM_MAX_CPUS 64
+
+/* tern's own exit statuses (the guest's test-device status passes through). */
+#define VM_EXIT_OK 0
+#define VM_EXIT_ERROR 1
+
+struct vm_config {
+	const char *kvm_path;   /* "/dev/kvm" unless overridden */
+	unsigned nr_cpus;       /* 1..VM_MAX_CPUS */
+	uint64_t mem_size;      /* bytes */
+	const char *kernel;     /* path */
+	const char *initrd;     /* path or NULL */
+	const char *cmdline;    /* or NULL for "" */
+	enum boot_protocol boot_protocol;
+	bool test_device;       /* map the firmware/abi.h test device */
+	FILE *testdev_out;      /* where test-device reports go (stderr if NULL) */
+	int console_out_fd;     /* where the UART's output goes (normally 1) */
+};
+
+/* A legacy interrupt line as a device sees it. */
+struct irq_line {
+	int (*set)(struct irq_line *line, int level);
+};
+
+struct vm_irq {
+	struct irq_line line; /* handed to the device */
+	struct vm *vm;
+	unsigned gsi;
+};
+
+struct vcpu;
+struct serial;
+struct i8042;
+struct cmos;
+struct testdev;
+struct kvm_cpuid2;
+
+struct vm {
+	struct vm_config cfg;     /* copy of what vm_create() was given */
+	int kvm_fd;               /* /dev/kvm */
+	int vm_fd;                /* KVM_CREATE_VM */
+	int run_size;             /* KVM_GET_VCPU_MMAP_SIZE */
+	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, unfiltered */
+	struct guest_mem mem;     /* guest RAM */
+	struct bus pio;           /* port I/O devices */
+	struct bus mmio;          /* MMIO devices */
+	unsigned nr_vcpus;
+	struct vcpu *vcpus;       /* nr_vcpus entries */
+	struct boot_setup boot;   /* entry state for the BSP */
+
+	/* Devices, created in device_types[] order (vm.c). */
+	struct serial *serial;
+	struct i8042 *i8042;
+	struct cmos *cmos;
+	struct testdev *testdev;
+	struct vm_irq com1_irq;
+	struct vm_irq kbd_irq;
+
+	/* Life cycle. exit_* are written once, under lock, by the first
+	 * vm_request_exit(); exit_fd then becomes readable. */
+	pthread_mutex_t lock;
+	int exit_fd;              /* eventfd */
+	bool exit_requested;
+	bool exit_error;          /* tern failed, rather than the guest asking */
+	int exit_status;
+	char exit_reason[160];
+	atomic_bool stopping;     /* vCPU threads leave their run loops */
+	bool started;             /* vCPU threads were launched */
+};
+
+/* Builds the whole machine (KVM VM, memory, vCPUs, devices) and loads the
+ * kernel; nothing runs until vm_start(). On failure everything created is
+ * released and e says why. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
+/* Launches one thread per vCPU. */
+int vm_start(struct vm *vm, struct err *e);
+/* Asks the VM to stop with the given tern exit status. Thread-safe, callable
+ * from vCPU threads; only the first request counts. */
+void vm_request_exit(struct vm *vm, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* As vm_request_exit(), for a failure of tern or KVM: status VM_EXIT_ERROR,
+ * and the reason is reported to the user as an error. */
+void vm_fail(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Stops every vCPU thread and waits for them. Idempotent. */
+void vm_stop(struct vm *vm);
+/* Releases everything vm_create() made. Stops the VM first if needed. */
+void vm_destroy(struct vm *vm);
+/* Drives a legacy IRQ line of the in-kernel PIC/IOAPIC. */
+int vm_irq_line(struct vm *vm, unsigned gsi, int level);
+
+#endif
