@@ -201,8 +201,9 @@ int boot_setup_low_memory(struct guest_mem *mem, struct err *e)
 	uint64_t *pml4 = mem_ptr(mem, BOOT_PML4_GPA, PAGE_SIZE);
 	uint64_t *pdpt = mem_ptr(mem, BOOT_PDPT_GPA, PAGE_SIZE);
 	uint64_t *pd = mem_ptr(mem, BOOT_PD_GPA, 4 * PAGE_SIZE);
-	uint16_t *bda_ebda = mem_ptr(mem, 0x40e, 2);
-	uint16_t *bda_basemem = mem_ptr(mem, 0x413, 2);
+	uint8_t *bda_ebda = mem_ptr(mem, 0x40e, 2);
+	uint8_t *bda_basemem = mem_ptr(mem, 0x413, 2); /* unaligned: BIOS layout */
+	uint16_t ebda_seg = (uint16_t)(BOOT_EBDA_GPA >> 4), base_kib = (uint16_t)(BOOT_EBDA_GPA / 1024);
 
 	if (NEVER(!g || !pml4 || !pdpt || !pd || !bda_ebda || !bda_basemem))
 		return err_set(e, -EFAULT, "guest memory too small for boot structures");
@@ -214,7 +215,7 @@ int boot_setup_low_memory(struct guest_mem *mem, struct err *e)
 		pdpt[i] = (BOOT_PD_GPA + i * PAGE_SIZE) | 0x3;
 	for (uint64_t i = 0; i < 4 * 512; i++)
 		pd[i] = (i << 21) | 0x83; /* present, writable, 2 MiB */
-	*bda_ebda = (uint16_t)(BOOT_EBDA_GPA >> 4);
-	*bda_basemem = (uint16_t)(BOOT_EBDA_GPA / 1024);
+	memcpy(bda_ebda, &ebda_seg, 2);
+	memcpy(bda_basemem, &base_kib, 2);
 	return 0;
 }

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Installs every Debian package tern's build, demo, tests and benchmarks need.
+# Idempotent and fast when everything is present: it asks dpkg first and only
+# runs apt-get (as root) for what is missing.
+#
+# usage: scripts/setup.sh
+set -eu
+
+PKGS="
+build-essential
+pkg-config
+linux-libc-dev
+libfdt-dev
+liburing-dev
+libcmocka-dev
+libjson-c-dev
+python3
+qemu-system-x86
+busybox-static
+iproute2
+cpio
+xz-utils
+gzip
+device-tree-compiler
+curl
+"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	exit 0
+fi
+
+echo "setup: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "setup: done"
