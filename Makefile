@@ -82,10 +82,15 @@ MKBZ    := $(BUILD)/tools/mkbzimage
 UNIT_TESTS += util_test
 UNIT_TESTS += memory_test
 UNIT_TESTS += boot_test
-UNIT_TESTS += serial_test
+UNIT_TESTS += devices_test
 UNIT_TESTS += mptable_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
+
+# C tests that need /dev/kvm (run by the kvm suite with the test guest).
+KVM_TESTS += two_vms_test
+KVM_BINS      := $(KVM_TESTS:%=$(BUILD)/tests/kvm/%)
+ASAN_KVM_BINS := $(KVM_TESTS:%=$(BUILD)/asan/tests/kvm/%)
 
 .PHONY: all check check-unit check-kvm check-linux demo bench setup clean
 all: $(TERN) $(FW_ELF) $(FW_BZ)
@@ -142,11 +147,21 @@ $(BUILD)/asan/tests/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS)
 	$(if $(Q),@echo "  TEST-AS $@")
 	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) $(HOST_LDFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
 
+$(BUILD)/tests/kvm/%: tests/kvm/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  TEST    $@")
+	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $< $(LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
+
+$(BUILD)/asan/tests/kvm/%: tests/kvm/%.c $(ASAN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  TEST-AS $@")
+	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) $(HOST_LDFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
+
 setup:
 	$(Q)scripts/setup.sh
 
 # Everything `make check` runs, built in one go.
-TEST_DEPS := all $(ASAN_TERN) $(UNIT_BINS) $(ASAN_UNIT_BINS)
+TEST_DEPS := all $(ASAN_TERN) $(UNIT_BINS) $(ASAN_UNIT_BINS) $(KVM_BINS) $(ASAN_KVM_BINS)
 
 check: setup
 	$(Q)$(MAKE) --no-print-directory $(TEST_DEPS)
@@ -155,7 +170,7 @@ check: setup
 check-unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	$(Q)python3 tests/run.py --build $(BUILD) unit
 
-check-kvm: all $(ASAN_TERN)
+check-kvm: all $(ASAN_TERN) $(KVM_BINS) $(ASAN_KVM_BINS)
 	$(Q)python3 tests/run.py --build $(BUILD) kvm
 
 demo: setup

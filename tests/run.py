@@ -112,6 +112,13 @@ def suite_kvm(res, build, only=None):
         # Not on the CI or development machines, which have /dev/kvm.
         res.record("kvm", True, "SKIP /dev/kvm does not exist on this machine")
         return
+    env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP")
+    guest = os.path.join(build, "firmware/testguest.elf")
+    for flavour, d in (("kvm", os.path.join(build, "tests/kvm")), ("asan-kvm", os.path.join(build, "asan/tests/kvm"))):
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            path = os.path.join(d, name)
+            if not name.endswith(".d") and os.access(path, os.X_OK) and (not only or only in name):
+                run_tap(res, f"{flavour}/{name}", [path, guest], env=env, timeout=300)
     flavours = [("kvm", os.path.join(build, "tern"))]
     asan = os.path.join(build, "asan/tern")
     if os.path.exists(asan):
