@@ -137,22 +137,13 @@ $(FW_BZ): $(FW_ELF) $(MKBZ)
 	$(if $(Q),@echo "  BZIMAGE $@")
 	$(Q)$(MKBZ) $< $@
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
+# Unit tests (tests/unit/) and C KVM tests (tests/kvm/) link tern's library.
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  TEST    $@")
 	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $< $(LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
 
-$(BUILD)/asan/tests/unit/%: tests/unit/%.c $(ASAN_LIB_OBJS)
-	@mkdir -p $(dir $@)
-	$(if $(Q),@echo "  TEST-AS $@")
-	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) $(HOST_LDFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
-
-$(BUILD)/tests/kvm/%: tests/kvm/%.c $(LIB_OBJS)
-	@mkdir -p $(dir $@)
-	$(if $(Q),@echo "  TEST    $@")
-	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $< $(LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
-
-$(BUILD)/asan/tests/kvm/%: tests/kvm/%.c $(ASAN_LIB_OBJS)
+$(BUILD)/asan/tests/%: tests/%.c $(ASAN_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  TEST-AS $@")
 	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) $(HOST_LDFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
@@ -172,6 +163,12 @@ check-unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
 
 check-kvm: all $(ASAN_TERN) $(KVM_BINS) $(ASAN_KVM_BINS)
 	$(Q)python3 tests/run.py --build $(BUILD) kvm
+
+# The nested Linux lane (docs/linux-lane.md): Debian's kernel under tern
+# inside a QEMU TCG guest; the kernel is fetched into $(BUILD)/linux-lane/.
+check-linux: setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)python3 tests/run.py --build $(BUILD) linux
 
 demo: setup
 	$(Q)$(MAKE) --no-print-directory all

@@ -19,13 +19,8 @@
 #define CR0_PG 0x80000000
 #define CR4_PAE 0x20
 
-	.section .text.head, "ax"
-	.code32
-	.globl pvh_entry
-pvh_entry:
-	cli
-	movl	%ebx, boot_info_ptr
-	movl	$BOOT_PROTO_PVH, boot_proto
+/* PAE, our page tables, EFER.LME; the caller then sets CR0.PG (and PE). */
+.macro ENABLE_LONG_MODE
 	movl	%cr4, %eax
 	orl	$CR4_PAE, %eax
 	movl	%eax, %cr4
@@ -35,6 +30,16 @@ pvh_entry:
 	rdmsr
 	orl	$EFER_LME, %eax
 	wrmsr
+.endm
+
+	.section .text.head, "ax"
+	.code32
+	.globl pvh_entry
+pvh_entry:
+	cli
+	movl	%ebx, boot_info_ptr
+	movl	$BOOT_PROTO_PVH, boot_proto
+	ENABLE_LONG_MODE
 	movl	%cr0, %eax
 	orl	$(CR0_PG | CR0_PE), %eax
 	movl	%eax, %cr0
@@ -104,15 +109,7 @@ ap_tramp_start:
 	ljmpl	$SEL_CODE32, $(AP_TRAMP_GPA + (ap_tramp_pm32 - ap_tramp_start))
 	.code32
 ap_tramp_pm32:
-	movl	%cr4, %eax
-	orl	$CR4_PAE, %eax
-	movl	%eax, %cr4
-	movl	$pml4, %eax
-	movl	%eax, %cr3
-	movl	$MSR_EFER, %ecx
-	rdmsr
-	orl	$EFER_LME, %eax
-	wrmsr
+	ENABLE_LONG_MODE
 	movl	%cr0, %eax
 	orl	$CR0_PG, %eax
 	movl	%eax, %cr0
