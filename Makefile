@@ -49,10 +49,21 @@ LIB_SRCS += vmm/boot_bzimage.c
 LIB_SRCS += vmm/boot_elf.c
 LIB_SRCS += vmm/boot_x86.c
 LIB_SRCS += vmm/mptable.c
+LIB_SRCS += vmm/acpi.c
 LIB_SRCS += devices/serial.c
 LIB_SRCS += devices/i8042.c
 LIB_SRCS += devices/cmos.c
+LIB_SRCS += devices/acpi_pm.c
 LIB_SRCS += devices/testdev.c
+LIB_SRCS += devices/pci.c
+LIB_SRCS += devices/virtio_pci.c
+LIB_SRCS += devices/virtio_net.c
+LIB_SRCS += vmm/irq.c
+LIB_SRCS += vdpa/iotlb.c
+LIB_SRCS += vdpa/vring.c
+LIB_SRCS += vdpa/cvq.c
+LIB_SRCS += vdpa/wire.c
+LIB_SRCS += vdpa/sim_net.c
 MAIN_SRCS := vmm/main.c vmm/cli.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -84,6 +95,9 @@ UNIT_TESTS += memory_test
 UNIT_TESTS += boot_test
 UNIT_TESTS += devices_test
 UNIT_TESTS += mptable_test
+UNIT_TESTS += vring_test
+UNIT_TESTS += sim_net_test
+UNIT_TESTS += acpi_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 

@@ -22,6 +22,9 @@ struct device_type {
 extern const struct device_type serial_device_type;
 extern const struct device_type i8042_device_type;
 extern const struct device_type cmos_device_type;
+extern const struct device_type acpi_pm_device_type;
 extern const struct device_type testdev_device_type;
+extern const struct device_type pci_device_type;
+extern const struct device_type net_device_type;
 
 #endif

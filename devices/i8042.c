@@ -17,6 +17,7 @@
 #define STS_OBF 0x01
 #define STS_SYS 0x04
 #define STS_CMD 0x08
+#define STS_UNLOCKED 0x10 /* keyboard not inhibited (no keylock) */
 #define STS_AUXDATA 0x20
 #define CTR_KBDINT 0x01
 #define CTR_SYS 0x04
@@ -194,7 +195,7 @@ static void cmd_write(struct bus_dev *dev, uint64_t off, const void *data, unsig
 static void status_read(struct bus_dev *dev, uint64_t off, void *data, unsigned len)
 {
 	struct i8042 *k = container_of(dev, struct i8042, cmd_dev);
-	uint8_t v = STS_SYS;
+	uint8_t v = STS_SYS | STS_UNLOCKED;
 
 	(void)off;
 	pthread_mutex_lock(&k->lock);

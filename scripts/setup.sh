@@ -20,6 +20,7 @@ busybox-static
 iproute2
 cpio
 xz-utils
+zstd
 gzip
 device-tree-compiler
 curl

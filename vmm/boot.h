@@ -42,6 +42,7 @@ struct boot_request {
 	const char *cmdline;   /* never NULL */
 	unsigned nr_cpus;
 	enum boot_protocol protocol;
+	gpa_t acpi_rsdp;       /* set by boot_load() for the loaders; 0: no ACPI */
 };
 
 /* Detects the format and loads; fills *out for vcpu set-up. */

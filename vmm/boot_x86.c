@@ -119,6 +119,8 @@ int boot_fill_zero_page(struct guest_mem *mem, const struct boot_request *req, u
 	bp->hdr.type_of_loader = 0xff;
 	bp->hdr.cmd_line_ptr = (uint32_t)BOOT_CMDLINE_GPA;
 	bp->ext_cmd_line_ptr = 0;
+	/* Read by kernels of boot protocol 2.14 and later; older ones scan. */
+	bp->acpi_rsdp_addr = req->acpi_rsdp;
 	if (req->initrd) {
 		gpa_t addr;
 		r = boot_place_initrd(mem, req, kernel_end, initrd_limit, &addr, e);
@@ -168,6 +170,7 @@ int boot_setup_pvh(struct guest_mem *mem, const struct boot_request *req, gpa_t 
 		.magic = PVH_START_MAGIC,
 		.version = 1,
 		.cmdline_paddr = BOOT_CMDLINE_GPA,
+		.rsdp_paddr = req->acpi_rsdp,
 		.memmap_paddr = map_gpa,
 		.memmap_entries = n,
 	};

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmm/cli.h"
 
+#include "devices/virtio_net.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <string.h>
@@ -45,6 +47,14 @@ void cli_usage_run(FILE *f)
 		"      --test-device[=PATH] map tern's test device (firmware/abi.h): the test\n"
 		"                           guest's reports are written to PATH (default:\n"
 		"                           stderr) and its requested status becomes tern's\n"
+		"      --net SPEC           a virtio-net device on tern's software vDPA device;\n"
+		"                           repeatable (up to 4). SPEC is\n"
+		"                           vdpa-sim,socket=PATH,peer=PATH[,OPTS] (a UNIX datagram\n"
+		"                           socket bound at PATH, joined to the one at peer=PATH)\n"
+		"                           or vdpa-sim,tap=NAME[,OPTS] (a TAP interface, created\n"
+		"                           if absent). OPTS: mac=xx:xx:xx:xx:xx:xx, queues=N\n"
+		"                           (queue pairs, 1..16), features-off=MASK and\n"
+		"                           backend-off=MASK (feature bits the device withholds)\n"
 		"      --kvm-device PATH    KVM device node (default: /dev/kvm)\n"
 		"  -h, --help               show this help\n"
 		"\n"
@@ -56,6 +66,7 @@ enum {
 	OPT_BOOT_PROTOCOL = 256,
 	OPT_TEST_DEVICE,
 	OPT_KVM_DEVICE,
+	OPT_NET,
 };
 
 static const struct option run_opts[] = {
@@ -67,6 +78,7 @@ static const struct option run_opts[] = {
 	{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 	{ "test-device", optional_argument, NULL, OPT_TEST_DEVICE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -123,6 +135,15 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 		case OPT_KVM_DEVICE:
 			o->cfg.kvm_path = optarg;
 			break;
+		case OPT_NET: {
+			struct net_config nc;
+			if (o->cfg.nr_nets == NET_MAX_DEVS)
+				return err_set(e, -EINVAL, "--net: at most %d devices", NET_MAX_DEVS);
+			if (net_config_parse(optarg, &nc, e) < 0)
+				return -EINVAL;
+			o->cfg.net_specs[o->cfg.nr_nets++] = optarg;
+			break;
+		}
 		case 'h':
 			o->help = true;
 			return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#define CPUID1_ECX_XSAVE (1u << 26)
 #define CPUID1_ECX_HYPERVISOR (1u << 31)
 #define CPUID1_EDX_HTT (1u << 28)
 
@@ -39,6 +40,15 @@ struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t function, uin
 		return en;
 	}
 	return NULL;
+}
+
+uint64_t cpuid_xcr0(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *l1 = cpuid_find(c, 1, 0), *xs = cpuid_find(c, 0xd, 0);
+
+	if (!l1 || !(l1->ecx & CPUID1_ECX_XSAVE) || !xs)
+		return 0;
+	return ((uint64_t)xs->edx << 32 | xs->eax) | 1; /* x87 is always on */
 }
 
 unsigned cpuid_phys_bits(const struct kvm_cpuid2 *sup)

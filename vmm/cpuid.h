@@ -18,5 +18,8 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *sup, unsigned id, uns
 unsigned cpuid_phys_bits(const struct kvm_cpuid2 *sup);
 /* Entry for (function, index), or NULL. */
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t function, uint32_t index);
+/* XCR0 with every user state component c advertises (CPUID 0xd.0 EDX:EAX),
+ * or 0 when c has no XSAVE (CPUID 1 ECX[26]). */
+uint64_t cpuid_xcr0(struct kvm_cpuid2 *c);
 
 #endif

@@ -32,7 +32,10 @@ static const struct device_type *const device_types[] = {
 	&serial_device_type,
 	&i8042_device_type,
 	&cmos_device_type,
+	&acpi_pm_device_type,
 	&testdev_device_type,
+	&pci_device_type,
+	&net_device_type,
 };
 
 static const struct {
@@ -128,6 +131,32 @@ static int vm_create_platform(struct vm *vm, struct err *e)
 		return err_errno(e, -errno, "KVM_CREATE_IRQCHIP");
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return err_errno(e, -errno, "KVM_CREATE_PIT2");
+	return irq_routes_init(&vm->irqs, vm->vm_fd, e);
+}
+
+/*
+ * KVM keeps its own copy of each vCPU's XCR0, updated when the guest's
+ * XSETBV exits to it, and derives CPUID 0xd.0 EBX (the XSAVE area size for
+ * the enabled features) from that copy. QEMU's software emulation of nested
+ * SVM (the nested Linux lane, docs/linux-lane.md) does not intercept XSETBV:
+ * KVM's copy would stay at its reset value (x87 only), Linux's XSAVE size
+ * check would warn, and KVM would load that stale XCR0 on every guest entry.
+ * Starting each vCPU with every user feature its CPUID advertises - what
+ * Linux enables anyway - keeps the two in step there; wherever XSETBV does
+ * exit, the guest's own write replaces the value at once.
+ */
+static int vm_init_xcr0(struct vm *vm, struct err *e)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
+
+	xcrs.xcrs[0].xcr = 0;
+	xcrs.xcrs[0].value = cpuid_xcr0(vm->cpuid);
+	if (!xcrs.xcrs[0].value || ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) <= 0)
+		return 0;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (ioctl(vm->vcpus[i].fd, KVM_SET_XCRS, &xcrs) < 0)
+			return err_errno(e, -errno, "vCPU %u: KVM_SET_XCRS (XCR0 0x%llx)", i,
+					 (unsigned long long)xcrs.xcrs[0].value);
 	return 0;
 }
 
@@ -221,6 +250,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		if (r < 0)
 			goto err;
 	}
+	r = vm_init_xcr0(vm, e);
+	if (r < 0)
+		goto err;
 	for (size_t i = 0; i < ARRAY_SIZE(device_types); i++) {
 		r = device_types[i]->init(vm, e);
 		if (r < 0)
@@ -319,6 +351,7 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 		vm->vcpus = NULL;
 	}
+	irq_routes_exit(&vm->irqs);
 	mem_destroy(&vm->mem);
 	free(vm->cpuid);
 	vm->cpuid = NULL;

@@ -12,6 +12,7 @@
 
 #include "vmm/boot.h"
 #include "vmm/bus.h"
+#include "vmm/irq.h"
 #include "vmm/memory.h"
 #include "vmm/util.h"
 
@@ -32,6 +33,8 @@ struct vm_config {
 	bool test_device;       /* map the firmware/abi.h test device */
 	FILE *testdev_out;      /* where test-device reports go (stderr if NULL) */
 	int console_out_fd;     /* where the UART's output goes (normally 1) */
+	const char *net_specs[4]; /* --net specifications (devices/virtio_net.c) */
+	unsigned nr_nets;
 };
 
 /* A legacy interrupt line as a device sees it. */
@@ -49,7 +52,10 @@ struct vcpu;
 struct serial;
 struct i8042;
 struct cmos;
+struct acpi_pm;
 struct testdev;
+struct pci_bus;
+struct net_dev;
 struct kvm_cpuid2;
 
 struct vm {
@@ -69,7 +75,11 @@ struct vm {
 	struct serial *serial;
 	struct i8042 *i8042;
 	struct cmos *cmos;
+	struct acpi_pm *acpi_pm;
 	struct testdev *testdev;
+	struct pci_bus *pci;
+	struct net_dev *nets[4];
+	struct irq_routes irqs;  /* GSI routing: legacy + MSI */
 	struct vm_irq com1_irq;
 	struct vm_irq kbd_irq;
 

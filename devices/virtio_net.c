@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devices/virtio_net.c - the virtio-net front end on a vDPA backend. The
+ * bring-up follows shared/docs/vdpa-reference.md §2.1: features with
+ * ACCESS_PLATFORM towards the device (never towards the guest, which has no
+ * IOMMU), guest RAM mapped at IOVA = GPA, queues configured and enabled
+ * before DRIVER_OK.
+ */
+#include "devices/virtio_net.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/device.h"
+#include "vdpa/cvq.h"
+#include "vdpa/sim_net.h"
+#include "vmm/vm.h"
+
+#define NET_CONFIG_LEN 12
+#define WANTED_BACKEND ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) | \
+			(1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) | \
+			(1ull << VDPA_BF_IOTLB_PERSIST))
+
+static struct net_dev *to_net(struct virtio_pci *vp)
+{
+	return container_of(vp, struct net_dev, vp);
+}
+
+static int map_guest_ram(struct net_dev *n, const struct guest_mem *m)
+{
+	const struct vdpa_ops *o = n->vdpa->ops;
+	int r = o->iotlb_batch_begin(n->vdpa);
+
+	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
+		r = o->iotlb_update(n->vdpa, 0, m->regions[i].gpa, m->regions[i].size, m->hva + m->regions[i].offset,
+				    VDPA_PERM_RW);
+	if (r == 0)
+		r = o->iotlb_batch_end(n->vdpa);
+	return r;
+}
+
+static void net_config_read(struct virtio_pci *vp, unsigned off, void *buf, unsigned len)
+{
+	struct net_dev *n = to_net(vp);
+
+	memset(buf, 0, len);
+	if (off < NET_CONFIG_LEN)
+		n->vdpa->ops->get_config(n->vdpa, off, buf, len < NET_CONFIG_LEN - off ? len : NET_CONFIG_LEN - off);
+}
+
+static void net_config_write(struct virtio_pci *vp, unsigned off, const void *buf, unsigned len)
+{
+	/* virtio 1.x net config is read-only to the driver */
+	(void)vp, (void)off, (void)buf, (void)len;
+}
+
+static int net_features_ok(struct virtio_pci *vp)
+{
+	struct net_dev *n = to_net(vp);
+	const struct vdpa_ops *o = n->vdpa->ops;
+	uint64_t f = vp->driver_features, dev;
+	uint8_t st = 0;
+
+	if ((f & ~n->offered) || !(f & (1ull << VIRTIO_F_VERSION_1)))
+		return -EINVAL;
+	o->get_features(n->vdpa, &dev);
+	f |= dev & (1ull << VIRTIO_F_ACCESS_PLATFORM);
+	if (o->set_status(n->vdpa, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER) < 0 || o->set_features(n->vdpa, f) < 0 ||
+	    o->set_status(n->vdpa, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK) < 0 ||
+	    o->get_status(n->vdpa, &st) < 0 || !(st & VIRTIO_S_FEATURES_OK))
+		return -EINVAL;
+	return 0;
+}
+
+static int net_driver_ok(struct virtio_pci *vp)
+{
+	struct net_dev *n = to_net(vp);
+	const struct vdpa_ops *o = n->vdpa->ops;
+	int r = 0;
+
+	for (unsigned i = 0; r == 0 && i < vp->nqueues; i++) {
+		struct virtio_pci_queue *q = &vp->q[i];
+		struct vdpa_vring_addr a = { q->desc, q->driver, q->device };
+		if (!q->enabled)
+			continue;
+		r = o->set_vring_num(n->vdpa, i, q->size);
+		if (!r)
+			r = o->set_vring_base(n->vdpa, i, 0);
+		if (!r)
+			r = o->set_vring_addr(n->vdpa, i, &a);
+		if (!r)
+			r = o->set_vring_kick(n->vdpa, i, q->kick_fd);
+		if (!r)
+			r = o->set_vring_call(n->vdpa, i, q->call_fd);
+		if (!r)
+			r = o->set_vring_enable(n->vdpa, i, true);
+	}
+	if (!r)
+		r = o->set_config_call(n->vdpa, vp->config_call_fd);
+	if (!r)
+		r = o->set_status(n->vdpa, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
+						   VIRTIO_S_DRIVER_OK);
+	if (r < 0)
+		pr_warn("%s: cannot start the vDPA device: %s", n->vdpa->name, strerror(-r));
+	return r;
+}
+
+static void net_reset(struct virtio_pci *vp)
+{
+	struct net_dev *n = to_net(vp);
+
+	n->vdpa->ops->set_status(n->vdpa, 0);
+	if (!(n->backend_features & (1ull << VDPA_BF_IOTLB_PERSIST)) && map_guest_ram(n, &vp->vm->mem) < 0)
+		pr_warn("%s: cannot map guest memory after reset", n->vdpa->name);
+}
+
+static uint8_t net_backend_status(struct virtio_pci *vp)
+{
+	struct net_dev *n = to_net(vp);
+	uint8_t st = 0;
+
+	n->vdpa->ops->get_status(n->vdpa, &st);
+	return st;
+}
+
+static const struct virtio_pci_ops net_vp_ops = {
+	.config_read = net_config_read,
+	.config_write = net_config_write,
+	.features_ok = net_features_ok,
+	.driver_ok = net_driver_ok,
+	.reset = net_reset,
+	.backend_status = net_backend_status,
+};
+
+static int net_create(struct vm *vm, unsigned idx, struct err *e)
+{
+	struct net_config cfg, *c = &cfg;
+	struct net_dev *n;
+	uint64_t bf = 0, f = 0;
+	int r;
+
+	r = net_config_parse(vm->cfg.net_specs[idx], c, e);
+	if (r < 0)
+		return r;
+	struct sim_net_config sc = {
+		.max_pairs = (uint16_t)c->queues,
+		.mtu = 1500,
+		.features_off = c->features_off,
+		.backend_off = c->backend_off,
+		.socket_path = c->socket[0] ? c->socket : NULL,
+		.peer_path = c->peer[0] ? c->peer : NULL,
+		.tap = c->tap[0] ? c->tap : NULL,
+	};
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return err_set(e, -ENOMEM, "out of memory for a network device");
+	vm->nets[idx] = n;
+	if (c->mac_set) {
+		memcpy(sc.mac, c->mac, 6);
+	} else {
+		/* locally administered, stable per process and device */
+		uint8_t mac[6] = { 0x52, 0x54, 0x00, (uint8_t)(getpid() >> 8), (uint8_t)getpid(), (uint8_t)idx };
+		memcpy(sc.mac, mac, 6);
+	}
+	n->vdpa = sim_net_create(&sc, e);
+	if (!n->vdpa)
+		return -EINVAL;
+	n->vdpa->ops->get_backend_features(n->vdpa, &bf);
+	n->backend_features = bf & WANTED_BACKEND;
+	r = n->vdpa->ops->set_backend_features(n->vdpa, n->backend_features);
+	if (r < 0)
+		return err_errno(e, r, "net%u: backend features", idx);
+	n->vdpa->ops->get_features(n->vdpa, &f);
+	n->offered = f & ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
+	r = map_guest_ram(n, &vm->mem);
+	if (r < 0)
+		return err_errno(e, r, "net%u: cannot map guest memory into the vDPA device", idx);
+	r = virtio_pci_init(&n->vp, vm, &net_vp_ops, 1, n->offered, n->vdpa->ops->vqs_count(n->vdpa),
+			    n->vdpa->ops->vring_num_max(n->vdpa), e);
+	if (r < 0)
+		return r;
+	return virtio_pci_register(&n->vp, vm->pci, e);
+}
+
+static int net_dev_init(struct vm *vm, struct err *e)
+{
+	if (vm->cfg.nr_nets > NET_MAX_DEVS)
+		return err_set(e, -EINVAL, "at most %d --net devices", NET_MAX_DEVS);
+	for (unsigned i = 0; i < vm->cfg.nr_nets; i++) {
+		int r = net_create(vm, i, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void net_dev_exit(struct vm *vm)
+{
+	for (unsigned i = 0; i < NET_MAX_DEVS; i++) {
+		struct net_dev *n = vm->nets[i];
+		if (!n)
+			continue;
+		if (n->vdpa)
+			n->vdpa->ops->destroy(n->vdpa);
+		if (n->vp.vm)
+			virtio_pci_exit(&n->vp);
+		free(n);
+		vm->nets[i] = NULL;
+	}
+}
+
+const struct device_type net_device_type = {
+	.name = "virtio-net",
+	.init = net_dev_init,
+	.exit = net_dev_exit,
+};
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return (mac[0] & 1) ? -EINVAL : 0; /* a station address is unicast */
+}
+
+int net_config_parse(const char *spec, struct net_config *c, struct err *e)
+{
+	char buf[512], *save = NULL, *tok;
+	uint64_t v;
+
+	memset(c, 0, sizeof(*c));
+	c->queues = 1;
+	if (strlen(spec) >= sizeof(buf))
+		return err_set(e, -EINVAL, "--net: specification too long");
+	strcpy(buf, spec);
+	tok = strtok_r(buf, ",", &save);
+	if (!tok || strcmp(tok, "vdpa-sim"))
+		return err_set(e, -EINVAL, "--net: unknown backend '%s' (expected vdpa-sim)", tok ? tok : "");
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *val = strchr(tok, '=');
+		if (!val)
+			return err_set(e, -EINVAL, "--net: '%s' is not key=value", tok);
+		*val++ = '\0';
+		if (!strcmp(tok, "socket") || !strcmp(tok, "peer") || !strcmp(tok, "tap")) {
+			char *dst = tok[0] == 's' ? c->socket : tok[0] == 'p' ? c->peer : c->tap;
+			size_t cap = tok[0] == 't' ? sizeof(c->tap) : sizeof(c->socket);
+			if (!*val || strlen(val) >= cap)
+				return err_set(e, -EINVAL, "--net: %s '%s' is empty or too long", tok, val);
+			strcpy(dst, val);
+		} else if (!strcmp(tok, "mac")) {
+			if (parse_mac(val, c->mac) < 0)
+				return err_set(e, -EINVAL, "--net: mac '%s' is not a unicast xx:xx:xx:xx:xx:xx", val);
+			c->mac_set = true;
+		} else if (!strcmp(tok, "queues")) {
+			if (parse_u64(val, 1, SIM_NET_MAX_PAIRS, &v) < 0)
+				return err_set(e, -EINVAL, "--net: queues '%s' is not 1..%d", val, SIM_NET_MAX_PAIRS);
+			c->queues = (unsigned)v;
+		} else if (!strcmp(tok, "features-off")) {
+			if (parse_u64(val, 0, UINT64_MAX, &c->features_off) < 0)
+				return err_set(e, -EINVAL, "--net: features-off '%s' is not a number", val);
+		} else if (!strcmp(tok, "backend-off")) {
+			if (parse_u64(val, 0, UINT64_MAX, &c->backend_off) < 0)
+				return err_set(e, -EINVAL, "--net: backend-off '%s' is not a number", val);
+		} else {
+			return err_set(e, -EINVAL, "--net: unknown key '%s'", tok);
+		}
+	}
+	if (!c->tap[0] && !(c->socket[0] && c->peer[0]))
+		return err_set(e, -EINVAL, "--net: give socket=PATH,peer=PATH or tap=NAME");
+	if (c->tap[0] && c->socket[0])
+		return err_set(e, -EINVAL, "--net: socket= and tap= are exclusive");
+	return 0;
+}

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""The nested Linux lane: proves that tern boots Debian's stock 6.12 kernel.
+
+This machine's /dev/kvm cannot run a stock Linux (docs/test-environment.md),
+so the lane boots Debian's kernel as L1 under QEMU's software emulation,
+whose emulated AMD-V gives L1 a real KVM; L1's /init runs build/tern to boot
+the same kernel as L2 several times (one L1 boot, several L2 boots):
+
+  checks   the bzImage as Debian ships it; L2 reports its command line,
+           CPUs, memory, initramfs marker, clocksource and dmesg, then runs
+           `poweroff -f`
+  reboot   the bzImage; L2 runs `reboot -f`
+  console  the bzImage; L2 starts a shell, L1 types a command into tern's
+           stdin and waits for its output, then types `poweroff -f`
+  elf      the ELF vmlinux inside that bzImage, through the 64-bit Linux
+           boot protocol (--boot-protocol linux); as `checks`
+  pvh      the same vmlinux through its PVH note (--boot-protocol pvh)
+
+Every check is one TAP line on stdout ("ok - linux/NAME" or
+"not ok - linux/NAME # why"); if the lane cannot run at all (an ingredient
+is missing, L1 does not boot), every check is reported "not ok" with the
+reason. Artifacts go to BUILD/linux-lane/: serial.log (L1's whole console),
+l2-dmesg.txt, l1-dmesg.txt and run-NAME.log per L2 boot.
+
+usage: tests/linux/lane.py [--build DIR]
+"""
+import argparse
+import os
+import random
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lanelib  # noqa: E402
+from lanelib import LaneError, log, sh_quote  # noqa: E402
+
+CPUS = 2
+MEM_MIB = 512
+RUN_TIMEOUT = 90  # seconds per L2 boot, enforced inside L1 (a boot takes ~8)
+CMDLINE_BASE = "console=ttyS0 quiet panic=-1"
+
+CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource",
+          "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot"]
+# The other loaders' runs: name -> (L1 path of the kernel, extra tern options).
+ALT_RUNS = {"elf": ("/l2/vmlinux", ["--boot-protocol", "linux"]),
+            "pvh": ("/l2/vmlinux", ["--boot-protocol", "pvh"])}
+
+# Signs of a kernel that did not boot cleanly.
+DMESG_BAD = re.compile(r"WARNING:|Call Trace|BUG:|Oops|Kernel panic|ACPI (BIOS )?Error")
+
+
+class Plan:
+    """What L1 will do, and what the checks compare against."""
+
+    def __init__(self, rng):
+        self.nonce = "%016x" % rng.getrandbits(64)
+        a, b = rng.randrange(1000, 9999), rng.randrange(1000, 9999)
+        self.console_cmd = f"echo tern-console-$(({a}+{b}))"
+        self.console_expect = f"tern-console-{a + b}"
+
+    def cmdline(self, run):
+        # The L2 /init runs the checks for elf and pvh too.
+        mode = "checks" if run in ALT_RUNS else run
+        return f"{CMDLINE_BASE} lane.run={mode} lane.nonce={self.nonce} lane.name={run}"
+
+    def script(self):
+        return "\n".join([
+            "# written by tests/linux/lane.py; sourced by /init (l1-init.sh)",
+            f"LANE_CPUS={CPUS}",
+            f"LANE_MEM={MEM_MIB}M",
+            f"LANE_TIMEOUT={RUN_TIMEOUT}",
+            f"run_l2 checks /l2/vmlinuz {sh_quote(self.cmdline('checks'))}",
+            f"run_l2 reboot /l2/vmlinuz {sh_quote(self.cmdline('reboot'))}",
+            f"run_console console {sh_quote(self.cmdline('console'))} "
+            f"{sh_quote(self.console_cmd)} {sh_quote(self.console_expect)}",
+        ] + [f"run_l2 {name} {kernel} {sh_quote(self.cmdline(name))} {' '.join(opts)}"
+             for name, (kernel, opts) in ALT_RUNS.items()] + [""])
+
+
+class Results:
+    def __init__(self):
+        self.r = {}
+
+    def ok(self, name, cond, why):
+        self.r[name] = (bool(cond), "" if cond else why)
+
+    def fail_all(self, why):
+        for c in CHECKS:
+            self.r.setdefault(c, (False, why))
+
+    def report(self):
+        for c in CHECKS:
+            ok, why = self.r.get(c, (False, "not evaluated"))
+            why = " ".join(why.split())
+            print(f"ok - linux/{c}" if ok else f"not ok - linux/{c} # {why}", flush=True)
+        return all(self.r.get(c, (False,))[0] for c in CHECKS)
+
+
+def vm_reason(run):
+    """tern's own account of why the VM ended (it runs with TERN_DEBUG=1)."""
+    for line in run.lines:
+        m = re.search(r"tern: (?:debug|error): (.*)", line)
+        if m:
+            return m.group(1).strip()
+    return "no exit message from tern"
+
+
+def run_summary(run):
+    if run is None:
+        return "this L2 run never started (see serial.log)"
+    if run.rc is None:
+        return "this L2 run never finished (see serial.log)"
+    return f"tern exit status {run.rc}: {vm_reason(run)}"
+
+
+def dmesg_problems(run, lane, name):
+    """Saves the run's L2 dmesg as l2-dmesg[-NAME].txt; returns what is
+    wrong with it (an empty list for a clean boot with every CPU up)."""
+    dmesg = run.section("dmesg-begin", "dmesg-end")
+    if dmesg is None:
+        return ["L2's dmesg dump is incomplete (see serial.log)"]
+    fname = "l2-dmesg.txt" if name == "checks" else f"l2-dmesg-{name}.txt"
+    with open(os.path.join(lane, fname), "w") as f:
+        f.write("\n".join(dmesg) + "\n")
+    bad = [l.strip() for l in dmesg if DMESG_BAD.search(l)]
+    if bad:
+        return [f"{len(bad)} bad dmesg lines, first: {bad[0]!r}"]
+    if not any(re.search(rf"smp: Brought up \d+ nodes?, {CPUS} CPUs", l) for l in dmesg):
+        return [f"dmesg lacks 'Brought up ... {CPUS} CPUs'"]
+    return []
+
+
+def alt_run_problems(run, name, plan, kernel, lane):
+    """Everything the bzImage checks prove, for one of the other loaders."""
+    if run is None or run.mark("init") is None:
+        return ["L2 never reached /init: " + run_summary(run)]
+    want = {"uname": kernel["release"], "cmdline": plan.cmdline(name), "nproc": str(CPUS),
+            "cpus-online": f"0-{CPUS - 1}", "marker": plan.nonce, "clocksource": "kvm-clock"}
+    probs = [f"{k} {run.mark(k)!r} (want {v!r})" for k, v in want.items() if run.mark(k) != v]
+    kb = run.mark("memtotal-kb") or ""
+    if not (kb.isdigit() and 0.8 * (MEM_MIB << 20) <= int(kb) * 1024 <= MEM_MIB << 20):
+        probs.append(f"MemTotal {kb!r} kB")
+    probs += dmesg_problems(run, lane, name)
+    if not (run.rc == 0 and run.mark("poweroff") is not None and "ACPI S5" in vm_reason(run)):
+        probs.append("poweroff: " + run_summary(run))
+    return probs
+
+
+def evaluate(res, plan, kernel, runs, l1marks, lane):
+    l1 = dict(l1marks)
+    res.ok("l1-kvm", l1.get("kvm") == "present",
+           f"L1 has no /dev/kvm (kvm marks: {l1.get('kvm')!r}, "
+           f"insmod failures: {[v for k, v in l1marks if k == 'insmod-failed']})")
+
+    ck = runs.get("checks")
+    if ck is None or ck.mark("init") is None:
+        why = "L2 never reached /init under tern: " + run_summary(ck)
+        for c in ["boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "dmesg-clean"]:
+            res.ok(c, False, why)
+    else:
+        uname = ck.mark("uname")
+        res.ok("boot", uname == kernel["release"],
+               f"L2 runs kernel {uname!r}, expected {kernel['release']!r}")
+        got = ck.mark("cmdline")
+        res.ok("cmdline", got == plan.cmdline("checks"),
+               f"L2's /proc/cmdline is {got!r}, tern was given {plan.cmdline('checks')!r}")
+        nproc, online = ck.mark("nproc"), ck.mark("cpus-online")
+        res.ok("nproc", nproc == str(CPUS) and online == f"0-{CPUS - 1}",
+               f"nproc {nproc!r}, cpus online {online!r}; tern was given --cpus {CPUS}")
+        kb = ck.mark("memtotal-kb") or ""
+        mem = int(kb) * 1024 if kb.isdigit() else None
+        limit = MEM_MIB << 20
+        res.ok("memtotal", mem is not None and 0.8 * limit <= mem <= limit,
+               f"MemTotal {kb!r} kB is not within 80-100% of --memory {MEM_MIB}M")
+        marker = ck.mark("marker")
+        res.ok("initramfs", marker == plan.nonce,
+               f"initramfs marker {marker!r}, the initramfs given holds {plan.nonce!r}")
+        cs = ck.mark("clocksource")
+        res.ok("clocksource", cs == "kvm-clock", f"clocksource is {cs!r}, not 'kvm-clock'")
+        probs = dmesg_problems(ck, lane, "checks")
+        res.ok("dmesg-clean", not probs, "; ".join(probs))
+
+    po_why = run_summary(ck)
+    res.ok("poweroff", ck is not None and ck.rc == 0 and ck.mark("poweroff") is not None
+           and ck.mark("still-running") is None and "ACPI S5" in vm_reason(ck),
+           f"after `poweroff -f` in L2: {po_why}")
+
+    rb = runs.get("reboot")
+    res.ok("reboot", rb is not None and rb.rc == 0 and rb.mark("reboot") is not None
+           and rb.mark("still-running") is None and "reset" in vm_reason(rb),
+           f"after `reboot -f` in L2: {run_summary(rb)}")
+
+    con = runs.get("console")
+    if con is None or con.rc is None:
+        res.ok("console", False, run_summary(con))
+    else:
+        typed = con.mark("typing", "L1") is not None
+        echoed = any(plan.console_cmd in l for l in con.lines)
+        answered = any(l.strip() == plan.console_expect for l in con.lines)
+        res.ok("console", typed and echoed and answered and con.rc == 0 and "ACPI S5" in vm_reason(con),
+               f"typed={typed} echoed={echoed} output-line={answered} ({run_summary(con)})")
+
+    for name in ALT_RUNS:
+        probs = alt_run_problems(runs.get(name), name, plan, kernel, lane)
+        res.ok(f"{name}-boot", not probs, "; ".join(probs))
+
+
+def save_runs(lane, runs, l1_lines):
+    for name, run in runs.items():
+        with open(os.path.join(lane, f"run-{name}.log"), "w") as f:
+            f.write("\n".join(run.lines) + "\n")
+    dm, inside = [], False
+    for line in l1_lines:
+        if "@@L1 dmesg-begin" in line:
+            inside = True
+        elif "@@L1 dmesg-end" in line:
+            break
+        elif inside:
+            dm.append(line)
+    with open(os.path.join(lane, "l1-dmesg.txt"), "w") as f:
+        f.write("\n".join(dm) + "\n")
+
+
+def lane_main(args, res, plan):
+    """Runs the lane; records every check in res and reports; True if all passed."""
+    build = os.path.abspath(args.build)
+    t0 = time.monotonic()
+    try:
+        lane = lanelib.lane_dir(build)
+        lanelib.check_tools()
+        tern = os.path.join(build, "tern")
+        if not os.access(tern, os.X_OK):
+            raise LaneError(f"{tern} is missing: run make all")
+        kernel = lanelib.fetch_kernel(build)
+        log(f"kernel {kernel['package']}")
+        vmlinux = lanelib.extract_vmlinux(kernel)
+        l2 = lanelib.build_l2_initramfs(build, plan.nonce)
+        l1 = lanelib.new_l1_initramfs(build, kernel, tern, l2, plan.script(), vmlinux=vmlinux).pack(
+            os.path.join(lane, "l1.cpio.gz"))
+        log(f"initramfs images built in {time.monotonic() - t0:.1f} s")
+    except LaneError as ex:
+        res.fail_all(f"lane set-up failed: {ex}")
+        return res.report()
+
+    serial = os.path.join(lane, "serial.log")
+    timeout = 90 + (3 + len(ALT_RUNS)) * RUN_TIMEOUT
+    rc, wall = lanelib.run_l1(kernel, l1, serial, timeout)
+    lines = lanelib.read_log(serial)
+    runs, l1marks = lanelib.parse_runs(lines)
+    save_runs(lane, runs, lines)
+    print(f"# L1 under QEMU TCG: exit {rc}, {wall:.1f} s wall; serial log {serial}")
+    for name, run in runs.items():
+        if run.begin and run.end:
+            print(f"# L2 run {name}: {float(run.end) - float(run.begin):.1f} s of L1 time, "
+                  f"{run_summary(run)}")
+    if not any(k == "init" for k, _ in l1marks):
+        res.fail_all(f"L1 never reached its /init (QEMU exit {rc}, {wall:.0f} s; see {serial})")
+    else:
+        evaluate(res, plan, kernel, runs, l1marks, lane)
+        if rc is None:
+            print(f"# QEMU was killed after {timeout} s")
+    ok = res.report()
+    print(f"# lane total {time.monotonic() - t0:.1f} s")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(lanelib.ROOT, "build"))
+    ap.add_argument("--seed", type=int, help="seed for the nonce and the console sum")
+    args = ap.parse_args()
+    res = Results()
+    try:
+        ok = lane_main(args, res, Plan(random.Random(args.seed)))
+    except Exception as ex:  # a harness bug must still fail every check, loudly
+        import traceback
+        traceback.print_exc()
+        res.fail_all(f"harness error: {type(ex).__name__}: {ex}")
+        ok = res.report()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

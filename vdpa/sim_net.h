@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdpa/sim_net.h - tern's software vDPA virtio-net device. It behaves like a
+ * vDPA NIC: it has its own thread, touches driver memory only through its
+ * per-ASID IOTLBs, and answers the vdpa_ops contract of vdpa/vdpa.h. Its
+ * port is a wire (TAP or UNIX datagram socket).
+ *
+ * Queues: rx0=0, tx0=1, ..., rxN-1, txN-1, then the CVQ (when offered).
+ * Groups: data queues are group 0, the CVQ group 1; 2 ASIDs.
+ * A driver that breaks the ring rules gets NEEDS_RESET and a config
+ * interrupt; tern keeps running.
+ */
+#ifndef TERN_VDPA_SIM_NET_H
+#define TERN_VDPA_SIM_NET_H
+
+#include "vdpa/vdpa.h"
+
+#define SIM_NET_MAX_PAIRS 16
+
+struct sim_net_config {
+	uint8_t mac[6];
+	uint16_t max_pairs;        /* 1..SIM_NET_MAX_PAIRS */
+	uint16_t mtu;
+	uint64_t features_off;     /* virtio feature bits not to offer */
+	uint64_t backend_off;      /* backend feature bits not to offer */
+	unsigned mac_table_max;    /* MAC filter entries the device keeps */
+	const char *socket_path;   /* wire: UNIX datagram socket ... */
+	const char *peer_path;     /* ... joined to this peer */
+	const char *tap;           /* or a TAP interface */
+};
+
+/* Statistics, readable at any time (approximate while running). */
+struct sim_net_stats {
+	uint64_t tx_frames, rx_frames, rx_filtered, rx_too_big, cvq_cmds, ring_errors;
+};
+
+struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e);
+void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *s);
+
+#endif
