@@ -97,6 +97,7 @@ UNIT_TESTS += devices_test
 UNIT_TESTS += mptable_test
 UNIT_TESTS += vring_test
 UNIT_TESTS += sim_net_test
+UNIT_TESTS += cvq_test
 UNIT_TESTS += acpi_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
