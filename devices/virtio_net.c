@@ -154,6 +154,8 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		.peer_path = c->peer[0] ? c->peer : NULL,
 		.tap = c->tap[0] ? c->tap : NULL,
 	};
+	if (c->cost_mlx5)
+		sim_net_cost_mlx5(&sc.cost);
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return err_set(e, -ENOMEM, "out of memory for a network device");
@@ -262,6 +264,10 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 			if (parse_u64(val, 1, SIM_NET_MAX_PAIRS, &v) < 0)
 				return err_set(e, -EINVAL, "--net: queues '%s' is not 1..%d", val, SIM_NET_MAX_PAIRS);
 			c->queues = (unsigned)v;
+		} else if (!strcmp(tok, "cost")) {
+			if (strcmp(val, "mlx5") && strcmp(val, "none"))
+				return err_set(e, -EINVAL, "--net: cost '%s' is not mlx5 or none", val);
+			c->cost_mlx5 = !strcmp(val, "mlx5");
 		} else if (!strcmp(tok, "features-off")) {
 			if (parse_u64(val, 0, UINT64_MAX, &c->features_off) < 0)
 				return err_set(e, -EINVAL, "--net: features-off '%s' is not a number", val);

@@ -23,6 +23,7 @@ struct net_config {
 	unsigned queues;        /* queue pairs */
 	uint64_t features_off;  /* virtio feature bits to withhold */
 	uint64_t backend_off;   /* backend feature bits to withhold */
+	bool cost_mlx5;         /* cost=mlx5: the device-cost model */
 };
 
 struct net_dev {

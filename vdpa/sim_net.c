@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vdpa/cvq.h"
@@ -69,6 +70,22 @@ struct sim_net {
 	struct vring_chain chain;
 	struct sim_net_stats stats;
 };
+
+void sim_net_cost_mlx5(struct sim_net_cost *c)
+{
+	*c = (struct sim_net_cost){
+		.pin_ns_per_gib = 180000000,   /* 0.18 s/GiB ... */
+		.unpin_ns_per_gib = 20000000,  /* + 0.02 s/GiB: 128 GiB cycle = 25.6 s */
+		.map_entry_ns = 50000,
+		.reset_ns = 1000000,
+		.vq_setup_ns = 200000,
+		.suspend_ns = 2500000,         /* mlx5 with parallel VQ commands */
+		.resume_ns = 5000000,
+	};
+}
+
+/* Sleeps ns (called without the device lock) and accounts for it. */
+static void cost_delay(struct sim_net *s, uint64_t ns);
 
 static struct sim_net *to_sim(struct vdpa_dev *d)
 {
@@ -307,6 +324,25 @@ static void drain(int fd)
 	}
 }
 
+static void cost_delay(struct sim_net *s, uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+
+	if (!ns)
+		return;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&s->lock);
+	s->stats.cost_ns += ns;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static uint64_t per_gib(uint64_t ns_per_gib, uint64_t bytes)
+{
+	/* bytes / GiB * ns, without overflow for any size below 2^64 */
+	return (bytes >> 30) * ns_per_gib + (((bytes & ((1ull << 30) - 1)) * ns_per_gib) >> 30);
+}
+
 static void *sim_thread(void *arg)
 {
 	struct sim_net *s = arg;
@@ -426,9 +462,12 @@ static int sim_set_status(struct vdpa_dev *d, uint8_t st)
 	struct sim_net *s = to_sim(d);
 	int r = 0;
 
+	uint64_t delay = 0;
+
 	pthread_mutex_lock(&s->lock);
 	if (st == 0) {
 		sim_reset(s);
+		delay = s->cfg.cost.reset_ns;
 	} else if ((s->status & ~st) & ~VIRTIO_S_NEEDS_RESET) {
 		r = -EINVAL; /* status bits are only ever added until a reset */
 	} else {
@@ -437,9 +476,13 @@ static int sim_set_status(struct vdpa_dev *d, uint8_t st)
 				st &= (uint8_t)~VIRTIO_S_FEATURES_OK; /* refuse: does not stick */
 			cvq_state_reset(&s->ctrl, s->cfg.mac, s->features);
 		}
+		if ((st & VIRTIO_S_DRIVER_OK) && !(s->status & VIRTIO_S_DRIVER_OK))
+			for (unsigned i = 0; i < s->nvqs; i++)
+				delay += s->vq[i].ready ? s->cfg.cost.vq_setup_ns : 0;
 		s->status = (uint8_t)(st | (s->status & VIRTIO_S_NEEDS_RESET));
 	}
 	pthread_mutex_unlock(&s->lock);
+	cost_delay(s, delay);
 	wake(s);
 	return r;
 }
@@ -625,6 +668,8 @@ static int sim_iotlb_update(struct vdpa_dev *d, unsigned asid, uint64_t iova, ui
 	for (unsigned i = 0; i < s->nvqs; i++)
 		s->vq[i].attached = false; /* re-resolve ring pointers */
 	pthread_mutex_unlock(&s->lock);
+	if (!r)
+		cost_delay(s, s->cfg.cost.map_entry_ns + per_gib(s->cfg.cost.pin_ns_per_gib, size));
 	return r;
 }
 
@@ -636,10 +681,19 @@ static int sim_iotlb_invalidate(struct vdpa_dev *d, unsigned asid, uint64_t iova
 	if (asid >= NR_AS)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
+	uint64_t mapped = 0;
+	for (unsigned i = 0; i < s->tlb[asid].nr; i++) {
+		const struct iotlb_entry *en = &s->tlb[asid].entries[i];
+		uint64_t lo = en->iova > iova ? en->iova : iova;
+		uint64_t hi = en->iova + en->size < iova + size ? en->iova + en->size : iova + size;
+		mapped += hi > lo ? hi - lo : 0;
+	}
 	r = iotlb_unmap(&s->tlb[asid], iova, size);
 	for (unsigned i = 0; i < s->nvqs; i++)
 		s->vq[i].attached = false;
 	pthread_mutex_unlock(&s->lock);
+	if (!r)
+		cost_delay(s, s->cfg.cost.map_entry_ns + per_gib(s->cfg.cost.unpin_ns_per_gib, mapped));
 	return r;
 }
 
@@ -701,6 +755,7 @@ static int sim_suspend(struct vdpa_dev *d)
 	pthread_mutex_lock(&s->lock);
 	s->suspended = true;
 	pthread_mutex_unlock(&s->lock);
+	cost_delay(s, s->cfg.cost.suspend_ns);
 	return 0;
 }
 
@@ -710,6 +765,7 @@ static int sim_resume(struct vdpa_dev *d)
 
 	if (!(s->backend_offered & (1ull << VDPA_BF_RESUME)))
 		return -EOPNOTSUPP;
+	cost_delay(s, s->cfg.cost.resume_ns); /* still suspended while it costs */
 	pthread_mutex_lock(&s->lock);
 	s->suspended = false;
 	for (unsigned i = 0; i < s->nvqs; i++)

@@ -17,6 +17,23 @@
 
 #define SIM_NET_MAX_PAIRS 16
 
+/*
+ * Device-cost model: real delays on the control path, so switch and
+ * migration benchmarks see what a hardware vDPA NIC costs. All zero means
+ * free. sim_net_cost_mlx5() gives defaults calibrated to published mlx5
+ * figures (docs/net.md lists the sources).
+ */
+struct sim_net_cost {
+	uint64_t pin_ns_per_gib;   /* mapping guest memory (pin + IOMMU/MKEY) */
+	uint64_t unpin_ns_per_gib; /* unmapping it */
+	uint64_t map_entry_ns;     /* per IOTLB update/invalidate message */
+	uint64_t reset_ns;         /* set_status(0) */
+	uint64_t vq_setup_ns;      /* per queue enabled at DRIVER_OK */
+	uint64_t suspend_ns, resume_ns; /* per device */
+};
+
+void sim_net_cost_mlx5(struct sim_net_cost *c);
+
 struct sim_net_config {
 	uint8_t mac[6];
 	uint16_t max_pairs;        /* 1..SIM_NET_MAX_PAIRS */
@@ -27,11 +44,13 @@ struct sim_net_config {
 	const char *socket_path;   /* wire: UNIX datagram socket ... */
 	const char *peer_path;     /* ... joined to this peer */
 	const char *tap;           /* or a TAP interface */
+	struct sim_net_cost cost;
 };
 
 /* Statistics, readable at any time (approximate while running). */
 struct sim_net_stats {
 	uint64_t tx_frames, rx_frames, rx_filtered, rx_too_big, cvq_cmds, ring_errors;
+	uint64_t cost_ns; /* delay the cost model has applied so far */
 };
 
 struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e);

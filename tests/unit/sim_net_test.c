@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -268,6 +269,39 @@ static void test_suspend_resume(void **state)
 	assert_true(wait_used(v, 1, 2));
 }
 
+static void test_cost_model_sparse_128g(void **state)
+{
+	struct err e = { { 0 } };
+	struct sim_net_cost mlx5;
+	struct sim_net_config c = { .mac = { 0x52, 0, 0, 0, 0, 2 }, .max_pairs = 1, .socket_path = "/tmp/tern-cost-a",
+				    .peer_path = "/tmp/tern-cost-b" };
+	struct sim_net_stats st;
+
+	(void)state;
+	/* a scaled model (1 ms per GiB) over a sparse 128 GiB mapping that is
+	 * never touched: the delay follows the size, the memory costs nothing */
+	c.cost = (struct sim_net_cost){ .pin_ns_per_gib = 1000000, .unpin_ns_per_gib = 500000,
+					.map_entry_ns = 1000, .suspend_ns = 2000000, .resume_ns = 3000000 };
+	struct vdpa_dev *d = sim_net_create(&c, &e);
+	assert_non_null(d);
+	void *big = mmap(NULL, 128ull << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_true(big != MAP_FAILED);
+	assert_int_equal(d->ops->iotlb_update(d, 0, 0, 128ull << 30, big, VDPA_PERM_RW), 0);
+	sim_net_get_stats(d, &st);
+	assert_int_equal(st.cost_ns, 128 * 1000000ull + 1000);
+	assert_int_equal(d->ops->iotlb_invalidate(d, 0, 0, 128ull << 30), 0);
+	assert_int_equal(d->ops->suspend(d), 0);
+	assert_int_equal(d->ops->resume(d), 0);
+	sim_net_get_stats(d, &st);
+	assert_int_equal(st.cost_ns, 128 * 1000000ull + 1000 + 128 * 500000ull + 1000 + 5000000);
+	d->ops->destroy(d);
+	munmap(big, 128ull << 30);
+	/* the calibrated model: a 128 GiB unpin + repin cycle lands in 20-30 s */
+	sim_net_cost_mlx5(&mlx5);
+	uint64_t cycle = 128 * (mlx5.pin_ns_per_gib + mlx5.unpin_ns_per_gib);
+	assert_true(cycle >= 20000000000ull && cycle <= 30000000000ull);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -277,6 +311,7 @@ int main(void)
 		T(test_rx_and_filter),
 		T(test_hostile_ring_needs_reset),
 		T(test_suspend_resume),
+		cmocka_unit_test(test_cost_model_sparse_128g),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
