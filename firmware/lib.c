@@ -74,6 +74,90 @@ uint32_t crc32(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
+int cmdline_find(const char *cmdline, const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *p = cmdline;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		const char *tok = p;
+		while (*p && *p != ' ')
+			p++;
+		if ((size_t)(p - tok) > klen && !strncmp(tok, key, klen) && tok[klen] == '=') {
+			size_t n = (size_t)(p - tok) - klen - 1;
+			if (n >= size)
+				n = size - 1;
+			memcpy(out, tok + klen + 1, n);
+			out[n] = '\0';
+			return 1;
+		}
+	}
+	return 0;
+}
+
+unsigned parse_uint(const char *s)
+{
+	unsigned v = 0;
+
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (unsigned)(*s++ - '0');
+	return v;
+}
+
+/* CMOS RTC seconds (0..59), or -1 if the RTC looks absent. Register A bit 7
+ * flags an update in progress, so read until two reads agree. */
+static int rtc_seconds(void)
+{
+	uint8_t a, b;
+
+	for (int i = 0; i < 8; i++) {
+		outb(CMOS_INDEX_PORT, 0x00);
+		a = inb(CMOS_DATA_PORT);
+		outb(CMOS_INDEX_PORT, 0x00);
+		b = inb(CMOS_DATA_PORT);
+		if (a == b)
+			break;
+	}
+	if (a != b || a == 0xff)
+		return -1;
+	outb(CMOS_INDEX_PORT, 0x0b);
+	if (!(inb(CMOS_DATA_PORT) & 0x04)) /* register B: BCD unless DM is set */
+		a = (uint8_t)((a >> 4) * 10 + (a & 0x0f));
+	return a < 60 ? a : -1;
+}
+
+#define TIMEOUT_RTC_POLL_TSC (1ull << 23)
+#define TIMEOUT_TSC_PER_SEC 5000000000ull /* deliberately above any real TSC rate */
+
+void timeout_start(struct timeout *t, unsigned seconds)
+{
+	t->tsc_start = t->tsc_last = rdtsc();
+	t->tsc_limit = (seconds + 2ull) * TIMEOUT_TSC_PER_SEC;
+	t->seconds = seconds;
+	t->elapsed = 0;
+	t->last_sec = rtc_seconds();
+}
+
+int timeout_expired(struct timeout *t)
+{
+	uint64_t now = rdtsc();
+
+	if (now - t->tsc_start >= t->tsc_limit)
+		return 1;
+	if (now - t->tsc_last < TIMEOUT_RTC_POLL_TSC)
+		return 0;
+	t->tsc_last = now;
+	int s = rtc_seconds();
+	if (s >= 0 && t->last_sec >= 0 && s != t->last_sec)
+		t->elapsed += (unsigned)((s - t->last_sec + 60) % 60);
+	t->last_sec = s;
+	/* elapsed counts second boundaries crossed: more than "seconds" of them
+	 * means at least "seconds" have passed. */
+	return t->elapsed > t->seconds;
+}
+
 struct outbuf {
 	char *buf;
 	size_t size, len;

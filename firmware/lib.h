@@ -24,6 +24,50 @@ static inline uint8_t inb(uint16_t port)
 	return v;
 }
 
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint8_t mmio_read8(uint64_t gpa)
+{
+	return *(volatile uint8_t *)(uintptr_t)gpa;
+}
+
+static inline void mmio_write8(uint64_t gpa, uint8_t v)
+{
+	*(volatile uint8_t *)(uintptr_t)gpa = v;
+}
+
+static inline uint16_t mmio_read16(uint64_t gpa)
+{
+	return *(volatile uint16_t *)(uintptr_t)gpa;
+}
+
+static inline void mmio_write16(uint64_t gpa, uint16_t v)
+{
+	*(volatile uint16_t *)(uintptr_t)gpa = v;
+}
+
 static inline uint32_t mmio_read32(uint64_t gpa)
 {
 	return *(volatile uint32_t *)(uintptr_t)gpa;
@@ -78,6 +122,27 @@ size_t strnlen(const char *s, size_t max);
 int strncmp(const char *a, const char *b, size_t n);
 
 uint32_t crc32(uint32_t crc, const void *buf, size_t len);
+
+/* Copies the value of "key=" from a space-separated command line into out
+ * (NUL-terminated, truncated to size); 0 if the key is absent. */
+int cmdline_find(const char *cmdline, const char *key, char *out, size_t size);
+/* Leading decimal digits of s (0 if none). */
+unsigned parse_uint(const char *s);
+
+/*
+ * Coarse wall-clock timeouts at CPL3. The guest cannot know the TSC rate, so
+ * seconds are counted from the CMOS RTC (ports 0x70/0x71, which the TSS
+ * bitmap grants); the RTC is read only every ~2^23 TSC ticks to keep port
+ * exits rare. A generous TSC bound ((seconds + 2) * 5e9 ticks) ends the wait
+ * should the RTC be absent or stuck.
+ */
+struct timeout {
+	uint64_t tsc_start, tsc_last, tsc_limit;
+	unsigned seconds, elapsed;
+	int last_sec;
+};
+void timeout_start(struct timeout *t, unsigned seconds);
+int timeout_expired(struct timeout *t); /* 1 once the time is up */
 
 /* Bounded formatter: %s %c %d %u %x %lu %lx %llu %llx %%, widths with 0 pad. */
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);

@@ -13,45 +13,20 @@
  *   reset      ask for a reset through the i8042 (status 0 from tern)
  *   echo       echo console lines back as reports until "quit"
  *   halt       report, then halt forever (for tests that stop tern)
+ *   net-*      virtio-net workloads (net_tests.c)
  */
 #include "bootinfo.h"
 #include "cpu.h"
 #include "lib.h"
 #include "smp.h"
+#include "virtio_net.h"
 
 static struct bootinfo bi;
 
 /* Copies the value of "key=" from the cmdline into out; 0 if absent. */
 static int cmdline_get(const char *key, char *out, size_t size)
 {
-	size_t klen = strlen(key);
-	const char *p = bi.cmdline;
-
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		const char *tok = p;
-		while (*p && *p != ' ')
-			p++;
-		if ((size_t)(p - tok) > klen && !strncmp(tok, key, klen) && tok[klen] == '=') {
-			size_t n = (size_t)(p - tok) - klen - 1;
-			if (n >= size)
-				n = size - 1;
-			memcpy(out, tok + klen + 1, n);
-			out[n] = '\0';
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static unsigned parse_uint(const char *s)
-{
-	unsigned v = 0;
-
-	while (*s >= '0' && *s <= '9')
-		v = v * 10 + (unsigned)(*s++ - '0');
-	return v;
+	return cmdline_find(bi.cmdline, key, out, size);
 }
 
 static void test_boot_info(void)
@@ -133,6 +108,8 @@ void bsp_main(void)
 		report("halted");
 		for (;;)
 			syscall2(SYS_HALT, 0, 0);
+	} else if (!strncmp(test, "net-", 4)) {
+		status = net_test(test, &bi); /* net_tests.c */
 	} else {
 		report("error unknown test '%s'", test);
 		status = GUEST_EXIT_USAGE;

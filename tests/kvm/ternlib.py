@@ -118,8 +118,8 @@ def num(s):
 class Spawned:
     """A tern process the test talks to while it runs."""
 
-    def __init__(self, ctx, args):
-        self.reports_path = ctx.path("spawn-reports.txt")
+    def __init__(self, ctx, args, reports="spawn-reports.txt"):
+        self.reports_path = ctx.path(reports)
         self.argv = [ctx.tern, "run"] + list(args) + [f"--test-device={self.reports_path}"]
         self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
@@ -157,5 +157,5 @@ class Spawned:
                    self.reports())
 
 
-def spawn_tern(ctx, args):
-    return Spawned(ctx, args)
+def spawn_tern(ctx, args, reports="spawn-reports.txt"):
+    return Spawned(ctx, args, reports)
