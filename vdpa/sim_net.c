@@ -29,7 +29,8 @@
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_RING_INDIRECT_DESC 28
 #define VNET_F_MTU 3
-#define NR_GROUPS 2
+#define NR_GROUPS 3 /* data, CVQ, data descriptor rings (DESC_ASID) */
+#define DESC_GROUP 2
 #define NR_AS 2
 #define MAX_VQS (2 * SIM_NET_MAX_PAIRS + 1)
 #define QUEUE_MAX 1024
@@ -117,6 +118,14 @@ static const struct iotlb *vq_tlb(const struct sim_net *s, unsigned idx)
 	return &s->tlb[s->group_asid[vq_group(s, idx)]];
 }
 
+/* With DESC_ASID the data queues' rings (not their buffers) belong to a
+ * group of their own, so they can move to another ASID on their own. */
+static unsigned vq_desc_group(const struct sim_net *s, unsigned idx)
+{
+	bool desc_asid = s->backend & (1ull << VDPA_BF_DESC_ASID);
+	return desc_asid && vq_group(s, idx) == 0 ? DESC_GROUP : vq_group(s, idx);
+}
+
 static void wake(struct sim_net *s)
 {
 	uint64_t one = 1;
@@ -163,7 +172,7 @@ static bool vq_usable(struct sim_net *s, unsigned idx)
 		return false;
 	if (!q->attached) {
 		q->ring.event_idx = neg(s, VIRTIO_F_EVENT_IDX);
-		if (vring_dev_attach(&q->ring, vq_tlb(s, idx), vq_tlb(s, idx)) < 0) {
+		if (vring_dev_attach(&q->ring, &s->tlb[s->group_asid[vq_desc_group(s, idx)]], vq_tlb(s, idx)) < 0) {
 			fail_device(s);
 			return false;
 		}
@@ -705,8 +714,7 @@ static int sim_batch(struct vdpa_dev *d)
 
 static unsigned sim_group_num(struct vdpa_dev *d)
 {
-	(void)d;
-	return NR_GROUPS;
+	return to_sim(d)->backend & (1ull << VDPA_BF_DESC_ASID) ? NR_GROUPS : NR_GROUPS - 1;
 }
 
 static unsigned sim_as_num(struct vdpa_dev *d)
@@ -727,15 +735,21 @@ static int sim_get_vring_group(struct vdpa_dev *d, unsigned idx, unsigned *group
 
 static int sim_get_vring_desc_group(struct vdpa_dev *d, unsigned idx, unsigned *group)
 {
-	(void)d, (void)idx, (void)group;
-	return -EOPNOTSUPP; /* DESC_ASID is not offered yet */
+	struct sim_net *s = to_sim(d);
+
+	if (!(s->backend & (1ull << VDPA_BF_DESC_ASID)))
+		return -EOPNOTSUPP;
+	if (idx >= s->nvqs)
+		return -EINVAL;
+	*group = vq_desc_group(s, idx);
+	return 0;
 }
 
 static int sim_set_group_asid(struct vdpa_dev *d, unsigned group, unsigned asid)
 {
 	struct sim_net *s = to_sim(d);
 
-	if (group >= NR_GROUPS || asid >= NR_AS)
+	if (group >= sim_group_num(d) || asid >= NR_AS)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	s->group_asid[group] = asid;
@@ -859,7 +873,8 @@ struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e)
 			  ~cfg->features_off;
 	s->backend_offered = ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) |
 			      (1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) |
-			      (1ull << VDPA_BF_ENABLE_AFTER_DRIVER_OK) | (1ull << VDPA_BF_IOTLB_PERSIST)) &
+			      (1ull << VDPA_BF_ENABLE_AFTER_DRIVER_OK) | (1ull << VDPA_BF_IOTLB_PERSIST) |
+			      (1ull << VDPA_BF_DESC_ASID)) &
 			     ~cfg->backend_off;
 	s->nvqs = 2u * cfg->max_pairs + (has_cvq(s) ? 1 : 0);
 	s->lim = (struct cvq_limits){ .mac_table_max = cfg->mac_table_max ? cfg->mac_table_max : 32,

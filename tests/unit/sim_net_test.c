@@ -269,6 +269,52 @@ static void test_suspend_resume(void **state)
 	assert_true(wait_used(v, 1, 2));
 }
 
+static void test_desc_asid(void **state)
+{
+	struct env *v = *state;
+	const struct vdpa_ops *o = v->d->ops;
+	uint8_t *rings = aligned_alloc(4096, 0x20000);
+	unsigned group;
+	uint64_t bf;
+
+	/* renegotiate with DESC_ASID: move the TX queue's rings (only) to a
+	 * copy in ASID 1; buffers stay in ASID 0 */
+	o->get_backend_features(v->d, &bf);
+	assert_true(bf & (1ull << VDPA_BF_DESC_ASID));
+	assert_int_equal(o->suspend(v->d), 0);
+	assert_int_equal(o->set_backend_features(v->d, bf), 0);
+	assert_int_equal(o->group_num(v->d), 3);
+	assert_int_equal(o->get_vring_desc_group(v->d, 1, &group), 0);
+	assert_int_equal(group, 2);
+	assert_int_equal(o->get_vring_desc_group(v->d, 2, &group), 0);
+	assert_int_equal(group, 1); /* the CVQ's rings stay with the CVQ */
+	memset(rings, 0, 0x20000);
+	assert_int_equal(o->iotlb_update(v->d, 1, 0x4000000, 0x20000, rings, VDPA_PERM_RW), 0);
+	assert_int_equal(o->set_group_asid(v->d, 2, 1), 0);
+	struct vdpa_vring_addr ad = { 0x4000000, 0x4000400, 0x4000800 };
+	assert_int_equal(o->set_vring_addr(v->d, 1, &ad), 0);
+	assert_int_equal(o->set_vring_base(v->d, 1, 0), 0);
+	assert_int_equal(o->resume(v->d), 0);
+	/* a TX descriptor in the ASID-1 ring, pointing at an ASID-0 buffer */
+	struct vring_desc d = { IOVA + 0x100000, 12 + 60, 0, 0 };
+	memcpy(rings, &d, 16);
+	uint16_t head = 0, idx = 1;
+	memcpy(rings + 0x404, &head, 2);
+	__atomic_store_n((uint16_t *)(rings + 0x402), idx, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	assert_int_equal(write(v->kick[1], &one, 8), 8);
+	for (int i = 0; i < 2000 && __atomic_load_n((uint16_t *)(rings + 0x802), __ATOMIC_ACQUIRE) != 1; i++)
+		usleep(1000);
+	assert_int_equal(__atomic_load_n((uint16_t *)(rings + 0x802), __ATOMIC_ACQUIRE), 1);
+	uint8_t got[128];
+	struct pollfd p = { v->peer, POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_int_equal(recv(v->peer, got, sizeof(got), 0), 60);
+	assert_int_equal(status(v) & VIRTIO_S_NEEDS_RESET, 0);
+	o->set_status(v->d, 0);
+	free(rings);
+}
+
 static void test_cost_model_sparse_128g(void **state)
 {
 	struct err e = { { 0 } };
@@ -311,6 +357,7 @@ int main(void)
 		T(test_rx_and_filter),
 		T(test_hostile_ring_needs_reset),
 		T(test_suspend_resume),
+		T(test_desc_asid),
 		cmocka_unit_test(test_cost_model_sparse_128g),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
