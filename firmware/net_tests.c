@@ -6,6 +6,8 @@
  *   net-info      "net mac=M max_pairs=N features=0xF" (device-offered
  *                 features); with up=1 also brings the device up and reports
  *                 "net up negotiated=0x.. status=0x.. link=0x..".
+ *   any net-*     reassign=1 places the device's BARs from 0xc0000000 even
+ *                 if firmware or the VMM programmed them (tests that path).
  *   net-xchg      count=N queues=Q size=S peer=MAC timeout=SEC sync=0|1
  *                 window=W (TX frames in flight per queue, default 32:
  *                 QEMU's UDP socket backend drops bursts its socket buffer
@@ -52,7 +54,7 @@ extern char __image_end[];
 static struct vnet net;
 
 struct opts {
-	unsigned count, queues, size, timeout, sync, up, window;
+	unsigned count, queues, size, timeout, sync, up, window, reassign;
 	uint8_t peer[6];
 	int peer_given;
 	char scribble[16];
@@ -106,6 +108,7 @@ static int parse_opts(const char *cmdline, struct opts *o)
 	o->sync = opt_uint(cmdline, "sync", 1);
 	o->up = opt_uint(cmdline, "up", 0);
 	o->window = opt_uint(cmdline, "window", 32);
+	o->reassign = opt_uint(cmdline, "reassign", 0);
 	cmdline_find(cmdline, "skip", o->skip, sizeof(o->skip));
 	memset(o->peer, 0xff, 6);
 	if (cmdline_find(cmdline, "peer", buf, sizeof(buf))) {
@@ -237,7 +240,8 @@ static unsigned test_info(const struct opts *o)
 
 	mac_str(m, net.mac);
 	report("net mac=%s max_pairs=%u features=0x%llx", m, net.max_pairs, (unsigned long long)net.dev_features);
-	report("net pci=00:%02x.%u num_queues=%u", net.pci.dev, net.pci.fn, net.num_queues);
+	report("net pci=00:%02x.%u num_queues=%u common=0x%llx notify=0x%llx mult=%u", net.pci.dev, net.pci.fn,
+	       net.num_queues, (unsigned long long)net.common, (unsigned long long)net.notify_base, net.notify_mult);
 	if (!o->up)
 		return GUEST_EXIT_PASS;
 	int cvq = !!(net.dev_features & VBIT(VIRTIO_NET_F_CTRL_VQ));
@@ -534,7 +538,7 @@ unsigned net_test(const char *name, const struct bootinfo *bi)
 	if (parse_opts(bi->cmdline, &o) < 0)
 		return GUEST_EXIT_USAGE;
 	mem_setup(bi);
-	if (vnet_probe(&net, 0) < 0) {
+	if (vnet_probe(&net, 0, (int)o.reassign) < 0) {
 		report("error %s", net.error);
 		return GUEST_EXIT_FAIL;
 	}

@@ -97,7 +97,7 @@ static uint32_t probe_reg(const struct pci_dev *d, unsigned off, uint32_t orig)
 	return v;
 }
 
-int pci_enable(struct pci_dev *d)
+int pci_enable(struct pci_dev *d, int reassign)
 {
 	uint16_t cmd = pci_read16(d, PCI_COMMAND);
 	int rc = 0;
@@ -130,7 +130,7 @@ int pci_enable(struct pci_dev *d)
 		b->addr = ((uint64_t)hi << 32) | (lo & ~0xfu);
 		/* Our page tables reach only the low 4 GiB: place anything that is
 		 * unprogrammed or above it ourselves. */
-		if (b->addr == 0 || b->addr + b->size > (4ull << 30) || b->addr + b->size < b->addr) {
+		if (reassign || b->addr == 0 || b->addr + b->size > (4ull << 30) || b->addr + b->size < b->addr) {
 			if (assign(b) < 0) {
 				b->addr = 0;
 				rc = -1;

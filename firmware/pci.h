@@ -52,10 +52,11 @@ void pci_write16(const struct pci_dev *d, unsigned off, uint16_t v);
 int pci_find(uint16_t vendor, uint16_t device, unsigned index, struct pci_dev *d);
 
 /* Sizes and records the BARs (memory decoding off meanwhile), assigns any
- * memory BAR that is unprogrammed or beyond 4 GiB, then enables memory
- * decoding and bus mastering (and disables INTx: the guest polls).
+ * memory BAR that is unprogrammed or beyond 4 GiB (every memory BAR if
+ * reassign is set: a test of that path), then enables memory decoding and
+ * bus mastering (and disables INTx: the guest polls).
  * Returns 0, or -1 if a needed assignment did not fit. */
-int pci_enable(struct pci_dev *d);
+int pci_enable(struct pci_dev *d, int reassign);
 
 /* Offset of the next capability with this ID after config offset "after"
  * (0 to start at the list head), or 0 when there is none. The walk is

@@ -124,14 +124,12 @@ void vnet_reset(struct vnet *v)
 	timeout_start(&t, 2);
 	while (vnet_status(v) && !timeout_expired(&t))
 		cpu_relax();
+	/* The rings are forgotten; their memory is not reused. */
 	for (unsigned i = 0; i < VNET_MAX_PAIRS; i++)
 		v->rx[i].size = v->tx[i].size = 0;
 	v->cvq.size = 0;
 	v->pairs = 0;
 }
-
-/* Queues are RAM the device may have been told about: after a reset they
- * are forgotten, and their memory is simply not reused. */
 
 static uint64_t read_features(struct vnet *v)
 {
@@ -167,12 +165,12 @@ uint16_t vnet_link_status(const struct vnet *v)
 	return mmio_read16(v->devcfg + NETCFG_STATUS);
 }
 
-int vnet_probe(struct vnet *v, unsigned index)
+int vnet_probe(struct vnet *v, unsigned index, int reassign)
 {
 	memset(v, 0, sizeof(*v));
 	if (pci_find(VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_NET, index, &v->pci) < 0)
 		return fail(v, "no virtio-net-pci (1af4:1041) on bus 0");
-	if (pci_enable(&v->pci) < 0)
+	if (pci_enable(&v->pci, reassign) < 0)
 		return fail(v, "cannot assign a BAR");
 	for (unsigned cap = 0; (cap = pci_find_cap(&v->pci, PCI_CAP_ID_VNDR, cap));) {
 		uint8_t type = pci_read8(&v->pci, cap + VPCI_CAP_TYPE);
@@ -355,6 +353,8 @@ int vnet_up(struct vnet *v, unsigned pairs, int want_cvq)
 	vnet_reset(v);
 	if (!(v->dev_features & VBIT(VIRTIO_F_VERSION_1)))
 		return fail(v, "device does not offer VERSION_1");
+	if ((v->dev_features & VBIT(VIRTIO_NET_F_MQ)) && (v->max_pairs < 1 || v->max_pairs > 0x8000))
+		return fail(v, "max_virtqueue_pairs outside 1..0x8000");
 	if (pairs < 1 || pairs > VNET_MAX_PAIRS || pairs > v->max_pairs)
 		return fail(v, "more queue pairs asked for than available");
 	if (cvq) {
@@ -468,9 +468,9 @@ unsigned vnet_tx_reclaim(struct vnet *v, unsigned qn)
 
 	if (qn >= v->pairs)
 		return 0;
-	/* TX buffers are device-readable only: used len should be 0, and a
-	 * device reporting more than the chain's length is broken. */
-	while (vq_pop(v, q, VNET_BUF_LEN, &id, &len)) {
+	/* TX buffers are device-readable only, so used len (bytes the device
+	 * wrote) must be 0; more is counted as a device error. */
+	while (vq_pop(v, q, 0, &id, &len)) {
 		q->free[q->nfree++] = id;
 		n++;
 	}

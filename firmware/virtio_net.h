@@ -145,10 +145,10 @@ struct vnet {
 /* Guest RAM the driver may take rings and buffers from: [start, end). */
 void vnet_mem_init(uint64_t start, uint64_t end);
 
-/* Finds the index-th virtio-net (modern) function, enables it, reads its
- * virtio capabilities, device features, MAC and max_pairs. Resets it.
- * Returns 0 or -1 (v->error says why). */
-int vnet_probe(struct vnet *v, unsigned index);
+/* Finds the index-th virtio-net (modern) function, enables it (placing its
+ * BARs ourselves if reassign), reads its virtio capabilities, device
+ * features, MAC and max_pairs. Resets it. Returns 0 or -1 (v->error). */
+int vnet_probe(struct vnet *v, unsigned index, int reassign);
 
 /* Negotiates and brings the device to DRIVER_OK with "pairs" queue pairs
  * set up (and the CVQ if want_cvq or pairs > 1), RX fully posted. Does not
