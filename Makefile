@@ -82,7 +82,8 @@ FW_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -Ifirmware -ffreestanding -fno-pic -f
 FW_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,firmware/guest.ld \
 	-Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
 FW_SRCS := firmware/entry.S firmware/cpu.c firmware/lib.c firmware/bootinfo.c firmware/smp.c \
-	firmware/main.c firmware/pci.c firmware/virtio_net.c firmware/net_tests.c
+	firmware/main.c firmware/pci.c firmware/virtio_net.c firmware/net_tests.c \
+	firmware/net_filter.c
 FW_OBJS := $(patsubst %,$(BUILD)/fwobj/%.o,$(basename $(FW_SRCS)))
 FW_ELF  := $(BUILD)/firmware/testguest.elf
 FW_BZ   := $(BUILD)/firmware/testguest.bzImage

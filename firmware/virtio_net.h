@@ -203,5 +203,7 @@ void vnet_notify(struct vnet *v, struct vq *q);
  * information; returns the exit status (GUEST_EXIT_USAGE if unknown). */
 struct bootinfo;
 unsigned net_test(const char *name, const struct bootinfo *bi);
+/* test=net-filter (net_filter.c). */
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s);
 
 #endif

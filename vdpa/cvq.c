@@ -143,10 +143,12 @@ bool cvq_filter_pass(const struct net_ctrl_state *s, const uint8_t *dst, int vla
 {
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
-	if (vlan >= 0 && s->vlan_filtering && !(s->vlans[vlan / 64] & (1ull << (vlan % 64))))
-		return false;
+	/* promiscuous mode passes everything, VLAN filter included (as
+	 * QEMU's virtio-net model does) */
 	if (s->promisc)
 		return true;
+	if (vlan >= 0 && s->vlan_filtering && !(s->vlans[vlan / 64] & (1ull << (vlan % 64))))
+		return false;
 	if (!memcmp(dst, bcast, 6))
 		return !s->nobcast;
 	if (dst[0] & 1) {

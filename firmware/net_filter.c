@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * firmware/net_filter.c - test=net-filter: does the device's receive filter
+ * do what the control queue told it? The guest sets filters in phases; a
+ * peer on the wire (tests/kvm/test_net_filter.py) sends, after each
+ * "filter phase=K ready" report, FILTER_BURST frames to each of:
+ *   own    the device MAC                 other  52:54:00:cc:cc:cc
+ *   bcast  ff:ff:ff:ff:ff:ff              mcast  01:00:5e:00:00:fb
+ *   v42    the device MAC, VLAN tag 42    v43    the device MAC, VLAN tag 43
+ * then one untagged frame to the device MAC whose FRNT flags have END (bit 1).
+ * The guest counts what arrived by class until END and reports
+ * "filter phase=K own=.. other=.. bcast=.. mcast=.. v42=.. v43=..".
+ *
+ * Phases: 0 PROMISC off; 1 PROMISC on; 2 PROMISC off with the MAC table
+ * {other} / {mcast}; 3 empty tables and VLAN 42 added (skipped without
+ * CTRL_VLAN). Exit status 0 when every phase ended with END (the host side
+ * judges the counts).
+ */
+#include "lib.h"
+#include "virtio_net.h"
+
+#define ETHERTYPE_FRNT 0x88b5
+#define FLAG_END 0x0002
+
+static const uint8_t other_mac[6] = { 0x52, 0x54, 0x00, 0xcc, 0xcc, 0xcc };
+static const uint8_t mcast_mac[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb };
+static const uint8_t bcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+enum { C_OWN, C_OTHER, C_BCAST, C_MCAST, C_V42, C_V43, C_NR };
+
+/* Class of a frame, C_NR if unknown; *end set for the END marker. */
+static int classify(const struct vnet *v, const uint8_t *p, uint32_t len, int *end)
+{
+	unsigned off = 12;
+	int vid = -1;
+
+	*end = 0;
+	if (len < 14)
+		return C_NR;
+	if (p[12] == 0x81 && p[13] == 0x00) {
+		if (len < 18)
+			return C_NR;
+		vid = ((p[14] << 8) | p[15]) & 0xfff;
+		off = 16;
+	}
+	if (len >= off + 2 + 8 && ((p[off] << 8) | p[off + 1]) == ETHERTYPE_FRNT &&
+	    ((p[off + 2 + 6] | (p[off + 2 + 7] << 8)) & FLAG_END)) {
+		*end = 1;
+		return C_NR;
+	}
+	if (vid == 42)
+		return C_V42;
+	if (vid == 43)
+		return C_V43;
+	if (vid >= 0)
+		return C_NR;
+	if (!memcmp(p, v->mac, 6))
+		return C_OWN;
+	if (!memcmp(p, other_mac, 6))
+		return C_OTHER;
+	if (!memcmp(p, bcast_mac, 6))
+		return C_BCAST;
+	if (!memcmp(p, mcast_mac, 6))
+		return C_MCAST;
+	return C_NR;
+}
+
+static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
+{
+	unsigned count[C_NR] = { 0 };
+	struct timeout t;
+	int end = 0;
+
+	report("filter phase=%u ready", phase);
+	timeout_start(&t, timeout_s);
+	while (!end && !timeout_expired(&t)) {
+		uint8_t *p;
+		uint32_t len;
+		uint16_t id;
+		while (!end && vnet_rx_poll(v, 0, &p, &len, &id)) {
+			int c = classify(v, p, len, &end);
+			if (c < C_NR)
+				count[c]++;
+			vnet_rx_release(v, 0, id);
+		}
+		vnet_rx_kick(v, 0);
+	}
+	report("filter phase=%u own=%u other=%u bcast=%u mcast=%u v42=%u v43=%u%s", phase, count[C_OWN],
+	       count[C_OTHER], count[C_BCAST], count[C_MCAST], count[C_V42], count[C_V43], end ? "" : " timeout=1");
+	return end ? 0 : -1;
+}
+
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s)
+{
+	int fail = 0;
+
+	if (vnet_up(v, 1, 1) < 0) {
+		report("error bring-up: %s (status=0x%x)", v->error, vnet_status(v));
+		return GUEST_EXIT_FAIL;
+	}
+	if (!(v->features & (1ull << VIRTIO_NET_F_CTRL_RX))) {
+		report("error net-filter needs CTRL_RX");
+		return GUEST_EXIT_FAIL;
+	}
+	fail |= vnet_ctrl_rx(v, VIRTIO_NET_CTRL_RX_PROMISC, 0) != VIRTIO_NET_OK;
+	fail |= vnet_ctrl_rx(v, VIRTIO_NET_CTRL_RX_ALLMULTI, 0) != VIRTIO_NET_OK;
+	fail |= run_phase(v, 0, timeout_s);
+	fail |= vnet_ctrl_rx(v, VIRTIO_NET_CTRL_RX_PROMISC, 1) != VIRTIO_NET_OK;
+	fail |= run_phase(v, 1, timeout_s);
+	fail |= vnet_ctrl_rx(v, VIRTIO_NET_CTRL_RX_PROMISC, 0) != VIRTIO_NET_OK;
+	fail |= vnet_ctrl_mac_table_set(v, &other_mac, 1, &mcast_mac, 1) != VIRTIO_NET_OK;
+	fail |= run_phase(v, 2, timeout_s);
+	if (v->features & (1ull << VIRTIO_NET_F_CTRL_VLAN)) {
+		fail |= vnet_ctrl_mac_table_set(v, 0, 0, 0, 0) != VIRTIO_NET_OK;
+		fail |= vnet_ctrl_vlan(v, VIRTIO_NET_CTRL_VLAN_ADD, 42) != VIRTIO_NET_OK;
+		fail |= run_phase(v, 3, timeout_s);
+	} else {
+		report("filter phase=3 skipped (no CTRL_VLAN)");
+	}
+	return fail ? GUEST_EXIT_FAIL : GUEST_EXIT_PASS;
+}
