@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "devices/device.h"
+#include "devices/pci.h"
 #include "vmm/acpi.h"
 #include "vmm/vm.h"
 
@@ -37,6 +38,9 @@ struct acpi_pm {
 	uint16_t cnt; /* SLP_TYP and the writable low bits; SLP_EN never stored */
 };
 
+/* The DSDT's PCI root bridge must describe the window devices/pci.c uses. */
+_Static_assert(ACPI_PCI_MMIO_BASE == PCI_MMIO_BASE && ACPI_PCI_MMIO_END == PCI_MMIO_END,
+	       "ACPI's PCI window differs from the PCI bus's");
 _Static_assert(ACPI_PM1_EVT_OFF + ACPI_PM1_EVT_LEN <= ACPI_PM1_CNT_OFF, "PM1 blocks overlap");
 _Static_assert(ACPI_PM1_CNT_OFF + ACPI_PM1_CNT_LEN <= ACPI_RESET_OFF, "PM1 control overlaps reset");
 _Static_assert(ACPI_RESET_OFF < ACPI_PM_PORT_LEN, "reset register outside the port block");

@@ -67,7 +67,8 @@ def run_tap(res, prefix, argv, env=None, timeout=600):
         seen += 1
         ok = m.group(1) == "ok"
         failed_here += not ok
-        res.record(f"{prefix}/{m.group(2)}", ok, m.group(3) or "")
+        name = m.group(2)
+        res.record(name if name.startswith(prefix + "/") else f"{prefix}/{name}", ok, m.group(3) or "")
     if rc is None:
         res.record(f"{prefix}", False, f"timed out after {timeout}s")
     elif seen == 0 or (rc != 0 and failed_here == 0):

@@ -192,13 +192,172 @@ _Static_assert(sizeof(struct acpi_madt_lapic_nmi) == 6, "MADT local APIC NMI lay
  *   00 00            ZeroOp, ZeroOp (reserved elements)
  *
  * ACPICA creates \_SB, \_GPE and the other root scopes itself; an OS needs
- * nothing else here to power the machine off.
+ * nothing else here to power the machine off. dsdt_build() appends the PCI
+ * root bridge.
  */
-static const uint8_t dsdt_aml[] = {
+static const uint8_t dsdt_s5[] = {
 	0x08, 0x5c, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 	0x0a, ACPI_SLP_TYP_S5, 0x0a, ACPI_SLP_TYP_S5, 0x00, 0x00,
 };
 _Static_assert(ACPI_SLP_TYP_S5 < 8, "SLP_TYP is a 3-bit field");
+
+/*
+ * Just enough of an AML assembler for the PCI root bridge: named integers,
+ * a buffer, and the PkgLength-prefixed Scope and Device (ACPI 6.5, 20.2).
+ * Sizes are fixed by the code, so AML_MAX only guards against a mistake.
+ */
+#define AML_MAX 192
+
+struct aml {
+	uint8_t b[AML_MAX];
+	size_t n;
+	bool overflow;
+};
+
+static void aml_put(struct aml *a, const void *p, size_t n)
+{
+	if (NEVER(a->n + n > AML_MAX)) {
+		a->overflow = true;
+		return;
+	}
+	memcpy(a->b + a->n, p, n);
+	a->n += n;
+}
+
+static void aml_byte(struct aml *a, uint8_t v)
+{
+	aml_put(a, &v, 1);
+}
+
+static void aml_le(struct aml *a, uint64_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes; i++)
+		aml_byte(a, (uint8_t)(v >> (8 * i)));
+}
+
+/* op, then PkgLength (which counts itself: 1 to 4 bytes, 20.2.4), then
+ * body. */
+static void aml_pkg(struct aml *a, const uint8_t *op, size_t oplen, const struct aml *body)
+{
+	size_t k, total = 0;
+
+	for (k = 1; k <= 4; k++) {
+		total = body->n + k;
+		if (k == 1 ? total < 0x40 : total < (1ul << (4 + 8 * (k - 1))))
+			break;
+	}
+	aml_put(a, op, oplen);
+	if (k == 1) {
+		aml_byte(a, (uint8_t)total);
+	} else {
+		aml_byte(a, (uint8_t)(((k - 1) << 6) | (total & 0xf)));
+		for (size_t i = 1; i < k; i++)
+			aml_byte(a, (uint8_t)(total >> (4 + 8 * (i - 1))));
+	}
+	aml_put(a, body->b, body->n);
+	a->overflow |= body->overflow;
+}
+
+/* Name (SEG, value): DWordPrefix, or ZeroOp for 0. */
+static void aml_name_int(struct aml *a, const char seg[4], uint32_t v)
+{
+	aml_byte(a, 0x08);
+	aml_put(a, seg, 4);
+	if (v) {
+		aml_byte(a, 0x0c);
+		aml_le(a, v, 4);
+	} else {
+		aml_byte(a, 0x00);
+	}
+}
+
+/* EisaId ("PNP0A03"): three 5-bit letters and four hex digits, stored as
+ * big-endian 16-bit halves (6.1.5). */
+static uint32_t eisa_id(const char id[7])
+{
+	uint16_t mfg = (uint16_t)(((id[0] - 0x40) & 0x1f) << 10 | ((id[1] - 0x40) & 0x1f) << 5 |
+				  ((id[2] - 0x40) & 0x1f));
+	uint16_t prod = 0;
+
+	for (int i = 3; i < 7; i++)
+		prod = (uint16_t)(prod << 4 | (id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10));
+	return (uint32_t)(mfg >> 8) | (uint32_t)(mfg & 0xff) << 8 | (uint32_t)(prod >> 8) << 16 |
+	       (uint32_t)(prod & 0xff) << 24;
+}
+
+/*
+ * Scope (\_SB) { Device (PCI0) {
+ *     Name (_HID, EisaId ("PNP0A03")), Name (_UID, 0),
+ *     Name (_CRS, ResourceTemplate () {
+ *         WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,
+ *                        0, 0x00, 0xff, 0, 0x100)
+ *         DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed,
+ *                      NonCacheable, ReadWrite, 0, base, end - 1, 0, end - base)
+ *     })
+ * } }
+ *
+ * With ACPI, Linux enumerates only the PCI roots the namespace declares
+ * (no legacy bus scan), so tern's bus 0 must be here. Its devices use MSI-X
+ * and no INTx, so there is no _PRT. Resource descriptors: ACPI 6.5, 6.4.3.5.
+ */
+static void aml_pci_root(struct aml *a, const struct acpi_config *cfg)
+{
+	static const uint8_t scope_op[] = { 0x10 }, device_op[] = { 0x5b, 0x82 }, buffer_op[] = { 0x11 };
+	struct aml crs = { .n = 0 }, buf = { .n = 0 }, dev = { .n = 0 }, scope = { .n = 0 };
+	const uint64_t base = cfg->pci_mmio_base, len = cfg->pci_mmio_end - cfg->pci_mmio_base;
+
+	/* WordBusNumber: type 0x88, 13 bytes follow */
+	aml_byte(&crs, 0x88);
+	aml_le(&crs, 13, 2);
+	aml_byte(&crs, 2);    /* bus number range */
+	aml_byte(&crs, 0x0c); /* producer, positive decode, min and max fixed */
+	aml_byte(&crs, 0);
+	aml_le(&crs, 0, 2);     /* granularity */
+	aml_le(&crs, 0, 2);     /* min */
+	aml_le(&crs, 0xff, 2);  /* max */
+	aml_le(&crs, 0, 2);     /* translation */
+	aml_le(&crs, 0x100, 2); /* length */
+	/* DWordMemory: type 0x87, 23 bytes follow */
+	aml_byte(&crs, 0x87);
+	aml_le(&crs, 23, 2);
+	aml_byte(&crs, 0);    /* memory range */
+	aml_byte(&crs, 0x0c); /* producer, positive decode, min and max fixed */
+	aml_byte(&crs, 0x01); /* read-write, non-cacheable */
+	aml_le(&crs, 0, 4);
+	aml_le(&crs, base, 4);
+	aml_le(&crs, base + len - 1, 4);
+	aml_le(&crs, 0, 4);
+	aml_le(&crs, len, 4);
+	/* End tag, checksum 0 ("ignore") */
+	aml_byte(&crs, 0x79);
+	aml_byte(&crs, 0);
+
+	aml_byte(&buf, 0x0a); /* BufferSize: BytePrefix */
+	aml_byte(&buf, (uint8_t)crs.n);
+	aml_put(&buf, crs.b, crs.n);
+
+	aml_put(&dev, "PCI0", 4);
+	aml_name_int(&dev, "_HID", eisa_id("PNP0A03"));
+	aml_name_int(&dev, "_UID", 0);
+	aml_byte(&dev, 0x08);
+	aml_put(&dev, "_CRS", 4);
+	aml_pkg(&dev, buffer_op, sizeof(buffer_op), &buf);
+
+	aml_put(&scope, "\\_SB_", 5);
+	aml_pkg(&scope, device_op, sizeof(device_op), &dev);
+	aml_pkg(a, scope_op, sizeof(scope_op), &scope);
+	a->overflow |= crs.overflow | buf.overflow | dev.overflow | scope.overflow;
+}
+
+/* The DSDT's AML: \_S5, then the PCI root bridge if the machine has one. */
+static void dsdt_build(struct aml *a, const struct acpi_config *cfg)
+{
+	a->n = 0;
+	a->overflow = false;
+	aml_put(a, dsdt_s5, sizeof(dsdt_s5));
+	if (cfg->pci_mmio_end > cfg->pci_mmio_base)
+		aml_pci_root(a, cfg);
+}
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
 #define RSDP_OFF 0x0
@@ -246,12 +405,15 @@ static size_t xsdt_size(void)
 	return sizeof(struct acpi_header) + XSDT_ENTRIES * sizeof(uint64_t);
 }
 
-size_t acpi_size(unsigned nr_cpus)
+size_t acpi_size(const struct acpi_config *cfg)
 {
-	size_t n = DSDT_OFF + sizeof(struct acpi_header) + sizeof(dsdt_aml);
+	struct aml dsdt;
+	size_t n;
 
+	dsdt_build(&dsdt, cfg);
+	n = DSDT_OFF + sizeof(struct acpi_header) + dsdt.n;
 	n = ALIGN_UP(n, 8) + sizeof(struct acpi_fadt);
-	n = ALIGN_UP(n, 8) + madt_size(nr_cpus);
+	n = ALIGN_UP(n, 8) + madt_size(cfg->nr_cpus);
 	n = ALIGN_UP(n, 8) + xsdt_size();
 	return n;
 }
@@ -352,11 +514,19 @@ int acpi_build(uint8_t *buf, size_t size, gpa_t gpa, const struct acpi_config *c
 	struct acpi_facs *facs;
 	struct acpi_rsdp *r;
 	uint64_t xsdt_entries[XSDT_ENTRIES];
+	struct aml aml;
 	gpa_t end;
 
 	if (!cfg->nr_cpus || cfg->nr_cpus > 254)
 		return err_set(e, -EINVAL, "ACPI: %u CPUs is out of range (1..254)", cfg->nr_cpus);
-	need = acpi_size(cfg->nr_cpus);
+	if (cfg->pci_mmio_end > cfg->pci_mmio_base &&
+	    (cfg->pci_mmio_end > 0x100000000ull || cfg->pci_mmio_base < MEM_HOLE_START))
+		return err_set(e, -EINVAL, "ACPI: PCI window 0x%llx-0x%llx is not inside the 32-bit hole",
+			       (unsigned long long)cfg->pci_mmio_base, (unsigned long long)cfg->pci_mmio_end);
+	dsdt_build(&aml, cfg);
+	if (NEVER(aml.overflow))
+		return err_set(e, -E2BIG, "ACPI: DSDT larger than its %d-byte buffer", AML_MAX);
+	need = acpi_size(cfg);
 	if (need > size)
 		return err_set(e, -ENOSPC, "ACPI tables for %u CPUs need %zu bytes, %zu available", cfg->nr_cpus,
 			       need, size);
@@ -364,7 +534,7 @@ int acpi_build(uint8_t *buf, size_t size, gpa_t gpa, const struct acpi_config *c
 	if ((gpa & 0xf) || add_overflows(gpa, need, &end) || end > 0x100000000ull)
 		return err_set(e, -EINVAL, "ACPI tables at 0x%llx: not 16-byte aligned or beyond 4 GiB",
 			       (unsigned long long)gpa);
-	fadt_off = ALIGN_UP(dsdt_off + sizeof(struct acpi_header) + sizeof(dsdt_aml), 8);
+	fadt_off = ALIGN_UP(dsdt_off + sizeof(struct acpi_header) + aml.n, 8);
 	madt_off = ALIGN_UP(fadt_off + sizeof(struct acpi_fadt), 8);
 	xsdt_off = ALIGN_UP(madt_off + madt_size(cfg->nr_cpus), 8);
 	memset(buf, 0, need);
@@ -375,8 +545,8 @@ int acpi_build(uint8_t *buf, size_t size, gpa_t gpa, const struct acpi_config *c
 	facs->version = 2;
 
 	dsdt = (struct acpi_header *)(buf + dsdt_off);
-	header_init(dsdt, "DSDT", (uint32_t)(sizeof(*dsdt) + sizeof(dsdt_aml)), 2);
-	memcpy(dsdt + 1, dsdt_aml, sizeof(dsdt_aml));
+	header_init(dsdt, "DSDT", (uint32_t)(sizeof(*dsdt) + aml.n), 2);
+	memcpy(dsdt + 1, aml.b, aml.n);
 	header_seal(dsdt);
 
 	build_fadt((struct acpi_fadt *)(buf + fadt_off), (uint32_t)(gpa + FACS_OFF), (uint32_t)(gpa + dsdt_off));

@@ -6,7 +6,7 @@
  * Linux's Debian builds have no MP-table parser (CONFIG_X86_MPPARSE is off):
  * without ACPI they see one CPU and cannot power off. tern therefore writes
  *
- *   RSDP -> XSDT -> FADT -> FACS, DSDT (\_S5 only)
+ *   RSDP -> XSDT -> FADT -> FACS, DSDT (\_S5, the PCI root bridge)
  *                -> MADT (one local APIC per vCPU, the IOAPIC, the SCI
  *                         override, LINT1 = NMI)
  *
@@ -53,6 +53,12 @@
  * advertises no other sleep state. */
 #define ACPI_SLP_TYP_S5 5
 
+/* PCI bus 0's memory window, where devices/pci.c places BARs
+ * (devices/acpi_pm.c asserts the two agree): from the start of the 32-bit
+ * hole to the test device. */
+#define ACPI_PCI_MMIO_BASE MEM_HOLE_START
+#define ACPI_PCI_MMIO_END 0xfe000000ull
+
 /* The SCI's ISA IRQ (level, active high: the MADT says so). */
 #define ACPI_SCI_IRQ 9
 
@@ -61,19 +67,22 @@ struct acpi_config {
 	uint32_t lapic_gpa; /* local APIC base */
 	uint32_t ioapic_gpa;
 	uint8_t ioapic_id;
+	/* PCI bus 0's memory window, inside the 32-bit hole; a DSDT root
+	 * bridge (PNP0A03) is declared only when end > base. */
+	uint64_t pci_mmio_base, pci_mmio_end;
 };
 
 /*
  * Builds every table into buf, which the guest will see at guest-physical
  * address gpa (all pointers between tables are computed from it), and
  * returns the RSDP's guest-physical address in *rsdp. The first
- * acpi_size(cfg->nr_cpus) bytes of buf are overwritten; size must cover
+ * acpi_size(cfg) bytes of buf are overwritten; size must cover
  * them. Pure: touches nothing but buf, so unit tests run it on a plain
  * buffer.
  */
 int acpi_build(uint8_t *buf, size_t size, gpa_t gpa, const struct acpi_config *cfg, gpa_t *rsdp, struct err *e);
-/* Upper bound of the bytes acpi_build() uses for nr_cpus. */
-size_t acpi_size(unsigned nr_cpus);
+/* The bytes acpi_build() uses for cfg. */
+size_t acpi_size(const struct acpi_config *cfg);
 /* acpi_build() into guest memory at ACPI_TABLES_GPA. */
 int acpi_write(struct guest_mem *mem, const struct acpi_config *cfg, gpa_t *rsdp, struct err *e);
 

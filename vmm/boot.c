@@ -17,6 +17,8 @@ int boot_load(struct guest_mem *mem, const struct boot_request *req, struct boot
 		.lapic_gpa = MPTABLE_LAPIC_GPA,
 		.ioapic_gpa = MPTABLE_IOAPIC_GPA,
 		.ioapic_id = (uint8_t)req->nr_cpus,
+		.pci_mmio_base = ACPI_PCI_MMIO_BASE,
+		.pci_mmio_end = ACPI_PCI_MMIO_END,
 	};
 	struct boot_request full = *req; /* plus what the loaders must pass on */
 	int r;

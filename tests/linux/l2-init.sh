@@ -23,6 +23,10 @@ checks)
 	echo "@@L2 memtotal-kb $(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' /proc/meminfo)"
 	echo "@@L2 marker $(cat /lane-marker 2>&1)"
 	echo "@@L2 clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	for d in /sys/bus/pci/devices/*; do
+		[ -e "$d/vendor" ] || continue
+		echo "@@L2 pci ${d##*/} $(cat "$d/vendor") $(cat "$d/device") $(cat "$d/class")"
+	done
 	echo "@@L2 dmesg-begin"
 	dmesg
 	echo "@@L2 dmesg-end"

@@ -6,9 +6,10 @@ so the lane boots Debian's kernel as L1 under QEMU's software emulation,
 whose emulated AMD-V gives L1 a real KVM; L1's /init runs build/tern to boot
 the same kernel as L2 several times (one L1 boot, several L2 boots):
 
-  checks   the bzImage as Debian ships it; L2 reports its command line,
-           CPUs, memory, initramfs marker, clocksource and dmesg, then runs
-           `poweroff -f`
+  checks   the bzImage as Debian ships it, with a virtio-net device
+           (--net on tern's software vDPA device, its socket looped back to
+           itself); L2 reports its command line, CPUs, memory, initramfs
+           marker, clocksource, PCI devices and dmesg, then runs `poweroff -f`
   reboot   the bzImage; L2 runs `reboot -f`
   console  the bzImage; L2 starts a shell, L1 types a command into tern's
            stdin and waits for its output, then types `poweroff -f`
@@ -40,8 +41,11 @@ MEM_MIB = 512
 RUN_TIMEOUT = 90  # seconds per L2 boot, enforced inside L1 (a boot takes ~8)
 CMDLINE_BASE = "console=ttyS0 quiet panic=-1"
 
-CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource",
+CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "pci",
           "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot"]
+NET_SOCK = "/tmp/lane-net.sock"  # in L1
+NET_OPTS = ["--net", f"vdpa-sim,socket={NET_SOCK},peer={NET_SOCK}"]
+VIRTIO_NET_PCI = ("0x1af4", "0x1041")  # virtio 1.x network device (virtio spec 4.1.2)
 # The other loaders' runs: name -> (L1 path of the kernel, extra tern options).
 ALT_RUNS = {"elf": ("/l2/vmlinux", ["--boot-protocol", "linux"]),
             "pvh": ("/l2/vmlinux", ["--boot-protocol", "pvh"])}
@@ -70,7 +74,8 @@ class Plan:
             f"LANE_CPUS={CPUS}",
             f"LANE_MEM={MEM_MIB}M",
             f"LANE_TIMEOUT={RUN_TIMEOUT}",
-            f"run_l2 checks /l2/vmlinuz {sh_quote(self.cmdline('checks'))}",
+            f"run_l2 checks /l2/vmlinuz {sh_quote(self.cmdline('checks'))} "
+            + " ".join(sh_quote(o) for o in NET_OPTS),
             f"run_l2 reboot /l2/vmlinuz {sh_quote(self.cmdline('reboot'))}",
             f"run_console console {sh_quote(self.cmdline('console'))} "
             f"{sh_quote(self.console_cmd)} {sh_quote(self.console_expect)}",
@@ -156,7 +161,7 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
     ck = runs.get("checks")
     if ck is None or ck.mark("init") is None:
         why = "L2 never reached /init under tern: " + run_summary(ck)
-        for c in ["boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "dmesg-clean"]:
+        for c in ["boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "pci", "dmesg-clean"]:
             res.ok(c, False, why)
     else:
         uname = ck.mark("uname")
@@ -178,6 +183,12 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
                f"initramfs marker {marker!r}, the initramfs given holds {plan.nonce!r}")
         cs = ck.mark("clocksource")
         res.ok("clocksource", cs == "kvm-clock", f"clocksource is {cs!r}, not 'kvm-clock'")
+        pci = [v.split() for lv, k, v in ck.marks if lv == "L2" and k == "pci" and v]
+        bridge = any(d[0] == "0000:00:00.0" and d[3].startswith("0x0600") for d in pci if len(d) == 4)
+        net = any(tuple(d[1:3]) == VIRTIO_NET_PCI and d[3].startswith("0x0200") for d in pci if len(d) == 4)
+        res.ok("pci", bridge and net,
+               f"L2's PCI devices {[' '.join(d) for d in pci]}: want a host bridge at 0000:00:00.0 "
+               f"and the virtio-net device tern was given")
         probs = dmesg_problems(ck, lane, "checks")
         res.ok("dmesg-clean", not probs, "; ".join(probs))
 

@@ -168,7 +168,8 @@ def find_module(kernel, name):
 
 
 class Initramfs:
-    """A staging tree packed as a gzip'd newc cpio archive."""
+    """A staging tree packed as a gzip'd newc cpio archive (pack() removes
+    the tree)."""
 
     def __init__(self, stage):
         shutil.rmtree(stage, ignore_errors=True)
@@ -241,6 +242,7 @@ class Initramfs:
         if cpio.returncode or gz.returncode:
             raise LaneError(f"cpio/gzip of {self.stage} failed: {err.decode(errors='replace')[-300:]}")
         os.rename(tmp, out)
+        shutil.rmtree(self.stage)  # the archive is what counts; the tree is large
         return out
 
 

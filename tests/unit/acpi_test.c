@@ -102,7 +102,71 @@ static void check_madt(const uint8_t *m, unsigned ncpus)
 	assert_int_equal(nmis, 1);
 }
 
-static void check_fadt(const uint8_t *buf, size_t size, const uint8_t *f)
+/* AML PkgLength (ACPI 6.5, 20.2.4): returns its value, *n its bytes. */
+static size_t pkg_length(const uint8_t *p, size_t *n)
+{
+	size_t follow = p[0] >> 6, v;
+
+	if (!follow) {
+		*n = 1;
+		return p[0] & 0x3f;
+	}
+	v = p[0] & 0x0f;
+	for (size_t i = 1; i <= follow; i++)
+		v |= (size_t)p[i] << (4 + 8 * (i - 1));
+	*n = follow + 1;
+	return v;
+}
+
+static const uint8_t *find(const uint8_t *hay, size_t len, const void *needle, size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++)
+		if (!memcmp(hay + i, needle, n))
+			return hay + i;
+	return NULL;
+}
+
+/* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID 0, _CRS } }, right
+ * after \_S5, with every PkgLength ending where its parent does. */
+static void check_pci_root(const uint8_t *aml, size_t len, uint32_t base, uint32_t end)
+{
+	static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
+	static const uint8_t bus[] = { 0x88, 13, 0, 2, 0x0c, 0, 0, 0, 0, 0, 0xff, 0, 0, 0, 0, 1 };
+	const uint8_t *p = aml, *dev, *crs;
+	size_t n, pl;
+	uint8_t mem[26] = { 0x87, 23, 0, 0, 0x0c, 0x01 };
+
+	assert_int_equal(p[0], 0x10); /* ScopeOp */
+	pl = pkg_length(p + 1, &n);
+	assert_int_equal(1 + pl, len); /* the scope ends with the table */
+	assert_memory_equal(p + 1 + n, "\\_SB_", 5);
+	dev = p + 1 + n + 5;
+	assert_int_equal(dev[0], 0x5b);
+	assert_int_equal(dev[1], 0x82); /* DeviceOp */
+	pl = pkg_length(dev + 2, &n);
+	assert_ptr_equal(dev + 2 + pl, aml + len);
+	assert_memory_equal(dev + 2 + n, "PCI0", 4);
+	assert_non_null(find(dev, len - (size_t)(dev - aml), hid, sizeof(hid)));
+	crs = find(dev, len - (size_t)(dev - aml), "_CRS", 4);
+	if (!crs) {
+		fail_msg("no _CRS in the PCI root bridge");
+		return;
+	}
+	assert_int_equal(crs[4], 0x11); /* BufferOp */
+	pl = pkg_length(crs + 5, &n);
+	assert_ptr_equal(crs + 5 + pl, aml + len);
+	assert_int_equal(crs[5 + n], 0x0a);
+	assert_int_equal(crs[6 + n], sizeof(bus) + sizeof(mem) + 2); /* + end tag */
+	assert_memory_equal(crs + 7 + n, bus, sizeof(bus));
+	memcpy(mem + 10, &base, 4);
+	uint32_t max = end - 1, wlen = end - base;
+	memcpy(mem + 14, &max, 4);
+	memcpy(mem + 22, &wlen, 4);
+	assert_memory_equal(crs + 7 + n + sizeof(bus), mem, sizeof(mem));
+	assert_int_equal(crs[7 + n + sizeof(bus) + sizeof(mem)], 0x79); /* end tag */
+}
+
+static void check_fadt(const uint8_t *buf, size_t size, const uint8_t *f, bool pci)
 {
 	static const uint8_t s5[] = { 0x08, '\\', '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 				      0x0a, ACPI_SLP_TYP_S5, 0x0a, ACPI_SLP_TYP_S5, 0x00, 0x00 };
@@ -119,8 +183,12 @@ static void check_fadt(const uint8_t *buf, size_t size, const uint8_t *f)
 	/* DSDT: both pointers agree; the AML is exactly the \_S5 package */
 	assert_int_equal(get64(f + 140), get32(f + 40));
 	dsdt = table(buf, size, get32(f + 40), "DSDT");
-	assert_int_equal(get32(dsdt + 4), 36 + sizeof(s5));
 	assert_memory_equal(dsdt + 36, s5, sizeof(s5));
+	if (pci)
+		check_pci_root(dsdt + 36 + sizeof(s5), get32(dsdt + 4) - 36 - sizeof(s5), 0xc0000000u,
+			       0xfe000000u);
+	else
+		assert_int_equal(get32(dsdt + 4), 36 + sizeof(s5));
 	/* the PM device's ports and the SCI */
 	assert_int_equal(get16(f + 46), ACPI_SCI_IRQ);
 	assert_int_equal(get32(f + 48), 0); /* no SMI_CMD: always in ACPI mode */
@@ -144,16 +212,22 @@ static void check_fadt(const uint8_t *buf, size_t size, const uint8_t *f)
 	assert_int_equal(get16(f + 109) & 3, 3);
 }
 
-static void check_tables(unsigned ncpus)
+static void check_tables(unsigned ncpus, bool pci)
 {
-	size_t size = acpi_size(ncpus);
-	uint8_t *buf = malloc(size);
 	struct acpi_config cfg = { .nr_cpus = ncpus, .lapic_gpa = 0xfee00000u, .ioapic_gpa = 0xfec00000u,
 				   .ioapic_id = (uint8_t)ncpus };
+	size_t size;
+	uint8_t *buf;
 	struct err e = { { 0 } };
 	uint64_t rsdp = 0, fadt = 0, madt = 0;
 	const uint8_t *r, *x;
 
+	if (pci) {
+		cfg.pci_mmio_base = 0xc0000000u;
+		cfg.pci_mmio_end = 0xfe000000u;
+	}
+	size = acpi_size(&cfg);
+	buf = malloc(size);
 	assert_non_null(buf);
 	memset(buf, 0xa5, size); /* acpi_build() must not rely on zeroed memory */
 	assert_int_equal(acpi_build(buf, size, BASE, &cfg, &rsdp, &e), 0);
@@ -178,7 +252,7 @@ static void check_tables(unsigned ncpus)
 			fail_msg("unexpected table in the XSDT");
 	}
 	assert_true(fadt && madt);
-	check_fadt(buf, size, table(buf, size, fadt, "FACP"));
+	check_fadt(buf, size, table(buf, size, fadt, "FACP"), pci);
 	check_madt(table(buf, size, madt, "APIC"), ncpus);
 	free(buf);
 }
@@ -186,10 +260,11 @@ static void check_tables(unsigned ncpus)
 static void test_tables(void **state)
 {
 	(void)state;
-	check_tables(1);
-	check_tables(2);
-	check_tables(64);
-	check_tables(254);
+	check_tables(1, true);
+	check_tables(2, true);
+	check_tables(2, false);
+	check_tables(64, true);
+	check_tables(254, true);
 }
 
 static void test_build_errors(void **state)
@@ -200,9 +275,13 @@ static void test_build_errors(void **state)
 	uint64_t rsdp;
 
 	(void)state;
-	assert_int_equal(acpi_build(buf, acpi_size(2) - 1, BASE, &cfg, &rsdp, &e), -ENOSPC);
+	assert_int_equal(acpi_build(buf, acpi_size(&cfg) - 1, BASE, &cfg, &rsdp, &e), -ENOSPC);
 	assert_int_equal(acpi_build(buf, sizeof(buf), BASE + 8, &cfg, &rsdp, &e), -EINVAL);
 	assert_int_equal(acpi_build(buf, sizeof(buf), 0xffffff00ull, &cfg, &rsdp, &e), -EINVAL);
+	cfg.pci_mmio_base = 0x80000000u; /* a PCI window over RAM */
+	cfg.pci_mmio_end = 0x90000000u;
+	assert_int_equal(acpi_build(buf, sizeof(buf), BASE, &cfg, &rsdp, &e), -EINVAL);
+	cfg.pci_mmio_base = cfg.pci_mmio_end = 0;
 	cfg.nr_cpus = 0;
 	assert_int_equal(acpi_build(buf, sizeof(buf), BASE, &cfg, &rsdp, &e), -EINVAL);
 	cfg.nr_cpus = 255;
