@@ -221,6 +221,98 @@ BAD(bad_too_many_segments, -E2BIG, {
 	make_avail(r, 0);
 })
 
+/* Edges that must still be accepted: the bounds are not off by one. */
+static void test_bounds_are_exact(void **state)
+{
+	struct ring_env *r = *state;
+	const uint64_t table = BUF + 0x1000;
+
+	/* a chain of exactly num descriptors */
+	for (unsigned i = 0; i < NUM; i++)
+		set_desc(r, i, BUF, 8, i + 1 < NUM ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	make_avail(r, 0);
+	assert_int_equal(pop(r), 1);
+	assert_int_equal(r->c.nseg, NUM);
+	/* an indirect table of exactly one entry */
+	set_ind(r, table, 0, BUF, 8, 0, 0);
+	set_desc(r, 1, table, 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(r, 1);
+	assert_int_equal(pop(r), 1);
+	assert_int_equal(r->c.nseg, 1);
+	/* the avail index exactly num ahead: a full ring, not a jump */
+	for (unsigned i = 0; i < NUM; i++)
+		set_desc(r, i, BUF, 8, 0, 0);
+	for (unsigned i = 0; i < NUM; i++)
+		make_avail(r, (uint16_t)i);
+	assert_int_equal(vring_dev_pending(&r->v), NUM);
+	for (unsigned i = 0; i < NUM; i++)
+		assert_int_equal(pop(r), 1);
+	assert_int_equal(pop(r), 0);
+	/* a buffer that ends exactly at the end of the mapping */
+	set_desc(r, 2, BASE + SIZE - 8, 8, VRING_DESC_F_WRITE, 0);
+	make_avail(r, 2);
+	assert_int_equal(pop(r), 1);
+}
+
+static void test_buffer_straddles_hole(void **state)
+{
+	struct ring_env *r = *state;
+	static uint8_t a[4096], b[4096];
+
+	/* two mappings with a page-sized hole between them */
+	assert_int_equal(iotlb_map(&r->tlb, 0x400000, 4096, a, VDPA_PERM_RW), 0);
+	assert_int_equal(iotlb_map(&r->tlb, 0x402000, 4096, b, VDPA_PERM_RW), 0);
+	set_desc(r, 1, 0x400f00, 0x2000, 0, 0);
+	make_avail(r, 1);
+	assert_int_equal(pop(r), -EFAULT);
+	/* adjacent mappings are fine: the access continues in the next */
+	assert_int_equal(iotlb_map(&r->tlb, 0x401000, 4096, a, VDPA_PERM_RW), 0);
+	set_desc(r, 2, 0x400f00, 0x2000, 0, 0);
+	make_avail(r, 2);
+	assert_int_equal(pop(r), 1);
+}
+
+static void test_index_wraparound(void **state)
+{
+	struct ring_env *r = *state;
+
+	/* indices are free-running u16: start just below the wrap */
+	r->v.last_avail = 0xfffe;
+	set_avail_idx(r, 0xfffe);
+	set_desc(r, 1, BUF, 8, 0, 0);
+	for (int i = 0; i < 4; i++)
+		make_avail(r, 1);
+	assert_int_equal(vring_dev_pending(&r->v), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pop(r), 1);
+	assert_int_equal(r->v.last_avail, 2);
+}
+
+BAD(bad_head_in_avail_after_wrap, -EINVAL, {
+	r->v.last_avail = 0xffff;
+	set_avail_idx(r, 0xffff);
+	make_avail(r, 0x8000);
+})
+
+BAD(bad_indirect_readable_after_writable, -EINVAL, {
+	set_ind(r, table, 0, BUF, 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_ind(r, table, 1, BUF, 8, 0, 0);
+	set_desc(r, 0, table, 32, VRING_DESC_F_INDIRECT, 0);
+	make_avail(r, 0);
+})
+BAD(bad_indirect_in_write_only_memory, -EFAULT, {
+	static uint8_t wo[4096];
+	iotlb_map(&r->tlb, 0x500000, sizeof(wo), wo, VDPA_PERM_WO);
+	set_desc(r, 0, 0x500000, 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(r, 0);
+})
+BAD(bad_read_from_write_only_buffer, -EFAULT, {
+	static uint8_t wo[4096];
+	iotlb_map(&r->tlb, 0x500000, sizeof(wo), wo, VDPA_PERM_WO);
+	set_desc(r, 1, 0x500000, 64, 0, 0);
+	make_avail(r, 1);
+})
+
 static void test_zero_length_chain(void **state)
 {
 	struct ring_env *r = *state;
@@ -304,6 +396,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_good_chain_and_used), T(test_indirect), T(test_zero_length_chain),
 		T(test_write_to_read_only_mapping), T(test_ring_geometry), cmocka_unit_test(test_iotlb),
+		T(test_bounds_are_exact), T(test_buffer_straddles_hole), T(test_index_wraparound),
+		T(bad_head_in_avail_after_wrap), T(bad_indirect_readable_after_writable),
+		T(bad_indirect_in_write_only_memory), T(bad_read_from_write_only_buffer),
 		T(bad_head_eq_num), T(bad_head_ffff), T(bad_avail_jump), T(bad_avail_jump_back),
 		T(bad_self_loop), T(bad_two_cycle), T(bad_chain_num_plus_one), T(bad_next_out_of_range),
 		T(bad_readable_after_writable), T(bad_addr_wraps), T(bad_outside_iotlb), T(bad_below_iotlb),
