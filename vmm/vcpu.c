@@ -6,7 +6,8 @@
  * run->immediate_exit and sends SIGUSR1 (whose handler does nothing) to its
  * thread. A signal that lands outside KVM_RUN is caught by immediate_exit on
  * the next entry; one that lands inside makes KVM_RUN return -EINTR. Either
- * way the loop sees vm->stopping and leaves.
+ * way the loop sees vm->stopping and leaves. Pausing uses the same kick;
+ * the loop then parks in vcpu_park() until vm_resume().
  */
 #include "vmm/vcpu.h"
 
@@ -234,12 +235,30 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* Waits, outside KVM_RUN, while the VM is paused. */
+static void vcpu_park(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	struct vm *vm = vcpu->vm;
 
 	while (!atomic_load(&vm->stopping)) {
+		if (atomic_load(&vm->pause_requested)) {
+			vcpu_park(vcpu);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;

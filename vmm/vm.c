@@ -204,6 +204,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
 	vm->mem.fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	vm->com1_irq = (struct vm_irq){ .line.set = vm_irq_set, .vm = vm };
@@ -329,11 +331,46 @@ void vm_fail(struct vm *vm, const char *fmt, ...)
 	va_end(ap);
 }
 
+void vm_pause(struct vm *vm)
+{
+	unsigned running = 0;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		running += vm->vcpus[i].thread_started;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, true);
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->pause_lock);
+	/* a thread that has left its loop (VM stopping) never parks */
+	while (vm->parked < running && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	return atomic_load(&vm->pause_requested);
+}
+
 void vm_stop(struct vm *vm)
 {
 	if (!vm->vcpus)
 		return;
 	atomic_store(&vm->stopping, true);
+	/* release parked threads so they can see stopping */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -363,4 +400,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->exit_fd);
 	vm->vm_fd = vm->kvm_fd = vm->exit_fd = -1;
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 }

@@ -93,6 +93,13 @@ struct vm {
 	char exit_reason[160];
 	atomic_bool stopping;     /* vCPU threads leave their run loops */
 	bool started;             /* vCPU threads were launched */
+
+	/* Pausing: vCPU threads park outside KVM_RUN while pause_requested;
+	 * parked counts them. Both under pause_lock. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	unsigned parked;
 };
 
 /* Builds the whole machine (KVM VM, memory, vCPUs, devices) and loads the
@@ -107,6 +114,13 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...) __attribut
 /* As vm_request_exit(), for a failure of tern or KVM: status VM_EXIT_ERROR,
  * and the reason is reported to the user as an error. */
 void vm_fail(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parks every vCPU outside KVM_RUN and returns once all are parked: vCPU
+ * and VM state can then be read and written from this thread. Idempotent;
+ * callers serialise pause/resume. */
+void vm_pause(struct vm *vm);
+/* Lets parked vCPUs run again. */
+void vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
 /* Stops every vCPU thread and waits for them. Idempotent. */
 void vm_stop(struct vm *vm);
 /* Releases everything vm_create() made. Stops the VM first if needed. */

@@ -92,11 +92,50 @@ static void test_create_destroy_leaks_nothing(void **state)
 	assert_int_equal(before, after);
 }
 
+/* While paused, no vCPU runs: a guest that would finish in milliseconds
+ * does not finish; after resume it does. */
+static void test_pause_resume(void **state)
+{
+	struct vm_config c = { .nr_cpus = 4, .mem_size = 64 * MiB, .kernel = guest_elf, .console_out_fd = -1,
+			       .cmdline = "test=boot-info exit=9", .test_device = true };
+	struct err e = { { 0 } };
+	struct vm v;
+	bool checked = false;
+
+	(void)state;
+	c.testdev_out = fopen("/dev/null", "w");
+	for (int attempt = 0; attempt < 5 && !checked; attempt++) {
+		assert_int_equal(vm_create(&v, &c, &e), 0);
+		assert_int_equal(vm_start(&v, &e), 0);
+		vm_pause(&v);
+		assert_true(vm_is_paused(&v));
+		pthread_mutex_lock(&v.lock);
+		bool done_early = v.exit_requested;
+		pthread_mutex_unlock(&v.lock);
+		if (!done_early) {
+			usleep(300000);
+			pthread_mutex_lock(&v.lock);
+			assert_false(v.exit_requested); /* nothing ran while paused */
+			pthread_mutex_unlock(&v.lock);
+			vm_resume(&v);
+			struct pollfd p = { .fd = v.exit_fd, .events = POLLIN };
+			assert_int_equal(poll(&p, 1, 20000), 1);
+			assert_int_equal(v.exit_status, 9);
+			checked = true;
+		}
+		vm_stop(&v);
+		vm_destroy(&v);
+	}
+	fclose(c.testdev_out);
+	assert_true(checked);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_vms_at_once),
 		cmocka_unit_test(test_create_destroy_leaks_nothing),
+		cmocka_unit_test(test_pause_resume),
 	};
 
 	if (argc != 2) {
