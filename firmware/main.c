@@ -14,11 +14,13 @@
  *   echo       echo console lines back as reports until "quit"
  *   halt       report, then halt forever (for tests that stop tern)
  *   net-*      virtio-net workloads (net_tests.c)
+ *   stamp      the page-stamp workload (stamp.c), mb=N MiB
  */
 #include "bootinfo.h"
 #include "cpu.h"
 #include "lib.h"
 #include "smp.h"
+#include "stamp.h"
 #include "virtio_net.h"
 
 static struct bootinfo bi;
@@ -110,6 +112,12 @@ void bsp_main(void)
 			syscall2(SYS_HALT, 0, 0);
 	} else if (!strncmp(test, "net-", 4)) {
 		status = net_test(test, &bi); /* net_tests.c */
+	} else if (!strncmp(test, "stamp", sizeof(test))) {
+		uint64_t ram_end = 0;
+		for (unsigned i = 0; i < bi.nr_memmap; i++)
+			if (bi.memmap[i].type == 1 && bi.memmap[i].addr + bi.memmap[i].len > ram_end)
+				ram_end = bi.memmap[i].addr + bi.memmap[i].len;
+		status = stamp_run(cmdline_get("mb", arg, sizeof(arg)) ? parse_uint(arg) : 64, ram_end);
 	} else {
 		report("error unknown test '%s'", test);
 		status = GUEST_EXIT_USAGE;
