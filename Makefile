@@ -30,7 +30,7 @@ endif
 CFLAGS_COMMON := -std=gnu11 -g -O2 $(WARNINGS) -I. -D_GNU_SOURCE -DTERN_HOST -MD -MP
 HOST_CFLAGS   := $(CFLAGS_COMMON) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 HOST_LDFLAGS  := -pie -Wl,-z,relro,-z,now
-HOST_LIBS     := -lpthread -luring -lfdt -ljson-c
+HOST_LIBS     := -lpthread -luring -lfdt -ljson-c -lisal
 ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # ---- tern -------------------------------------------------------------------
@@ -64,6 +64,8 @@ LIB_SRCS += vdpa/vring.c
 LIB_SRCS += vdpa/cvq.c
 LIB_SRCS += vdpa/wire.c
 LIB_SRCS += vdpa/sim_net.c
+LIB_SRCS += migrate/kvmstate.c
+LIB_SRCS += migrate/snapshot.c
 MAIN_SRCS := vmm/main.c vmm/cli.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -105,6 +107,7 @@ ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 
 # C tests that need /dev/kvm (run by the kvm suite with the test guest).
 KVM_TESTS += two_vms_test
+KVM_TESTS += snapshot_test
 KVM_BINS      := $(KVM_TESTS:%=$(BUILD)/tests/kvm/%)
 ASAN_KVM_BINS := $(KVM_TESTS:%=$(BUILD)/asan/tests/kvm/%)
 

@@ -124,6 +124,28 @@ struct bus_dev *cmos_bus_dev(struct cmos *c)
 	return &c->dev;
 }
 
+void cmos_get_state(struct cmos *c, struct cmos_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&c->lock);
+	st->index = c->index;
+	st->nmi_masked = c->nmi_masked;
+	memcpy(st->ram, c->ram, sizeof(st->ram));
+	pthread_mutex_unlock(&c->lock);
+}
+
+int cmos_set_state(struct cmos *c, const struct cmos_state *st)
+{
+	if (st->index > 0x7f || (st->nmi_masked & 0x7f))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	c->index = st->index;
+	c->nmi_masked = st->nmi_masked;
+	memcpy(c->ram, st->ram, sizeof(c->ram));
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 static int cmos_dev_init(struct vm *vm, struct err *e)
 {
 	int r;

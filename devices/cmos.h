@@ -18,4 +18,13 @@ struct cmos *cmos_new(time_t (*now)(void));
 void cmos_free(struct cmos *c);
 struct bus_dev *cmos_bus_dev(struct cmos *c);
 
+struct cmos_state {
+	uint8_t index, nmi_masked, rsvd[6];
+	uint8_t ram[128];
+};
+_Static_assert(sizeof(struct cmos_state) == 136, "cmos_state layout");
+
+void cmos_get_state(struct cmos *c, struct cmos_state *st);
+int cmos_set_state(struct cmos *c, const struct cmos_state *st);
+
 #endif

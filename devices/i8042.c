@@ -246,6 +246,43 @@ struct bus_dev *i8042_cmd_dev(struct i8042 *k)
 	return &k->cmd_dev;
 }
 
+_Static_assert(QUEUE == sizeof(((struct i8042_state *)0)->q), "i8042 queue size");
+
+void i8042_get_state(struct i8042 *k, struct i8042_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&k->lock);
+	st->ctr = k->ctr;
+	st->pending = k->pending;
+	st->last_was_cmd = k->last_was_cmd;
+	st->q_len = (uint8_t)k->q_len;
+	for (unsigned i = 0; i < k->q_len; i++) {
+		st->q[i] = k->q[(k->q_head + i) % QUEUE];
+		st->q_aux[i] = k->q_aux[(k->q_head + i) % QUEUE];
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_set_state(struct i8042 *k, const struct i8042_state *st)
+{
+	if (st->q_len > QUEUE || st->last_was_cmd > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->ctr = st->ctr;
+	k->pending = st->pending;
+	k->last_was_cmd = st->last_was_cmd;
+	k->q_head = 0;
+	k->q_len = st->q_len;
+	for (unsigned i = 0; i < st->q_len; i++) {
+		k->q[i] = st->q[i];
+		k->q_aux[i] = st->q_aux[i] != 0;
+	}
+	k->irq_level = -1;
+	update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
 static void i8042_vm_reset(struct i8042 *k, void *opaque)
 {
 	(void)k;

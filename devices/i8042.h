@@ -18,4 +18,14 @@ void i8042_free(struct i8042 *k);
 struct bus_dev *i8042_data_dev(struct i8042 *k);
 struct bus_dev *i8042_cmd_dev(struct i8042 *k);
 
+struct i8042_state {
+	uint8_t ctr, pending, last_was_cmd, q_len;
+	uint8_t q[16];
+	uint8_t q_aux[16];
+};
+_Static_assert(sizeof(struct i8042_state) == 36, "i8042_state layout");
+
+void i8042_get_state(struct i8042 *k, struct i8042_state *st);
+int i8042_set_state(struct i8042 *k, const struct i8042_state *st);
+
 #endif

@@ -268,6 +268,41 @@ size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	return n;
 }
 
+void serial_get_state(struct serial *s, struct serial_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&s->lock);
+	*st = (struct serial_state){ .ier = s->ier, .lcr = s->lcr, .mcr = s->mcr, .scr = s->scr, .fcr = s->fcr,
+				     .dll = s->dll, .dlm = s->dlm, .lsr_err = s->lsr_err,
+				     .thr_ipending = s->thr_ipending, .rx_len = (uint32_t)s->rx_len };
+	for (size_t i = 0; i < s->rx_len; i++)
+		st->rx[i] = s->rx[(s->rx_head + i) % SERIAL_RX_QUEUE];
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_set_state(struct serial *s, const struct serial_state *st)
+{
+	if (st->rx_len > SERIAL_RX_QUEUE || st->ier > 0x0f || st->mcr > 0x1f || st->thr_ipending > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr;
+	s->scr = st->scr;
+	s->fcr = st->fcr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->lsr_err = st->lsr_err & LSR_OE;
+	s->thr_ipending = st->thr_ipending;
+	s->rx_head = 0;
+	s->rx_len = st->rx_len;
+	memcpy(s->rx, st->rx, st->rx_len);
+	s->irq_level = -1; /* drive the line afresh */
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 static int serial_dev_init(struct vm *vm, struct err *e)
 {
 	int r;

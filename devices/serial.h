@@ -24,4 +24,17 @@ struct bus_dev *serial_bus_dev(struct serial *s);
  * is dropped and flagged as an overrun, as the hardware would). */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 
+/* Register state for snapshots (fixed layout: migrate/state.c stores it). */
+struct serial_state {
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, lsr_err;
+	uint8_t thr_ipending, rsvd[3];
+	uint32_t rx_len;
+	uint8_t rx[SERIAL_RX_QUEUE];
+};
+_Static_assert(sizeof(struct serial_state) == 16 + SERIAL_RX_QUEUE, "serial_state layout");
+
+void serial_get_state(struct serial *s, struct serial_state *st);
+/* Fails with -EINVAL on out-of-range values. */
+int serial_set_state(struct serial *s, const struct serial_state *st);
+
 #endif

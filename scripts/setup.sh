@@ -14,6 +14,9 @@ libfdt-dev
 liburing-dev
 libcmocka-dev
 libjson-c-dev
+libisal-dev
+libmicrohttpd-dev
+libcurl4-openssl-dev
 python3
 qemu-system-x86
 busybox-static

@@ -5,7 +5,9 @@
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int mem_init(struct guest_mem *mem, uint64_t size, struct err *e)
@@ -42,6 +44,52 @@ int mem_init(struct guest_mem *mem, uint64_t size, struct err *e)
 			.gpa = MEM_HOLE_END, .size = size - MEM_HOLE_START, .offset = MEM_HOLE_START };
 		mem->nr_regions = 2;
 	}
+	return 0;
+
+err_close:
+	close(mem->fd);
+	mem->fd = -1;
+	return r;
+}
+
+static void mem_layout(struct guest_mem *mem, uint64_t size)
+{
+	mem->size = size;
+	mem->regions[0] = (struct mem_region){ .gpa = 0, .size = size < MEM_HOLE_START ? size : MEM_HOLE_START };
+	mem->nr_regions = 1;
+	if (size > MEM_HOLE_START) {
+		mem->regions[1] = (struct mem_region){
+			.gpa = MEM_HOLE_END, .size = size - MEM_HOLE_START, .offset = MEM_HOLE_START };
+		mem->nr_regions = 2;
+	}
+}
+
+int mem_init_file(struct guest_mem *mem, const char *path, uint64_t size, struct err *e)
+{
+	struct stat st;
+	int r;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem->fd < 0)
+		return err_errno(e, -errno, "cannot open snapshot memory '%s'", path);
+	if (fstat(mem->fd, &st) < 0) {
+		r = err_errno(e, -errno, "cannot stat '%s'", path);
+		goto err_close;
+	}
+	if ((uint64_t)st.st_size != size) {
+		r = err_set(e, -EINVAL, "snapshot memory '%s' has %lld bytes, the snapshot needs %llu", path,
+			    (long long)st.st_size, (unsigned long long)size);
+		goto err_close;
+	}
+	mem->hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, mem->fd, 0);
+	if (mem->hva == MAP_FAILED) {
+		mem->hva = NULL;
+		r = err_errno(e, -errno, "cannot map snapshot memory '%s'", path);
+		goto err_close;
+	}
+	mem->is_file = true;
+	mem_layout(mem, size);
 	return 0;
 
 err_close:

@@ -27,6 +27,7 @@ struct mem_region {
 
 struct guest_mem {
 	int fd;              /* memfd backing all of guest RAM, or -1 */
+	bool is_file;        /* RAM is a private mapping of a snapshot file */
 	uint8_t *hva;        /* host mapping of the whole memfd */
 	uint64_t size;       /* total RAM bytes */
 	unsigned nr_regions; /* used entries of regions[] */
@@ -35,6 +36,9 @@ struct guest_mem {
 
 /* Creates and maps size bytes (page multiple, >= MEM_MIN_SIZE). */
 int mem_init(struct guest_mem *mem, uint64_t size, struct err *e);
+/* Maps a snapshot memory file of exactly size bytes privately: pages load
+ * lazily on first touch and guest writes never reach the file. */
+int mem_init_file(struct guest_mem *mem, const char *path, uint64_t size, struct err *e);
 void mem_destroy(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region,

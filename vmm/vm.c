@@ -232,7 +232,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	r = vm_create_platform(vm, e);
 	if (r < 0)
 		goto err;
-	r = mem_init(&vm->mem, cfg->mem_size, e);
+	r = cfg->mem_file ? mem_init_file(&vm->mem, cfg->mem_file, cfg->mem_size, e)
+			  : mem_init(&vm->mem, cfg->mem_size, e);
 	if (r < 0)
 		goto err;
 	r = mem_register_kvm(&vm->mem, vm->vm_fd, e);
@@ -260,9 +261,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		if (r < 0)
 			goto err;
 	}
-	r = vm_load_kernel(vm, e);
-	if (r < 0)
-		goto err;
+	if (!cfg->mem_file) {
+		r = vm_load_kernel(vm, e);
+		if (r < 0)
+			goto err;
+	}
 	return 0;
 
 err:

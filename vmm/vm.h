@@ -26,7 +26,8 @@ struct vm_config {
 	const char *kvm_path;   /* "/dev/kvm" unless overridden */
 	unsigned nr_cpus;       /* 1..VM_MAX_CPUS */
 	uint64_t mem_size;      /* bytes */
-	const char *kernel;     /* path */
+	const char *kernel;     /* path (unused when restoring) */
+	const char *mem_file;   /* restore: map guest RAM from this snapshot file, load no kernel */
 	const char *initrd;     /* path or NULL */
 	const char *cmdline;    /* or NULL for "" */
 	enum boot_protocol boot_protocol;

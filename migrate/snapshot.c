@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/snapshot.c - tern's state format and snapshot directories.
+ *
+ * State file (all integers little-endian):
+ *
+ *   header   | magic "TERNSNAP" (8) | major u16 | minor u16 | CRC32C u32 |
+ *   record*  | type u32 | reserved u32 = 0 | len u64 | payload (len) |
+ *            | CRC32C u32 of type..payload | zero padding to 8 bytes |
+ *   records: CONFIG (1) and STATE (2), each a flattened device tree checked
+ *            with fdt_check_full(), then END (0xffffffff, len 0), then EOF.
+ *
+ * Versioning: the same major is required; a newer minor is refused (we
+ * cannot know what it added); older minors of the same major are read.
+ * Unknown record types, duplicate records, missing records, trailing bytes,
+ * a bad CRC or a length past the file are refused before anything is
+ * applied to a VM.
+ *
+ * Guest RAM is not in the state file: it is a sparse file "memory.<id>" of
+ * exactly the guest's RAM size, laid out like tern's memfd (RAM below the
+ * PCI hole, then RAM above 4 GiB), with zero pages left as holes.
+ */
+#include "migrate/snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <isa-l/crc.h>
+#include <libfdt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/cmos.h"
+#include "devices/i8042.h"
+#include "devices/serial.h"
+#include "migrate/kvmstate.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#define REC_CONFIG 1u
+#define REC_STATE 2u
+#define REC_END 0xffffffffu
+#define FDT_MAX (16u << 20)
+#define PAGE 4096u
+
+struct snap_header {
+	char magic[8];
+	uint16_t major, minor;
+	uint32_t crc;
+} __attribute__((packed));
+
+struct snap_record {
+	uint32_t type, rsvd;
+	uint64_t len;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct snap_header) == 16, "snapshot header layout");
+_Static_assert(sizeof(struct snap_record) == 16, "snapshot record layout");
+
+static uint32_t crc32c(const void *p, size_t len, uint32_t prev)
+{
+	/* ISA-L's raw form: seed ~prev, invert the result: standard CRC32C */
+	return ~crc32_iscsi((unsigned char *)(uintptr_t)p, (int)len, ~prev);
+}
+
+/* ---- building the trees ----------------------------------------------- */
+
+static int fdt_err(struct err *e, const char *what, int r)
+{
+	return err_set(e, -ENOSPC, "state tree: %s: %s", what, fdt_strerror(r));
+}
+
+static int build_config(struct vm *vm, const char *mem_name, void *fdt, size_t size, struct err *e)
+{
+	int r = fdt_create(fdt, (int)size);
+
+	if (!r)
+		r = fdt_finish_reservemap(fdt);
+	if (!r)
+		r = fdt_begin_node(fdt, "");
+	if (!r)
+		r = fdt_property_u32(fdt, "nr-cpus", vm->nr_vcpus);
+	if (!r)
+		r = fdt_property_u64(fdt, "mem-size", vm->mem.size);
+	if (!r)
+		r = fdt_property_u32(fdt, "test-device", vm->cfg.test_device);
+	if (!r)
+		r = fdt_property_string(fdt, "memory-file", mem_name);
+	if (!r)
+		r = fdt_end_node(fdt);
+	if (!r)
+		r = fdt_finish(fdt);
+	return r < 0 ? fdt_err(e, "config", r) : 0;
+}
+
+static int begin(void *fdt, const char *name, uint32_t version, struct err *e)
+{
+	int r = fdt_begin_node(fdt, name);
+
+	if (!r)
+		r = fdt_property_u32(fdt, "version", version);
+	return r < 0 ? fdt_err(e, name, r) : 0;
+}
+
+static int end(void *fdt, const char *name, struct err *e)
+{
+	int r = fdt_end_node(fdt);
+	return r < 0 ? fdt_err(e, name, r) : 0;
+}
+
+static int blob(void *fdt, const char *name, const void *p, size_t len, struct err *e)
+{
+	int r = fdt_property(fdt, name, p, (int)len);
+	return r < 0 ? fdt_err(e, name, r) : 0;
+}
+
+static int build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
+{
+	struct serial_state ss;
+	struct cmos_state cs;
+	struct i8042_state ks;
+	char name[32];
+	int r = fdt_create(fdt, (int)size);
+
+	if (!r)
+		r = fdt_finish_reservemap(fdt);
+	if (!r)
+		r = fdt_begin_node(fdt, "");
+	if (r < 0)
+		return fdt_err(e, "root", r);
+	if ((r = begin(fdt, "kvm", 1, e)) < 0 || (r = kvmstate_save_vm(vm, fdt, e)) < 0 || (r = end(fdt, "kvm", e)) < 0)
+		return r;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		snprintf(name, sizeof(name), "vcpu@%u", i);
+		if ((r = begin(fdt, name, 1, e)) < 0 || (r = kvmstate_save_vcpu(vm, &vm->vcpus[i], fdt, e)) < 0 ||
+		    (r = end(fdt, name, e)) < 0)
+			return r;
+	}
+	serial_get_state(vm->serial, &ss);
+	cmos_get_state(vm->cmos, &cs);
+	i8042_get_state(vm->i8042, &ks);
+	if ((r = begin(fdt, "serial", 1, e)) < 0 || (r = blob(fdt, "regs", &ss, sizeof(ss), e)) < 0 ||
+	    (r = end(fdt, "serial", e)) < 0 || (r = begin(fdt, "cmos", 1, e)) < 0 ||
+	    (r = blob(fdt, "regs", &cs, sizeof(cs), e)) < 0 || (r = end(fdt, "cmos", e)) < 0 ||
+	    (r = begin(fdt, "i8042", 1, e)) < 0 || (r = blob(fdt, "regs", &ks, sizeof(ks), e)) < 0 ||
+	    (r = end(fdt, "i8042", e)) < 0)
+		return r;
+	r = fdt_end_node(fdt);
+	if (!r)
+		r = fdt_finish(fdt);
+	return r < 0 ? fdt_err(e, "root", r) : 0;
+}
+
+/* ---- writing files ------------------------------------------------------ */
+
+static int write_all(int fd, const void *p, size_t len, off_t off)
+{
+	const uint8_t *b = p;
+
+	while (len) {
+		ssize_t n = pwrite(fd, b, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		b += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[64];
+
+	for (unsigned i = 0; i < PAGE; i += sizeof(zero))
+		if (memcmp(p + i, zero, sizeof(zero)))
+			return false;
+	return true;
+}
+
+/* Writes guest RAM, skipping holes of the memfd and zero pages. */
+static int write_memory(struct vm *vm, int fd, struct err *e)
+{
+	const struct guest_mem *m = &vm->mem;
+	off_t off = 0;
+
+	if (ftruncate(fd, (off_t)m->size) < 0)
+		return err_errno(e, -errno, "cannot size the memory file");
+	while ((uint64_t)off < m->size) {
+		off_t data = m->is_file ? off : lseek(m->fd, off, SEEK_DATA);
+		if (data < 0)
+			break; /* ENXIO: only holes remain */
+		off_t hole = m->is_file ? (off_t)m->size : lseek(m->fd, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = (off_t)m->size;
+		for (off_t p = data & ~(off_t)(PAGE - 1); p < hole && (uint64_t)p < m->size; p += PAGE) {
+			if (page_is_zero(m->hva + p))
+				continue;
+			int r = write_all(fd, m->hva + p, PAGE, p);
+			if (r < 0)
+				return err_errno(e, r, "cannot write the memory file");
+		}
+		off = hole;
+	}
+	if (fsync(fd) < 0)
+		return err_errno(e, -errno, "fsync of the memory file");
+	return 0;
+}
+
+static int put_record(uint8_t *buf, size_t *pos, size_t cap, uint32_t type, const void *payload, size_t len)
+{
+	struct snap_record h = { .type = type, .len = len };
+	size_t need = sizeof(h) + len + 4, pad = (8 - (need % 8)) % 8;
+	uint32_t crc;
+
+	if (*pos + need + pad > cap)
+		return -ENOSPC;
+	memcpy(buf + *pos, &h, sizeof(h));
+	if (len)
+		memcpy(buf + *pos + sizeof(h), payload, len);
+	crc = crc32c(buf + *pos, sizeof(h) + len, 0);
+	memcpy(buf + *pos + sizeof(h) + len, &crc, 4);
+	memset(buf + *pos + need, 0, pad);
+	*pos += need + pad;
+	return 0;
+}
+
+/* Removes memory files other than keep (left by earlier snapshots). */
+static void remove_stale(const char *dir, const char *keep)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[4096];
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "memory.", 7) && strcmp(de->d_name, keep)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	closedir(d);
+}
+
+int snapshot_create(struct vm *vm, const char *dir, struct err *e)
+{
+	char mem_name[64], path[4096], tmp[4096];
+	size_t cap = SNAP_MAX_FILE, pos = 0;
+	uint8_t *buf = NULL, *cfg = NULL, *st = NULL;
+	int fd = -1, dfd = -1, r;
+
+	if (vm->cfg.nr_nets)
+		return err_set(e, -EOPNOTSUPP, "snapshots of VMs with --net devices are not supported yet");
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return err_errno(e, -errno, "cannot create snapshot directory '%s'", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_errno(e, -errno, "cannot open snapshot directory '%s'", dir);
+	snprintf(mem_name, sizeof(mem_name), "memory.%llx", (unsigned long long)now_ns() ^ (unsigned long long)getpid());
+	buf = malloc(cap);
+	cfg = malloc(64 * 1024);
+	st = malloc(FDT_MAX);
+	if (!buf || !cfg || !st) {
+		r = err_set(e, -ENOMEM, "out of memory for the snapshot");
+		goto out;
+	}
+	if ((r = build_config(vm, mem_name, cfg, 64 * 1024, e)) < 0 || (r = build_state(vm, st, FDT_MAX, e)) < 0)
+		goto out;
+
+	/* memory first: the state file that names it appears last */
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, mem_name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = err_errno(e, -errno, "cannot create '%s'", tmp);
+		goto out;
+	}
+	r = write_memory(vm, fd, e);
+	close(fd);
+	fd = -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, mem_name);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = err_errno(e, -errno, "cannot rename '%s'", tmp);
+	if (r < 0) {
+		unlink(tmp);
+		goto out;
+	}
+
+	struct snap_header h = { .magic = "TERNSNAP", .major = SNAP_MAJOR, .minor = SNAP_MINOR };
+	h.crc = crc32c(&h, 12, 0);
+	memcpy(buf, &h, sizeof(h));
+	pos = sizeof(h);
+	if (put_record(buf, &pos, cap, REC_CONFIG, cfg, fdt_totalsize(cfg)) < 0 ||
+	    put_record(buf, &pos, cap, REC_STATE, st, fdt_totalsize(st)) < 0 ||
+	    put_record(buf, &pos, cap, REC_END, NULL, 0) < 0) {
+		r = err_set(e, -ENOSPC, "snapshot state exceeds %u MiB", SNAP_MAX_FILE >> 20);
+		goto out_unlink_mem;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, SNAP_STATE_FILE);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = err_errno(e, -errno, "cannot create '%s'", tmp);
+		goto out_unlink_mem;
+	}
+	r = write_all(fd, buf, pos, 0);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	fd = -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_STATE_FILE);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		err_errno(e, r, "cannot write '%s'", path);
+		unlink(tmp);
+		goto out_unlink_mem;
+	}
+	if (fsync(dfd) < 0) {
+		r = err_errno(e, -errno, "fsync of '%s'", dir);
+		goto out;
+	}
+	remove_stale(dir, mem_name);
+	r = 0;
+	goto out;
+
+out_unlink_mem:
+	snprintf(path, sizeof(path), "%s/%s", dir, mem_name);
+	unlink(path);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(buf);
+	free(cfg);
+	free(st);
+	return r;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static int check_tree(const void *p, size_t len, const char *what, struct err *e)
+{
+	int r;
+
+	if (len < sizeof(struct fdt_header) || len > FDT_MAX)
+		return err_set(e, -EPROTO, "snapshot: %s tree has a bad size (%zu)", what, len);
+	r = fdt_check_full(p, len);
+	if (r < 0)
+		return err_set(e, -EPROTO, "snapshot: %s tree is malformed: %s", what, fdt_strerror(r));
+	if (fdt_totalsize(p) != len)
+		return err_set(e, -EPROTO, "snapshot: %s tree size disagrees with its record", what);
+	return 0;
+}
+
+int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct err *e)
+{
+	struct snap_header h;
+	size_t pos = sizeof(h);
+	bool seen_end = false;
+
+	memset(s, 0, sizeof(*s));
+	if (len < sizeof(h))
+		return err_set(e, -EPROTO, "snapshot state file is too short (%zu bytes)", len);
+	memcpy(&h, buf, sizeof(h));
+	if (memcmp(h.magic, "TERNSNAP", 8))
+		return err_set(e, -EPROTO, "not a tern snapshot (bad magic)");
+	if (h.crc != crc32c(buf, 12, 0))
+		return err_set(e, -EPROTO, "snapshot header is corrupt (CRC mismatch)");
+	if (h.major != SNAP_MAJOR || h.minor > SNAP_MINOR)
+		return err_set(e, -EPROTO, "snapshot format %u.%u is not supported (this tern reads %u.0-%u.%u)",
+			       h.major, h.minor, SNAP_MAJOR, SNAP_MAJOR, SNAP_MINOR);
+	while (!seen_end) {
+		struct snap_record r;
+		uint32_t crc;
+		if (len - pos < sizeof(r) + 4)
+			return err_set(e, -EPROTO, "snapshot is truncated at byte %zu", pos);
+		memcpy(&r, buf + pos, sizeof(r));
+		if (r.len > len - pos - sizeof(r) - 4)
+			return err_set(e, -EPROTO, "snapshot record at byte %zu runs past the end of the file", pos);
+		memcpy(&crc, buf + pos + sizeof(r) + r.len, 4);
+		if (crc != crc32c(buf + pos, sizeof(r) + r.len, 0))
+			return err_set(e, -EPROTO, "snapshot record at byte %zu is corrupt (CRC mismatch)", pos);
+		if (r.rsvd)
+			return err_set(e, -EPROTO, "snapshot record at byte %zu has reserved bits set", pos);
+		const uint8_t *payload = buf + pos + sizeof(r);
+		switch (r.type) {
+		case REC_CONFIG:
+		case REC_STATE: {
+			void **slot = r.type == REC_CONFIG ? &s->config : &s->state;
+			const char *what = r.type == REC_CONFIG ? "configuration" : "state";
+			if (*slot)
+				return err_set(e, -EPROTO, "snapshot has two %s records", what);
+			int c = check_tree(payload, r.len, what, e);
+			if (c < 0)
+				return c;
+			*slot = malloc(r.len);
+			if (!*slot)
+				return err_set(e, -ENOMEM, "out of memory reading the snapshot");
+			memcpy(*slot, payload, r.len);
+			break;
+		}
+		case REC_END:
+			if (r.len)
+				return err_set(e, -EPROTO, "snapshot end record has a payload");
+			seen_end = true;
+			break;
+		default:
+			return err_set(e, -EPROTO, "snapshot has an unknown record type %u", r.type);
+		}
+		size_t step = sizeof(r) + r.len + 4;
+		pos += step + (8 - step % 8) % 8;
+		if (pos > len)
+			return err_set(e, -EPROTO, "snapshot is truncated in its padding");
+	}
+	if (pos != len)
+		return err_set(e, -EPROTO, "snapshot has %zu bytes after its end record", len - pos);
+	if (!s->config || !s->state)
+		return err_set(e, -EPROTO, "snapshot lacks its %s record", s->config ? "state" : "configuration");
+
+	int root = 0, plen;
+	const fdt32_t *cpus = fdt_getprop(s->config, root, "nr-cpus", &plen);
+	if (!cpus || plen != 4)
+		return err_set(e, -EPROTO, "snapshot configuration lacks nr-cpus");
+	s->nr_cpus = fdt32_to_cpu(*cpus);
+	const void *mem = fdt_getprop(s->config, root, "mem-size", &plen);
+	if (!mem || plen != 8)
+		return err_set(e, -EPROTO, "snapshot configuration lacks mem-size");
+	fdt64_t mem_be; /* properties are only 4-byte aligned */
+	memcpy(&mem_be, mem, 8);
+	s->mem_size = fdt64_to_cpu(mem_be);
+	const fdt32_t *td = fdt_getprop(s->config, root, "test-device", &plen);
+	s->test_device = td && plen == 4 && fdt32_to_cpu(*td);
+	const char *mf = fdt_getprop(s->config, root, "memory-file", &plen);
+	if (!mf || plen < 2 || mf[plen - 1] || strchr(mf, '/') || strncmp(mf, "memory.", 7))
+		return err_set(e, -EPROTO, "snapshot configuration has a bad memory-file name");
+	if (!s->nr_cpus || s->nr_cpus > VM_MAX_CPUS || s->mem_size < MEM_MIN_SIZE || s->mem_size % PAGE ||
+	    s->mem_size > (1ull << 46))
+		return err_set(e, -EPROTO, "snapshot configuration is out of range (%u CPUs, %llu bytes)", s->nr_cpus,
+			       (unsigned long long)s->mem_size);
+	snprintf(s->mem_path, sizeof(s->mem_path), "%s", mf); /* made absolute by snapshot_read() */
+	return 0;
+}
+
+int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
+{
+	char path[4096], name[256];
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_STATE_FILE);
+	r = read_file(path, "snapshot state", SNAP_MAX_FILE, &buf, &len, e);
+	if (r < 0)
+		return r;
+	r = snapshot_parse(buf, len, s, e);
+	free(buf);
+	if (r < 0) {
+		snapshot_free(s);
+		return r;
+	}
+	if (strlen(s->mem_path) >= sizeof(name) || strlen(dir) + 1 + strlen(s->mem_path) >= sizeof(s->mem_path)) {
+		snapshot_free(s);
+		return err_set(e, -ENAMETOOLONG, "snapshot path too long");
+	}
+	strcpy(name, s->mem_path);
+	strcpy(s->mem_path, dir);
+	strcat(s->mem_path, "/");
+	strcat(s->mem_path, name);
+	return 0;
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	free(s->config);
+	free(s->state);
+	s->config = s->state = NULL;
+}
+
+static int load_dev(const void *fdt, const char *name, void *dst, size_t len, struct err *e)
+{
+	int node = fdt_subnode_offset(fdt, 0, name), plen;
+	const void *p = node < 0 ? NULL : fdt_getprop(fdt, node, "regs", &plen);
+
+	if (!p || (size_t)plen != len)
+		return err_set(e, -EPROTO, "snapshot: %s state is missing or has the wrong size", name);
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
+{
+	const void *fdt = s->state;
+	struct serial_state ss;
+	struct cmos_state cs;
+	struct i8042_state ks;
+	char name[32];
+	int node, r;
+
+	if (vm->nr_vcpus != s->nr_cpus || vm->mem.size != s->mem_size)
+		return err_set(e, -EINVAL, "snapshot is for %u vCPUs and %llu MiB, this VM has %u and %llu MiB",
+			       s->nr_cpus, (unsigned long long)(s->mem_size >> 20), vm->nr_vcpus,
+			       (unsigned long long)(vm->mem.size >> 20));
+	/* every record is checked before anything is applied */
+	if ((r = load_dev(fdt, "serial", &ss, sizeof(ss), e)) < 0 || (r = load_dev(fdt, "cmos", &cs, sizeof(cs), e)) < 0 ||
+	    (r = load_dev(fdt, "i8042", &ks, sizeof(ks), e)) < 0)
+		return r;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		snprintf(name, sizeof(name), "vcpu@%u", i);
+		if (fdt_subnode_offset(fdt, 0, name) < 0)
+			return err_set(e, -EPROTO, "snapshot: %s is missing", name);
+	}
+	node = fdt_subnode_offset(fdt, 0, "kvm");
+	if (node < 0)
+		return err_set(e, -EPROTO, "snapshot: kvm state is missing");
+	r = kvmstate_load_vm(vm, fdt, node, e);
+	for (unsigned i = 0; r == 0 && i < vm->nr_vcpus; i++) {
+		snprintf(name, sizeof(name), "vcpu@%u", i);
+		r = kvmstate_load_vcpu(vm, &vm->vcpus[i], fdt, fdt_subnode_offset(fdt, 0, name), e);
+	}
+	if (r == 0 && (serial_set_state(vm->serial, &ss) < 0 || cmos_set_state(vm->cmos, &cs) < 0 ||
+		       i8042_set_state(vm->i8042, &ks) < 0))
+		r = err_set(e, -EPROTO, "snapshot: device state out of range");
+	return r;
+}
