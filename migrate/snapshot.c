@@ -411,10 +411,14 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 		default:
 			return err_set(e, -EPROTO, "snapshot has an unknown record type %u", r.type);
 		}
-		size_t step = sizeof(r) + r.len + 4;
-		pos += step + (8 - step % 8) % 8;
-		if (pos > len)
+		size_t step = sizeof(r) + r.len + 4, pad = (8 - step % 8) % 8;
+		if (pos + step + pad > len)
 			return err_set(e, -EPROTO, "snapshot is truncated in its padding");
+		/* padding is outside the CRC: it must be exactly zero */
+		for (size_t i = 0; i < pad; i++)
+			if (buf[pos + step + i])
+				return err_set(e, -EPROTO, "snapshot record at byte %zu has non-zero padding", pos);
+		pos += step + pad;
 	}
 	if (pos != len)
 		return err_set(e, -EPROTO, "snapshot has %zu bytes after its end record", len - pos);

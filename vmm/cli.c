@@ -30,6 +30,7 @@ void cli_usage_run(FILE *f)
 {
 	fprintf(f,
 		"Usage: tern run --kernel PATH [OPTIONS]\n"
+		"       tern run --restore DIR [--test-device[=PATH]] [--kvm-device PATH]\n"
 		"\n"
 		"Boots a microVM. Its serial console (COM1) is tern's stdin and stdout;\n"
 		"when stdin is a terminal it is switched to raw mode. Type Ctrl-A x to quit,\n"
@@ -57,6 +58,9 @@ void cli_usage_run(FILE *f)
 		"                           backend-off=MASK (feature bits the device withholds),\n"
 		"                           cost=mlx5|none (delays modelling a hardware NIC's\n"
 		"                           control path; default none)\n"
+		"      --restore DIR        resume the machine saved in snapshot directory DIR\n"
+		"                           (its vCPUs, memory and devices; memory is mapped\n"
+		"                           from the snapshot and read lazily)\n"
 		"      --kvm-device PATH    KVM device node (default: /dev/kvm)\n"
 		"  -h, --help               show this help\n"
 		"\n"
@@ -69,6 +73,7 @@ enum {
 	OPT_TEST_DEVICE,
 	OPT_KVM_DEVICE,
 	OPT_NET,
+	OPT_RESTORE,
 };
 
 static const struct option run_opts[] = {
@@ -81,6 +86,7 @@ static const struct option run_opts[] = {
 	{ "test-device", optional_argument, NULL, OPT_TEST_DEVICE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -137,6 +143,9 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 		case OPT_KVM_DEVICE:
 			o->cfg.kvm_path = optarg;
 			break;
+		case OPT_RESTORE:
+			o->restore = optarg;
+			break;
 		case OPT_NET: {
 			struct net_config nc;
 			if (o->cfg.nr_nets == NET_MAX_DEVS)
@@ -157,6 +166,13 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 	}
 	if (optind < argc)
 		return err_set(e, -EINVAL, "unexpected argument '%s' (see 'tern run --help')", argv[optind]);
+	if (o->restore) {
+		if (o->cfg.kernel || o->cfg.initrd || o->cfg.cmdline || o->cfg.nr_cpus != 1 ||
+		    o->cfg.mem_size != DEFAULT_MEMORY || o->cfg.boot_protocol != BOOT_PROTOCOL_AUTO)
+			return err_set(e, -EINVAL, "--restore takes the machine from the snapshot: drop --kernel, "
+						   "--initrd, --cmdline, --cpus, --memory and --boot-protocol");
+		return 0;
+	}
 	if (!o->cfg.kernel)
 		return err_set(e, -EINVAL, "--kernel is required (see 'tern run --help')");
 	return 0;

@@ -12,6 +12,7 @@
 struct run_options {
 	struct vm_config cfg;
 	const char *testdev_path; /* --test-device=PATH, or NULL for stderr */
+	const char *restore;      /* --restore DIR */
 	bool help;
 };
 

@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "migrate/snapshot.h"
 #include "vmm/cli.h"
 #include "vmm/console.h"
 #include "vmm/event.h"
@@ -50,6 +51,8 @@ static int cmd_run(int argc, char **argv)
 	struct vm vm;
 	struct run_loop rl = { .vm = &vm, .el = &el };
 	FILE *report = NULL;
+	struct snapshot snap;
+	bool restoring = false;
 	sigset_t sigs;
 	int sfd = -1, status = 1, r;
 
@@ -81,9 +84,32 @@ static int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	if (o.restore) {
+		r = snapshot_read(o.restore, &snap, &e);
+		if (r < 0) {
+			fprintf(stderr, "tern: error: %s\n", e.msg);
+			goto out_report;
+		}
+		restoring = true;
+		o.cfg.nr_cpus = snap.nr_cpus;
+		o.cfg.mem_size = snap.mem_size;
+		o.cfg.mem_file = snap.mem_path;
+		o.cfg.test_device = o.cfg.test_device || snap.test_device;
+	}
 	if (vm_create(&vm, &o.cfg, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_report;
+	}
+	if (restoring) {
+		r = snapshot_load(&vm, &snap, &e);
+		snapshot_free(&snap);
+		restoring = false;
+		if (r < 0) {
+			fprintf(stderr, "tern: error: %s: %s\n", o.restore, e.msg);
+			vm_destroy(&vm);
+			status = 1;
+			goto out_report;
+		}
 	}
 	if (event_loop_init(&el, &e) < 0 || console_init(&con, &vm, 0, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
@@ -126,6 +152,8 @@ out_console:
 out_vm:
 	vm_destroy(&vm);
 out_report:
+	if (restoring)
+		snapshot_free(&snap);
 	if (report)
 		fclose(report);
 	return status;

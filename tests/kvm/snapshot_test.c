@@ -104,10 +104,78 @@ static void test_three_generations(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Every truncation (each 4 KiB boundary, each of the last 64 bytes, each
+ * header and record-header field boundary) and every single-bit flip of a
+ * real state file is refused by the parser (reliability targets E1, E2). */
+static void test_truncation_and_bit_flips(void **state)
+{
+	char dir[] = "/tmp/tern-snapflip-XXXXXX", path[4200], rep[4200];
+	struct err e = { { 0 } };
+	struct snapshot s;
+	struct vm v;
+	struct vm_config c = { .nr_cpus = 2, .mem_size = 64 * MiB, .kernel = guest_elf, .console_out_fd = -1,
+			       .cmdline = "test=stamp mb=8", .test_device = true };
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(rep, sizeof(rep), "%s/r", dir);
+	c.testdev_out = fopen(rep, "w");
+	assert_int_equal(vm_create(&v, &c, &e), 0);
+	assert_int_equal(vm_start(&v, &e), 0);
+	wait_passes(rep, 1);
+	vm_pause(&v);
+	snprintf(path, sizeof(path), "%s/snap", dir);
+	assert_int_equal(snapshot_create(&v, path, &e), 0);
+	vm_stop(&v);
+	vm_destroy(&v);
+	fclose(c.testdev_out);
+	snprintf(path, sizeof(path), "%s/snap/state", dir);
+	assert_int_equal(read_file(path, "state", SNAP_MAX_FILE, &buf, &len, &e), 0);
+	assert_int_equal(snapshot_parse(buf, len, &s, &e), 0);
+	snapshot_free(&s);
+
+	unsigned refused = 0, cuts = 0;
+	for (size_t cut = 0; cut < len; cut++) {
+		bool boundary = cut % 4096 == 0 || cut + 64 >= len || cut <= 16 + 16 + 16;
+		if (!boundary)
+			continue;
+		uint8_t *copy = malloc(cut ? cut : 1); /* exact size: ASan sees over-reads */
+		memcpy(copy, buf, cut);
+		struct err ce = { { 0 } };
+		refused += snapshot_parse(copy, cut, &s, &ce) < 0 && ce.msg[0];
+		snapshot_free(&s);
+		free(copy);
+		cuts++;
+	}
+	assert_int_equal(refused, cuts);
+
+	unsigned flips = 0;
+	refused = 0;
+	for (size_t byte = 0; byte < len; byte++) {
+		for (int bit = 0; bit < 8; bit++) {
+			struct err fe = { { 0 } };
+			buf[byte] ^= (uint8_t)(1u << bit);
+			refused += snapshot_parse(buf, len, &s, &fe) < 0;
+			snapshot_free(&s);
+			buf[byte] ^= (uint8_t)(1u << bit);
+			flips++;
+		}
+	}
+	print_message("state file of %zu bytes: %u truncations and %u bit flips, all refused\n", len, cuts, flips);
+	assert_int_equal(refused, flips);
+	free(buf);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_three_generations),
+		cmocka_unit_test(test_truncation_and_bit_flips),
 	};
 
 	if (argc != 2) {
