@@ -131,3 +131,13 @@ def test_help_and_version(ctx):
     check(out.returncode == 0 and out.stdout.startswith("tern "), f"tern --version: {out}")
     out = subprocess.run([ctx.tern, "frob"], capture_output=True, text=True)
     check(out.returncode != 0 and "unknown command" in out.stderr, f"tern frob: {out}")
+
+
+def test_restore_errors(ctx):
+    fails(ctx, ["--restore", ctx.path("nope")], "cannot open snapshot state")
+    fails(ctx, ["--restore", ctx.tmp, "--kernel", ctx.guest_elf], "--restore takes the machine from the snapshot")
+    fails(ctx, ["--restore", ctx.tmp, "--cpus", "2"], "--restore takes the machine from the snapshot")
+    write(ctx, "state", b"NOTASNAPSHOT" * 4)
+    fails(ctx, ["--restore", ctx.tmp], "not a tern snapshot")
+    write(ctx, "state", b"")
+    fails(ctx, ["--restore", ctx.tmp], "too short")
