@@ -30,7 +30,7 @@ endif
 CFLAGS_COMMON := -std=gnu11 -g -O2 $(WARNINGS) -I. -D_GNU_SOURCE -DTERN_HOST -MD -MP
 HOST_CFLAGS   := $(CFLAGS_COMMON) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 HOST_LDFLAGS  := -pie -Wl,-z,relro,-z,now
-HOST_LIBS     := -lpthread -luring -lfdt -ljson-c -lisal
+HOST_LIBS     := -lpthread -luring -lfdt -ljson-c -lisal -lmicrohttpd -lcurl
 ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # ---- tern -------------------------------------------------------------------
@@ -64,9 +64,12 @@ LIB_SRCS += vdpa/vring.c
 LIB_SRCS += vdpa/cvq.c
 LIB_SRCS += vdpa/wire.c
 LIB_SRCS += vdpa/sim_net.c
+LIB_SRCS += vmm/api.c
+LIB_SRCS += vmm/api_http.c
+LIB_SRCS += vmm/api_vm.c
 LIB_SRCS += migrate/kvmstate.c
 LIB_SRCS += migrate/snapshot.c
-MAIN_SRCS := vmm/main.c vmm/cli.c
+MAIN_SRCS := vmm/main.c vmm/cli.c vmm/client.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJS      := $(MAIN_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -102,6 +105,7 @@ UNIT_TESTS += vring_test
 UNIT_TESTS += sim_net_test
 UNIT_TESTS += cvq_test
 UNIT_TESTS += acpi_test
+UNIT_TESTS += api_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 

@@ -2,6 +2,7 @@
 #include "vmm/cli.h"
 
 #include "devices/virtio_net.h"
+#include "vmm/client.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -17,9 +18,14 @@ void cli_usage(FILE *f)
 		"tern is a small KVM virtual machine monitor for microVMs.\n"
 		"\n"
 		"Commands:\n"
-		"  run        boot a microVM (see 'tern run --help')\n"
+		"  run        boot a microVM (see 'tern run --help')\n");
+	client_usage_commands(f);
+	fprintf(f,
 		"  help       show this help\n"
 		"  version    show the version\n"
+		"\n"
+		"The control API commands talk to a tern started with 'tern run --api-sock\n"
+		"PATH' and take --api-sock PATH (see 'tern info --help' and docs/api.md).\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help     show this help\n"
@@ -62,10 +68,16 @@ void cli_usage_run(FILE *f)
 		"                           (its vCPUs, memory and devices; memory is mapped\n"
 		"                           from the snapshot and read lazily)\n"
 		"      --kvm-device PATH    KVM device node (default: /dev/kvm)\n"
+		"      --api-sock PATH      serve the control API (HTTP/1.1 + JSON, docs/api.md)\n"
+		"                           on a UNIX socket created at PATH (mode 0600) and\n"
+		"                           removed on exit; a stale socket there is replaced,\n"
+		"                           any other existing file is refused. Client:\n"
+		"                           tern info|status|pause|resume|shutdown|snapshot\n"
 		"  -h, --help               show this help\n"
 		"\n"
 		"Exit status: the status the guest gave the test device; 0 when the guest\n"
-		"powers off or resets, or on Ctrl-A x; 1 with a one-line message on any error.\n");
+		"powers off or resets, on Ctrl-A x, or on an API shutdown request; 1 with a\n"
+		"one-line message on any error.\n");
 }
 
 enum {
@@ -74,6 +86,7 @@ enum {
 	OPT_KVM_DEVICE,
 	OPT_NET,
 	OPT_RESTORE,
+	OPT_API_SOCK,
 };
 
 static const struct option run_opts[] = {
@@ -86,6 +99,7 @@ static const struct option run_opts[] = {
 	{ "test-device", optional_argument, NULL, OPT_TEST_DEVICE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -155,6 +169,9 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 			o->cfg.net_specs[o->cfg.nr_nets++] = optarg;
 			break;
 		}
+		case OPT_API_SOCK:
+			o->api_sock = optarg;
+			break;
 		case 'h':
 			o->help = true;
 			return 0;

@@ -12,6 +12,7 @@
 struct run_options {
 	struct vm_config cfg;
 	const char *testdev_path; /* --test-device=PATH, or NULL for stderr */
+	const char *api_sock;     /* --api-sock PATH: serve the control API, or NULL */
 	const char *restore;      /* --restore DIR */
 	bool help;
 };

@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include "migrate/snapshot.h"
+#include "vmm/api.h"
+#include "vmm/api_vm.h"
 #include "vmm/cli.h"
+#include "vmm/client.h"
 #include "vmm/console.h"
 #include "vmm/event.h"
 #include "vmm/vm.h"
@@ -50,6 +53,8 @@ static int cmd_run(int argc, char **argv)
 	struct console con;
 	struct vm vm;
 	struct run_loop rl = { .vm = &vm, .el = &el };
+	struct api api = { .listen_fd = -1 };
+	struct api_vm api_vm = { .vm = &vm };
 	FILE *report = NULL;
 	struct snapshot snap;
 	bool restoring = false;
@@ -83,6 +88,11 @@ static int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* The socket first: a bad --api-sock fails before any VM is built. */
+	if (o.api_sock && api_open(&api, o.api_sock, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		goto out_report;
+	}
 
 	if (o.restore) {
 		r = snapshot_read(o.restore, &snap, &e);
@@ -131,10 +141,18 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_console;
 	}
+	/* Served from here on, so no request sees vCPU threads starting. */
+	api_vm.start_ns = now_ns();
+	if (o.api_sock && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0)
+		vm_fail(&vm, "%s", e.msg);
 	r = event_loop_run(&el);
 	if (r < 0)
 		vm_fail(&vm, "event loop: %s", strerror(-r));
+	/* vm_stop() before api_stop(): it releases an API request waiting in
+	 * vm_pause() for a vCPU that left its loop when the guest exited. The
+	 * hooks use the VM, so the API stops before vm_destroy(). */
 	vm_stop(&vm);
+	api_stop(&api);
 	console_exit(&con);
 	pthread_mutex_lock(&vm.lock);
 	status = vm.exit_status;
@@ -150,8 +168,10 @@ out_console:
 	if (sfd >= 0)
 		close(sfd);
 out_vm:
+	api_stop(&api);
 	vm_destroy(&vm);
 out_report:
+	api_stop(&api);
 	if (restoring)
 		snapshot_free(&snap);
 	if (report)
@@ -169,6 +189,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (client_is_command(cmd))
+		return client_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
 		cli_usage(stdout);
 		return 0;

@@ -346,8 +346,9 @@ void vm_pause(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	pthread_mutex_lock(&vm->pause_lock);
-	/* a thread that has left its loop (VM stopping) never parks */
-	while (vm->parked < running && !atomic_load(&vm->stopping))
+	/* a thread that has left its loop (guest exit, failure, stop)
+	 * never parks: count it as settled */
+	while (vm->parked + vm->exited < running && !atomic_load(&vm->stopping))
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	pthread_mutex_unlock(&vm->pause_lock);
 }

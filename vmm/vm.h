@@ -101,6 +101,7 @@ struct vm {
 	pthread_cond_t pause_cond;
 	atomic_bool pause_requested;
 	unsigned parked;
+	unsigned exited;          /* vCPU threads that left their loop */
 };
 
 /* Builds the whole machine (KVM VM, memory, vCPUs, devices) and loads the

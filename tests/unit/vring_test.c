@@ -288,6 +288,33 @@ static void test_index_wraparound(void **state)
 	assert_int_equal(r->v.last_avail, 2);
 }
 
+/* With EVENT_IDX, an empty ring asks for a kick at the next avail entry
+ * (avail_event, after the used ring); a full one leaves it alone. */
+static void test_avail_event(void **state)
+{
+	struct ring_env *r = *state;
+	uint16_t ev;
+
+	r->v.event_idx = true;
+	r->v.last_avail = 5;
+	set_avail_idx(r, 5);
+	set_desc(r, 1, BUF, 8, 0, 0);
+	make_avail(r, 1);
+	make_avail(r, 1);
+	assert_int_equal(pop(r), 1);
+	memcpy(&ev, at(r, USED) + 4 + 8 * NUM, 2);
+	assert_int_equal(ev, 0); /* not empty yet: untouched */
+	assert_int_equal(pop(r), 1);
+	assert_int_equal(pop(r), 0);
+	memcpy(&ev, at(r, USED) + 4 + 8 * NUM, 2);
+	assert_int_equal(ev, 7); /* kick me when entry 7 comes */
+	make_avail(r, 1);
+	assert_int_equal(pop(r), 1);
+	assert_int_equal(pop(r), 0);
+	memcpy(&ev, at(r, USED) + 4 + 8 * NUM, 2);
+	assert_int_equal(ev, 8);
+}
+
 BAD(bad_head_in_avail_after_wrap, -EINVAL, {
 	r->v.last_avail = 0xffff;
 	set_avail_idx(r, 0xffff);
@@ -396,7 +423,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_good_chain_and_used), T(test_indirect), T(test_zero_length_chain),
 		T(test_write_to_read_only_mapping), T(test_ring_geometry), cmocka_unit_test(test_iotlb),
-		T(test_bounds_are_exact), T(test_buffer_straddles_hole), T(test_index_wraparound),
+		T(test_bounds_are_exact), T(test_buffer_straddles_hole), T(test_index_wraparound), T(test_avail_event),
 		T(bad_head_in_avail_after_wrap), T(bad_indirect_readable_after_writable),
 		T(bad_indirect_in_write_only_memory), T(bad_read_from_write_only_buffer),
 		T(bad_head_eq_num), T(bad_head_ffff), T(bad_avail_jump), T(bad_avail_jump_back),

@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/api.c - the control API's handler layer (see api.h): routing, request
+ * validation and the JSON replies. No HTTP and no KVM here.
+ *
+ * Request bodies are hostile input (docs/reliability-targets.md, A6). They
+ * are parsed by json-c in strict mode with UTF-8 validation and a nesting
+ * limit; a body must be one JSON object and nothing after it, every member
+ * must be known to the endpoint and of the right type, and every string is
+ * checked for embedded NULs and length before it reaches a hook.
+ */
+#include "vmm/api.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "vmm/cli.h"
+
+/* Deep enough for any body we accept; deeper input is refused early. */
+#define API_JSON_DEPTH 8
+/* Field names quoted in error messages are cut to this many bytes. */
+#define API_NAME_SHOWN 64
+
+struct api_call {
+	const struct api_ops *ops;
+	void *opaque;
+	struct json_object *body; /* the parsed body, or NULL when empty */
+	struct api_reply *reply;
+};
+
+typedef int (*api_handler)(struct api_call *c);
+
+/* ---- replies ----------------------------------------------------------------- */
+
+void api_reply_release(struct api_reply *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+/* Takes ownership of obj. */
+static int reply_json(struct api_reply *r, unsigned status, struct json_object *obj)
+{
+	const char *text;
+	int ret = -ENOMEM;
+
+	if (!obj)
+		return -ENOMEM;
+	text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (text) {
+		free(r->body);
+		r->body = strdup(text);
+		if (r->body) {
+			r->status = status;
+			ret = 0;
+		}
+	}
+	json_object_put(obj);
+	return ret;
+}
+
+int api_reply_error(struct api_reply *r, unsigned status, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	if (json_object_object_add(o, "error", json_object_new_string(msg)) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return reply_json(r, status, o);
+}
+
+static int reply_errorf(struct api_reply *r, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int reply_errorf(struct api_reply *r, unsigned status, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return api_reply_error(r, status, msg);
+}
+
+unsigned api_status_for_errno(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case EINVAL:
+	case ENOENT:
+	case EEXIST:
+	case ENOTDIR:
+	case EISDIR:
+	case EACCES:
+	case EPERM:
+	case ENAMETOOLONG:
+	case EROFS:
+		return 400;
+	case EBUSY:
+	case EALREADY:
+		return 409;
+	case ENOSYS:
+	case EOPNOTSUPP:
+		return 501;
+	case ENOSPC:
+	case EDQUOT:
+		return 507;
+	default:
+		return 500;
+	}
+}
+
+/* A hook failed with err: its message, or strerror when it left none. */
+static int reply_hook_error(struct api_reply *r, int err, const struct err *e, const char *what)
+{
+	if (e->msg[0])
+		return api_reply_error(r, api_status_for_errno(err), e->msg);
+	return reply_errorf(r, api_status_for_errno(err), "%s: %s", what, strerror(err < 0 ? -err : err));
+}
+
+static const char *state_name(enum api_vm_state s)
+{
+	switch (s) {
+	case API_VM_RUNNING:
+		return "running";
+	case API_VM_PAUSED:
+		return "paused";
+	case API_VM_STOPPING:
+		return "stopping";
+	}
+	return "unknown";
+}
+
+static int reply_state(struct api_reply *r, enum api_vm_state s)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o && json_object_object_add(o, "state", json_object_new_string(state_name(s))) < 0) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return reply_json(r, 200, o);
+}
+
+/* ---- body validation ---------------------------------------------------------- */
+
+/* A field name from the client, fit for a one-line message: at most
+ * API_NAME_SHOWN bytes, anything but printable ASCII shown as '?'. */
+static void shown_name(const char *name, char out[API_NAME_SHOWN + 4])
+{
+	size_t i;
+
+	for (i = 0; name[i] && i < API_NAME_SHOWN; i++)
+		out[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+	if (name[i]) {
+		memcpy(out + i, "...", 3);
+		i += 3;
+	}
+	out[i] = '\0';
+}
+
+/*
+ * Parses body as a single JSON object into *obj (NULL for an empty body when
+ * empty_ok). On a bad body, fills the 400 reply and returns 1; 0 on success;
+ * -ENOMEM.
+ */
+static int parse_body(const char *body, size_t len, bool empty_ok, struct json_object **obj, struct api_reply *r)
+{
+	struct json_tokener *tok;
+	enum json_tokener_error jerr;
+	char *copy;
+	size_t end;
+	int ret;
+
+	*obj = NULL;
+	if (len == 0) {
+		if (empty_ok)
+			return 0;
+		ret = api_reply_error(r, 400, "this request needs a JSON object body");
+		return ret < 0 ? ret : 1;
+	}
+	/* json-c reads a NUL as the end of input; a body with one is not JSON. */
+	if (memchr(body, '\0', len)) {
+		ret = api_reply_error(r, 400, "malformed JSON: the body contains a NUL byte");
+		return ret < 0 ? ret : 1;
+	}
+	copy = malloc(len + 1);
+	tok = json_tokener_new_ex(API_JSON_DEPTH);
+	if (!copy || !tok) {
+		free(copy);
+		if (tok)
+			json_tokener_free(tok);
+		return -ENOMEM;
+	}
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	/* len + 1: the terminating NUL tells json-c the input is complete. */
+	*obj = json_tokener_parse_ex(tok, copy, (int)(len + 1));
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	free(copy);
+
+	if (jerr != json_tokener_success) {
+		json_object_put(*obj);
+		*obj = NULL;
+		if (jerr == json_tokener_continue)
+			ret = api_reply_error(r, 400, "malformed JSON: unexpected end of the body");
+		else
+			ret = reply_errorf(r, 400, "malformed JSON: %s (near byte %zu)", json_tokener_error_desc(jerr),
+					   end);
+		return ret < 0 ? ret : 1;
+	}
+	/* a JSON null parses to a NULL object */
+	if (!*obj || !json_object_is_type(*obj, json_type_object)) {
+		json_object_put(*obj);
+		*obj = NULL;
+		ret = api_reply_error(r, 400, "the body must be a JSON object");
+		return ret < 0 ? ret : 1;
+	}
+	return 0;
+}
+
+/* 400 naming the first member of obj not in known[] (NULL-terminated).
+ * 1 when there was one (reply filled), 0 when all are known, or -ENOMEM. */
+static int reject_unknown(struct json_object *obj, const char *const *known, struct api_reply *r)
+{
+	if (!obj)
+		return 0;
+	json_object_object_foreach(obj, key, val) {
+		const char *const *k;
+		char shown[API_NAME_SHOWN + 4];
+		int ret;
+
+		(void)val;
+		for (k = known; *k && strcmp(*k, key); k++)
+			;
+		if (*k)
+			continue;
+		shown_name(key, shown);
+		ret = reply_errorf(r, 400, "unknown field '%s'", shown);
+		return ret < 0 ? ret : 1;
+	}
+	return 0;
+}
+
+static const char *const no_fields[] = { NULL };
+
+/* ---- handlers ------------------------------------------------------------------ */
+
+static int handle_info(struct api_call *c)
+{
+	struct api_vm_info info;
+	struct json_object *o;
+	int bad = 0;
+
+	memset(&info, 0, sizeof(info));
+	c->ops->info(c->opaque, &info);
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	bad |= json_object_object_add(o, "version", json_object_new_string(TERN_VERSION));
+	bad |= json_object_object_add(o, "state", json_object_new_string(state_name(info.state)));
+	bad |= json_object_object_add(o, "vcpus", json_object_new_int64(info.vcpus));
+	bad |= json_object_object_add(o, "memory_bytes", json_object_new_uint64(info.memory));
+	bad |= json_object_object_add(o, "memory_mib", json_object_new_uint64(info.memory / MiB));
+	bad |= json_object_object_add(o, "kernel", info.kernel ? json_object_new_string(info.kernel) : NULL);
+	bad |= json_object_object_add(o, "initrd", info.initrd ? json_object_new_string(info.initrd) : NULL);
+	bad |= json_object_object_add(o, "cmdline", json_object_new_string(info.cmdline ? info.cmdline : ""));
+	bad |= json_object_object_add(o, "uptime_ms", json_object_new_uint64(info.uptime_ms));
+	if (bad) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return reply_json(c->reply, 200, o);
+}
+
+static int handle_status(struct api_call *c)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *mig = json_object_new_object();
+	int bad = 0;
+
+	if (!o || !mig) {
+		json_object_put(o);
+		json_object_put(mig);
+		return -ENOMEM;
+	}
+	bad |= json_object_object_add(o, "state", json_object_new_string(state_name(c->ops->state(c->opaque))));
+	/* Filled by the migration work (issue 6 and later): "none" until a
+	 * migration has been started. */
+	bad |= json_object_object_add(mig, "state", json_object_new_string("none"));
+	bad |= json_object_object_add(o, "migration", mig);
+	if (bad) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return reply_json(c->reply, 200, o);
+}
+
+/* 409 when the VM is on its way out: nothing can be changed then. */
+static int refuse_if_stopping(struct api_call *c)
+{
+	int ret;
+
+	if (c->ops->state(c->opaque) != API_VM_STOPPING)
+		return 0;
+	ret = api_reply_error(c->reply, 409, "the VM is stopping");
+	return ret < 0 ? ret : 1;
+}
+
+static int handle_pause_resume(struct api_call *c, bool pause)
+{
+	struct err e = { { 0 } };
+	int r;
+
+	r = refuse_if_stopping(c);
+	if (r)
+		return r < 0 ? r : 0;
+	r = pause ? c->ops->pause(c->opaque, &e) : c->ops->resume(c->opaque, &e);
+	if (r < 0)
+		return reply_hook_error(c->reply, r, &e, pause ? "pause" : "resume");
+	return reply_state(c->reply, c->ops->state(c->opaque));
+}
+
+static int handle_pause(struct api_call *c)
+{
+	return handle_pause_resume(c, true);
+}
+
+static int handle_resume(struct api_call *c)
+{
+	return handle_pause_resume(c, false);
+}
+
+static int handle_shutdown(struct api_call *c)
+{
+	/* Idempotent: a VM already stopping just goes on stopping. */
+	c->reply->shutdown_after = true;
+	return reply_state(c->reply, API_VM_STOPPING);
+}
+
+static const char *const snapshot_fields[] = { "path", "resume", NULL };
+
+static int handle_snapshot(struct api_call *c)
+{
+	struct api_snapshot_req req = { .resume = true };
+	struct json_object *v, *o;
+	struct err e = { { 0 } };
+	size_t len;
+	int r;
+
+	if (!json_object_object_get_ex(c->body, "path", &v))
+		return api_reply_error(c->reply, 400, "field 'path' is required");
+	if (!json_object_is_type(v, json_type_string))
+		return api_reply_error(c->reply, 400, "field 'path' must be a string");
+	req.path = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0)
+		return api_reply_error(c->reply, 400, "field 'path' must not be empty");
+	if (strlen(req.path) != len)
+		return api_reply_error(c->reply, 400, "field 'path' must not contain a NUL character");
+	if (len >= PATH_MAX)
+		return reply_errorf(c->reply, 400, "field 'path' is longer than %d bytes", PATH_MAX - 1);
+	if (json_object_object_get_ex(c->body, "resume", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return api_reply_error(c->reply, 400, "field 'resume' must be true or false");
+		req.resume = json_object_get_boolean(v);
+	}
+
+	r = refuse_if_stopping(c);
+	if (r)
+		return r < 0 ? r : 0;
+	if (!c->ops->snapshot)
+		return api_reply_error(c->reply, 501, "snapshots are not implemented yet");
+	r = c->ops->snapshot(c->opaque, &req, &e);
+	if (r < 0)
+		return reply_hook_error(c->reply, r, &e, "snapshot");
+
+	o = json_object_new_object();
+	if (o && (json_object_object_add(o, "path", json_object_new_string(req.path)) < 0 ||
+		  json_object_object_add(o, "state",
+					 json_object_new_string(state_name(c->ops->state(c->opaque)))) < 0)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return reply_json(c->reply, 200, o);
+}
+
+/* ---- routing ------------------------------------------------------------------- */
+
+enum api_body {
+	BODY_NONE,     /* must be empty */
+	BODY_OPTIONAL, /* empty, or an object with only the listed fields */
+	BODY_REQUIRED, /* an object with only the listed fields */
+};
+
+struct api_route {
+	const char *path;
+	const char *method;
+	enum api_body body;
+	const char *const *fields; /* allowed members, NULL-terminated */
+	api_handler handle;
+};
+
+/* Paths must be grouped: the 405 Allow header lists one path's methods.
+ * HEAD is served wherever GET is. */
+static const struct api_route routes[] = {
+	{ "/vm", "GET", BODY_NONE, no_fields, handle_info },
+	{ "/vm/status", "GET", BODY_NONE, no_fields, handle_status },
+	{ "/vm/pause", "PUT", BODY_OPTIONAL, no_fields, handle_pause },
+	{ "/vm/resume", "PUT", BODY_OPTIONAL, no_fields, handle_resume },
+	{ "/vm/shutdown", "PUT", BODY_OPTIONAL, no_fields, handle_shutdown },
+	{ "/vm/snapshot", "PUT", BODY_REQUIRED, snapshot_fields, handle_snapshot },
+};
+
+/* The Allow header for a path: its methods, as a static string. */
+static const char *allow_for(const char *method)
+{
+	return !strcmp(method, "GET") ? "GET, HEAD" : method;
+}
+
+int api_handle(const struct api_ops *ops, void *opaque, const char *method, const char *path,
+	       const char *body, size_t len, struct api_reply *out)
+{
+	const struct api_route *route = NULL, *any = NULL;
+	struct api_call c = { .ops = ops, .opaque = opaque, .reply = out };
+	const char *m = !strcmp(method, "HEAD") ? "GET" : method;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < ARRAY_SIZE(routes) && !route; i++) {
+		if (strcmp(routes[i].path, path))
+			continue;
+		any = &routes[i];
+		if (!strcmp(routes[i].method, m))
+			route = &routes[i];
+	}
+	if (!any) {
+		char shown[API_NAME_SHOWN + 4];
+		shown_name(path, shown);
+		return reply_errorf(out, 404, "no such resource '%s'", shown);
+	}
+	if (!route) {
+		char shown[API_NAME_SHOWN + 4];
+		shown_name(method, shown);
+		out->allow = allow_for(any->method);
+		return reply_errorf(out, 405, "%s does not allow %s (allowed: %s)", path, shown, out->allow);
+	}
+	if (len > API_MAX_BODY)
+		return reply_errorf(out, 413, "the body is larger than %llu bytes", (unsigned long long)API_MAX_BODY);
+	if (route->body == BODY_NONE) {
+		if (len)
+			return reply_errorf(out, 400, "%s %s takes no body", route->method, path);
+	} else {
+		r = parse_body(body, len, route->body == BODY_OPTIONAL, &c.body, out);
+		if (r)
+			return r < 0 ? r : 0;
+		r = reject_unknown(c.body, route->fields, out);
+		if (r) {
+			json_object_put(c.body);
+			return r < 0 ? r : 0;
+		}
+	}
+	r = route->handle(&c);
+	json_object_put(c.body);
+	return r;
+}

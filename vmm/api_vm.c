@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmm/api_vm.h"
+
+#include <string.h>
+
+#include "migrate/snapshot.h"
+#include "vmm/vm.h"
+
+static enum api_vm_state api_vm_state(void *opaque)
+{
+	struct api_vm *av = opaque;
+	struct vm *vm = av->vm;
+	bool stopping;
+
+	pthread_mutex_lock(&vm->lock);
+	stopping = vm->exit_requested;
+	pthread_mutex_unlock(&vm->lock);
+	if (stopping)
+		return API_VM_STOPPING;
+	return vm_is_paused(vm) ? API_VM_PAUSED : API_VM_RUNNING;
+}
+
+static void api_vm_info(void *opaque, struct api_vm_info *info)
+{
+	struct api_vm *av = opaque;
+	const struct vm_config *cfg = &av->vm->cfg;
+	uint64_t now = now_ns();
+
+	memset(info, 0, sizeof(*info));
+	info->vcpus = cfg->nr_cpus;
+	info->memory = cfg->mem_size;
+	info->kernel = cfg->kernel;
+	info->initrd = cfg->initrd;
+	info->cmdline = cfg->cmdline;
+	info->uptime_ms = now > av->start_ns ? (now - av->start_ns) / 1000000u : 0;
+	info->state = api_vm_state(opaque);
+}
+
+/* The API thread is the only caller of vm_pause()/vm_resume() and handles
+ * one request at a time, which is the serialisation they require. */
+static int api_vm_pause(void *opaque, struct err *e)
+{
+	struct api_vm *av = opaque;
+
+	(void)e;
+	vm_pause(av->vm);
+	return 0;
+}
+
+static int api_vm_resume(void *opaque, struct err *e)
+{
+	struct api_vm *av = opaque;
+
+	(void)e;
+	vm_resume(av->vm);
+	return 0;
+}
+
+/* Pauses (if running), writes the snapshot, and leaves the VM running or
+ * paused as asked; on failure the VM goes back to the state it was in. */
+static int api_vm_snapshot(void *opaque, const struct api_snapshot_req *req, struct err *e)
+{
+	struct api_vm *av = opaque;
+	bool was_paused = vm_is_paused(av->vm);
+	int r;
+
+	vm_pause(av->vm);
+	r = snapshot_create(av->vm, req->path, e);
+	if ((r < 0 && !was_paused) || (r == 0 && req->resume))
+		vm_resume(av->vm);
+	return r;
+}
+
+static void api_vm_shutdown(void *opaque)
+{
+	struct api_vm *av = opaque;
+
+	vm_request_exit(av->vm, VM_EXIT_OK, "api: shutdown requested");
+}
+
+const struct api_ops api_vm_ops = {
+	.info = api_vm_info,
+	.state = api_vm_state,
+	.pause = api_vm_pause,
+	.resume = api_vm_resume,
+	.shutdown = api_vm_shutdown,
+	.snapshot = api_vm_snapshot,
+};

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm/client.c - the control API's client subcommands. libcurl speaks HTTP
+ * over the UNIX socket (CURLOPT_UNIX_SOCKET_PATH) and json-c reads the
+ * answer. The server is trusted no more than needed: the answer is capped
+ * at CLIENT_MAX_REPLY bytes, and an error message is printed on one line
+ * with control characters replaced.
+ */
+#include "vmm/client.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "vmm/util.h"
+
+#define CLIENT_MAX_REPLY (1 * MiB)
+#define CLIENT_CONNECT_TIMEOUT_S 10L
+
+struct client_cmd {
+	const char *name;
+	const char *method;
+	const char *path;
+	const char *summary;
+};
+
+static const struct client_cmd client_cmds[] = {
+	{ "info", "GET", "/vm", "show the VM's configuration, state and uptime" },
+	{ "status", "GET", "/vm/status", "show the VM's state and migration status" },
+	{ "pause", "PUT", "/vm/pause", "pause the VM's vCPUs" },
+	{ "resume", "PUT", "/vm/resume", "resume a paused VM" },
+	{ "shutdown", "PUT", "/vm/shutdown", "stop the VM; its tern exits with status 0" },
+	{ "snapshot", "PUT", "/vm/snapshot", "write a snapshot of the VM to a directory" },
+};
+
+struct client_opts {
+	const struct client_cmd *cmd;
+	const char *sock;
+	const char *path;   /* snapshot: --path */
+	bool no_resume;     /* snapshot: --no-resume */
+	bool help;
+};
+
+struct reply_buf {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+
+static const struct client_cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(client_cmds); i++)
+		if (!strcmp(client_cmds[i].name, name))
+			return &client_cmds[i];
+	return NULL;
+}
+
+bool client_is_command(const char *name)
+{
+	return find_cmd(name) != NULL;
+}
+
+void client_usage_commands(FILE *f)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(client_cmds); i++)
+		fprintf(f, "  %-10s %s (control API client)\n", client_cmds[i].name, client_cmds[i].summary);
+}
+
+static void client_usage(FILE *f, const struct client_cmd *c)
+{
+	bool snap = !strcmp(c->name, "snapshot");
+
+	fprintf(f,
+		"Usage: tern %s --api-sock PATH%s\n"
+		"\n"
+		"%c%s: %s %s on the control API of the tern started with\n"
+		"'tern run --api-sock PATH', and prints the JSON answer (docs/api.md).\n"
+		"\n"
+		"Options:\n"
+		"  -s, --api-sock PATH  the API socket of the running tern\n",
+		c->name, snap ? " --path DIR [--no-resume]" : "", c->summary[0] - 'a' + 'A', c->summary + 1,
+		c->method, c->path);
+	if (snap)
+		fprintf(f,
+			"  -p, --path DIR       the snapshot directory\n"
+			"      --no-resume      leave the VM paused after the snapshot (default:\n"
+			"                       it runs afterwards)\n");
+	fprintf(f,
+		"  -h, --help           show this help\n"
+		"\n"
+		"Exit status: 0 on success; 1 with a one-line message on any error.\n");
+}
+
+enum { OPT_NO_RESUME = 256 };
+
+static const struct option client_long_opts[] = {
+	{ "api-sock", required_argument, NULL, 's' },
+	{ "path", required_argument, NULL, 'p' },
+	{ "no-resume", no_argument, NULL, OPT_NO_RESUME },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int client_parse(int argc, char **argv, struct client_opts *o, struct err *e)
+{
+	bool snap;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cmd = find_cmd(argv[0]);
+	if (!o->cmd)
+		return err_set(e, -EINVAL, "unknown command '%s'", argv[0]);
+	snap = !strcmp(o->cmd->name, "snapshot");
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:p:h", client_long_opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->sock = optarg;
+			break;
+		case 'p':
+			if (!snap)
+				goto unknown;
+			o->path = optarg;
+			break;
+		case OPT_NO_RESUME:
+			if (!snap)
+				goto unknown;
+			o->no_resume = true;
+			break;
+		case 'h':
+			o->help = true;
+			return 0;
+		case ':':
+			return err_set(e, -EINVAL, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			goto unknown;
+		}
+	}
+	if (optind < argc)
+		return err_set(e, -EINVAL, "unexpected argument '%s' (see 'tern %s --help')", argv[optind],
+			       o->cmd->name);
+	if (!o->sock)
+		return err_set(e, -EINVAL, "--api-sock is required (see 'tern %s --help')", o->cmd->name);
+	if (snap && !o->path)
+		return err_set(e, -EINVAL, "--path is required (see 'tern snapshot --help')");
+	return 0;
+
+unknown:
+	return err_set(e, -EINVAL, "unknown option '%s' (see 'tern %s --help')", argv[optind - 1], o->cmd->name);
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct reply_buf *b = userdata;
+	size_t n = size * nmemb;
+	char *p;
+
+	if (n > CLIENT_MAX_REPLY - b->len) {
+		b->too_big = true;
+		return 0; /* aborts the transfer */
+	}
+	p = realloc(b->data, b->len + n + 1);
+	if (!p)
+		return 0;
+	memcpy(p + b->len, ptr, n);
+	b->data = p;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+/* Copies s into out as one printable line. */
+static void one_line(const char *s, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < size; i++)
+		out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	out[i] = '\0';
+}
+
+/* The request body for snapshot, as malloc'd JSON text, or NULL. */
+static char *snapshot_body(const struct client_opts *o)
+{
+	struct json_object *obj = json_object_new_object();
+	char *text = NULL;
+
+	if (obj && json_object_object_add(obj, "path", json_object_new_string(o->path)) == 0 &&
+	    json_object_object_add(obj, "resume", json_object_new_boolean(!o->no_resume)) == 0)
+		text = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+	json_object_put(obj);
+	return text;
+}
+
+/* Prints the answer: pretty JSON on stdout for 2xx, else the error line.
+ * Returns the exit status. */
+static int print_answer(const struct client_opts *o, long code, const struct reply_buf *b)
+{
+	struct json_object *obj = NULL, *msg;
+	char line[400];
+	int status = 1;
+
+	if (b->len)
+		obj = json_tokener_parse(b->data);
+	if (code >= 200 && code < 300) {
+		if (!b->len) {
+			status = 0;
+		} else if (!obj) {
+			fprintf(stderr, "tern: error: %s answered %ld with malformed JSON\n", o->sock, code);
+		} else {
+			printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+										   JSON_C_TO_STRING_NOSLASHESCAPE));
+			status = 0;
+		}
+	} else if (obj && json_object_object_get_ex(obj, "error", &msg) && json_object_is_type(msg, json_type_string)) {
+		one_line(json_object_get_string(msg), line, sizeof(line));
+		fprintf(stderr, "tern: error: %s (HTTP %ld)\n", line, code);
+	} else {
+		fprintf(stderr, "tern: error: %s %s answered HTTP %ld\n", o->cmd->method, o->cmd->path, code);
+	}
+	json_object_put(obj);
+	return status;
+}
+
+static int client_request(const struct client_opts *o)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *headers = NULL;
+	struct reply_buf b = { 0 };
+	char url[64];
+	char *body = NULL;
+	CURLcode cr;
+	long code = 0, os_errno = 0;
+	int status = 1;
+	CURL *h;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "tern: error: cannot initialise libcurl\n");
+		return 1;
+	}
+	h = curl_easy_init();
+	if (!h) {
+		fprintf(stderr, "tern: error: cannot initialise libcurl\n");
+		goto out_global;
+	}
+	snprintf(url, sizeof(url), "http://localhost%s", o->cmd->path);
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, o->sock);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	if (!strcmp(o->cmd->method, "PUT")) {
+		if (!strcmp(o->cmd->name, "snapshot")) {
+			body = snapshot_body(o);
+			if (!body) {
+				fprintf(stderr, "tern: error: out of memory\n");
+				goto out_easy;
+			}
+			headers = curl_slist_append(headers, "Content-Type: application/json");
+			if (!headers) {
+				fprintf(stderr, "tern: error: out of memory\n");
+				goto out_easy;
+			}
+			curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+		}
+		/* POSTFIELDS sends the body with a Content-Length (0 when none);
+		 * CUSTOMREQUEST makes the method PUT. */
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, body ? (long)strlen(body) : 0L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+	}
+
+	cr = curl_easy_perform(h);
+	if (cr == CURLE_COULDNT_CONNECT) {
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		fprintf(stderr, "tern: error: cannot connect to %s: %s\n", o->sock,
+			os_errno ? strerror((int)os_errno) : (errbuf[0] ? errbuf : curl_easy_strerror(cr)));
+		goto out_easy;
+	}
+	if (cr != CURLE_OK) {
+		if (b.too_big)
+			fprintf(stderr, "tern: error: %s answered more than %llu bytes\n", o->sock,
+				(unsigned long long)CLIENT_MAX_REPLY);
+		else
+			fprintf(stderr, "tern: error: request to %s failed: %s\n", o->sock,
+				errbuf[0] ? errbuf : curl_easy_strerror(cr));
+		goto out_easy;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	status = print_answer(o, code, &b);
+
+out_easy:
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(h);
+	free(body);
+	free(b.data);
+out_global:
+	curl_global_cleanup();
+	return status;
+}
+
+int client_main(int argc, char **argv)
+{
+	struct client_opts o;
+	struct err e = { { 0 } };
+
+	if (client_parse(argc, argv, &o, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		return 1;
+	}
+	if (o.help) {
+		client_usage(stdout, o.cmd);
+		return 0;
+	}
+	return client_request(&o);
+}
