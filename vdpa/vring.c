@@ -117,6 +117,18 @@ int vring_dev_pop(struct vring_dev *v, struct vring_chain *c)
 	int pending = vring_dev_pending(v);
 	uint16_t head, i;
 
+	if (pending == 0 && v->event_idx) {
+		/* The ring is empty, so the device will wait for a kick. With
+		 * EVENT_IDX the driver kicks only when avail->idx passes the
+		 * avail_event we publish after the used ring (virtio 1.x 2.7.10);
+		 * left at its initial 0, Linux's virtio_net kicked about once per
+		 * 65536 buffers and traffic crawled. Ask for a kick at the very
+		 * next entry, then look again: the driver may have added one
+		 * before it could see the request (store-load, hence the fence). */
+		__atomic_store_n((uint16_t *)(v->used + 4 + 8 * (size_t)v->num), v->last_avail, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		pending = vring_dev_pending(v);
+	}
 	if (pending <= 0)
 		return pending;
 	head = v->avail[2 + (v->last_avail & (v->num - 1))];
