@@ -195,20 +195,22 @@ def test_bad_requests(ctx):
 
 
 def test_snapshot_endpoint(ctx):
-    """Until snapshots are wired to the API, a valid request is a 501."""
+    """PUT /vm/snapshot writes a snapshot and keeps the VM running; with
+    resume=false it stays paused; a bad path is a JSON error, VM unaffected."""
     api = Api(ctx)
     try:
         snap = ctx.path("snap")
         st, body, _ = api.curl("PUT", "/vm/snapshot", json.dumps({"path": snap, "resume": True}))
-        if st == 501:
-            check(body == {"error": "snapshots are not implemented yet"}, f"501 body {body}")
-            p = api.client("snapshot", "--path", snap, "--no-resume")
-            check(p.returncode == 1 and p.stdout == "", f"tern snapshot: rc={p.returncode} {p.stdout!r}")
-            check(p.stderr == "tern: error: snapshots are not implemented yet (HTTP 501)\n",
-                  f"tern snapshot stderr {p.stderr!r}")
-        else:
-            check(st == 200 and body.get("path") == snap, f"snapshot: {st} {body}")
+        check(st == 200 and body == {"path": snap, "state": "running"}, f"snapshot: {st} {body}")
+        check(os.path.exists(os.path.join(snap, "state")), "no state file written")
         check(api.client_ok("status")["state"] == "running", "the VM should still run")
+        out = api.client_ok("snapshot", "--path", snap, "--no-resume")
+        check(out["state"] == "paused", f"--no-resume: {out}")
+        check(api.client_ok("status")["state"] == "paused", "the VM should stay paused")
+        api.client_ok("resume")
+        st, body, _ = api.curl("PUT", "/vm/snapshot", json.dumps({"path": "/proc/no/such/dir"}))
+        check(st >= 400 and "error" in body, f"bad path: {st} {body}")
+        check(api.client_ok("status")["state"] == "running", "a failed snapshot must leave the VM running")
         r = api.shutdown()
         check(r.rc == 0, "shutdown failed", r)
     finally:
