@@ -200,6 +200,7 @@ demo: setup
 bench: all
 	$(Q)python3 tests/bench/boot --build $(BUILD)
 	$(Q)python3 tests/bench/net --build $(BUILD)
+	$(Q)python3 tests/bench/snapshot --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
