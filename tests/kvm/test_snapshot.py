@@ -104,3 +104,60 @@ def test_snapshot_replaces_old_one_atomically(ctx):
         api.kill()
     check(len(first) == 2 and len(second) == 2 and first != second, f"{first} -> {second}")
     check(not any(f.endswith(".tmp") for f in second), f"temporary files left: {second}")
+
+
+def test_snapshot_to_full_disk_keeps_vm_and_old_snapshot(ctx):
+    """ENOSPC while writing (a 32 MiB tmpfs, 64 MiB to write): a clean
+    error, the VM still runs, the previous snapshot there is intact."""
+    import subprocess
+    mnt = ctx.path("small")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", mnt]).returncode != 0:
+        from ternlib import Skip
+        raise Skip("cannot mount a tmpfs (not root?)")
+    try:
+        api = Api(ctx, test="stamp mb=8", memory="64M", ready="stamp pass=1")
+        try:
+            snap = os.path.join(mnt, "snap")
+            api.client_ok("snapshot", "--path", snap)  # 8 MiB working set: fits
+            old = {f: open(os.path.join(snap, f), "rb").read() for f in os.listdir(snap) if f == "state"}
+            # grow the working set beyond the tmpfs, then snapshot again
+            filler = os.path.join(mnt, "filler")
+            with open(filler, "wb") as f:
+                f.write(b"\1" * (28 << 20))
+            p = api.client("snapshot", "--path", snap)
+            check(p.returncode == 1 and "No space left" in p.stderr, f"expected ENOSPC: {p.stderr!r}")
+            check(api.client_ok("status")["state"] == "running", "the VM must keep running")
+            check(open(os.path.join(snap, "state"), "rb").read() == old["state"], "old snapshot damaged")
+            check(not [f for f in os.listdir(snap) if f.endswith(".tmp")], "temporary files left behind")
+            os.unlink(filler)
+            api.client_ok("snapshot", "--path", snap)  # space freed: works again
+            api.shutdown()
+        finally:
+            api.kill()
+        t, _ = restore(ctx, os.path.join(mnt, "snap"), 1)
+        wait_passes(t, 2)
+        t.send(b"q")
+        r = t.finish()
+        check(r.rc == 0, "restore after the retried snapshot failed", r)
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+
+
+def test_restore_refusals(ctx):
+    from ternlib import run_tern, one_error_line
+    api = Api(ctx, test="stamp mb=4", memory="64M", ready="stamp pass=1")
+    snap = ctx.path("snap")
+    try:
+        api.client_ok("snapshot", "--path", snap)
+        api.shutdown()
+    finally:
+        api.kill()
+    mem = [f for f in os.listdir(snap) if f.startswith("memory.")][0]
+    path = os.path.join(snap, mem)
+    os.truncate(path, os.path.getsize(path) - 4096)
+    r = run_tern(ctx, ["--restore", snap], testdev=False)
+    check(r.rc == 1 and "the snapshot needs" in one_error_line(r), "short memory file", r)
+    os.unlink(path)
+    r = run_tern(ctx, ["--restore", snap], testdev=False)
+    check(r.rc == 1 and "cannot open snapshot memory" in one_error_line(r), "missing memory file", r)
