@@ -89,7 +89,8 @@ FW_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,firmware/gues
 	-Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments
 FW_SRCS := firmware/entry.S firmware/cpu.c firmware/lib.c firmware/bootinfo.c firmware/smp.c \
 	firmware/main.c firmware/pci.c firmware/virtio_net.c firmware/net_tests.c \
-	firmware/net_filter.c firmware/stamp.c
+	firmware/net_filter.c firmware/stamp.c \
+	firmware/net_echo.c
 FW_OBJS := $(patsubst %,$(BUILD)/fwobj/%.o,$(basename $(FW_SRCS)))
 FW_ELF  := $(BUILD)/firmware/testguest.elf
 FW_BZ   := $(BUILD)/firmware/testguest.bzImage

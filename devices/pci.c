@@ -232,6 +232,15 @@ int pci_register(struct pci_bus *b, struct pci_dev *d, struct err *e)
 	return 0;
 }
 
+void pci_dev_load_config(struct pci_dev *d, const uint8_t cfg[PCI_CFG_SIZE])
+{
+	pthread_rwlock_wrlock(&d->bus->lock);
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		d->cfg[i] = (uint8_t)((d->cfg[i] & ~d->wmask[i]) | (cfg[i] & d->wmask[i]));
+	update_bars(d);
+	pthread_rwlock_unlock(&d->bus->lock);
+}
+
 int pci_bus_init(struct pci_bus *b, struct bus *pio, struct bus *mmio, struct err *e)
 {
 	int r;

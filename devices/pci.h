@@ -89,6 +89,9 @@ void pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, bool is64);
 unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len);
 /* Places the BARs and puts the device in the first free slot. */
 int pci_register(struct pci_bus *b, struct pci_dev *d, struct err *e);
+/* Replaces a registered device's config space (a restore) and re-derives
+ * its decoded BARs. Only bits the guest may write are taken from cfg. */
+void pci_dev_load_config(struct pci_dev *d, const uint8_t cfg[PCI_CFG_SIZE]);
 
 static inline void pci_cfg_set16(struct pci_dev *d, unsigned off, uint16_t v)
 {

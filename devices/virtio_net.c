@@ -75,7 +75,8 @@ static int net_features_ok(struct virtio_pci *vp)
 	return 0;
 }
 
-static int net_driver_ok(struct virtio_pci *vp)
+/* Configures and starts every enabled queue, each at bases[i] (0 without). */
+static int net_start(struct virtio_pci *vp, const uint16_t *bases)
 {
 	struct net_dev *n = to_net(vp);
 	const struct vdpa_ops *o = n->vdpa->ops;
@@ -88,7 +89,7 @@ static int net_driver_ok(struct virtio_pci *vp)
 			continue;
 		r = o->set_vring_num(n->vdpa, i, q->size);
 		if (!r)
-			r = o->set_vring_base(n->vdpa, i, 0);
+			r = o->set_vring_base(n->vdpa, i, bases ? bases[i] : 0);
 		if (!r)
 			r = o->set_vring_addr(n->vdpa, i, &a);
 		if (!r)
@@ -106,6 +107,11 @@ static int net_driver_ok(struct virtio_pci *vp)
 	if (r < 0)
 		pr_warn("%s: cannot start the vDPA device: %s", n->vdpa->name, strerror(-r));
 	return r;
+}
+
+static int net_driver_ok(struct virtio_pci *vp)
+{
+	return net_start(vp, NULL);
 }
 
 static void net_reset(struct virtio_pci *vp)
@@ -219,6 +225,57 @@ const struct device_type net_device_type = {
 	.init = net_dev_init,
 	.exit = net_dev_exit,
 };
+
+int net_dev_suspend(struct net_dev *n, struct err *e)
+{
+	int r;
+
+	if (!(n->backend_features & (1ull << VDPA_BF_SUSPEND)))
+		return err_set(e, -EOPNOTSUPP, "%s cannot suspend: no snapshot of it is possible", n->vdpa->name);
+	r = n->vdpa->ops->suspend(n->vdpa);
+	return r < 0 ? err_errno(e, r, "%s: suspend", n->vdpa->name) : 0;
+}
+
+void net_dev_resume(struct net_dev *n)
+{
+	if (n->vdpa->ops->resume(n->vdpa) < 0)
+		pr_warn("%s: resume failed", n->vdpa->name);
+}
+
+int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e)
+{
+	memset(st, 0, sizeof(*st));
+	virtio_pci_get_state(&n->vp, &st->vp);
+	for (unsigned i = 0; i < n->vp.nqueues; i++) {
+		if (!n->vp.q[i].enabled)
+			continue;
+		/* trustworthy: the device is suspended and completes in order */
+		int r = n->vdpa->ops->get_vring_base(n->vdpa, i, &st->last_avail[i]);
+		if (r < 0)
+			return err_errno(e, r, "%s: get vring base %u", n->vdpa->name, i);
+	}
+	return 0;
+}
+
+int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *e)
+{
+	struct virtio_pci *vp = &n->vp;
+	int r = virtio_pci_set_state(vp, &st->vp);
+
+	if (r < 0)
+		return err_set(e, -EPROTO, "snapshot: virtio-net transport state out of range (different --net?)");
+	if (!(vp->status & VIRTIO_S_FEATURES_OK))
+		return 0; /* the driver had not got that far: nothing to start */
+	if (net_features_ok(vp) < 0)
+		return err_set(e, -EPROTO, "snapshot: the device refused the saved features 0x%llx",
+			       (unsigned long long)vp->driver_features);
+	if (vp->status & VIRTIO_S_DRIVER_OK) {
+		r = net_start(vp, st->last_avail);
+		if (r < 0)
+			return err_errno(e, r, "snapshot: cannot restart %s", n->vdpa->name);
+	}
+	return 0;
+}
 
 static int parse_mac(const char *s, uint8_t mac[6])
 {

@@ -33,6 +33,25 @@ struct net_dev {
 	uint64_t offered;          /* features offered to the guest */
 };
 
+/* Snapshot state of one device (fixed layout, stored by migrate/). */
+struct net_dev_state {
+	struct virtio_pci_state vp;
+	uint16_t last_avail[VPCI_MAX_QUEUES]; /* next avail entry per queue */
+	uint32_t rsvd;
+};
+_Static_assert(sizeof(struct net_dev_state) == sizeof(struct virtio_pci_state) + 2 * VPCI_MAX_QUEUES + 4,
+	       "net_dev_state layout");
+
+/* Freezes the backend's data path (vDPA SUSPEND) so guest memory and ring
+ * indices hold still; -EOPNOTSUPP if the backend cannot suspend. */
+int net_dev_suspend(struct net_dev *n, struct err *e);
+void net_dev_resume(struct net_dev *n);
+/* Reads the state of a suspended device. */
+int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
+/* Loads state into a new device before the VM runs, and restarts the
+ * backend where the driver left it. */
+int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *e);
+
 /* Parses "vdpa-sim,socket=A,peer=B,mac=..,queues=N,...". */
 int net_config_parse(const char *spec, struct net_config *c, struct err *e);
 

@@ -396,6 +396,71 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const struct virtio_pc
 	return 0;
 }
 
+void virtio_pci_get_state(struct virtio_pci *vp, struct virtio_pci_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&vp->lock);
+	st->driver_features = vp->driver_features;
+	st->dfselect = vp->dfselect;
+	st->gfselect = vp->gfselect;
+	st->status = vp->status;
+	st->config_generation = vp->config_generation;
+	st->isr = vp->isr;
+	st->queue_select = vp->queue_select;
+	st->config_vector = vp->config_vector;
+	st->nqueues = (uint16_t)vp->nqueues;
+	for (unsigned i = 0; i < vp->nqueues; i++) {
+		st->q[i].size = vp->q[i].size;
+		st->q[i].vector = vp->q[i].vector;
+		st->q[i].enabled = vp->q[i].enabled;
+		st->q[i].desc = vp->q[i].desc;
+		st->q[i].driver = vp->q[i].driver;
+		st->q[i].device = vp->q[i].device;
+	}
+	memcpy(st->msix, vp->msix, sizeof(st->msix));
+	pthread_mutex_unlock(&vp->lock);
+	memcpy(st->pci_cfg, vp->pci.cfg, PCI_CFG_SIZE);
+}
+
+int virtio_pci_set_state(struct virtio_pci *vp, const struct virtio_pci_state *st)
+{
+	if (st->nqueues != vp->nqueues || (st->driver_features & ~vp->device_features) ||
+	    (st->config_vector != VPCI_NO_VECTOR && st->config_vector >= vp->nvectors))
+		return -EINVAL;
+	for (unsigned i = 0; i < vp->nqueues; i++)
+		if (!st->q[i].size || st->q[i].size > vp->queue_max || (st->q[i].size & (st->q[i].size - 1)) ||
+		    (st->q[i].vector != VPCI_NO_VECTOR && st->q[i].vector >= vp->nvectors) || st->q[i].enabled > 1)
+			return -EINVAL;
+	/* config space first: it moves the BARs and so the ioeventfds */
+	pci_dev_load_config(&vp->pci, st->pci_cfg);
+	pthread_mutex_lock(&vp->lock);
+	vp->driver_features = st->driver_features;
+	vp->dfselect = st->dfselect;
+	vp->gfselect = st->gfselect;
+	vp->status = st->status;
+	vp->config_generation = st->config_generation;
+	vp->isr = st->isr;
+	vp->queue_select = st->queue_select;
+	vp->config_vector = st->config_vector;
+	for (unsigned i = 0; i < vp->nqueues; i++) {
+		vp->q[i].size = st->q[i].size;
+		vp->q[i].vector = st->q[i].vector;
+		vp->q[i].enabled = st->q[i].enabled;
+		vp->q[i].desc = st->q[i].desc;
+		vp->q[i].driver = st->q[i].driver;
+		vp->q[i].device = st->q[i].device;
+	}
+	memcpy(vp->msix, st->msix, sizeof(vp->msix));
+	uint16_t ctl = pci_cfg_get16(&vp->pci, vp->msix_cap + 2);
+	vp->msix_enabled = ctl & 0x8000;
+	vp->msix_masked = ctl & 0x4000;
+	for (unsigned v = 0; v < vp->nvectors; v++)
+		irq_msi_set(&vp->vm->irqs, vp->gsi[v], vp->msix[v][0] | ((uint64_t)vp->msix[v][1] << 32), vp->msix[v][2]);
+	rebind_all(vp);
+	pthread_mutex_unlock(&vp->lock);
+	return 0;
+}
+
 int virtio_pci_register(struct virtio_pci *vp, struct pci_bus *bus, struct err *e)
 {
 	return pci_register(bus, &vp->pci, e);

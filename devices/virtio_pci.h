@@ -74,6 +74,29 @@ struct virtio_pci {
 	uint64_t notify_base;       /* GPA of the notify area while decoded, else 0 */
 };
 
+/* Transport state for snapshots (fixed layout, stored by migrate/). */
+struct virtio_pci_state {
+	uint64_t driver_features;
+	uint32_t dfselect, gfselect;
+	uint8_t status, config_generation, isr, rsvd0;
+	uint16_t queue_select, config_vector, nqueues, rsvd1;
+	uint32_t rsvd2;
+	struct {
+		uint16_t size, vector;
+		uint8_t enabled, rsvd[3];
+		uint64_t desc, driver, device;
+	} q[VPCI_MAX_QUEUES];
+	uint32_t msix[VPCI_MAX_VECTORS][4];
+	uint8_t pci_cfg[PCI_CFG_SIZE];
+};
+_Static_assert(sizeof(struct virtio_pci_state) == 32 + 32 * VPCI_MAX_QUEUES + 16 * VPCI_MAX_VECTORS + 256,
+	       "virtio_pci_state layout");
+
+void virtio_pci_get_state(struct virtio_pci *vp, struct virtio_pci_state *st);
+/* Loads transport state (before the VM runs): config space, queues, MSI-X
+ * routes and irqfds. Does not touch the backend. -EINVAL when out of range. */
+int virtio_pci_set_state(struct virtio_pci *vp, const struct virtio_pci_state *st);
+
 /* Prepares the transport for a device with nqueues queues of up to
  * queue_max entries; the caller then calls virtio_pci_register(). */
 int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const struct virtio_pci_ops *ops, uint16_t device_id,

@@ -550,6 +550,8 @@ unsigned net_test(const char *name, const struct bootinfo *bi)
 		return test_cvq(&o);
 	if (!strncmp(name, "net-scribble", 13))
 		return test_scribble(&o, bi);
+	if (!strncmp(name, "net-echo", 9))
+		return net_echo_run(&net);
 	if (!strncmp(name, "net-filter", 11))
 		return net_filter_run(&net, o.timeout);
 	report("error unknown test '%s'", name);

@@ -205,5 +205,7 @@ struct bootinfo;
 unsigned net_test(const char *name, const struct bootinfo *bi);
 /* test=net-filter (net_filter.c). */
 unsigned net_filter_run(struct vnet *v, unsigned timeout_s);
+/* test=net-echo (net_echo.c). */
+unsigned net_echo_run(struct vnet *v);
 
 #endif

@@ -37,6 +37,7 @@
 #include "devices/cmos.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
+#include "devices/virtio_net.h"
 #include "migrate/kvmstate.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -88,6 +89,8 @@ static int build_config(struct vm *vm, const char *mem_name, void *fdt, size_t s
 		r = fdt_property_u64(fdt, "mem-size", vm->mem.size);
 	if (!r)
 		r = fdt_property_u32(fdt, "test-device", vm->cfg.test_device);
+	if (!r)
+		r = fdt_property_u32(fdt, "nr-nets", vm->cfg.nr_nets);
 	if (!r)
 		r = fdt_property_string(fdt, "memory-file", mem_name);
 	if (!r)
@@ -143,6 +146,16 @@ static int build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 	serial_get_state(vm->serial, &ss);
 	cmos_get_state(vm->cmos, &cs);
 	i8042_get_state(vm->i8042, &ks);
+	for (unsigned i = 0; i < vm->cfg.nr_nets; i++) {
+		struct net_dev_state *ns = malloc(sizeof(*ns));
+		snprintf(name, sizeof(name), "net@%u", i);
+		r = ns ? net_dev_save(vm->nets[i], ns, e) : err_set(e, -ENOMEM, "out of memory");
+		if (r == 0 && (r = begin(fdt, name, 1, e)) == 0 && (r = blob(fdt, "regs", ns, sizeof(*ns), e)) == 0)
+			r = end(fdt, name, e);
+		free(ns);
+		if (r < 0)
+			return r;
+	}
 	if ((r = begin(fdt, "serial", 1, e)) < 0 || (r = blob(fdt, "regs", &ss, sizeof(ss), e)) < 0 ||
 	    (r = end(fdt, "serial", e)) < 0 || (r = begin(fdt, "cmos", 1, e)) < 0 ||
 	    (r = blob(fdt, "regs", &cs, sizeof(cs), e)) < 0 || (r = end(fdt, "cmos", e)) < 0 ||
@@ -255,13 +268,23 @@ int snapshot_create(struct vm *vm, const char *dir, struct err *e)
 	uint8_t *buf = NULL, *cfg = NULL, *st = NULL;
 	int fd = -1, dfd = -1, r;
 
-	if (vm->cfg.nr_nets)
-		return err_set(e, -EOPNOTSUPP, "snapshots of VMs with --net devices are not supported yet");
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return err_errno(e, -errno, "cannot create snapshot directory '%s'", dir);
+	unsigned suspended = 0;
+
+	/* the devices' data paths write guest memory too: freeze them first */
+	for (; suspended < vm->cfg.nr_nets; suspended++) {
+		r = net_dev_suspend(vm->nets[suspended], e);
+		if (r < 0)
+			goto out_resume;
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		r = err_errno(e, -errno, "cannot create snapshot directory '%s'", dir);
+		goto out_resume;
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return err_errno(e, -errno, "cannot open snapshot directory '%s'", dir);
+	if (dfd < 0) {
+		r = err_errno(e, -errno, "cannot open snapshot directory '%s'", dir);
+		goto out_resume;
+	}
 	snprintf(mem_name, sizeof(mem_name), "memory.%llx", (unsigned long long)now_ns() ^ (unsigned long long)getpid());
 	buf = malloc(cap);
 	cfg = malloc(64 * 1024);
@@ -337,6 +360,9 @@ out:
 	free(buf);
 	free(cfg);
 	free(st);
+out_resume:
+	while (suspended)
+		net_dev_resume(vm->nets[--suspended]);
 	return r;
 }
 
@@ -438,6 +464,10 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 	s->mem_size = fdt64_to_cpu(mem_be);
 	const fdt32_t *td = fdt_getprop(s->config, root, "test-device", &plen);
 	s->test_device = td && plen == 4 && fdt32_to_cpu(*td);
+	const fdt32_t *nets = fdt_getprop(s->config, root, "nr-nets", &plen);
+	s->nr_nets = nets && plen == 4 ? fdt32_to_cpu(*nets) : 0;
+	if (s->nr_nets > NET_MAX_DEVS)
+		return err_set(e, -EPROTO, "snapshot configuration has %u network devices", s->nr_nets);
 	const char *mf = fdt_getprop(s->config, root, "memory-file", &plen);
 	if (!mf || plen < 2 || mf[plen - 1] || strchr(mf, '/') || strncmp(mf, "memory.", 7))
 		return err_set(e, -EPROTO, "snapshot configuration has a bad memory-file name");
@@ -508,6 +538,9 @@ int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
 		return err_set(e, -EINVAL, "snapshot is for %u vCPUs and %llu MiB, this VM has %u and %llu MiB",
 			       s->nr_cpus, (unsigned long long)(s->mem_size >> 20), vm->nr_vcpus,
 			       (unsigned long long)(vm->mem.size >> 20));
+	if (vm->cfg.nr_nets != s->nr_nets)
+		return err_set(e, -EINVAL, "snapshot has %u network devices: give as many --net options (got %u)",
+			       s->nr_nets, vm->cfg.nr_nets);
 	/* every record is checked before anything is applied */
 	if ((r = load_dev(fdt, "serial", &ss, sizeof(ss), e)) < 0 || (r = load_dev(fdt, "cmos", &cs, sizeof(cs), e)) < 0 ||
 	    (r = load_dev(fdt, "i8042", &ks, sizeof(ks), e)) < 0)
@@ -528,5 +561,12 @@ int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
 	if (r == 0 && (serial_set_state(vm->serial, &ss) < 0 || cmos_set_state(vm->cmos, &cs) < 0 ||
 		       i8042_set_state(vm->i8042, &ks) < 0))
 		r = err_set(e, -EPROTO, "snapshot: device state out of range");
+	for (unsigned i = 0; r == 0 && i < s->nr_nets; i++) {
+		struct net_dev_state ns;
+		snprintf(name, sizeof(name), "net@%u", i);
+		r = load_dev(fdt, name, &ns, sizeof(ns), e);
+		if (r == 0)
+			r = net_dev_load(vm->nets[i], &ns, e);
+	}
 	return r;
 }

@@ -25,6 +25,7 @@ struct snapshot {
 	unsigned nr_cpus;
 	uint64_t mem_size;
 	bool test_device;
+	unsigned nr_nets;    /* --net devices the restore must be given */
 };
 
 /* Saves a paused VM into dir (created if needed). */

@@ -161,3 +161,89 @@ def test_restore_refusals(ctx):
     os.unlink(path)
     r = run_tern(ctx, ["--restore", snap], testdev=False)
     check(r.rc == 1 and "cannot open snapshot memory" in one_error_line(r), "missing memory file", r)
+
+
+def echo_round(s, dev_path, n, tag):
+    """Sends n frames to the VM and collects their echoes (loss-tolerant:
+    what matters is that the device still moves frames both ways)."""
+    import socket as so
+    import struct
+    mac = bytes.fromhex("525400ee0001")
+    me = bytes.fromhex("525400dd0001")
+    got = set()
+    s.settimeout(0.2)
+    for attempt in range(20):
+        for i in range(n):
+            if i in got:
+                continue
+            payload = struct.pack("<II", tag, i) + b"\0" * 40
+            try:
+                s.sendto(mac + me + b"\x88\xb5" + payload, dev_path)
+            except OSError:
+                pass
+        try:
+            while len(got) < n:
+                f = s.recv(2048)
+                if f[:6] == me and f[6:12] == mac and f[12:14] == b"\x88\xb5":
+                    t, i = struct.unpack("<II", f[14:22])
+                    if t == tag:
+                        got.add(i)
+        except so.timeout:
+            pass
+        if len(got) == n:
+            return len(got)
+    return len(got)
+
+
+def test_net_device_survives_snapshot_restore(ctx):
+    """A VM with a virtio-net device on the software vDPA device echoes
+    frames; snapshot it (the device is suspended, its ring indices saved),
+    restore it in a new process with a new --net wire: it echoes again."""
+    import socket as so
+    peer = ctx.path("peer.sock")
+    s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    s.bind(peer)
+    dev1, dev2, snap = ctx.path("dev1.sock"), ctx.path("dev2.sock"), ctx.path("snap")
+    try:
+        api = Api.__new__(Api)
+        api.ctx, api.sock = ctx, ctx.path("api.sock")
+        api.t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--memory", "64M", "--api-sock", api.sock,
+                                 "--net", f"vdpa-sim,socket={dev1},peer={peer},mac=52:54:00:ee:00:01",
+                                 "--cmdline", "test=net-echo"])
+        try:
+            api.t.wait_report("net echo ready")
+            check(echo_round(s, dev1, 200, 1) == 200, "no echoes before the snapshot")
+            out = api.client_ok("snapshot", "--path", snap)
+            check(out["state"] == "running", f"snapshot: {out}")
+            check(echo_round(s, dev1, 50, 2) == 50, "the source stopped echoing after its snapshot")
+            api.shutdown()
+        finally:
+            api.kill()
+        t = spawn_tern(ctx, ["--restore", snap, "--net",
+                             f"vdpa-sim,socket={dev2},peer={peer},mac=52:54:00:ee:00:01"], reports="r.txt")
+        n = echo_round(s, dev2, 300, 3)
+        t.send(b"q")
+        r = t.finish()
+        check(n == 300, f"restored VM echoed {n} of 300 frames", r)
+        check(r.rc == 0 and any(x.startswith("net echo count=") for x in r.reports), "restored guest", r)
+        check(not any(x.startswith("up ") for x in r.reports), "the restored guest booted afresh", r)
+    finally:
+        s.close()
+
+
+def test_restore_needs_the_same_nets(ctx):
+    from ternlib import run_tern, one_error_line
+    import socket as so
+    api = Api.__new__(Api)
+    api.ctx, api.sock = ctx, ctx.path("api.sock")
+    api.t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--memory", "64M", "--api-sock", api.sock,
+                             "--net", f"vdpa-sim,socket={ctx.path('d.sock')},peer={ctx.path('p.sock')}",
+                             "--cmdline", "test=net-echo"])
+    try:
+        api.t.wait_report("net echo ready")
+        api.client_ok("snapshot", "--path", ctx.path("snap"))
+        api.shutdown()
+    finally:
+        api.kill()
+    r = run_tern(ctx, ["--restore", ctx.path("snap")], testdev=False)
+    check(r.rc == 1 and "give as many --net options" in one_error_line(r), "restore without --net", r)
