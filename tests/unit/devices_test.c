@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* 16550A behaviour that guests depend on, driven through the bus interface. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -251,6 +252,70 @@ static void test_testdev_hostile_reports(void **state)
 	mem_destroy(&m);
 }
 
+/* Device state records: a round trip keeps everything the guest can see;
+ * out-of-range fields (max+1, all-ones) are refused and change nothing. */
+static void test_state_records(void **state)
+{
+	struct fake_irq irq = { .line.set = fake_set };
+	struct serial *a = serial_new(&irq.line, -1), *b = serial_new(&irq.line, -1);
+	struct serial_state ss, ss2;
+
+	(void)state;
+	wr(serial_bus_dev(a), 3, 0x03);
+	wr(serial_bus_dev(a), 1, 0x01);
+	wr(serial_bus_dev(a), 7, 0x5a);
+	serial_receive(a, (const uint8_t *)"xyz", 3);
+	serial_get_state(a, &ss);
+	assert_int_equal(serial_set_state(b, &ss), 0);
+	serial_get_state(b, &ss2);
+	assert_memory_equal(&ss, &ss2, sizeof(ss));
+	assert_int_equal(rd(serial_bus_dev(b), 0), 'x');
+	assert_int_equal(rd(serial_bus_dev(b), 7), 0x5a);
+	struct serial_state bad = ss;
+	bad.rx_len = SERIAL_RX_QUEUE + 1;
+	assert_int_equal(serial_set_state(b, &bad), -EINVAL);
+	bad = ss;
+	bad.rx_len = UINT32_MAX;
+	assert_int_equal(serial_set_state(b, &bad), -EINVAL);
+	bad = ss;
+	bad.ier = 0x10;
+	assert_int_equal(serial_set_state(b, &bad), -EINVAL);
+	bad = ss;
+	bad.thr_ipending = 0xff;
+	assert_int_equal(serial_set_state(b, &bad), -EINVAL);
+	assert_int_equal(rd(serial_bus_dev(b), 0), 'y'); /* unchanged by the refusals */
+	serial_free(a);
+	serial_free(b);
+
+	struct cmos *c = cmos_new(fixed_time), *c2 = cmos_new(fixed_time);
+	struct cmos_state cs;
+	wr(cmos_bus_dev(c), 0, 0x20);
+	wr(cmos_bus_dev(c), 1, 0x77);
+	cmos_get_state(c, &cs);
+	assert_int_equal(cmos_set_state(c2, &cs), 0);
+	wr(cmos_bus_dev(c2), 0, 0x20);
+	assert_int_equal(rd(cmos_bus_dev(c2), 1), 0x77);
+	cs.index = 0x80;
+	assert_int_equal(cmos_set_state(c2, &cs), -EINVAL);
+	cs.index = 0xff;
+	assert_int_equal(cmos_set_state(c2, &cs), -EINVAL);
+	cmos_free(c);
+	cmos_free(c2);
+
+	struct i8042 *k = i8042_new(NULL, NULL, NULL), *k2 = i8042_new(NULL, NULL, NULL);
+	struct i8042_state ks;
+	wr(i8042_cmd_dev(k), 0, 0xaa);
+	i8042_get_state(k, &ks);
+	assert_int_equal(i8042_set_state(k2, &ks), 0);
+	assert_int_equal(rd(i8042_data_dev(k2), 0), 0x55);
+	ks.q_len = 17;
+	assert_int_equal(i8042_set_state(k2, &ks), -EINVAL);
+	ks.q_len = 0xff;
+	assert_int_equal(i8042_set_state(k2, &ks), -EINVAL);
+	i8042_free(k);
+	i8042_free(k2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_i8042),
 		cmocka_unit_test(test_cmos),
 		cmocka_unit_test(test_testdev_hostile_reports),
+		cmocka_unit_test(test_state_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
