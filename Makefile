@@ -70,6 +70,7 @@ LIB_SRCS += vmm/api_http.c
 LIB_SRCS += vmm/api_vm.c
 LIB_SRCS += migrate/kvmstate.c
 LIB_SRCS += migrate/snapshot.c
+LIB_SRCS += migrate/dirty.c
 MAIN_SRCS := vmm/main.c vmm/cli.c vmm/client.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -114,6 +115,7 @@ ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 # C tests that need /dev/kvm (run by the kvm suite with the test guest).
 KVM_TESTS += two_vms_test
 KVM_TESTS += snapshot_test
+KVM_TESTS += dirty_test
 KVM_BINS      := $(KVM_TESTS:%=$(BUILD)/tests/kvm/%)
 ASAN_KVM_BINS := $(KVM_TESTS:%=$(BUILD)/asan/tests/kvm/%)
 

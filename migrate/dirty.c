@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/dirty.c - see dirty.h. KVM facts from its API documentation
+ * (KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+ * and shared/docs/vdpa-reference.md §6.
+ */
+#include "migrate/dirty.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "vmm/vm.h"
+
+#define PAGE_SHIFT 12
+#define CLEAR_CHUNK (64u * 1024) /* pages re-protected per KVM_CLEAR_DIRTY_LOG */
+
+static int set_logging(struct vm *vm, bool on)
+{
+	const struct guest_mem *m = &vm->mem;
+
+	for (unsigned i = 0; i < m->nr_regions; i++) {
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+			.guest_phys_addr = m->regions[i].gpa,
+			.memory_size = m->regions[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)(m->hva + m->regions[i].offset),
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int dirty_start(struct dirty_log *d, struct vm *vm, struct err *e)
+{
+	uint64_t words;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->vm = vm;
+	d->npages = vm->mem.size >> PAGE_SHIFT;
+	words = (d->npages + 63) / 64;
+	d->tern = calloc(words, sizeof(*d->tern));
+	d->kvm = calloc(words, sizeof(*d->kvm));
+	if (!d->tern || !d->kvm) {
+		dirty_stop(d);
+		return err_set(e, -ENOMEM, "out of memory for dirty bitmaps");
+	}
+	/* tern's bitmap starts full: everything is unsent at first */
+	for (uint64_t i = 0; i < words; i++)
+		atomic_store(&d->tern[i], ~0ull);
+	if (d->npages % 64)
+		atomic_store(&d->tern[words - 1], (1ull << (d->npages % 64)) - 1);
+	int caps = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	if (caps > 0) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+		cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+		d->manual = ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+	}
+	r = set_logging(vm, true);
+	if (r < 0) {
+		dirty_stop(d);
+		return err_errno(e, r, "cannot enable dirty logging");
+	}
+	d->started = true;
+	return 0;
+}
+
+void dirty_stop(struct dirty_log *d)
+{
+	if (d->started)
+		set_logging(d->vm, false);
+	free((void *)d->tern);
+	free(d->kvm);
+	d->tern = NULL;
+	d->kvm = NULL;
+	d->started = false;
+}
+
+void dirty_mark(struct dirty_log *d, gpa_t gpa, uint64_t len)
+{
+	const struct guest_mem *m = &d->vm->mem;
+	uint64_t end;
+
+	if (!len || add_overflows(gpa, len, &end))
+		return;
+	for (unsigned i = 0; i < m->nr_regions; i++) {
+		const struct mem_region *r = &m->regions[i];
+		uint64_t lo = gpa > r->gpa ? gpa : r->gpa, hi = end < r->gpa + r->size ? end : r->gpa + r->size;
+		if (lo >= hi)
+			continue;
+		uint64_t first = (r->offset + (lo - r->gpa)) >> PAGE_SHIFT;
+		uint64_t last = (r->offset + (hi - 1 - r->gpa)) >> PAGE_SHIFT;
+		for (uint64_t p = first; p <= last; p++)
+			atomic_fetch_or(&d->tern[p / 64], 1ull << (p % 64));
+	}
+}
+
+int64_t dirty_sync(struct dirty_log *d, uint64_t *out, struct err *e)
+{
+	const struct guest_mem *m = &d->vm->mem;
+	int64_t count = 0;
+
+	for (unsigned s = 0; s < m->nr_regions; s++) {
+		uint64_t pages = m->regions[s].size >> PAGE_SHIFT, base = m->regions[s].offset >> PAGE_SHIFT;
+		struct kvm_dirty_log log = { .slot = s, .dirty_bitmap = d->kvm };
+
+		memset(d->kvm, 0, (pages + 63) / 64 * 8);
+		if (ioctl(d->vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			return err_errno(e, -errno, "KVM_GET_DIRTY_LOG (slot %u)", s);
+		/* Manual protection: re-arm exactly what we collected, before
+		 * copying it anywhere, so a write after this point is caught
+		 * again by the next sync. */
+		for (uint64_t first = 0; d->manual && first < pages; first += CLEAR_CHUNK) {
+			uint64_t n = pages - first < CLEAR_CHUNK ? pages - first : CLEAR_CHUNK;
+			struct kvm_clear_dirty_log clr = { .slot = s, .num_pages = (uint32_t)n, .first_page = first,
+							   .dirty_bitmap = d->kvm + first / 64 };
+			if (ioctl(d->vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &clr) < 0)
+				return err_errno(e, -errno, "KVM_CLEAR_DIRTY_LOG (slot %u)", s);
+		}
+		for (uint64_t p = 0; p < pages; p++) {
+			if (!(d->kvm[p / 64] & (1ull << (p % 64))))
+				continue;
+			uint64_t g = base + p;
+			if (!(out[g / 64] & (1ull << (g % 64))))
+				count++;
+			out[g / 64] |= 1ull << (g % 64);
+		}
+	}
+	/* then tern's own marks, taken atomically word by word */
+	for (uint64_t w = 0; w < (d->npages + 63) / 64; w++) {
+		uint64_t bits = atomic_exchange(&d->tern[w], 0);
+		count += __builtin_popcountll(bits & ~out[w]);
+		out[w] |= bits;
+	}
+	return count;
+}
