@@ -119,7 +119,26 @@ KVM_TESTS += dirty_test
 KVM_BINS      := $(KVM_TESTS:%=$(BUILD)/tests/kvm/%)
 ASAN_KVM_BINS := $(KVM_TESTS:%=$(BUILD)/asan/tests/kvm/%)
 
-.PHONY: all check check-unit check-kvm check-linux demo bench setup clean
+# ---- fuzz targets (clang + libFuzzer; reliability targets A2, A3, A5, A6) ----
+
+FUZZ_TARGETS := snapshot_fuzz vring_fuzz cvq_fuzz api_fuzz
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -std=gnu11 -g -O1 $(filter-out -Werror,$(WARNINGS)) -I. -D_GNU_SOURCE -DTERN_HOST \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MD -MP
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  FUZZ-CC $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  FUZZ-LD $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJS) -o $@ $(HOST_LIBS)
+
+.PHONY: all check check-unit check-kvm check-fuzz check-linux demo bench setup clean
 all: $(TERN) $(FW_ELF) $(FW_BZ)
 
 $(BUILD)/obj/%.o: %.c
@@ -179,7 +198,7 @@ setup:
 	$(Q)scripts/setup.sh
 
 # Everything `make check` runs, built in one go.
-TEST_DEPS := all $(ASAN_TERN) $(UNIT_BINS) $(ASAN_UNIT_BINS) $(KVM_BINS) $(ASAN_KVM_BINS)
+TEST_DEPS := all $(ASAN_TERN) $(UNIT_BINS) $(ASAN_UNIT_BINS) $(KVM_BINS) $(ASAN_KVM_BINS) $(FUZZ_BINS)
 
 check: setup
 	$(Q)$(MAKE) --no-print-directory $(TEST_DEPS)
@@ -187,6 +206,9 @@ check: setup
 
 check-unit: $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	$(Q)python3 tests/run.py --build $(BUILD) unit
+
+check-fuzz: $(FUZZ_BINS)
+	$(Q)python3 tests/run.py --build $(BUILD) fuzz
 
 check-kvm: all $(ASAN_TERN) $(KVM_BINS) $(ASAN_KVM_BINS)
 	$(Q)python3 tests/run.py --build $(BUILD) kvm

@@ -64,22 +64,23 @@ static int read_msrs(struct vm *vm, struct vcpu *v, struct kvm_msrs **out, struc
 	/* KVM_GET_MSRS stops at the first MSR it cannot read: skip that one
 	 * and go on, so one unsupported MSR does not lose the rest. */
 	for (uint32_t i = 0; i < list->nmsrs;) {
-		struct {
+		/* header and 64 entries in one buffer (flexible array member) */
+		union {
 			struct kvm_msrs h;
-			struct kvm_msr_entry e[64];
+			uint8_t raw[sizeof(struct kvm_msrs) + 64 * sizeof(struct kvm_msr_entry)];
 		} batch;
 		uint32_t k = 0;
 
 		memset(&batch, 0, sizeof(batch));
 		for (; k < 64 && i + k < list->nmsrs; k++)
-			batch.e[k].index = list->indices[i + k];
+			batch.h.entries[k].index = list->indices[i + k];
 		batch.h.nmsrs = k;
 		int got = ioctl(v->fd, KVM_GET_MSRS, &batch);
 		if (got < 0) {
 			r = err_errno(e, -errno, "vCPU %u: KVM_GET_MSRS", v->id);
 			goto out;
 		}
-		memcpy(&m->entries[n], batch.e, (size_t)got * sizeof(batch.e[0]));
+		memcpy(&m->entries[n], batch.h.entries, (size_t)got * sizeof(batch.h.entries[0]));
 		n += (uint32_t)got;
 		i += (uint32_t)got + ((uint32_t)got < k ? 1 : 0);
 	}

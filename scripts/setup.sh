@@ -18,6 +18,8 @@ libisal-dev
 libmicrohttpd-dev
 libcurl4-openssl-dev
 python3
+clang
+libclang-rt-14-dev
 qemu-system-x86
 busybox-static
 iproute2

@@ -5,6 +5,7 @@
 Suites:
   unit   cmocka binaries in BUILD/tests/unit and BUILD/asan/tests/unit (TAP)
   kvm    tests/kvm/test_*.py against BUILD/tern and BUILD/asan/tern
+  fuzz   bounded libFuzzer runs of BUILD/fuzz/*_fuzz
   linux  the nested Linux lane (tests/linux/lane.py), TAP on stdout
 
 Every suite reports TAP lines ("ok - NAME", "not ok - NAME # why",
@@ -148,6 +149,30 @@ def suite_kvm(res, build, only=None):
                     res.record(name, True)
 
 
+def suite_fuzz(res, build, seconds=8):
+    """A bounded smoke run of every libFuzzer target (the long campaigns are
+    run by hand: see docs/testing.md); any crash, leak or sanitizer report
+    fails it. Seed corpora live in tests/fuzz/corpus/NAME."""
+    d = os.path.join(build, "fuzz")
+    names = sorted(n for n in os.listdir(d) if n.endswith("_fuzz")) if os.path.isdir(d) else []
+    if not names:
+        res.record("fuzz", False, f"no fuzz targets in {d}: build them first")
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="tern-fuzz-") as work:
+            argv = [os.path.join(d, name), f"-max_total_time={seconds}", "-rss_limit_mb=1024",
+                    f"-artifact_prefix={work}/", work]
+            seed = os.path.join(HERE, "fuzz", "corpus", name[:-len("_fuzz")])
+            if os.path.isdir(seed):
+                argv.append(seed)
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace", timeout=seconds * 10 + 60)
+            runs = [l for l in p.stdout.splitlines() if l.startswith("Done ")]
+            res.record(f"fuzz/{name}", p.returncode == 0,
+                       "" if p.returncode == 0 else "\n".join(p.stdout.splitlines()[-25:]))
+            if p.returncode == 0 and runs:
+                print(f"      {runs[-1]}")
+
+
 def suite_linux(res, build):
     lane = os.path.join(HERE, "linux", "lane.py")
     if not os.path.exists(lane):
@@ -165,7 +190,7 @@ def main():
     build = os.path.abspath(a.build)
     suites = a.suites
     if "all" in suites:
-        suites = ["unit", "kvm", "linux"]
+        suites = ["unit", "kvm", "fuzz", "linux"]
     res = Results()
     t0 = time.monotonic()
     for s in suites:
@@ -174,6 +199,8 @@ def main():
             suite_unit(res, build)
         elif s == "kvm":
             suite_kvm(res, build, a.only)
+        elif s == "fuzz":
+            suite_fuzz(res, build)
         elif s == "linux":
             suite_linux(res, build)
         else:

@@ -10,7 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void verr_set(struct err *e, const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void verr_set(struct err *e, const char *suffix, const char *fmt,
+							      va_list ap)
 {
 	if (!e || e->msg[0])
 		return;
@@ -39,7 +40,7 @@ int err_errno(struct err *e, int code, const char *fmt, ...)
 	return code;
 }
 
-static void vlog(const char *level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(const char *level, const char *fmt, va_list ap)
 {
 	char buf[512];
 

@@ -300,7 +300,7 @@ int vm_start(struct vm *vm, struct err *e)
 	return 0;
 }
 
-static void vm_vrequest_exit(struct vm *vm, int status, bool error, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void vm_vrequest_exit(struct vm *vm, int status, bool error, const char *fmt, va_list ap)
 {
 	uint64_t one = 1;
 
