@@ -1,9 +1,10 @@
 #!/bin/sh
 # /init of L1: Debian's kernel under QEMU TCG (-cpu max emulates AMD SVM with
 # nested paging), so kvm_amd loads and /dev/kvm is hardware-style KVM. This
-# script loads KVM, defines the run helpers below, sources the plan that
-# tests/linux/lane.py (or tests/bench/linux-boot) wrote to /lane/plan.sh,
-# dumps L1's own dmesg and powers off. Everything it says is a
+# script loads KVM (and tun, for tern's TAP networking), defines the run
+# helpers below, sources the plan that tests/linux/lane.py (or
+# tests/bench/linux-boot) wrote to /lane/plan.sh, dumps L1's own dmesg and
+# powers off. Everything it says is a
 # "@@L1 KEY VALUE" line on the serial console; what the VMM prints (L2's
 # console and tern's messages) appears between "@@L1 run-begin NAME" and
 # "@@L1 run-end NAME rc=N".
@@ -17,7 +18,7 @@ dmesg -n 1
 up() { cut -d' ' -f1 /proc/uptime; }
 
 echo "@@L1 init uptime=$(up)"
-for m in irqbypass kvm kvm-amd; do
+for m in irqbypass kvm kvm-amd tun; do
 	insmod /lib/modules/$m.ko || echo "@@L1 insmod-failed $m"
 done
 if [ -c /dev/kvm ]; then
@@ -94,6 +95,70 @@ run_console() {
 	cat /tmp/con.out
 	echo
 	echo "@@L1 run-end $1 rc=$rc uptime=$(up)"
+}
+
+# TCP counters that tell a clean transfer from a lossy one.
+tcp_stats() {
+	cat /proc/net/snmp /proc/net/netstat | awk '
+		$1 == "Tcp:" || $1 == "TcpExt:" {
+			if (!(($1) in hdr)) { hdr[$1] = 1; for (i = 2; i <= NF; i++) name[$1, i] = $i; next }
+			for (i = 2; i <= NF; i++)
+				if (name[$1, i] ~ /^(InSegs|OutSegs|RetransSegs|TCPTimeouts|TCPLostRetransmit|TCPSackRecovery|TCPFastRetrans|TCPBacklogDrop|TCPRcvQDrop|TCPOFOQueue)$/)
+					printf "%s=%s ", name[$1, i], $i
+		}'
+}
+
+# run_net NAME CMDLINE TAP ADDR PORT_UP PORT_DOWN BYTES [TERN OPTIONS...]:
+# boots L2 with a virtio-net device on TAP (the options say so; tern
+# creates the TAP). L1 gives TAP the address ADDR once it appears, and
+# serves two TCP ports for L2 (see l2-init.sh, run net), both with busybox
+# nc: PORT_UP receives what L2 uploads into a file, PORT_DOWN sends BYTES
+# random bytes. Both hashes come out as @@L1 lines for the harness.
+# tern's output goes to the console as it comes (a run that hangs still
+# shows how far it got), so L1's own marks wait until tern has exited.
+run_net() {
+	name=$1 cmdline=$2 tap=$3 addr=$4 port_up=$5 port_down=$6 bytes=$7
+	shift 7
+	echo "@@L1 run-begin $name uptime=$(up)"
+	rm -f /tmp/net-up /tmp/net-down /tmp/hold /tmp/nc-*.err
+	head -c "$bytes" /dev/urandom >/tmp/net-down
+	echo "@@L1 tcp-down-sent $(stat -c %s /tmp/net-down) $(sha256sum </tmp/net-down | cut -d' ' -f1)"
+	# The listener receiving L2's upload reads a FIFO nobody writes (fd 4
+	# holds it open): its stdin never ends, so it never half-closes the
+	# connection and quits only when L2 has sent everything and closed.
+	mkfifo /tmp/hold
+	exec 4<>/tmp/hold
+	timeout "$LANE_TIMEOUT" nc -l -p "$port_up" </tmp/hold >/tmp/net-up 2>/tmp/nc-up.err &
+	up_pid=$!
+	timeout "$LANE_TIMEOUT" nc -l -p "$port_down" </tmp/net-down >/dev/null 2>/tmp/nc-down.err &
+	down_pid=$!
+	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" "$@" \
+		</dev/null 2>&1 &
+	pid=$!
+	n=100
+	while [ ! -e "/sys/class/net/$tap" ] && [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	if [ -e "/sys/class/net/$tap" ] && ip addr add "$addr" dev "$tap"; then
+		tap_state="tap-up $tap uptime=$(up) $(cat "/sys/class/net/$tap/operstate") $(cat "/sys/class/net/$tap/flags")"
+	else
+		tap_state="tap-missing $tap"
+	fi
+	wait "$pid"
+	rc=$?
+	# Once L2 is gone the listeners have no reason to stay.
+	kill "$up_pid" "$down_pid" 2>/dev/null
+	wait "$up_pid" "$down_pid" 2>/dev/null
+	exec 4>&-
+	echo
+	echo "@@L1 $tap_state"
+	echo "@@L1 tcp-up-received $(stat -c %s /tmp/net-up) $(sha256sum </tmp/net-up | cut -d' ' -f1)"
+	echo "@@L1 net-diag tcp $(tcp_stats)"
+	echo "@@L1 net-diag softnet $(cut -d' ' -f1-3 /proc/net/softnet_stat)"
+	sed 's/^/@@L1 nc-error /' /tmp/nc-up.err /tmp/nc-down.err
+	rm -f /tmp/net-up /tmp/net-down /tmp/hold /tmp/nc-*.err
+	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
 }
 
 # bench_vmm NAME VMM CMDLINE: boots L2 with VMM (tern, qemu-microvm or

@@ -13,6 +13,29 @@ mount -t devtmpfs devtmpfs /dev
 # stay in the ring buffer, which the checks run dumps.
 dmesg -n 1
 
+up() { cut -d' ' -f1 /proc/uptime; }
+
+# For the log: eth0's state, counters and the virtio interrupt counts.
+net_diag() {
+	d=/sys/class/net/eth0
+	echo "@@L2 net-diag carrier=$(cat $d/carrier 2>&1) operstate=$(cat $d/operstate)" \
+		"rx=$(cat $d/statistics/rx_packets) tx=$(cat $d/statistics/tx_packets)" \
+		"rx_dropped=$(cat $d/statistics/rx_dropped) tx_dropped=$(cat $d/statistics/tx_dropped)"
+	grep virtio /proc/interrupts | tr -s ' ' | sed 's/^/@@L2 net-diag irq/'
+	echo "@@L2 net-diag tcp $(tcp_stats)"
+}
+
+# TCP counters that tell a clean transfer from a lossy one.
+tcp_stats() {
+	cat /proc/net/snmp /proc/net/netstat | awk '
+		$1 == "Tcp:" || $1 == "TcpExt:" {
+			if (!(($1) in hdr)) { hdr[$1] = 1; for (i = 2; i <= NF; i++) name[$1, i] = $i; next }
+			for (i = 2; i <= NF; i++)
+				if (name[$1, i] ~ /^(InSegs|OutSegs|RetransSegs|TCPTimeouts|TCPLostRetransmit|TCPSackRecovery|TCPFastRetrans|TCPBacklogDrop|TCPRcvQDrop|TCPOFOQueue)$/)
+					printf "%s=%s ", name[$1, i], $i
+		}'
+}
+
 run=$(sed -n 's/.*lane\.run=\([^ ]*\).*/\1/p' /proc/cmdline)
 case "$run" in
 checks)
@@ -27,6 +50,68 @@ checks)
 		[ -e "$d/vendor" ] || continue
 		echo "@@L2 pci ${d##*/} $(cat "$d/vendor") $(cat "$d/device") $(cat "$d/class")"
 	done
+	echo "@@L2 dmesg-begin"
+	dmesg
+	echo "@@L2 dmesg-end"
+	echo "@@L2 poweroff"
+	poweroff -f
+	;;
+net)
+	# tern gave this run a virtio-net device on a TAP in L1 (lane.py's
+	# NET_* settings come on the command line). Load the driver, report
+	# what it bound to, then ping L1 and move data both ways over TCP.
+	# L1 (l1-init.sh run_net) listens on both ports before tern starts.
+	arg() { sed -n "s/.*lane\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+	ip=$(arg ip) peer=$(arg peer) bytes=$(arg bytes)
+	port_up=$(arg port-up) port_down=$(arg port-down)
+	for m in failover net_failover virtio_net; do
+		insmod /lib/modules/$m.ko || echo "@@L2 insmod-failed $m"
+	done
+	# The probe runs inside insmod; allow a moment for the netdev anyway.
+	n=50
+	while [ ! -e /sys/class/net/eth0 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	echo "@@L2 net-ifaces $(ls /sys/class/net | tr '\n' ' ')"
+	# eth0 -> virtio device (its driver: virtio_net) -> the PCI function.
+	vdev=$(readlink -f /sys/class/net/eth0/device)
+	pdev=${vdev%/*}
+	echo "@@L2 net-driver $(basename "$(readlink "$vdev/driver")")"
+	echo "@@L2 net-pci ${pdev##*/} $(cat "$pdev/vendor") $(cat "$pdev/device")"
+	echo "@@L2 net-mac $(cat /sys/class/net/eth0/address)"
+	ip link set lo up
+	ip addr add "$ip" dev eth0
+	ip link set eth0 up
+	n=50
+	while [ "$(cat /sys/class/net/eth0/operstate)" != up ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	echo "@@L2 net-operstate $(cat /sys/class/net/eth0/operstate)"
+	ping -c 5 -w 30 "$peer" >/tmp/ping.out 2>&1
+	echo "@@L2 ping-rc $?"
+	sed 's/^/@@L2 ping-out /' /tmp/ping.out
+	net_diag
+	# Upload: a file of random bytes, hashed here, sent to L1's listener,
+	# which hashes what arrived. nc exits once L1 has closed its end, i.e.
+	# after the last byte arrived; the clock is /proc/uptime (10 ms).
+	head -c "$bytes" /dev/urandom >/tmp/up
+	echo "@@L2 tcp-up-sent $(stat -c %s /tmp/up) $(sha256sum </tmp/up | cut -d' ' -f1)"
+	t0=$(up)
+	nc "$peer" "$port_up" </tmp/up >/dev/null
+	rc=$?
+	echo "@@L2 tcp-up-done rc=$rc start=$t0 end=$(up)"
+	rm -f /tmp/up
+	net_diag
+	# Download: L1 sends its file; this nc's stdin is a FIFO no one writes
+	# (held open by fd 4) so that it never half-closes the connection: an
+	# EOF from it would make L1's busybox nc quit before it sent everything.
+	mkfifo /tmp/hold
+	exec 4<>/tmp/hold
+	t0=$(up)
+	nc "$peer" "$port_down" </tmp/hold >/tmp/down
+	rc=$?
+	t1=$(up)
+	exec 4>&-
+	echo "@@L2 tcp-down-done rc=$rc start=$t0 end=$t1"
+	echo "@@L2 tcp-down-received $(stat -c %s /tmp/down) $(sha256sum </tmp/down | cut -d' ' -f1)"
+	rm -f /tmp/down
+	net_diag
 	echo "@@L2 dmesg-begin"
 	dmesg
 	echo "@@L2 dmesg-end"

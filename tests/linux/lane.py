@@ -16,6 +16,11 @@ the same kernel as L2 several times (one L1 boot, several L2 boots):
   elf      the ELF vmlinux inside that bzImage, through the 64-bit Linux
            boot protocol (--boot-protocol linux); as `checks`
   pvh      the same vmlinux through its PVH note (--boot-protocol pvh)
+  net      the bzImage with a virtio-net device on a TAP in L1 (--net
+           vdpa-sim,tap=,mac= with a random MAC); L2 loads Debian's
+           virtio_net driver, reports the interface it got, pings L1 and
+           moves NET_BYTES over TCP each way (busybox nc); both ends print
+           SHA-256 hashes for the harness to compare
 
 Every check is one TAP line on stdout ("ok - linux/NAME" or
 "not ok - linux/NAME # why"); if the lane cannot run at all (an ingredient
@@ -42,10 +47,20 @@ RUN_TIMEOUT = 90  # seconds per L2 boot, enforced inside L1 (a boot takes ~8)
 CMDLINE_BASE = "console=ttyS0 quiet panic=-1"
 
 CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "pci",
-          "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot"]
+          "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot",
+          "net-bind", "net-mac", "net-ping", "net-tcp"]
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
 NET_OPTS = ["--net", f"vdpa-sim,socket={NET_SOCK},peer={NET_SOCK}"]
 VIRTIO_NET_PCI = ("0x1af4", "0x1041")  # virtio 1.x network device (virtio spec 4.1.2)
+# The net run: a TAP in L1 that tern creates, link-local IPv4 on both ends
+# (nothing leaves L1: QEMU runs with -net none).
+NET_TAP = "lane0"
+NET_L1_ADDR = "169.254.1.1"
+NET_L2_ADDR = "169.254.2.2"
+NET_PREFIX = 16
+NET_BYTES = 64 << 20  # per direction
+NET_PORT_UP, NET_PORT_DOWN = 5000, 5001  # L2 -> L1, L1 -> L2
+NET_TIMEOUT = 300  # seconds for the whole net run, enforced inside L1
 # The other loaders' runs: name -> (L1 path of the kernel, extra tern options).
 ALT_RUNS = {"elf": ("/l2/vmlinux", ["--boot-protocol", "linux"]),
             "pvh": ("/l2/vmlinux", ["--boot-protocol", "pvh"])}
@@ -62,11 +77,22 @@ class Plan:
         a, b = rng.randrange(1000, 9999), rng.randrange(1000, 9999)
         self.console_cmd = f"echo tern-console-$(({a}+{b}))"
         self.console_expect = f"tern-console-{a + b}"
+        # A locally administered unicast MAC (first octet: bit 1 set, bit 0 clear).
+        octets = [rng.getrandbits(8) for _ in range(6)]
+        octets[0] = (octets[0] & 0xfc) | 0x02
+        self.mac = ":".join("%02x" % o for o in octets)
 
     def cmdline(self, run):
         # The L2 /init runs the checks for elf and pvh too.
         mode = "checks" if run in ALT_RUNS else run
-        return f"{CMDLINE_BASE} lane.run={mode} lane.nonce={self.nonce} lane.name={run}"
+        line = f"{CMDLINE_BASE} lane.run={mode} lane.nonce={self.nonce} lane.name={run}"
+        if run == "net":
+            line += (f" lane.ip={NET_L2_ADDR}/{NET_PREFIX} lane.peer={NET_L1_ADDR} lane.bytes={NET_BYTES}"
+                     f" lane.port-up={NET_PORT_UP} lane.port-down={NET_PORT_DOWN}")
+        return line
+
+    def net_opts(self):
+        return ["--net", f"vdpa-sim,tap={NET_TAP},mac={self.mac}"]
 
     def script(self):
         return "\n".join([
@@ -80,7 +106,11 @@ class Plan:
             f"run_console console {sh_quote(self.cmdline('console'))} "
             f"{sh_quote(self.console_cmd)} {sh_quote(self.console_expect)}",
         ] + [f"run_l2 {name} {kernel} {sh_quote(self.cmdline(name))} {' '.join(opts)}"
-             for name, (kernel, opts) in ALT_RUNS.items()] + [""])
+             for name, (kernel, opts) in ALT_RUNS.items()] + [
+            f"LANE_TIMEOUT={NET_TIMEOUT}",
+            f"run_net net {sh_quote(self.cmdline('net'))} {NET_TAP} {NET_L1_ADDR}/{NET_PREFIX} "
+            f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} " + " ".join(sh_quote(o) for o in self.net_opts()),
+            ""])
 
 
 class Results:
@@ -216,6 +246,95 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
         probs = alt_run_problems(runs.get(name), name, plan, kernel, lane)
         res.ok(f"{name}-boot", not probs, "; ".join(probs))
 
+    evaluate_net(res, plan, runs.get("net"), lane)
+
+
+def _hash_mark(run, key, level="L2"):
+    """(size, sha256) from a "KEY SIZE HASH" mark, or None."""
+    v = (run.mark(key, level) or "").split()
+    if len(v) == 2 and v[0].isdigit() and re.fullmatch(r"[0-9a-f]{64}", v[1]):
+        return int(v[0]), v[1]
+    return None
+
+
+def _transfer(run, what, sent, received):
+    """Checks one TCP direction; returns (problems, seconds or None)."""
+    done = {k: v for k, v in (f.split("=", 1) for f in (run.mark(f"tcp-{what}-done") or "").split() if "=" in f)}
+    probs, secs = [], None
+    if not done:
+        return [f"{what}: L2 never finished its nc"], None
+    if done.get("rc") != "0":
+        probs.append(f"{what}: L2's nc exited {done.get('rc')}")
+    try:
+        secs = float(done["end"]) - float(done["start"])
+    except (KeyError, ValueError):
+        probs.append(f"{what}: no timing in {done}")
+    if sent is None or received is None:
+        probs.append(f"{what}: hash missing (sent {sent}, received {received})")
+    elif sent[0] != NET_BYTES:
+        probs.append(f"{what}: sender had {sent[0]} bytes, not {NET_BYTES}")
+    elif received != sent:
+        probs.append(f"{what}: received {received[0]} bytes sha256 {received[1][:16]}..., "
+                     f"sent {sent[0]} sha256 {sent[1][:16]}...")
+    return probs, secs
+
+
+def evaluate_net(res, plan, run, lane):
+    if run is None or run.mark("init") is None:
+        why = "L2 never reached /init: " + run_summary(run)
+        for c in ["net-bind", "net-mac", "net-ping", "net-tcp"]:
+            res.ok(c, False, why)
+        return
+    fails = [v for lv, k, v in run.marks if k == "insmod-failed"]
+    ifaces = (run.mark("net-ifaces") or "").split()
+    drv, pci = run.mark("net-driver"), (run.mark("net-pci") or "").split()
+    probs = []
+    if fails:
+        probs.append(f"insmod failed: {fails}")
+    if "eth0" not in ifaces:
+        probs.append(f"no eth0 (interfaces: {ifaces})")
+    if drv != "virtio_net":
+        probs.append(f"eth0's driver is {drv!r}")
+    if tuple(pci[1:3]) != VIRTIO_NET_PCI:
+        probs.append(f"eth0 sits on PCI {pci}, not tern's virtio-net device")
+    # L2 dumps dmesg after all the traffic: the driver must not have
+    # complained (a TX timeout is a WARNING with a trace). A run that never
+    # got that far fails net-tcp instead.
+    if run.section("dmesg-begin", "dmesg-end") is not None:
+        probs += dmesg_problems(run, lane, "net")
+    res.ok("net-bind", not probs, "; ".join(probs))
+
+    mac = run.mark("net-mac")
+    res.ok("net-mac", mac == plan.mac, f"eth0's MAC is {mac!r}, tern was given mac={plan.mac}")
+
+    ping_rc = run.mark("ping-rc")
+    summary = next((v for lv, k, v in run.marks if k == "ping-out" and v and "transmitted" in v), "")
+    tap = run.mark("tap-up", "L1")
+    res.ok("net-ping", ping_rc == "0" and re.search(r"\b5 packets transmitted, 5 packets received", summary)
+           and tap is not None,
+           f"ping rc {ping_rc!r}, {summary!r}; L1's TAP: "
+           + (f"up ({tap})" if tap is not None else "missing"))
+
+    probs, timing = [], []
+    for what, sent, received in [
+            ("up", _hash_mark(run, "tcp-up-sent"), _hash_mark(run, "tcp-up-received", "L1")),
+            ("down", _hash_mark(run, "tcp-down-sent", "L1"), _hash_mark(run, "tcp-down-received"))]:
+        p, secs = _transfer(run, what, sent, received)
+        probs += p
+        label = "L2->L1" if what == "up" else "L1->L2"
+        if secs is not None and secs > 0:
+            timing.append(f"net-tcp {label}: {NET_BYTES >> 20} MiB in {secs:.2f} s, "
+                          f"{NET_BYTES / secs / (1 << 20):.2f} MiB/s ({NET_BYTES * 8 / secs / 1e6:.1f} Mbit/s)")
+    # tests/run.py shows a suite's other output only when it fails: the
+    # rates also go to a file of their own.
+    with open(os.path.join(lane, "net-rates.txt"), "w") as f:
+        f.write("".join(t + "\n" for t in timing))
+    for t in timing:
+        print("# " + t)
+    if not (run.rc == 0 and run.mark("poweroff") is not None and "ACPI S5" in vm_reason(run)):
+        probs.append("the run did not end with poweroff: " + run_summary(run))
+    res.ok("net-tcp", not probs, "; ".join(probs))
+
 
 def save_runs(lane, runs, l1_lines):
     for name, run in runs.items():
@@ -246,7 +365,7 @@ def lane_main(args, res, plan):
         kernel = lanelib.fetch_kernel(build)
         log(f"kernel {kernel['package']}")
         vmlinux = lanelib.extract_vmlinux(kernel)
-        l2 = lanelib.build_l2_initramfs(build, plan.nonce)
+        l2 = lanelib.build_l2_initramfs(build, plan.nonce, kernel=kernel)
         l1 = lanelib.new_l1_initramfs(build, kernel, tern, l2, plan.script(), vmlinux=vmlinux).pack(
             os.path.join(lane, "l1.cpio.gz"))
         log(f"initramfs images built in {time.monotonic() - t0:.1f} s")
@@ -255,7 +374,7 @@ def lane_main(args, res, plan):
         return res.report()
 
     serial = os.path.join(lane, "serial.log")
-    timeout = 90 + (3 + len(ALT_RUNS)) * RUN_TIMEOUT
+    timeout = 90 + (3 + len(ALT_RUNS)) * RUN_TIMEOUT + NET_TIMEOUT
     rc, wall = lanelib.run_l1(kernel, l1, serial, timeout)
     lines = lanelib.read_log(serial)
     runs, l1marks = lanelib.parse_runs(lines)

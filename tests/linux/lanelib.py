@@ -26,7 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 KERNEL_PKG_RE = re.compile(r"^linux-image-(6\.12\.(\d+)\+deb12-cloud-amd64)$")
 TOOLS = ["qemu-system-x86_64", "cpio", "gzip", "xz", "zstd", "apt-get", "apt-cache", "dpkg-deb", "ldd"]
 BUSYBOX = "/bin/busybox"
-L1_MODULES = ["irqbypass", "kvm", "kvm-amd"]  # load order (modinfo -F depends)
+# Load order (modinfo -F depends). tun gives L1 /dev/net/tun for tern's
+# --net vdpa-sim,tap=; L2's network driver needs the other two first.
+L1_MODULES = ["irqbypass", "kvm", "kvm-amd", "tun"]
+L2_MODULES = ["failover", "net_failover", "virtio_net"]
 
 
 class LaneError(Exception):
@@ -246,18 +249,22 @@ class Initramfs:
         return out
 
 
-def build_l2_initramfs(build, marker, name="l2"):
-    """busybox, the L2 /init and a marker file holding `marker`."""
+def build_l2_initramfs(build, marker, name="l2", kernel=None):
+    """busybox, the L2 /init and a marker file holding `marker`; with
+    `kernel`, also the L2_MODULES (virtio_net) from its package."""
     d = lane_dir(build)
     ir = Initramfs(os.path.join(d, f"{name}-root"))
     ir.busybox()
+    if kernel:
+        for m in L2_MODULES:
+            ir.module(kernel, m)
     ir.file(os.path.join(HERE, "l2-init.sh"), "/init", 0o755)
     ir.text("/lane-marker", marker + "\n")
     return ir.pack(os.path.join(d, f"{name}.cpio.gz"))
 
 
 def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=None):
-    """The L1 tree: busybox, kvm modules, tern and its libraries, the L2
+    """The L1 tree: busybox, kvm and tun modules, tern and its libraries, the L2
     kernel (/l2/vmlinuz, and /l2/vmlinux if given) and initramfs, the /init
     and its plan. Returned unpacked so a caller can add more (the benchmark
     adds QEMU) before pack()."""
