@@ -11,33 +11,18 @@
 #include <unistd.h>
 
 #include "migrate/dirty.h"
+#include "tests/kvm/stamp_reports.h"
 #include "tests/unit/unit.h"
 #include "vmm/vm.h"
 
 static const char *guest_elf;
 
-static int passes(const char *path)
-{
-	char buf[1 << 16];
-	int fd = open(path, O_RDONLY), n = 0;
-	ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-
-	if (fd >= 0)
-		close(fd);
-	if (len <= 0)
-		return 0;
-	buf[len] = '\0';
-	for (char *p = buf; (p = strstr(p, "stamp pass=")); p++)
-		n++;
-	return n;
-}
-
 static void wait_more(const char *path, int more)
 {
-	int want = passes(path) + more;
-	for (int i = 0; i < 3000 && passes(path) < want; i++)
+	int want = stamp_passes(path) + more;
+	for (int i = 0; i < 3000 && stamp_passes(path) < want; i++)
 		usleep(5000);
-	assert_true(passes(path) >= want);
+	assert_true(stamp_passes(path) >= want);
 }
 
 static uint64_t count_range(const uint64_t *bm, uint64_t from, uint64_t to)

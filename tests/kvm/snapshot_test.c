@@ -14,34 +14,16 @@
 
 #include "devices/serial.h"
 #include "migrate/snapshot.h"
+#include "tests/kvm/stamp_reports.h"
 #include "tests/unit/unit.h"
 #include "vmm/vm.h"
 
 static const char *guest_elf;
 
-/* Number of "stamp pass=" reports in the file, -1 on a "stamp error". */
-static int passes(const char *path)
-{
-	char buf[1 << 16];
-	int fd = open(path, O_RDONLY), n = 0;
-	ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-
-	if (fd >= 0)
-		close(fd);
-	if (len <= 0)
-		return 0;
-	buf[len] = '\0';
-	if (strstr(buf, "stamp error"))
-		return -1;
-	for (char *p = buf; (p = strstr(p, "stamp pass=")); p++)
-		n++;
-	return n;
-}
-
 static void wait_passes(const char *path, int want)
 {
 	for (int i = 0; i < 3000; i++) {
-		int n = passes(path);
+		int n = stamp_passes(path);
 		if (n < 0)
 			fail_msg("the guest found a bad page (%s)", path);
 		if (n >= want)
