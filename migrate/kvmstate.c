@@ -104,43 +104,70 @@ static int prop(void *fdt, const char *name, const void *data, size_t len, struc
 	return r < 0 ? err_set(e, -ENOSPC, "state tree: %s: %s", name, fdt_strerror(r)) : 0;
 }
 
+/*
+ * The fixed-shape pieces of a vCPU's state, in restore order (MSRs and the
+ * pending events follow them). Size 0 means the XSAVE area, whose size KVM
+ * reports (KVM_CAP_XSAVE2).
+ */
+static const struct vcpu_piece {
+	const char *name;
+	unsigned long get, set;
+	size_t size;
+} pieces[] = {
+	{ "mp-state", KVM_GET_MP_STATE, KVM_SET_MP_STATE, sizeof(struct kvm_mp_state) },
+	{ "regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs) },
+	{ "sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs) },
+	{ "xsave", KVM_GET_XSAVE, KVM_SET_XSAVE, 0 },
+	{ "xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs) },
+	{ "debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs) },
+	{ "lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state) },
+};
+#define NR_PIECES (sizeof(pieces) / sizeof(pieces[0]))
+
+/* One buffer per piece, sized for this host's KVM. */
+static int pieces_alloc(struct vm *vm, void *buf[NR_PIECES], size_t len[NR_PIECES], struct err *e)
+{
+	for (size_t i = 0; i < NR_PIECES; i++) {
+		len[i] = pieces[i].size ? pieces[i].size : (size_t)xsave_size(vm);
+		buf[i] = calloc(1, len[i]);
+		if (!buf[i])
+			return err_set(e, -ENOMEM, "out of memory for vCPU state");
+	}
+	return 0;
+}
+
+static void pieces_free(void *buf[NR_PIECES])
+{
+	for (size_t i = 0; i < NR_PIECES; i++)
+		free(buf[i]);
+}
+
 int kvmstate_save_vcpu(struct vm *vm, struct vcpu *v, void *fdt, struct err *e)
 {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_xcrs xcrs;
-	struct kvm_debugregs dbg;
-	struct kvm_lapic_state lapic;
+	void *buf[NR_PIECES] = { 0 };
+	size_t len[NR_PIECES];
 	struct kvm_vcpu_events ev;
-	struct kvm_mp_state mp;
 	struct kvm_msrs *msrs = NULL;
-	int xs = xsave_size(vm), r;
-	void *xsave = calloc(1, (size_t)xs);
+	int r = pieces_alloc(vm, buf, len, e);
 
-	if (!xsave)
-		return err_set(e, -ENOMEM, "out of memory for XSAVE");
-	if ((r = vcpu_ioctl(v, KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_GET_REGS, &regs, "KVM_GET_REGS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, xs > (int)sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xsave,
-			    "KVM_GET_XSAVE", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_GET_DEBUGREGS, &dbg, "KVM_GET_DEBUGREGS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS", e)) < 0)
-		goto out;
-	r = read_msrs(vm, v, &msrs, e);
-	if (r < 0)
-		goto out;
-	if ((r = prop(fdt, "mp-state", &mp, sizeof(mp), e)) < 0 || (r = prop(fdt, "regs", &regs, sizeof(regs), e)) < 0 ||
-	    (r = prop(fdt, "sregs", &sregs, sizeof(sregs), e)) < 0 || (r = prop(fdt, "xsave", xsave, (size_t)xs, e)) < 0 ||
-	    (r = prop(fdt, "xcrs", &xcrs, sizeof(xcrs), e)) < 0 || (r = prop(fdt, "debugregs", &dbg, sizeof(dbg), e)) < 0 ||
-	    (r = prop(fdt, "lapic", &lapic, sizeof(lapic), e)) < 0 || (r = prop(fdt, "events", &ev, sizeof(ev), e)) < 0 ||
-	    (r = prop(fdt, "msrs", msrs->entries, msrs->nmsrs * sizeof(msrs->entries[0]), e)) < 0)
-		goto out;
-out:
+	for (size_t i = 0; r == 0 && i < NR_PIECES; i++) {
+		unsigned long req = pieces[i].get;
+		if (!pieces[i].size && len[i] > sizeof(struct kvm_xsave))
+			req = KVM_GET_XSAVE2;
+		r = vcpu_ioctl(v, req, buf[i], pieces[i].name, e);
+		if (r == 0)
+			r = prop(fdt, pieces[i].name, buf[i], len[i], e);
+	}
+	if (r == 0)
+		r = vcpu_ioctl(v, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS", e);
+	if (r == 0)
+		r = read_msrs(vm, v, &msrs, e);
+	if (r == 0)
+		r = prop(fdt, "events", &ev, sizeof(ev), e);
+	if (r == 0)
+		r = prop(fdt, "msrs", msrs->entries, msrs->nmsrs * sizeof(msrs->entries[0]), e);
 	free(msrs);
-	free(xsave);
+	pieces_free(buf);
 	return r;
 }
 
@@ -160,31 +187,22 @@ static int get_exact(const void *fdt, int node, const char *name, void *dst, siz
 
 int kvmstate_load_vcpu(struct vm *vm, struct vcpu *v, const void *fdt, int node, struct err *e)
 {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_xcrs xcrs;
-	struct kvm_debugregs dbg;
-	struct kvm_lapic_state lapic;
+	void *buf[NR_PIECES] = { 0 };
+	size_t len[NR_PIECES];
 	struct kvm_vcpu_events ev;
-	struct kvm_mp_state mp;
 	struct kvm_msrs *msrs = NULL;
-	int xs = xsave_size(vm), r, plen;
-	void *xsave = calloc(1, (size_t)xs);
-	const void *mp_raw;
+	const void *raw;
+	int plen, r = pieces_alloc(vm, buf, len, e);
 
-	if (!xsave)
-		return err_set(e, -ENOMEM, "out of memory for XSAVE");
-	if ((r = get_exact(fdt, node, "mp-state", &mp, sizeof(mp), e)) < 0 ||
-	    (r = get_exact(fdt, node, "regs", &regs, sizeof(regs), e)) < 0 ||
-	    (r = get_exact(fdt, node, "sregs", &sregs, sizeof(sregs), e)) < 0 ||
-	    (r = get_exact(fdt, node, "xsave", xsave, (size_t)xs, e)) < 0 ||
-	    (r = get_exact(fdt, node, "xcrs", &xcrs, sizeof(xcrs), e)) < 0 ||
-	    (r = get_exact(fdt, node, "debugregs", &dbg, sizeof(dbg), e)) < 0 ||
-	    (r = get_exact(fdt, node, "lapic", &lapic, sizeof(lapic), e)) < 0 ||
-	    (r = get_exact(fdt, node, "events", &ev, sizeof(ev), e)) < 0)
+	/* read and check everything before the first KVM_SET */
+	for (size_t i = 0; r == 0 && i < NR_PIECES; i++)
+		r = get_exact(fdt, node, pieces[i].name, buf[i], len[i], e);
+	if (r == 0)
+		r = get_exact(fdt, node, "events", &ev, sizeof(ev), e);
+	if (r < 0)
 		goto out;
-	mp_raw = fdt_getprop(fdt, node, "msrs", &plen);
-	if (!mp_raw || plen < 0 || plen % (int)sizeof(struct kvm_msr_entry) ||
+	raw = fdt_getprop(fdt, node, "msrs", &plen);
+	if (!raw || plen < 0 || plen % (int)sizeof(struct kvm_msr_entry) ||
 	    plen / (int)sizeof(struct kvm_msr_entry) > MAX_MSRS) {
 		r = err_set(e, -EPROTO, "state: vCPU %u: bad 'msrs' property", v->id);
 		goto out;
@@ -195,18 +213,17 @@ int kvmstate_load_vcpu(struct vm *vm, struct vcpu *v, const void *fdt, int node,
 		goto out;
 	}
 	msrs->nmsrs = (uint32_t)plen / sizeof(struct kvm_msr_entry);
-	memcpy(msrs->entries, mp_raw, (size_t)plen);
-	if (xcrs.nr_xcrs > KVM_MAX_XCRS || mp.mp_state > KVM_MP_STATE_AP_RESET_HOLD) {
+	memcpy(msrs->entries, raw, (size_t)plen);
+	const struct kvm_mp_state *mp = buf[0];
+	const struct kvm_xcrs *xcrs = buf[4];
+	_Static_assert(sizeof(pieces) / sizeof(pieces[0]) == 7, "pieces[0] is mp-state, pieces[4] xcrs");
+	if (xcrs->nr_xcrs > KVM_MAX_XCRS || mp->mp_state > KVM_MP_STATE_AP_RESET_HOLD) {
 		r = err_set(e, -EPROTO, "state: vCPU %u: XCR count or MP state out of range", v->id);
 		goto out;
 	}
-	if ((r = vcpu_ioctl(v, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_SET_REGS, &regs, "KVM_SET_REGS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_SET_XSAVE, xsave, "KVM_SET_XSAVE", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_SET_DEBUGREGS, &dbg, "KVM_SET_DEBUGREGS", e)) < 0 ||
-	    (r = vcpu_ioctl(v, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC", e)) < 0)
+	for (size_t i = 0; r == 0 && i < NR_PIECES; i++)
+		r = vcpu_ioctl(v, pieces[i].set, buf[i], pieces[i].name, e);
+	if (r < 0)
 		goto out;
 	int set = ioctl(v->fd, KVM_SET_MSRS, msrs);
 	if (set < 0 || (uint32_t)set != msrs->nmsrs) {
@@ -217,7 +234,7 @@ int kvmstate_load_vcpu(struct vm *vm, struct vcpu *v, const void *fdt, int node,
 	r = vcpu_ioctl(v, KVM_SET_VCPU_EVENTS, &ev, "KVM_SET_VCPU_EVENTS", e);
 out:
 	free(msrs);
-	free(xsave);
+	pieces_free(buf);
 	return r;
 }
 
