@@ -28,13 +28,20 @@ def wait_socket(path, proc, timeout=20):
 class Api:
     """A tern run serving the API, and ways to talk to it."""
 
-    def __init__(self, ctx, test="halt", cpus=1, memory="64M", ready=None):
+    def __init__(self, ctx, test="halt", cpus=1, memory="64M", ready=None, extra=()):
         self.ctx = ctx
         self.sock = sock_path(ctx)
         self.t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--memory", memory, "--cpus", str(cpus),
-                                  "--cmdline", f"test={test}", "--api-sock", self.sock])
+                                  "--cmdline", f"test={test}", "--api-sock", self.sock] + list(extra))
         wait_socket(self.sock, self.t.p)
         self.t.wait_report(ready or ("echo ready" if test == "echo" else "halted"))
+
+    @classmethod
+    def attach(cls, ctx, sock, t):
+        """An Api for a tern already started (e.g. by --restore) on sock."""
+        api = cls.__new__(cls)
+        api.ctx, api.sock, api.t = ctx, sock, t
+        return api
 
     def curl(self, method, path, data=None, headers=()):
         """(status, parsed JSON or None, raw headers) of one request with curl."""

@@ -72,8 +72,7 @@ def test_three_generations_across_processes(ctx):
         t, sock = restore(ctx, ctx.path(f"g{gen - 1}"), gen, api=True)
         wait_passes(t, 2)
         if gen < 3:
-            p = Api.__new__(Api)
-            p.ctx, p.sock, p.t = ctx, sock, t
+            p = Api.attach(ctx, sock, t)
             p.client_ok("snapshot", "--path", ctx.path(f"g{gen}"))
             r = p.shutdown()
             check(r.rc == 0, f"generation {gen} shutdown", r)
@@ -205,13 +204,9 @@ def test_net_device_survives_snapshot_restore(ctx):
     s.bind(peer)
     dev1, dev2, snap = ctx.path("dev1.sock"), ctx.path("dev2.sock"), ctx.path("snap")
     try:
-        api = Api.__new__(Api)
-        api.ctx, api.sock = ctx, ctx.path("api.sock")
-        api.t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--memory", "64M", "--api-sock", api.sock,
-                                 "--net", f"vdpa-sim,socket={dev1},peer={peer},mac=52:54:00:ee:00:01",
-                                 "--cmdline", "test=net-echo"])
+        api = Api(ctx, test="net-echo", ready="net echo ready",
+                  extra=["--net", f"vdpa-sim,socket={dev1},peer={peer},mac=52:54:00:ee:00:01"])
         try:
-            api.t.wait_report("net echo ready")
             check(echo_round(s, dev1, 200, 1) == 200, "no echoes before the snapshot")
             out = api.client_ok("snapshot", "--path", snap)
             check(out["state"] == "running", f"snapshot: {out}")
@@ -234,13 +229,9 @@ def test_net_device_survives_snapshot_restore(ctx):
 def test_restore_needs_the_same_nets(ctx):
     from ternlib import run_tern, one_error_line
     import socket as so
-    api = Api.__new__(Api)
-    api.ctx, api.sock = ctx, ctx.path("api.sock")
-    api.t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--memory", "64M", "--api-sock", api.sock,
-                             "--net", f"vdpa-sim,socket={ctx.path('d.sock')},peer={ctx.path('p.sock')}",
-                             "--cmdline", "test=net-echo"])
+    api = Api(ctx, test="net-echo", ready="net echo ready",
+              extra=["--net", f"vdpa-sim,socket={ctx.path('d.sock')},peer={ctx.path('p.sock')}"])
     try:
-        api.t.wait_report("net echo ready")
         api.client_ok("snapshot", "--path", ctx.path("snap"))
         api.shutdown()
     finally:
