@@ -71,6 +71,7 @@ LIB_SRCS += vmm/api_vm.c
 LIB_SRCS += migrate/kvmstate.c
 LIB_SRCS += migrate/snapshot.c
 LIB_SRCS += migrate/dirty.c
+LIB_SRCS += migrate/snapmem.c
 MAIN_SRCS := vmm/main.c vmm/cli.c vmm/client.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -14,7 +14,7 @@
  *   echo       echo console lines back as reports until "quit"
  *   halt       report, then halt forever (for tests that stop tern)
  *   net-*      virtio-net workloads (net_tests.c)
- *   stamp      the page-stamp workload (stamp.c), mb=N MiB
+ *   stamp      the page-stamp workload (stamp.c), mb=N MiB, hot=H MiB
  */
 #include "bootinfo.h"
 #include "cpu.h"
@@ -117,7 +117,8 @@ void bsp_main(void)
 		for (unsigned i = 0; i < bi.nr_memmap; i++)
 			if (bi.memmap[i].type == 1 && bi.memmap[i].addr + bi.memmap[i].len > ram_end)
 				ram_end = bi.memmap[i].addr + bi.memmap[i].len;
-		status = stamp_run(cmdline_get("mb", arg, sizeof(arg)) ? parse_uint(arg) : 64, ram_end);
+		uint64_t mb = cmdline_get("mb", arg, sizeof(arg)) ? parse_uint(arg) : 64;
+		status = stamp_run(mb, cmdline_get("hot", arg, sizeof(arg)) ? parse_uint(arg) : mb, ram_end);
 	} else {
 		report("error unknown test '%s'", test);
 		status = GUEST_EXIT_USAGE;

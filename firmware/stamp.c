@@ -10,6 +10,11 @@
  * p-1's stamp (pass 1 expects zeroes). A page that is missing, misplaced,
  * stale or torn stops the guest with "stamp error ...", status 1.
  *
+ * With hot=H MiB (default: all of it), only the first H MiB are rewritten
+ * on every pass; the rest, the cold part, is stamped once by pass 1 and
+ * then only checked (it must keep generation 1), so the guest has a working
+ * set smaller than its memory, as diff snapshots and migrations meet it.
+ *
  * Reports "stamp pass=P" after each pass. Every 64 pages it polls COM1: a
  * 'q' ends the run with "stamp ok passes=P", status 0, once the current pass
  * is complete - after a restore the checker therefore has to get through a
@@ -37,9 +42,9 @@ static uint32_t stamp_crc(uint64_t index, uint32_t gen)
 	return crc32(0, b, sizeof(b));
 }
 
-unsigned stamp_run(uint64_t mb, uint64_t ram_end)
+unsigned stamp_run(uint64_t mb, uint64_t hot_mb, uint64_t ram_end)
 {
-	uint64_t pages = (mb << 20) / PAGE;
+	uint64_t pages = (mb << 20) / PAGE, hot = (hot_mb << 20) / PAGE;
 	volatile uint8_t *base = (volatile uint8_t *)(uintptr_t)REGION_START;
 
 	if (!mb || REGION_START + (mb << 20) > ram_end || REGION_START + (mb << 20) > (3ull << 30)) {
@@ -47,7 +52,10 @@ unsigned stamp_run(uint64_t mb, uint64_t ram_end)
 		       (unsigned long long)ram_end);
 		return GUEST_EXIT_USAGE;
 	}
-	report("stamp region=0x%llx pages=%llu", (unsigned long long)REGION_START, (unsigned long long)pages);
+	if (hot > pages)
+		hot = pages;
+	report("stamp region=0x%llx pages=%llu hot=%llu", (unsigned long long)REGION_START, (unsigned long long)pages,
+	       (unsigned long long)hot);
 	int quit = 0;
 
 	for (uint32_t pass = 1;; pass++) {
@@ -64,7 +72,8 @@ unsigned stamp_run(uint64_t mb, uint64_t ram_end)
 			uint32_t tail;
 			memcpy(&s, (const void *)pg, sizeof(s));
 			memcpy(&tail, (const void *)(pg + PAGE - 4), 4);
-			uint32_t want = pass - 1;
+			int cold = i >= hot && pass > 1;
+			uint32_t want = cold ? 1 : pass - 1;
 			int ok = pass == 1 ? (!s.index && !s.gen && !s.crc && !tail)
 					    : (s.index == i && s.gen == want && s.crc == stamp_crc(i, want) && tail == want);
 			if (!ok) {
@@ -72,6 +81,8 @@ unsigned stamp_run(uint64_t mb, uint64_t ram_end)
 				       (unsigned long long)i, pass, (unsigned long long)s.index, s.gen, s.crc, tail);
 				return GUEST_EXIT_FAIL;
 			}
+			if (cold)
+				continue;
 			s = (struct stamp){ .index = i, .gen = pass, .crc = stamp_crc(i, pass) };
 			memcpy((void *)(pg + PAGE - 4), &pass, 4);
 			memcpy((void *)pg, &s, sizeof(s));

@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-/* Runs test=stamp over mb MiB; ram_end bounds the region. */
-unsigned stamp_run(uint64_t mb, uint64_t ram_end);
+/* Runs test=stamp over mb MiB, rewriting the first hot_mb of them on every
+ * pass; ram_end bounds the region. */
+unsigned stamp_run(uint64_t mb, uint64_t hot_mb, uint64_t ram_end);
 
 #endif

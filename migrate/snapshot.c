@@ -8,7 +8,8 @@
  *   record*  | type u32 | reserved u32 = 0 | len u64 | payload (len) |
  *            | CRC32C u32 of type..payload | zero padding to 8 bytes |
  *   records: CONFIG (1) and STATE (2), each a flattened device tree checked
- *            with fdt_check_full(), then END (0xffffffff, len 0), then EOF.
+ *            with fdt_check_full(); PAGES (3) in a diff snapshot only;
+ *            then END (0xffffffff, len 0), then EOF.
  *
  * Versioning: the same major is required; a newer minor is refused (we
  * cannot know what it added); older minors of the same major are read.
@@ -18,7 +19,10 @@
  *
  * Guest RAM is not in the state file: it is a sparse file "memory.<id>" of
  * exactly the guest's RAM size, laid out like tern's memfd (RAM below the
- * PCI hole, then RAM above 4 GiB), with zero pages left as holes.
+ * PCI hole, then RAM above 4 GiB), with zero pages left as holes. A diff
+ * snapshot (1.1) names its parent in CONFIG ("parent", "parent-memory-file")
+ * and its memory file holds only the pages set in PAGES, a bitmap of one
+ * bit per page (u64 words, little-endian).
  */
 #include "migrate/snapshot.h"
 
@@ -27,6 +31,7 @@
 #include <fcntl.h>
 #include <isa-l/crc.h>
 #include <libfdt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +44,13 @@
 #include "devices/serial.h"
 #include "devices/virtio_net.h"
 #include "migrate/kvmstate.h"
+#include "migrate/snapmem.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 #define REC_CONFIG 1u
 #define REC_STATE 2u
+#define REC_PAGES 3u
 #define REC_END 0xffffffffu
 #define FDT_MAX (16u << 20)
 #define PAGE 4096u
@@ -75,7 +82,8 @@ static int fdt_err(struct err *e, const char *what, int r)
 	return err_set(e, -ENOSPC, "state tree: %s: %s", what, fdt_strerror(r));
 }
 
-static int build_config(struct vm *vm, const char *mem_name, void *fdt, size_t size, struct err *e)
+static int build_config(struct vm *vm, const char *mem_name, const struct snap_lineage *parent, void *fdt,
+			size_t size, struct err *e)
 {
 	int r = fdt_create(fdt, (int)size);
 
@@ -93,6 +101,10 @@ static int build_config(struct vm *vm, const char *mem_name, void *fdt, size_t s
 		r = fdt_property_u32(fdt, "nr-nets", vm->cfg.nr_nets);
 	if (!r)
 		r = fdt_property_string(fdt, "memory-file", mem_name);
+	if (!r && parent)
+		r = fdt_property_string(fdt, "parent", parent->dir);
+	if (!r && parent)
+		r = fdt_property_string(fdt, "parent-memory-file", parent->mem_name);
 	if (!r)
 		r = fdt_end_node(fdt);
 	if (!r)
@@ -170,62 +182,6 @@ static int build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 
 /* ---- writing files ------------------------------------------------------ */
 
-static int write_all(int fd, const void *p, size_t len, off_t off)
-{
-	const uint8_t *b = p;
-
-	while (len) {
-		ssize_t n = pwrite(fd, b, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		b += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
-static bool page_is_zero(const uint8_t *p)
-{
-	static const uint8_t zero[64];
-
-	for (unsigned i = 0; i < PAGE; i += sizeof(zero))
-		if (memcmp(p + i, zero, sizeof(zero)))
-			return false;
-	return true;
-}
-
-/* Writes guest RAM, skipping holes of the memfd and zero pages. */
-static int write_memory(struct vm *vm, int fd, struct err *e)
-{
-	const struct guest_mem *m = &vm->mem;
-	off_t off = 0;
-
-	if (ftruncate(fd, (off_t)m->size) < 0)
-		return err_errno(e, -errno, "cannot size the memory file");
-	while ((uint64_t)off < m->size) {
-		off_t data = m->is_file ? off : lseek(m->fd, off, SEEK_DATA);
-		if (data < 0)
-			break; /* ENXIO: only holes remain */
-		off_t hole = m->is_file ? (off_t)m->size : lseek(m->fd, data, SEEK_HOLE);
-		if (hole < 0)
-			hole = (off_t)m->size;
-		for (off_t p = data & ~(off_t)(PAGE - 1); p < hole && (uint64_t)p < m->size; p += PAGE) {
-			if (page_is_zero(m->hva + p))
-				continue;
-			int r = write_all(fd, m->hva + p, PAGE, p);
-			if (r < 0)
-				return err_errno(e, r, "cannot write the memory file");
-		}
-		off = hole;
-	}
-	if (fsync(fd) < 0)
-		return err_errno(e, -errno, "fsync of the memory file");
-	return 0;
-}
-
 static int put_record(uint8_t *buf, size_t *pos, size_t cap, uint32_t type, const void *payload, size_t len)
 {
 	struct snap_record h = { .type = type, .len = len };
@@ -261,15 +217,57 @@ static void remove_stale(const char *dir, const char *keep)
 	closedir(d);
 }
 
-int snapshot_create(struct vm *vm, const char *dir, struct err *e)
+/* Whether the snapshot at real (an absolute directory) is one that the
+ * chain ending at base depends on: a diff written there would destroy it. */
+static bool in_chain(const char *base, const char *real)
 {
-	char mem_name[64], path[4096], tmp[4096];
+	struct snapshot s;
+	struct err e = { { 0 } };
+	size_t n = strlen(real);
+	bool found;
+
+	if (!strcmp(base, real))
+		return true;
+	if (snapshot_read(base, &s, &e) < 0)
+		return false; /* a broken chain: nothing left to protect */
+	found = !strncmp(s.mem_path, real, n) && s.mem_path[n] == '/' && !strchr(s.mem_path + n + 1, '/');
+	for (unsigned i = 0; !found && i < s.nr_layers; i++)
+		found = !strncmp(s.layers[i].mem_path, real, n) && s.layers[i].mem_path[n] == '/' &&
+			!strchr(s.layers[i].mem_path + n + 1, '/');
+	snapshot_free(&s);
+	return found;
+}
+
+static int check_diff(struct vm *vm, const char *dir, struct err *e)
+{
+	const struct snap_lineage *l = vm->lineage;
+	char real[PATH_MAX];
+
+	if (!l)
+		return err_set(e, -EINVAL, "diff snapshots need dirty tracking: start tern with --track-dirty");
+	if (!l->has_base)
+		return err_set(e, -EINVAL, "no earlier snapshot of this VM to diff against: take a full snapshot "
+					   "first (or restore with --track-dirty)");
+	if (!realpath(dir, real))
+		return 0; /* a new directory replaces nothing */
+	if (in_chain(l->dir, real))
+		return err_set(e, -EINVAL, "a diff snapshot into '%s' would replace a snapshot it depends on: "
+					   "choose another directory", dir);
+	return 0;
+}
+
+int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, struct err *e)
+{
+	char mem_name[64], path[4096], tmp[4096], real[PATH_MAX];
 	size_t cap = SNAP_MAX_FILE, pos = 0;
 	uint8_t *buf = NULL, *cfg = NULL, *st = NULL;
+	const struct snap_lineage *parent = o->diff ? vm->lineage : NULL;
 	int fd = -1, dfd = -1, r;
-
 	unsigned suspended = 0;
 
+	o->pages = 0;
+	if (o->diff && (r = check_diff(vm, dir, e)) < 0)
+		return r;
 	/* the devices' data paths write guest memory too: freeze them first */
 	for (; suspended < vm->cfg.nr_nets; suspended++) {
 		r = net_dev_suspend(vm->nets[suspended], e);
@@ -281,10 +279,14 @@ int snapshot_create(struct vm *vm, const char *dir, struct err *e)
 		goto out_resume;
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
+	if (dfd < 0 || !realpath(dir, real)) {
 		r = err_errno(e, -errno, "cannot open snapshot directory '%s'", dir);
 		goto out_resume;
 	}
+	/* everything dirtied up to now goes into pending, where it stays
+	 * until a snapshot has saved it */
+	if ((r = snapmem_collect(vm, e)) < 0)
+		goto out;
 	snprintf(mem_name, sizeof(mem_name), "memory.%llx", (unsigned long long)now_ns() ^ (unsigned long long)getpid());
 	buf = malloc(cap);
 	cfg = malloc(64 * 1024);
@@ -293,7 +295,8 @@ int snapshot_create(struct vm *vm, const char *dir, struct err *e)
 		r = err_set(e, -ENOMEM, "out of memory for the snapshot");
 		goto out;
 	}
-	if ((r = build_config(vm, mem_name, cfg, 64 * 1024, e)) < 0 || (r = build_state(vm, st, FDT_MAX, e)) < 0)
+	if ((r = build_config(vm, mem_name, parent, cfg, 64 * 1024, e)) < 0 ||
+	    (r = build_state(vm, st, FDT_MAX, e)) < 0)
 		goto out;
 
 	/* memory first: the state file that names it appears last */
@@ -303,7 +306,7 @@ int snapshot_create(struct vm *vm, const char *dir, struct err *e)
 		r = err_errno(e, -errno, "cannot create '%s'", tmp);
 		goto out;
 	}
-	r = write_memory(vm, fd, e);
+	r = snapmem_write(&vm->mem, fd, parent ? parent->pending : NULL, &o->pages, e);
 	close(fd);
 	fd = -1;
 	snprintf(path, sizeof(path), "%s/%s", dir, mem_name);
@@ -320,6 +323,7 @@ int snapshot_create(struct vm *vm, const char *dir, struct err *e)
 	pos = sizeof(h);
 	if (put_record(buf, &pos, cap, REC_CONFIG, cfg, fdt_totalsize(cfg)) < 0 ||
 	    put_record(buf, &pos, cap, REC_STATE, st, fdt_totalsize(st)) < 0 ||
+	    (parent && put_record(buf, &pos, cap, REC_PAGES, parent->pending, parent->words * 8) < 0) ||
 	    put_record(buf, &pos, cap, REC_END, NULL, 0) < 0) {
 		r = err_set(e, -ENOSPC, "snapshot state exceeds %u MiB", SNAP_MAX_FILE >> 20);
 		goto out_unlink_mem;
@@ -330,7 +334,7 @@ int snapshot_create(struct vm *vm, const char *dir, struct err *e)
 		r = err_errno(e, -errno, "cannot create '%s'", tmp);
 		goto out_unlink_mem;
 	}
-	r = write_all(fd, buf, pos, 0);
+	r = pwrite_all(fd, buf, pos, 0);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	close(fd);
@@ -348,6 +352,8 @@ int snapshot_create(struct vm *vm, const char *dir, struct err *e)
 		goto out;
 	}
 	remove_stale(dir, mem_name);
+	/* the VM is paused: its RAM is exactly what was saved */
+	snapmem_set_base(vm, real, mem_name);
 	r = 0;
 	goto out;
 
@@ -385,7 +391,7 @@ static int check_tree(const void *p, size_t len, const char *what, struct err *e
 int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct err *e)
 {
 	struct snap_header h;
-	size_t pos = sizeof(h);
+	size_t pos = sizeof(h), pages_len = 0;
 	bool seen_end = false;
 
 	memset(s, 0, sizeof(*s));
@@ -429,6 +435,18 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 			memcpy(*slot, payload, r.len);
 			break;
 		}
+		case REC_PAGES:
+			if (s->pages)
+				return err_set(e, -EPROTO, "snapshot has two page bitmaps");
+			if (r.len == 0 || r.len % 8 || r.len > SNAP_MAX_FILE)
+				return err_set(e, -EPROTO, "snapshot page bitmap has a bad size (%llu)",
+					       (unsigned long long)r.len);
+			s->pages = malloc(r.len);
+			if (!s->pages)
+				return err_set(e, -ENOMEM, "out of memory reading the snapshot");
+			memcpy(s->pages, payload, r.len);
+			pages_len = r.len;
+			break;
 		case REC_END:
 			if (r.len)
 				return err_set(e, -EPROTO, "snapshot end record has a payload");
@@ -475,13 +493,36 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 	    s->mem_size > (1ull << 46))
 		return err_set(e, -EPROTO, "snapshot configuration is out of range (%u CPUs, %llu bytes)", s->nr_cpus,
 			       (unsigned long long)s->mem_size);
+	if ((size_t)plen > sizeof(s->mem_name))
+		return err_set(e, -EPROTO, "snapshot configuration has a bad memory-file name");
+	memcpy(s->mem_name, mf, (size_t)plen);
 	snprintf(s->mem_path, sizeof(s->mem_path), "%s", mf); /* made absolute by snapshot_read() */
+
+	/* a diff: its parent, and exactly one bit per page of RAM */
+	const char *par = fdt_getprop(s->config, root, "parent", &plen);
+	if (!par)
+		return s->pages ? err_set(e, -EPROTO, "snapshot has a page bitmap but no parent") : 0;
+	if (plen < 3 || par[plen - 1] || par[0] != '/' || (size_t)plen > sizeof(s->parent))
+		return err_set(e, -EPROTO, "snapshot configuration has a bad parent");
+	memcpy(s->parent, par, (size_t)plen);
+	const char *pm = fdt_getprop(s->config, root, "parent-memory-file", &plen);
+	if (!pm || plen < 2 || pm[plen - 1] || strchr(pm, '/') || strncmp(pm, "memory.", 7) ||
+	    (size_t)plen > sizeof(s->parent_mem))
+		return err_set(e, -EPROTO, "snapshot configuration has a bad parent-memory-file name");
+	memcpy(s->parent_mem, pm, (size_t)plen);
+	uint64_t npages = s->mem_size / PAGE, words = (npages + 63) / 64;
+	if (!s->pages || pages_len != words * 8)
+		return err_set(e, -EPROTO, "diff snapshot lacks a page bitmap of %llu bytes",
+			       (unsigned long long)(words * 8));
+	if (npages % 64 && s->pages[words - 1] >> (npages % 64))
+		return err_set(e, -EPROTO, "snapshot page bitmap names pages past the end of RAM");
 	return 0;
 }
 
-int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
+/* Reads one state file; s->dir and s->mem_path become absolute. */
+static int read_one(const char *dir, struct snapshot *s, struct err *e)
 {
-	char path[4096], name[256];
+	char path[4096], real[PATH_MAX];
 	uint8_t *buf = NULL;
 	size_t len;
 	int r;
@@ -492,26 +533,104 @@ int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
 		return r;
 	r = snapshot_parse(buf, len, s, e);
 	free(buf);
-	if (r < 0) {
-		snapshot_free(s);
+	if (r < 0)
 		return r;
-	}
-	if (strlen(s->mem_path) >= sizeof(name) || strlen(dir) + 1 + strlen(s->mem_path) >= sizeof(s->mem_path)) {
-		snapshot_free(s);
+	if (!realpath(dir, real))
+		return err_errno(e, -errno, "snapshot directory '%s'", dir);
+	if (strlen(real) + 1 + strlen(s->mem_name) >= sizeof(s->mem_path) || strlen(real) >= sizeof(s->dir))
 		return err_set(e, -ENAMETOOLONG, "snapshot path too long");
-	}
-	strcpy(name, s->mem_path);
-	strcpy(s->mem_path, dir);
-	strcat(s->mem_path, "/");
-	strcat(s->mem_path, name);
+	strcpy(s->dir, real);
+	snprintf(s->mem_path, sizeof(s->mem_path), "%s/%s", real, s->mem_name);
 	return 0;
+}
+
+/* Walks a diff's parents to the full snapshot under them: each must still
+ * be the snapshot its child was taken against (same memory file name) and
+ * describe the same machine. */
+static int read_chain(struct snapshot *s, struct err *e)
+{
+	struct snapshot p = { 0 };
+	struct snapshot_layer *l;
+	char dir[4096], want[64];
+	unsigned n = 0;
+	int r = 0;
+
+	if (!s->parent[0])
+		return 0;
+	s->layers = calloc(SNAP_MAX_CHAIN, sizeof(*s->layers));
+	if (!s->layers)
+		return err_set(e, -ENOMEM, "out of memory reading the snapshot chain");
+	/* this diff is the last layer; its pages move into the layer */
+	l = &s->layers[SNAP_MAX_CHAIN - 1];
+	snprintf(l->mem_path, sizeof(l->mem_path), "%s", s->mem_path);
+	l->pages = s->pages;
+	s->pages = NULL;
+	n = 1;
+	snprintf(dir, sizeof(dir), "%s", s->parent);
+	snprintf(want, sizeof(want), "%s", s->parent_mem);
+	for (;;) {
+		struct err pe = { { 0 } };
+		r = read_one(dir, &p, &pe);
+		if (r < 0) {
+			r = err_set(e, r, "diff snapshot %s: its parent %s cannot be used: %s", s->dir, dir, pe.msg);
+			break;
+		}
+		if (strcmp(p.mem_name, want)) {
+			r = err_set(e, -ESTALE, "diff snapshot %s: its parent %s was replaced after the diff was "
+						"taken (memory file %s, expected %s)", s->dir, dir, p.mem_name, want);
+			break;
+		}
+		if (p.mem_size != s->mem_size || p.nr_cpus != s->nr_cpus) {
+			r = err_set(e, -EPROTO, "diff snapshot %s: its parent %s is of another machine", s->dir, dir);
+			break;
+		}
+		if (!p.parent[0]) {
+			snprintf(s->mem_path, sizeof(s->mem_path), "%s", p.mem_path);
+			break;
+		}
+		if (n == SNAP_MAX_CHAIN) {
+			r = err_set(e, -ELOOP, "more than %d diff snapshots over one full snapshot", SNAP_MAX_CHAIN);
+			break;
+		}
+		l = &s->layers[SNAP_MAX_CHAIN - 1 - n++];
+		snprintf(l->mem_path, sizeof(l->mem_path), "%s", p.mem_path);
+		l->pages = p.pages;
+		p.pages = NULL;
+		snprintf(dir, sizeof(dir), "%s", p.parent);
+		snprintf(want, sizeof(want), "%s", p.parent_mem);
+		snapshot_free(&p);
+	}
+	snapshot_free(&p);
+	/* oldest first, from index 0 */
+	memmove(s->layers, s->layers + SNAP_MAX_CHAIN - n, n * sizeof(*s->layers));
+	memset(s->layers + n, 0, (SNAP_MAX_CHAIN - n) * sizeof(*s->layers));
+	s->nr_layers = n;
+	return r;
+}
+
+int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
+{
+	int r = read_one(dir, s, e);
+
+	if (r == 0)
+		r = read_chain(s, e);
+	if (r < 0)
+		snapshot_free(s);
+	return r;
 }
 
 void snapshot_free(struct snapshot *s)
 {
 	free(s->config);
 	free(s->state);
+	free(s->pages);
+	for (unsigned i = 0; s->layers && i < SNAP_MAX_CHAIN; i++)
+		free(s->layers[i].pages);
+	free(s->layers);
 	s->config = s->state = NULL;
+	s->pages = NULL;
+	s->layers = NULL;
+	s->nr_layers = 0;
 }
 
 static int load_dev(const void *fdt, const char *name, void *dst, size_t len, struct err *e)
@@ -568,5 +687,10 @@ int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
 		if (r == 0)
 			r = net_dev_load(vm->nets[i], &ns, e);
 	}
+	for (unsigned i = 0; r == 0 && i < s->nr_layers; i++)
+		r = snapmem_apply(&vm->mem, s->layers[i].mem_path, s->layers[i].pages, e);
+	/* the VM's RAM is now this snapshot's: diffs are taken against it */
+	if (r == 0 && s->dir[0])
+		snapmem_set_base(vm, s->dir, s->mem_name);
 	return r;
 }

@@ -13,28 +13,55 @@
 struct vm;
 
 #define SNAP_MAJOR 1
-#define SNAP_MINOR 0
+#define SNAP_MINOR 1       /* 1.1: diff snapshots (parent, page bitmap) */
 #define SNAP_STATE_FILE "state"
 #define SNAP_MAX_FILE (64u << 20) /* state file limit */
+#define SNAP_MAX_CHAIN 32  /* diffs over one full snapshot */
+
+/* A diff snapshot's memory, laid over its parent's at restore. */
+struct snapshot_layer {
+	char mem_path[4096];
+	uint64_t *pages;     /* bitmap: the pages its memory file holds */
+};
 
 /* What a state file says, after every check passed. */
 struct snapshot {
 	void *config;        /* FDT: the machine's configuration */
 	void *state;         /* FDT: device and vCPU state */
-	char mem_path[4096]; /* the memory file, in the snapshot directory */
+	char dir[4096];      /* the snapshot directory, absolute */
+	char mem_name[64];   /* its memory file's name: the snapshot's identity */
+	char mem_path[4096]; /* the memory file restore maps: after
+			      * snapshot_read(), the chain's full snapshot's */
 	unsigned nr_cpus;
 	uint64_t mem_size;
 	bool test_device;
 	unsigned nr_nets;    /* --net devices the restore must be given */
+	/* diff snapshots only */
+	char parent[4096];      /* the parent's directory (absolute), or "" */
+	char parent_mem[64];    /* the parent's memory file name */
+	uint64_t *pages;        /* this diff's page bitmap */
+	/* after snapshot_read(): the diffs to lay over mem_path, oldest first,
+	 * this snapshot last if it is a diff */
+	unsigned nr_layers;
+	struct snapshot_layer *layers;
 };
 
-/* Saves a paused VM into dir (created if needed). */
-int snapshot_create(struct vm *vm, const char *dir, struct err *e);
+struct snapshot_opts {
+	bool diff;         /* only pages dirtied since the VM's last snapshot */
+	uint64_t pages;    /* out: pages written to the memory file as data */
+};
+
+/* Saves a paused VM into dir (created if needed). A diff needs
+ * vm->lineage with a base (tern run --track-dirty, then a snapshot or a
+ * restore) and never replaces a snapshot its own chain depends on. */
+int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, struct err *e);
 /* Reads and checks dir's state file: magic, version, sizes, CRCs, records,
- * fdt_check_full() of both trees, the configuration's ranges. */
+ * fdt_check_full() of both trees, the configuration's ranges; then, for a
+ * diff, every snapshot of its chain the same way, each parent still the one
+ * the child was taken against. */
 int snapshot_read(const char *dir, struct snapshot *s, struct err *e);
 /* Loads the state into a VM created from s's configuration (and s's memory
- * file), before it starts. */
+ * file), lays the chain's diffs over its RAM, before it starts. */
 int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e);
 void snapshot_free(struct snapshot *s);
 

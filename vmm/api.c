@@ -349,7 +349,7 @@ static int handle_shutdown(struct api_call *c)
 	return reply_state(c->reply, API_VM_STOPPING);
 }
 
-static const char *const snapshot_fields[] = { "path", "resume", NULL };
+static const char *const snapshot_fields[] = { "path", "resume", "type", NULL };
 
 static int handle_snapshot(struct api_call *c)
 {
@@ -376,6 +376,12 @@ static int handle_snapshot(struct api_call *c)
 			return api_reply_error(c->reply, 400, "field 'resume' must be true or false");
 		req.resume = json_object_get_boolean(v);
 	}
+	if (json_object_object_get_ex(c->body, "type", &v)) {
+		const char *t = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+		if (!t || (strcmp(t, "full") && strcmp(t, "diff")))
+			return api_reply_error(c->reply, 400, "field 'type' must be \"full\" or \"diff\"");
+		req.diff = !strcmp(t, "diff");
+	}
 
 	r = refuse_if_stopping(c);
 	if (r)
@@ -388,6 +394,8 @@ static int handle_snapshot(struct api_call *c)
 
 	o = json_object_new_object();
 	if (o && (json_object_object_add(o, "path", json_object_new_string(req.path)) < 0 ||
+		  json_object_object_add(o, "type", json_object_new_string(req.diff ? "diff" : "full")) < 0 ||
+		  json_object_object_add(o, "pages", json_object_new_int64((int64_t)req.pages)) < 0 ||
 		  json_object_object_add(o, "state",
 					 json_object_new_string(state_name(c->ops->state(c->opaque)))) < 0)) {
 		json_object_put(o);

@@ -46,6 +46,8 @@ struct api_vm_info {
 struct api_snapshot_req {
 	const char *path; /* the snapshot directory */
 	bool resume;      /* true: the VM runs afterwards; false: it stays paused */
+	bool diff;        /* "type": "diff": only pages dirtied since the last snapshot */
+	uint64_t pages;   /* out: pages written to the memory file */
 };
 
 /*
@@ -67,7 +69,7 @@ struct api_ops {
 	/* Writes a snapshot to req->path and leaves the VM running or paused
 	 * as req->resume says. NULL while snapshots are not implemented: the
 	 * endpoint then answers 501. */
-	int (*snapshot)(void *opaque, const struct api_snapshot_req *req, struct err *e);
+	int (*snapshot)(void *opaque, struct api_snapshot_req *req, struct err *e);
 };
 
 /* One reply of the handler layer. */

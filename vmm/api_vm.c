@@ -58,14 +58,16 @@ static int api_vm_resume(void *opaque, struct err *e)
 
 /* Pauses (if running), writes the snapshot, and leaves the VM running or
  * paused as asked; on failure the VM goes back to the state it was in. */
-static int api_vm_snapshot(void *opaque, const struct api_snapshot_req *req, struct err *e)
+static int api_vm_snapshot(void *opaque, struct api_snapshot_req *req, struct err *e)
 {
 	struct api_vm *av = opaque;
+	struct snapshot_opts o = { .diff = req->diff };
 	bool was_paused = vm_is_paused(av->vm);
 	int r;
 
 	vm_pause(av->vm);
-	r = snapshot_create(av->vm, req->path, e);
+	r = snapshot_create(av->vm, req->path, &o, e);
+	req->pages = o.pages;
 	if ((r < 0 && !was_paused) || (r == 0 && req->resume))
 		vm_resume(av->vm);
 	return r;

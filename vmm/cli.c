@@ -36,7 +36,8 @@ void cli_usage_run(FILE *f)
 {
 	fprintf(f,
 		"Usage: tern run --kernel PATH [OPTIONS]\n"
-		"       tern run --restore DIR [--test-device[=PATH]] [--kvm-device PATH]\n"
+		"       tern run --restore DIR [--restore-memory map|copy] [--net SPEC]...\n"
+		"                [--track-dirty] [--api-sock PATH] [--test-device[=PATH]]\n"
 		"\n"
 		"Boots a microVM. Its serial console (COM1) is tern's stdin and stdout;\n"
 		"when stdin is a terminal it is switched to raw mode. Type Ctrl-A x to quit,\n"
@@ -65,8 +66,18 @@ void cli_usage_run(FILE *f)
 		"                           cost=mlx5|none (delays modelling a hardware NIC's\n"
 		"                           control path; default none)\n"
 		"      --restore DIR        resume the machine saved in snapshot directory DIR\n"
-		"                           (its vCPUs, memory and devices; memory is mapped\n"
-		"                           from the snapshot and read lazily)\n"
+		"                           (its vCPUs, memory and devices); give --net again,\n"
+		"                           once per saved network device (new wires are fine);\n"
+		"                           a diff snapshot needs its parents where they were\n"
+		"      --restore-memory M   map: map the snapshot's memory file privately and\n"
+		"                           read pages on first touch (default; quick at any\n"
+		"                           size); copy: copy it into shared guest RAM first\n"
+		"                           (for devices that map guest memory themselves)\n"
+		"      --track-dirty        log which pages the guest writes, so that 'tern\n"
+		"                           snapshot --diff' can save only those; costs a\n"
+		"                           fault on the first write to a page after each\n"
+		"                           snapshot. Not with --net yet: the vDPA device's\n"
+		"                           writes bypass KVM's dirty log\n"
 		"      --kvm-device PATH    KVM device node (default: /dev/kvm)\n"
 		"      --api-sock PATH      serve the control API (HTTP/1.1 + JSON, docs/api.md)\n"
 		"                           on a UNIX socket created at PATH (mode 0600) and\n"
@@ -87,6 +98,8 @@ enum {
 	OPT_NET,
 	OPT_RESTORE,
 	OPT_API_SOCK,
+	OPT_RESTORE_MEMORY,
+	OPT_TRACK_DIRTY,
 };
 
 static const struct option run_opts[] = {
@@ -101,6 +114,8 @@ static const struct option run_opts[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEMORY },
+	{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -160,6 +175,15 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 		case OPT_RESTORE:
 			o->restore = optarg;
 			break;
+		case OPT_RESTORE_MEMORY:
+			if (strcmp(optarg, "map") && strcmp(optarg, "copy"))
+				return err_set(e, -EINVAL, "--restore-memory: '%s' is not map or copy", optarg);
+			o->cfg.mem_copy = !strcmp(optarg, "copy");
+			o->restore_memory = true;
+			break;
+		case OPT_TRACK_DIRTY:
+			o->cfg.track_dirty = true;
+			break;
 		case OPT_NET: {
 			struct net_config nc;
 			if (o->cfg.nr_nets == NET_MAX_DEVS)
@@ -190,6 +214,8 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 						   "--initrd, --cmdline, --cpus, --memory and --boot-protocol");
 		return 0;
 	}
+	if (o->restore_memory)
+		return err_set(e, -EINVAL, "--restore-memory goes with --restore");
 	if (!o->cfg.kernel)
 		return err_set(e, -EINVAL, "--kernel is required (see 'tern run --help')");
 	return 0;

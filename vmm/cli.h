@@ -14,6 +14,7 @@ struct run_options {
 	const char *testdev_path; /* --test-device=PATH, or NULL for stderr */
 	const char *api_sock;     /* --api-sock PATH: serve the control API, or NULL */
 	const char *restore;      /* --restore DIR */
+	bool restore_memory;      /* --restore-memory was given */
 	bool help;
 };
 

@@ -42,6 +42,7 @@ struct client_opts {
 	const char *sock;
 	const char *path;   /* snapshot: --path */
 	bool no_resume;     /* snapshot: --no-resume */
+	bool diff;          /* snapshot: --diff */
 	bool help;
 };
 
@@ -82,11 +83,16 @@ static void client_usage(FILE *f, const struct client_cmd *c)
 		"\n"
 		"Options:\n"
 		"  -s, --api-sock PATH  the API socket of the running tern\n",
-		c->name, snap ? " --path DIR [--no-resume]" : "", c->summary[0] - 'a' + 'A', c->summary + 1,
+		c->name, snap ? " --path DIR [--diff] [--no-resume]" : "", c->summary[0] - 'a' + 'A', c->summary + 1,
 		c->method, c->path);
 	if (snap)
 		fprintf(f,
 			"  -p, --path DIR       the snapshot directory\n"
+			"      --diff           save only the pages written since the VM's last\n"
+			"                       snapshot (or its restore); needs 'tern run\n"
+			"                       --track-dirty'. Restore needs the earlier\n"
+			"                       snapshots kept where they are (default: a full\n"
+			"                       snapshot)\n"
 			"      --no-resume      leave the VM paused after the snapshot (default:\n"
 			"                       it runs afterwards)\n");
 	fprintf(f,
@@ -95,12 +101,13 @@ static void client_usage(FILE *f, const struct client_cmd *c)
 		"Exit status: 0 on success; 1 with a one-line message on any error.\n");
 }
 
-enum { OPT_NO_RESUME = 256 };
+enum { OPT_NO_RESUME = 256, OPT_DIFF };
 
 static const struct option client_long_opts[] = {
 	{ "api-sock", required_argument, NULL, 's' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "no-resume", no_argument, NULL, OPT_NO_RESUME },
+	{ "diff", no_argument, NULL, OPT_DIFF },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -131,6 +138,11 @@ static int client_parse(int argc, char **argv, struct client_opts *o, struct err
 			if (!snap)
 				goto unknown;
 			o->no_resume = true;
+			break;
+		case OPT_DIFF:
+			if (!snap)
+				goto unknown;
+			o->diff = true;
 			break;
 		case 'h':
 			o->help = true;
@@ -191,7 +203,8 @@ static char *snapshot_body(const struct client_opts *o)
 	char *text = NULL;
 
 	if (obj && json_object_object_add(obj, "path", json_object_new_string(o->path)) == 0 &&
-	    json_object_object_add(obj, "resume", json_object_new_boolean(!o->no_resume)) == 0)
+	    json_object_object_add(obj, "resume", json_object_new_boolean(!o->no_resume)) == 0 &&
+	    json_object_object_add(obj, "type", json_object_new_string(o->diff ? "diff" : "full")) == 0)
 		text = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
 	json_object_put(obj);
 	return text;

@@ -10,6 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static void mem_layout(struct guest_mem *mem, uint64_t size)
+{
+	mem->size = size;
+	mem->regions[0] = (struct mem_region){ .gpa = 0, .size = size < MEM_HOLE_START ? size : MEM_HOLE_START };
+	mem->nr_regions = 1;
+	if (size > MEM_HOLE_START) {
+		mem->regions[1] = (struct mem_region){
+			.gpa = MEM_HOLE_END, .size = size - MEM_HOLE_START, .offset = MEM_HOLE_START };
+		mem->nr_regions = 2;
+	}
+}
+
 int mem_init(struct guest_mem *mem, uint64_t size, struct err *e)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -36,14 +48,7 @@ int mem_init(struct guest_mem *mem, uint64_t size, struct err *e)
 		r = err_errno(e, -errno, "cannot map %llu MiB of guest memory", (unsigned long long)(size / MiB));
 		goto err_close;
 	}
-	mem->size = size;
-	mem->regions[0] = (struct mem_region){ .gpa = 0, .size = size < MEM_HOLE_START ? size : MEM_HOLE_START };
-	mem->nr_regions = 1;
-	if (size > MEM_HOLE_START) {
-		mem->regions[1] = (struct mem_region){
-			.gpa = MEM_HOLE_END, .size = size - MEM_HOLE_START, .offset = MEM_HOLE_START };
-		mem->nr_regions = 2;
-	}
+	mem_layout(mem, size);
 	return 0;
 
 err_close:
@@ -52,49 +57,71 @@ err_close:
 	return r;
 }
 
-static void mem_layout(struct guest_mem *mem, uint64_t size)
+/* Copies the data extents of a sparse snapshot memory file into RAM that
+ * mem_init() made (holes are zero there already). */
+static int mem_copy_file(struct guest_mem *mem, int fd, const char *path, struct err *e)
 {
-	mem->size = size;
-	mem->regions[0] = (struct mem_region){ .gpa = 0, .size = size < MEM_HOLE_START ? size : MEM_HOLE_START };
-	mem->nr_regions = 1;
-	if (size > MEM_HOLE_START) {
-		mem->regions[1] = (struct mem_region){
-			.gpa = MEM_HOLE_END, .size = size - MEM_HOLE_START, .offset = MEM_HOLE_START };
-		mem->nr_regions = 2;
+	off_t off = 0, size = (off_t)mem->size;
+
+	while (off < size) {
+		off_t data = lseek(fd, off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break; /* only holes remain */
+		if (data < 0)
+			return err_errno(e, -errno, "cannot read the extents of '%s'", path);
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		int r = pread_all(fd, mem->hva + data, (size_t)(hole - data), data);
+		if (r < 0)
+			return err_errno(e, r, "cannot read snapshot memory '%s'", path);
+		off = hole;
 	}
+	return 0;
 }
 
-int mem_init_file(struct guest_mem *mem, const char *path, uint64_t size, struct err *e)
+int mem_init_file(struct guest_mem *mem, const char *path, uint64_t size, bool copy, struct err *e)
 {
 	struct stat st;
-	int r;
+	int fd, r;
 
 	memset(mem, 0, sizeof(*mem));
-	mem->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (mem->fd < 0)
+	mem->fd = -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return err_errno(e, -errno, "cannot open snapshot memory '%s'", path);
-	if (fstat(mem->fd, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		r = err_errno(e, -errno, "cannot stat '%s'", path);
-		goto err_close;
+		goto out_close;
 	}
 	if ((uint64_t)st.st_size != size) {
 		r = err_set(e, -EINVAL, "snapshot memory '%s' has %lld bytes, the snapshot needs %llu", path,
 			    (long long)st.st_size, (unsigned long long)size);
-		goto err_close;
+		goto out_close;
 	}
-	mem->hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, mem->fd, 0);
+	if (copy) {
+		/* shared memfd RAM, as a device that maps guest memory itself
+		 * (kernel vhost-vdpa, VDUSE) requires; costs a read of the file */
+		r = mem_init(mem, size, e);
+		if (r == 0)
+			r = mem_copy_file(mem, fd, path, e);
+		if (r < 0)
+			mem_destroy(mem);
+		goto out_close;
+	}
+	mem->hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
 	if (mem->hva == MAP_FAILED) {
 		mem->hva = NULL;
 		r = err_errno(e, -errno, "cannot map snapshot memory '%s'", path);
-		goto err_close;
+		goto out_close;
 	}
+	mem->fd = fd;
 	mem->is_file = true;
 	mem_layout(mem, size);
 	return 0;
 
-err_close:
-	close(mem->fd);
-	mem->fd = -1;
+out_close:
+	close(fd);
 	return r;
 }
 

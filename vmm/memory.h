@@ -36,9 +36,12 @@ struct guest_mem {
 
 /* Creates and maps size bytes (page multiple, >= MEM_MIN_SIZE). */
 int mem_init(struct guest_mem *mem, uint64_t size, struct err *e);
-/* Maps a snapshot memory file of exactly size bytes privately: pages load
- * lazily on first touch and guest writes never reach the file. */
-int mem_init_file(struct guest_mem *mem, const char *path, uint64_t size, struct err *e);
+/* Guest RAM from a snapshot memory file of exactly size bytes. Mapped
+ * privately (copy false): pages load lazily on first touch, guest writes
+ * never reach the file, and the time taken does not grow with size.
+ * Copied (copy true): shared memfd RAM as mem_init() makes, filled from the
+ * file's data extents, for devices that map guest RAM themselves. */
+int mem_init_file(struct guest_mem *mem, const char *path, uint64_t size, bool copy, struct err *e);
 void mem_destroy(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region,

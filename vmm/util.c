@@ -137,6 +137,40 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int pwrite_all(int fd, const void *p, size_t len, off_t off)
+{
+	const uint8_t *b = p;
+
+	while (len) {
+		ssize_t n = pwrite(fd, b, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		b += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+int pread_all(int fd, void *p, size_t len, off_t off)
+{
+	uint8_t *b = p;
+
+	while (len) {
+		ssize_t n = pread(fd, b, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ENODATA;
+		b += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
 int read_file(const char *path, const char *what, size_t max, uint8_t **buf, size_t *len, struct err *e)
 {
 	struct stat st;

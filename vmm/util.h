@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
@@ -52,6 +53,12 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * file's role ("kernel", "initrd").
  */
 int read_file(const char *path, const char *what, size_t max, uint8_t **buf, size_t *len, struct err *e);
+
+/* pwrite()/pread() of exactly len bytes at off, retrying short transfers
+ * and EINTR. 0, or -errno (-EIO for a write that made no progress, -ENODATA
+ * for a read past the end of the file). */
+int pwrite_all(int fd, const void *p, size_t len, off_t off);
+int pread_all(int fd, void *p, size_t len, off_t off);
 
 /* a + b without wrap-around; false on overflow. */
 static inline bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "devices/device.h"
+#include "migrate/snapmem.h"
 #include "vmm/cpuid.h"
 #include "vmm/vcpu.h"
 
@@ -232,7 +233,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	r = vm_create_platform(vm, e);
 	if (r < 0)
 		goto err;
-	r = cfg->mem_file ? mem_init_file(&vm->mem, cfg->mem_file, cfg->mem_size, e)
+	r = cfg->mem_file ? mem_init_file(&vm->mem, cfg->mem_file, cfg->mem_size, cfg->mem_copy, e)
 			  : mem_init(&vm->mem, cfg->mem_size, e);
 	if (r < 0)
 		goto err;
@@ -263,6 +264,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	}
 	if (!cfg->mem_file) {
 		r = vm_load_kernel(vm, e);
+		if (r < 0)
+			goto err;
+	}
+	if (cfg->track_dirty) {
+		r = snapmem_track_start(vm, e);
 		if (r < 0)
 			goto err;
 	}
@@ -393,6 +399,7 @@ void vm_destroy(struct vm *vm)
 		vm->vcpus = NULL;
 	}
 	irq_routes_exit(&vm->irqs);
+	snapmem_track_stop(vm);
 	mem_destroy(&vm->mem);
 	free(vm->cpuid);
 	vm->cpuid = NULL;

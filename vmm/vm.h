@@ -27,7 +27,9 @@ struct vm_config {
 	unsigned nr_cpus;       /* 1..VM_MAX_CPUS */
 	uint64_t mem_size;      /* bytes */
 	const char *kernel;     /* path (unused when restoring) */
-	const char *mem_file;   /* restore: map guest RAM from this snapshot file, load no kernel */
+	const char *mem_file;   /* restore: guest RAM from this snapshot file, load no kernel */
+	bool mem_copy;          /* restore: copy mem_file into shared RAM instead of mapping it */
+	bool track_dirty;       /* keep a dirty log for diff snapshots (migrate/snapmem.h) */
 	const char *initrd;     /* path or NULL */
 	const char *cmdline;    /* or NULL for "" */
 	enum boot_protocol boot_protocol;
@@ -58,6 +60,7 @@ struct testdev;
 struct pci_bus;
 struct net_dev;
 struct kvm_cpuid2;
+struct snap_lineage;
 
 struct vm {
 	struct vm_config cfg;     /* copy of what vm_create() was given */
@@ -83,6 +86,7 @@ struct vm {
 	struct irq_routes irqs;  /* GSI routing: legacy + MSI */
 	struct vm_irq com1_irq;
 	struct vm_irq kbd_irq;
+	struct snap_lineage *lineage; /* cfg.track_dirty: the base of diff snapshots */
 
 	/* Life cycle. exit_* are written once, under lock, by the first
 	 * vm_request_exit(); exit_fd then becomes readable. */

@@ -8,6 +8,8 @@
  * usage: snapshot_test GUEST.elf
  */
 #include <fcntl.h>
+#include <isa-l/crc.h>
+#include <libfdt.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -33,6 +35,19 @@ static void wait_passes(const char *path, int want)
 	fail_msg("the guest did not reach %d passes", want);
 }
 
+/* Creates and starts c's VM in v with its reports in dir/r, and waits for
+ * passes stamp passes. */
+static void start_stamp(struct vm *v, struct vm_config *c, const char *dir, char *rep, size_t rep_size, int passes)
+{
+	struct err e = { { 0 } };
+
+	snprintf(rep, rep_size, "%s/r", dir);
+	c->testdev_out = fopen(rep, "w");
+	if (vm_create(v, c, &e) < 0 || vm_start(v, &e) < 0)
+		fail_msg("start: %s", e.msg);
+	wait_passes(rep, passes);
+}
+
 static void test_three_generations(void **state)
 {
 	char dir[] = "/tmp/tern-snap-XXXXXX", rep[4096];
@@ -55,7 +70,7 @@ static void test_three_generations(void **state)
 
 		snprintf(snap, sizeof(snap), "%s/snap", dir);
 		vm_pause(&v);
-		if (snapshot_create(&v, snap, &e) < 0)
+		if (snapshot_create(&v, snap, &(struct snapshot_opts){ 0 }, &e) < 0)
 			fail_msg("snapshot %d: %s", gen, e.msg);
 		vm_stop(&v);
 		vm_destroy(&v);
@@ -88,37 +103,12 @@ static void test_three_generations(void **state)
 
 /* Every truncation (each 4 KiB boundary, each of the last 64 bytes, each
  * header and record-header field boundary) and every single-bit flip of a
- * real state file is refused by the parser (reliability targets E1, E2). */
-static void test_truncation_and_bit_flips(void **state)
+ * state file is refused, with a message. */
+static void check_every_damage(uint8_t *buf, size_t len)
 {
-	char dir[] = "/tmp/tern-snapflip-XXXXXX", path[4200], rep[4200];
-	struct err e = { { 0 } };
 	struct snapshot s;
-	struct vm v;
-	struct vm_config c = { .nr_cpus = 2, .mem_size = 64 * MiB, .kernel = guest_elf, .console_out_fd = -1,
-			       .cmdline = "test=stamp mb=8", .test_device = true };
-	uint8_t *buf;
-	size_t len;
-
-	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(rep, sizeof(rep), "%s/r", dir);
-	c.testdev_out = fopen(rep, "w");
-	assert_int_equal(vm_create(&v, &c, &e), 0);
-	assert_int_equal(vm_start(&v, &e), 0);
-	wait_passes(rep, 1);
-	vm_pause(&v);
-	snprintf(path, sizeof(path), "%s/snap", dir);
-	assert_int_equal(snapshot_create(&v, path, &e), 0);
-	vm_stop(&v);
-	vm_destroy(&v);
-	fclose(c.testdev_out);
-	snprintf(path, sizeof(path), "%s/snap/state", dir);
-	assert_int_equal(read_file(path, "state", SNAP_MAX_FILE, &buf, &len, &e), 0);
-	assert_int_equal(snapshot_parse(buf, len, &s, &e), 0);
-	snapshot_free(&s);
-
 	unsigned refused = 0, cuts = 0;
+
 	for (size_t cut = 0; cut < len; cut++) {
 		bool boundary = cut % 4096 == 0 || cut + 64 >= len || cut <= 16 + 16 + 16;
 		if (!boundary)
@@ -147,6 +137,226 @@ static void test_truncation_and_bit_flips(void **state)
 	}
 	print_message("state file of %zu bytes: %u truncations and %u bit flips, all refused\n", len, cuts, flips);
 	assert_int_equal(refused, flips);
+}
+
+/* Every truncation (each 4 KiB boundary, each of the last 64 bytes, each
+ * header and record-header field boundary) and every single-bit flip of a
+ * real state file is refused by the parser (reliability targets E1, E2). */
+static void test_truncation_and_bit_flips(void **state)
+{
+	char dir[] = "/tmp/tern-snapflip-XXXXXX", path[4200], rep[4200];
+	struct err e = { { 0 } };
+	struct snapshot s;
+	struct vm v;
+	struct vm_config c = { .nr_cpus = 2, .mem_size = 64 * MiB, .kernel = guest_elf, .console_out_fd = -1,
+			       .cmdline = "test=stamp mb=8", .test_device = true };
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	start_stamp(&v, &c, dir, rep, sizeof(rep), 1);
+	vm_pause(&v);
+	snprintf(path, sizeof(path), "%s/snap", dir);
+	assert_int_equal(snapshot_create(&v, path, &(struct snapshot_opts){ 0 }, &e), 0);
+	vm_stop(&v);
+	vm_destroy(&v);
+	fclose(c.testdev_out);
+	snprintf(path, sizeof(path), "%s/snap/state", dir);
+	assert_int_equal(read_file(path, "state", SNAP_MAX_FILE, &buf, &len, &e), 0);
+	assert_int_equal(snapshot_parse(buf, len, &s, &e), 0);
+	snapshot_free(&s);
+
+	check_every_damage(buf, len);
+	free(buf);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* ---- diff snapshots: the PAGES record and the parent ------------------- */
+
+struct rec {
+	uint32_t type;
+	const uint8_t *payload;
+	uint64_t len;
+};
+
+static uint32_t crc32c(const void *p, size_t len)
+{
+	return ~crc32_iscsi((unsigned char *)(uintptr_t)p, (int)len, ~0u);
+}
+
+/* Splits a valid state file into its records (header checked by the
+ * parser already). */
+static unsigned split(const uint8_t *buf, size_t len, struct rec *r, unsigned max)
+{
+	size_t pos = 16;
+	unsigned n = 0;
+
+	while (pos + 16 <= len && n < max) {
+		uint32_t type;
+		uint64_t l;
+		memcpy(&type, buf + pos, 4);
+		memcpy(&l, buf + pos + 8, 8);
+		r[n++] = (struct rec){ type, buf + pos + 16, l };
+		size_t step = 16 + l + 4;
+		pos += step + (8 - step % 8) % 8;
+	}
+	return n;
+}
+
+/* Writes header + records with valid CRCs: what the parser then refuses
+ * is the content, not damage. */
+static size_t join(const uint8_t *hdr, const struct rec *r, unsigned n, uint8_t *out)
+{
+	size_t pos = 16;
+
+	memcpy(out, hdr, 16);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t zero = 0;
+		memcpy(out + pos, &r[i].type, 4);
+		memcpy(out + pos + 4, &zero, 4);
+		memcpy(out + pos + 8, &r[i].len, 8);
+		if (r[i].len)
+			memcpy(out + pos + 16, r[i].payload, r[i].len);
+		uint32_t crc = crc32c(out + pos, 16 + r[i].len);
+		memcpy(out + pos + 16 + r[i].len, &crc, 4);
+		size_t step = 16 + r[i].len + 4, pad = (8 - step % 8) % 8;
+		memset(out + pos + step, 0, pad);
+		pos += step + pad;
+	}
+	return pos;
+}
+
+static void expect_refused(const uint8_t *hdr, const struct rec *r, unsigned n, const char *needle)
+{
+	static uint8_t out[8 << 20];
+	struct snapshot s;
+	struct err e = { { 0 } };
+	size_t len = join(hdr, r, n, out);
+	uint8_t *copy = malloc(len);
+
+	memcpy(copy, out, len);
+	if (snapshot_parse(copy, len, &s, &e) == 0)
+		fail_msg("accepted, expected '%s'", needle);
+	if (!strstr(e.msg, needle))
+		fail_msg("refused with '%s', expected '%s'", e.msg, needle);
+	snapshot_free(&s);
+	free(copy);
+}
+
+/* A config tree like cfg with one string property changed (or removed
+ * when value is NULL). */
+static void *config_with(const void *cfg, const char *prop, const char *value)
+{
+	size_t cap = fdt_totalsize(cfg) + 8192;
+	void *t = malloc(cap);
+
+	assert_int_equal(fdt_open_into(cfg, t, (int)cap), 0);
+	if (value)
+		assert_int_equal(fdt_setprop_string(t, 0, prop, value), 0);
+	else
+		assert_int_equal(fdt_delprop(t, 0, prop), 0);
+	assert_int_equal(fdt_pack(t), 0);
+	return t;
+}
+
+static void test_diff_state_file(void **state)
+{
+	char dir[] = "/tmp/tern-snapdiff-XXXXXX", path[4200], rep[4200];
+	struct err e = { { 0 } };
+	struct snapshot s;
+	struct vm v;
+	/* one page past 64 MiB: the bitmap's last word has unused bits */
+	struct vm_config c = { .nr_cpus = 1, .mem_size = 64 * MiB + 4096, .kernel = guest_elf, .console_out_fd = -1,
+			       .cmdline = "test=stamp mb=8 hot=1", .test_device = true, .track_dirty = true };
+	struct snapshot_opts o = { .diff = true };
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	start_stamp(&v, &c, dir, rep, sizeof(rep), 2);
+	vm_pause(&v);
+	snprintf(path, sizeof(path), "%s/full", dir);
+	assert_int_equal(snapshot_create(&v, path, &(struct snapshot_opts){ 0 }, &e), 0);
+	vm_resume(&v);
+	wait_passes(rep, stamp_passes(rep) + 2);
+	vm_pause(&v);
+	snprintf(path, sizeof(path), "%s/diff", dir);
+	if (snapshot_create(&v, path, &o, &e) < 0)
+		fail_msg("diff: %s", e.msg);
+	/* 1 MiB hot, plus the guest's stack and report pages */
+	assert_true(o.pages >= 256 && o.pages < 256 + 64);
+	vm_stop(&v);
+	vm_destroy(&v);
+	fclose(c.testdev_out);
+
+	assert_int_equal(snapshot_read(path, &s, &e), 0);
+	assert_int_equal(s.nr_layers, 1);
+	assert_non_null(strstr(s.mem_path, "/full/memory."));
+	snapshot_free(&s);
+
+	snprintf(path, sizeof(path), "%s/diff/state", dir);
+	assert_int_equal(read_file(path, "state", SNAP_MAX_FILE, &buf, &len, &e), 0);
+	struct rec r[8], m[8];
+	unsigned n = split(buf, len, r, 8);
+	assert_int_equal(n, 4); /* CONFIG, STATE, PAGES, END */
+	assert_int_equal(r[2].type, 3);
+	assert_int_equal(r[2].len, ((64 * MiB + 4096) / 4096 + 63) / 64 * 8);
+
+	/* the untouched records round-trip through the test's own writer */
+	static uint8_t same[8 << 20];
+	size_t same_len = join(buf, r, n, same);
+	assert_int_equal(same_len, len);
+	assert_memory_equal(same, buf, len);
+
+	/* PAGES: missing, short, long, two of them, in a full snapshot */
+	memcpy(m, r, sizeof(r));
+	m[2] = m[3];
+	expect_refused(buf, m, 3, "lacks a page bitmap");
+	memcpy(m, r, sizeof(r));
+	m[2].len -= 8;
+	expect_refused(buf, m, 4, "lacks a page bitmap");
+	uint8_t *big = calloc(1, r[2].len + 8);
+	memcpy(big, r[2].payload, r[2].len);
+	m[2].payload = big;
+	m[2].len = r[2].len + 8;
+	expect_refused(buf, m, 4, "lacks a page bitmap");
+	m[2].len = 12;
+	expect_refused(buf, m, 4, "page bitmap has a bad size");
+	memcpy(m, r, sizeof(r));
+	m[4] = m[3];
+	m[3] = m[2];
+	expect_refused(buf, m, 5, "two page bitmaps");
+	/* a bit for the page after the last: RAM has 16385 pages */
+	memcpy(big, r[2].payload, r[2].len);
+	big[r[2].len - 8] |= 2;
+	memcpy(m, r, sizeof(r));
+	m[2].payload = big;
+	expect_refused(buf, m, 4, "past the end of RAM");
+	free(big);
+
+	/* the parent: removed (bitmap without parent), relative, empty, bad
+	 * memory name */
+	void *cfgs[5];
+	cfgs[0] = config_with(r[0].payload, "parent", NULL);
+	cfgs[1] = config_with(r[0].payload, "parent", "relative/dir");
+	cfgs[2] = config_with(r[0].payload, "parent", "");
+	cfgs[3] = config_with(r[0].payload, "parent-memory-file", "../memory.1");
+	cfgs[4] = config_with(r[0].payload, "parent-memory-file", NULL);
+	const char *why[5] = { "page bitmap but no parent", "bad parent", "bad parent",
+			       "bad parent-memory-file", "bad parent-memory-file" };
+	for (int i = 0; i < 5; i++) {
+		memcpy(m, r, sizeof(r));
+		m[0].payload = cfgs[i];
+		m[0].len = fdt_totalsize(cfgs[i]);
+		expect_refused(buf, m, 4, why[i]);
+		free(cfgs[i]);
+	}
+	print_message("diff of %llu pages; 11 malformed diff state files refused\n", (unsigned long long)o.pages);
+	check_every_damage(buf, len);
 	free(buf);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -158,6 +368,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_three_generations),
 		cmocka_unit_test(test_truncation_and_bit_flips),
+		cmocka_unit_test(test_diff_state_file),
 	};
 
 	if (argc != 2) {

@@ -26,6 +26,7 @@
 struct fake {
 	enum api_vm_state state;
 	int pauses, resumes, shutdowns, snapshots;
+	bool last_diff;
 	int snapshot_ret;         /* what the snapshot hook returns */
 	const char *snapshot_msg; /* and the message it sets, if any */
 	char last_path[PATH_MAX];
@@ -78,13 +79,15 @@ static void fake_shutdown(void *opaque)
 	f->state = API_VM_STOPPING;
 }
 
-static int fake_snapshot(void *opaque, const struct api_snapshot_req *req, struct err *e)
+static int fake_snapshot(void *opaque, struct api_snapshot_req *req, struct err *e)
 {
 	struct fake *f = opaque;
 
 	f->snapshots++;
 	snprintf(f->last_path, sizeof(f->last_path), "%s", req->path);
 	f->last_resume = req->resume;
+	f->last_diff = req->diff;
+	req->pages = req->diff ? 7 : 4096;
 	if (f->snapshot_ret < 0) {
 		if (f->snapshot_msg)
 			return err_set(e, f->snapshot_ret, "%s", f->snapshot_msg);
@@ -388,6 +391,12 @@ static void test_snapshot_validation(void **state)
 		     "field 'resume' must be true or false");
 	expect_error(&f, "PUT", "/vm/snapshot", "{\"path\": \"/x\", \"resume\": null}", 400,
 		     "field 'resume' must be true or false");
+	expect_error(&f, "PUT", "/vm/snapshot", "{\"path\": \"/x\", \"type\": \"Diff\"}", 400,
+		     "field 'type' must be \"full\" or \"diff\"");
+	expect_error(&f, "PUT", "/vm/snapshot", "{\"path\": \"/x\", \"type\": true}", 400,
+		     "field 'type' must be \"full\" or \"diff\"");
+	expect_error(&f, "PUT", "/vm/snapshot", "{\"path\": \"/x\", \"type\": null}", 400,
+		     "field 'type' must be \"full\" or \"diff\"");
 	expect_error(&f, "PUT", "/vm/snapshot", "{\"path\": \"/x\", \"compress\": true}", 400,
 		     "unknown field 'compress'");
 	/* the unknown field is named even when the known ones are wrong */
@@ -428,10 +437,17 @@ static void test_snapshot_hook(void **state)
 	assert_true(f.last_resume);
 	assert_string_equal(str_field(o, "path"), "/snap/a");
 	assert_string_equal(str_field(o, "state"), "running");
+	/* type defaults to full; the reply says what was written */
+	assert_false(f.last_diff);
+	assert_string_equal(str_field(o, "type"), "full");
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "pages")), 4096);
 	json_object_put(o);
 
-	o = call(&f, "PUT", "/vm/snapshot", "{\"resume\": false, \"path\": \"/snap/b\"}", 200);
+	o = call(&f, "PUT", "/vm/snapshot", "{\"resume\": false, \"path\": \"/snap/b\", \"type\": \"diff\"}", 200);
 	assert_false(f.last_resume);
+	assert_true(f.last_diff);
+	assert_string_equal(str_field(o, "type"), "diff");
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "pages")), 7);
 	assert_string_equal(str_field(o, "state"), "paused");
 	json_object_put(o);
 

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "tests/unit/unit.h"
 #include "vmm/bus.h"
@@ -108,6 +110,48 @@ static void test_bus(void **state)
 	assert_int_equal(buf[1], 5);
 }
 
+/* A sparse snapshot memory file, mapped and copied: both read the same
+ * bytes; the mapping is private (guest writes never reach the file), the
+ * copy is shared memfd RAM; a file of the wrong size is refused. */
+static void test_init_file_map_and_copy(void **state)
+{
+	char path[] = "/tmp/tern-memfile-XXXXXX";
+	uint64_t size = 32 * MiB;
+	struct guest_mem map, copy;
+	struct err e = { { 0 } };
+	uint8_t page[4096];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	for (unsigned i = 0; i < 3; i++) { /* three data extents in holes */
+		memset(page, 0xa0 + i, sizeof(page));
+		assert_int_equal(pwrite_all(fd, page, sizeof(page), (off_t)(i * 5 * MiB + 4096)), 0);
+	}
+	assert_int_equal(mem_init_file(&map, path, size, false, &e), 0);
+	assert_int_equal(mem_init_file(&copy, path, size, true, &e), 0);
+	assert_true(map.is_file);
+	assert_false(copy.is_file);
+	assert_true(copy.fd >= 0);
+	assert_memory_equal(map.hva, copy.hva, size);
+	assert_int_equal(copy.hva[5 * MiB + 4096], 0xa1);
+	assert_int_equal(copy.hva[5 * MiB + 8192], 0);
+	map.hva[4096] = 1; /* private: the file keeps 0xa0 */
+	assert_int_equal(pread_all(fd, page, 1, 4096), 0);
+	assert_int_equal(page[0], 0xa0);
+	mem_destroy(&map);
+	mem_destroy(&copy);
+
+	assert_int_equal(ftruncate(fd, (off_t)size - 4096), 0);
+	assert_true(mem_init_file(&map, path, size, true, &e) < 0);
+	assert_non_null(strstr(e.msg, "the snapshot needs"));
+	close(fd);
+	unlink(path);
+	struct err e2 = { { 0 } };
+	assert_int_equal(mem_init_file(&map, path, size, false, &e2), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_layout_split),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_bus),
+		cmocka_unit_test(test_init_file_map_and_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,6 +109,27 @@ static void test_add_overflows(void **state)
 	assert_false(add_overflows(UINT64_MAX, 0, &s));
 }
 
+static void test_pread_pwrite_all(void **state)
+{
+	char path[] = "/tmp/tern-rw-XXXXXX", buf[64];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite_all(fd, "hello, world", 12, 100), 0);
+	assert_int_equal(pread_all(fd, buf, 12, 100), 0);
+	assert_memory_equal(buf, "hello, world", 12);
+	/* before the write: a hole, zeroes */
+	assert_int_equal(pread_all(fd, buf, 4, 0), 0);
+	assert_memory_equal(buf, "\0\0\0\0", 4);
+	/* past the end of the file */
+	assert_int_equal(pread_all(fd, buf, 13, 100), -ENODATA);
+	assert_int_equal(pwrite_all(-1, "x", 1, 0), -EBADF);
+	assert_int_equal(pread_all(-1, buf, 1, 0), -EBADF);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +138,7 @@ int main(void)
 		cmocka_unit_test(test_err_first_message_wins),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_add_overflows),
+		cmocka_unit_test(test_pread_pwrite_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
