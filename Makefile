@@ -58,6 +58,7 @@ LIB_SRCS += devices/testdev.c
 LIB_SRCS += devices/pci.c
 LIB_SRCS += devices/virtio_pci.c
 LIB_SRCS += devices/virtio_net.c
+LIB_SRCS += devices/net_announce.c
 LIB_SRCS += vmm/irq.c
 LIB_SRCS += vdpa/iotlb.c
 LIB_SRCS += vdpa/vring.c
@@ -110,6 +111,7 @@ UNIT_TESTS += sim_net_test
 UNIT_TESTS += cvq_test
 UNIT_TESTS += acpi_test
 UNIT_TESTS += api_test
+UNIT_TESTS += announce_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 

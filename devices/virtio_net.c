@@ -49,6 +49,18 @@ static void net_config_read(struct virtio_pci *vp, unsigned off, void *buf, unsi
 	memset(buf, 0, len);
 	if (off < NET_CONFIG_LEN)
 		n->vdpa->ops->get_config(n->vdpa, off, buf, len < NET_CONFIG_LEN - off ? len : NET_CONFIG_LEN - off);
+	net_announce_config(&n->announce, off, buf, len);
+}
+
+/* The control queue's index, if the driver negotiated one (virtio 1.x
+ * 5.1.2: after the data queues, 2 * max_virtqueue_pairs with MQ). */
+static int cvq_index(const struct virtio_pci *vp)
+{
+	uint64_t f = vp->driver_features;
+
+	if (!(f & (1ull << VNET_F_CTRL_VQ)))
+		return -1;
+	return (f & (1ull << VNET_F_MQ)) ? (int)vp->nqueues - 1 : 2;
 }
 
 static void net_config_write(struct virtio_pci *vp, unsigned off, const void *buf, unsigned len)
@@ -82,18 +94,25 @@ static int net_start(struct virtio_pci *vp, const uint16_t *bases)
 	const struct vdpa_ops *o = n->vdpa->ops;
 	int r = 0;
 
+	int cvq = cvq_index(vp);
+
 	for (unsigned i = 0; r == 0 && i < vp->nqueues; i++) {
 		struct virtio_pci_queue *q = &vp->q[i];
 		struct vdpa_vring_addr a = { q->desc, q->driver, q->device };
+		int kick = q->kick_fd;
 		if (!q->enabled)
 			continue;
-		r = o->set_vring_num(n->vdpa, i, q->size);
+		/* GUEST_ANNOUNCE: tern must see the guest's ANNOUNCE_ACK */
+		if ((int)i == cvq && (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)))
+			r = net_announce_watch(&n->announce, q, bases ? bases[i] : 0, &kick);
+		if (!r)
+			r = o->set_vring_num(n->vdpa, i, q->size);
 		if (!r)
 			r = o->set_vring_base(n->vdpa, i, bases ? bases[i] : 0);
 		if (!r)
 			r = o->set_vring_addr(n->vdpa, i, &a);
 		if (!r)
-			r = o->set_vring_kick(n->vdpa, i, q->kick_fd);
+			r = o->set_vring_kick(n->vdpa, i, kick);
 		if (!r)
 			r = o->set_vring_call(n->vdpa, i, q->call_fd);
 		if (!r)
@@ -104,8 +123,10 @@ static int net_start(struct virtio_pci *vp, const uint16_t *bases)
 	if (!r)
 		r = o->set_status(n->vdpa, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
 						   VIRTIO_S_DRIVER_OK);
-	if (r < 0)
+	if (r < 0) {
+		net_announce_unwatch(&n->announce);
 		pr_warn("%s: cannot start the vDPA device: %s", n->vdpa->name, strerror(-r));
+	}
 	return r;
 }
 
@@ -118,6 +139,7 @@ static void net_reset(struct virtio_pci *vp)
 {
 	struct net_dev *n = to_net(vp);
 
+	net_announce_unwatch(&n->announce);
 	n->vdpa->ops->set_status(n->vdpa, 0);
 	if (!(n->backend_features & (1ull << VDPA_BF_IOTLB_PERSIST)) && map_guest_ram(n, &vp->vm->mem) < 0)
 		pr_warn("%s: cannot map guest memory after reset", n->vdpa->name);
@@ -173,6 +195,9 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		uint8_t mac[6] = { 0x52, 0x54, 0x00, (uint8_t)(getpid() >> 8), (uint8_t)getpid(), (uint8_t)idx };
 		memcpy(sc.mac, mac, 6);
 	}
+	r = net_announce_init(&n->announce, vm, e);
+	if (r < 0)
+		return r;
 	n->vdpa = sim_net_create(&sc, e);
 	if (!n->vdpa)
 		return -EINVAL;
@@ -211,6 +236,8 @@ static void net_dev_exit(struct vm *vm)
 		struct net_dev *n = vm->nets[i];
 		if (!n)
 			continue;
+		/* the watch writes the device's kick: stop it first */
+		net_announce_exit(&n->announce);
 		if (n->vdpa)
 			n->vdpa->ops->destroy(n->vdpa);
 		if (n->vp.vm)
@@ -273,6 +300,12 @@ int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *
 		r = net_start(vp, st->last_avail);
 		if (r < 0)
 			return err_errno(e, r, "snapshot: cannot restart %s", n->vdpa->name);
+		/* the VM moved: the guest tells its network (the interrupt
+		 * waits in the restored LAPIC until the vCPUs run) */
+		if (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)) {
+			net_announce_request(&n->announce);
+			virtio_pci_config_changed(vp);
+		}
 	}
 	return 0;
 }

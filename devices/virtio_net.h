@@ -9,6 +9,7 @@
 #ifndef TERN_DEVICES_VIRTIO_NET_H
 #define TERN_DEVICES_VIRTIO_NET_H
 
+#include "devices/net_announce.h"
 #include "devices/virtio_pci.h"
 #include "vdpa/vdpa.h"
 
@@ -31,6 +32,7 @@ struct net_dev {
 	struct vdpa_dev *vdpa;
 	uint64_t backend_features; /* negotiated with the backend */
 	uint64_t offered;          /* features offered to the guest */
+	struct net_announce announce; /* S_ANNOUNCE, and the CVQ watch behind it */
 };
 
 /* Snapshot state of one device (fixed layout, stored by migrate/). */
@@ -49,7 +51,8 @@ void net_dev_resume(struct net_dev *n);
 /* Reads the state of a suspended device. */
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
 /* Loads state into a new device before the VM runs, and restarts the
- * backend where the driver left it. */
+ * backend where the driver left it; a driver that negotiated
+ * GUEST_ANNOUNCE is then asked to announce itself (the VM moved). */
 int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *e);
 
 /* Parses "vdpa-sim,socket=A,peer=B,mac=..,queues=N,...". */

@@ -6,6 +6,11 @@
  * device is up and "net echo count=N" at the end. A peer can thus check,
  * across a snapshot and restore, that the device's rings, indices and
  * buffers still work (tests/kvm/test_snapshot.py).
+ *
+ * With a control queue on offer it is used, with GUEST_ANNOUNCE: whenever
+ * the device shows VIRTIO_NET_S_ANNOUNCE (after a restore or migration) the
+ * guest reports "net announce seen", acknowledges it through the control
+ * queue and reports "net announce ack=R cleared=C" (C: the bit went away).
  */
 #include "lib.h"
 #include "virtio_net.h"
@@ -14,10 +19,11 @@ unsigned net_echo_run(struct vnet *v)
 {
 	uint64_t count = 0;
 
-	if (vnet_up(v, 1, 0) < 0) {
+	if (vnet_up(v, 1, (v->dev_features & VBIT(VIRTIO_NET_F_CTRL_VQ)) != 0) < 0) {
 		report("error bring-up: %s (status=0x%x)", v->error, vnet_status(v));
 		return GUEST_EXIT_FAIL;
 	}
+	report("net echo features=0x%llx", (unsigned long long)v->features);
 	report("net echo ready");
 	for (unsigned spin = 0;; spin++) {
 		uint8_t *p, *out;
@@ -41,8 +47,15 @@ unsigned net_echo_run(struct vnet *v)
 		}
 		vnet_rx_kick(v, 0);
 		vnet_tx_reclaim(v, 0);
-		if (!(spin & 0xfff) && uart_getc_poll() == 'q')
+		if (spin & 0xfff)
+			continue;
+		if (uart_getc_poll() == 'q')
 			break;
+		if ((v->features & VBIT(VIRTIO_NET_F_GUEST_ANNOUNCE)) && (vnet_link_status(v) & VIRTIO_NET_S_ANNOUNCE)) {
+			report("net announce seen");
+			int ack = vnet_ctrl_announce_ack(v);
+			report("net announce ack=%d cleared=%d", ack, !(vnet_link_status(v) & VIRTIO_NET_S_ANNOUNCE));
+		}
 	}
 	report("net echo count=%llu", (unsigned long long)count);
 	return GUEST_EXIT_PASS;

@@ -284,12 +284,13 @@ int api_serve(struct api *api, const struct api_ops *ops, void *opaque, struct e
 	api->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
 					       MHD_USE_ERROR_LOG,
 				       0, NULL, NULL, api_access, api,
+				       /* first, or MHD logs the options before it by itself */
+				       MHD_OPTION_EXTERNAL_LOGGER, api_log, api,
 				       MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
 				       MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNS,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
 				       MHD_OPTION_STRICT_FOR_CLIENT, 1,
 				       MHD_OPTION_NOTIFY_COMPLETED, api_completed, api,
-				       MHD_OPTION_EXTERNAL_LOGGER, api_log, api,
 				       MHD_OPTION_END);
 	if (!api->daemon)
 		return err_set(e, -EIO, "api: cannot start the HTTP server on '%s'", api->path);

@@ -194,10 +194,12 @@ def echo_round(s, dev_path, n, tag):
     return len(got)
 
 
-def test_net_device_survives_snapshot_restore(ctx):
-    """A VM with a virtio-net device on the software vDPA device echoes
-    frames; snapshot it (the device is suspended, its ring indices saved),
-    restore it in a new process with a new --net wire: it echoes again."""
+GUEST_ANNOUNCE = 1 << 21
+
+
+def echo_snapshot_restore(ctx, opts=""):
+    """Runs net-echo on a socket wire, snapshots it, restores it on a new
+    wire; returns (source reports, restored Run) after checking echoes."""
     import socket as so
     peer = ctx.path("peer.sock")
     s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
@@ -205,25 +207,52 @@ def test_net_device_survives_snapshot_restore(ctx):
     dev1, dev2, snap = ctx.path("dev1.sock"), ctx.path("dev2.sock"), ctx.path("snap")
     try:
         api = Api(ctx, test="net-echo", ready="net echo ready",
-                  extra=["--net", f"vdpa-sim,socket={dev1},peer={peer},mac=52:54:00:ee:00:01"])
+                  extra=["--net", f"vdpa-sim,socket={dev1},peer={peer},mac=52:54:00:ee:00:01{opts}"])
         try:
             check(echo_round(s, dev1, 200, 1) == 200, "no echoes before the snapshot")
             out = api.client_ok("snapshot", "--path", snap)
             check(out["state"] == "running", f"snapshot: {out}")
             check(echo_round(s, dev1, 50, 2) == 50, "the source stopped echoing after its snapshot")
+            source = api.t.reports()
             api.shutdown()
         finally:
             api.kill()
         t = spawn_tern(ctx, ["--restore", snap, "--net",
-                             f"vdpa-sim,socket={dev2},peer={peer},mac=52:54:00:ee:00:01"], reports="r.txt")
+                             f"vdpa-sim,socket={dev2},peer={peer},mac=52:54:00:ee:00:01{opts}"], reports="r.txt")
         n = echo_round(s, dev2, 300, 3)
+        if "features-off" not in opts:
+            t.wait_report("net announce seen")
         t.send(b"q")
         r = t.finish()
         check(n == 300, f"restored VM echoed {n} of 300 frames", r)
         check(r.rc == 0 and any(x.startswith("net echo count=") for x in r.reports), "restored guest", r)
         check(not any(x.startswith("up ") for x in r.reports), "the restored guest booted afresh", r)
+        return source, r
     finally:
         s.close()
+
+
+def test_net_device_survives_snapshot_restore(ctx):
+    """A VM with a virtio-net device on the software vDPA device echoes
+    frames; snapshot it (the device is suspended, its ring indices saved),
+    restore it in a new process with a new --net wire: it echoes again, and
+    announces itself once (VIRTIO_NET_S_ANNOUNCE, acknowledged through the
+    control queue, after which tern clears the bit)."""
+    source, r = echo_snapshot_restore(ctx)
+    feats = [int(x.split("=")[1], 16) for x in source if x.startswith("net echo features=")]
+    check(feats and feats[0] & GUEST_ANNOUNCE, f"GUEST_ANNOUNCE not negotiated: {source[:4]}")
+    check("net announce seen" not in source, f"the source announced without moving: {source}")
+    acks = [x for x in r.reports if x.startswith("net announce ack=")]
+    check(acks == ["net announce ack=0 cleared=1"], f"announce after restore: {acks}", r)
+
+
+def test_no_announce_without_guest_announce(ctx):
+    """With GUEST_ANNOUNCE withheld the restored guest never sees the
+    bit, and its frames still flow."""
+    source, r = echo_snapshot_restore(ctx, f",features-off={GUEST_ANNOUNCE:#x}")
+    feats = [int(x.split("=")[1], 16) for x in source if x.startswith("net echo features=")]
+    check(feats and not feats[0] & GUEST_ANNOUNCE, f"GUEST_ANNOUNCE negotiated: {source[:4]}")
+    check(not any(x.startswith("net announce") for x in r.reports), "announced without the feature", r)
 
 
 def test_restore_needs_the_same_nets(ctx):

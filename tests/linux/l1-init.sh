@@ -64,27 +64,40 @@ wait_for() {
 	return 1
 }
 
+# console_tern COMMAND...: starts COMMAND (a tern) in the background with
+# its stdin the FIFO /tmp/con.in, held open as fd 3 for typing, and its
+# output in /tmp/con.out; $pid is its process.
+console_tern() {
+	rm -f /tmp/con.in
+	mkfifo /tmp/con.in
+	: >/tmp/con.out
+	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" "$@" </tmp/con.in >/tmp/con.out 2>&1 &
+	pid=$!
+	exec 3>/tmp/con.in
+}
+
+# type_expect COMMAND EXPECT SECONDS: types COMMAND into console_tern's
+# guest, reports whether EXPECT shows in its output in time, then types
+# "poweroff -f".
+type_expect() {
+	printf '%s\n' "$1" >&3
+	if wait_for "$2" /tmp/con.out "$3"; then
+		echo "@@L1 typed-output-seen"
+	else
+		echo "@@L1 typed-output-missing"
+	fi
+	printf 'poweroff -f\n' >&3
+}
+
 # run_console NAME CMDLINE COMMAND EXPECT: boots L2 into an interactive
 # shell, types COMMAND into tern's stdin once the prompt shows, waits for
 # EXPECT in tern's output, then types "poweroff -f".
 run_console() {
 	echo "@@L1 run-begin $1 uptime=$(up)"
-	rm -f /tmp/con.in /tmp/con.out
-	mkfifo /tmp/con.in
-	: >/tmp/con.out
-	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$2" \
-		</tmp/con.in >/tmp/con.out 2>&1 &
-	pid=$!
-	exec 3>/tmp/con.in
+	console_tern $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$2"
 	if wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
 		echo "@@L1 typing"
-		printf '%s\n' "$3" >&3
-		if wait_for "$4" /tmp/con.out 30; then
-			echo "@@L1 typed-output-seen"
-		else
-			echo "@@L1 typed-output-missing"
-		fi
-		printf 'poweroff -f\n' >&3
+		type_expect "$3" "$4" 30
 	else
 		echo "@@L1 prompt-missing"
 		kill "$pid"
@@ -158,6 +171,70 @@ run_net() {
 	echo "@@L1 net-diag softnet $(cut -d' ' -f1-3 /proc/net/softnet_stat)"
 	sed 's/^/@@L1 nc-error /' /tmp/nc-up.err /tmp/nc-down.err
 	rm -f /tmp/net-up /tmp/net-down /tmp/hold /tmp/nc-*.err
+	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
+}
+
+# tap_up TAP ADDR MAC PID: waits for tern (PID) to create TAP, then gives it
+# a fixed MAC (the same for every tern, so L2's ARP entry for L1 stays
+# right across a restore) and ADDR; arp_accept lets a gratuitous ARP from
+# L2 create a neighbour entry, which is how L1 sees an announcement.
+tap_up() {
+	n=100
+	while [ ! -e "/sys/class/net/$1" ] && [ $n -gt 0 ] && kill -0 "$4" 2>/dev/null; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	[ -e "/sys/class/net/$1" ] && echo 1 >"/proc/sys/net/ipv4/conf/$1/arp_accept" &&
+		ip link set "$1" address "$3" && ip addr add "$2" dev "$1" && ip link set "$1" up &&
+		echo "@@L1 tap-up $1 uptime=$(up)" || echo "@@L1 tap-missing $1"
+}
+
+# run_snap NAME CMDLINE TAP ADDR MAC PEER COMMAND EXPECT [TERN OPTIONS...]:
+# boots L2 (lane.run=snap) with a control API socket, waits for its shell,
+# snapshots it with 'tern snapshot' and shuts that tern down; then restores
+# the snapshot in a new tern (the same --net options: a new TAP of the same
+# name), reports whether L2 announced itself to L1 (a neighbour entry for
+# PEER appearing with no traffic from L1), pings PEER from L1, types
+# COMMAND into the restored shell and waits for EXPECT.
+run_snap() {
+	name=$1 cmdline=$2 tap=$3 addr=$4 mac=$5 peer=$6 cmd=$7 expect=$8
+	shift 8
+	echo "@@L1 run-begin $name uptime=$(up)"
+	rm -rf /tmp/snap /tmp/api.sock
+	console_tern $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" --api-sock /tmp/api.sock "$@"
+	tap_up "$tap" "$addr" "$mac" "$pid"
+	if wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
+		tern snapshot --api-sock /tmp/api.sock --path /tmp/snap >/tmp/snap.out 2>&1
+		echo "@@L1 snapshot-rc $? $(tr -d '\n' </tmp/snap.out)"
+		tern shutdown --api-sock /tmp/api.sock >/dev/null 2>&1
+	else
+		echo "@@L1 prompt-missing"
+		kill "$pid"
+	fi
+	wait "$pid"
+	echo "@@L1 first-rc $?"
+	exec 3>&-
+	sed 's/^/@@L1 first-console /' /tmp/con.out
+	echo "@@L1 snapshot-files $(ls /tmp/snap 2>&1 | tr '\n' ' ')"
+
+	t0=$(up)
+	console_tern tern run --restore /tmp/snap "$@"
+	tap_up "$tap" "$addr" "$mac" "$pid"
+	n=50
+	while ! ip neigh show dev "$tap" | grep -q "^$peer " && [ $n -gt 0 ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	echo "@@L1 restore-neigh $(ip neigh show dev "$tap" | grep "^$peer " | tr -s ' ') restored-at=$t0 now=$(up)"
+	ping -c 3 -w 20 "$peer" >/tmp/ping.out 2>&1
+	echo "@@L1 restore-ping-rc $?"
+	type_expect "$cmd" "$expect" 60
+	wait "$pid"
+	rc=$?
+	exec 3>&-
+	cat /tmp/con.out
+	echo
+	rm -rf /tmp/snap
 	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
 }
 

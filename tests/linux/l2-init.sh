@@ -118,6 +118,25 @@ net)
 	echo "@@L2 poweroff"
 	poweroff -f
 	;;
+snap)
+	# A shell with a configured eth0, to be snapshotted by L1 once the
+	# prompt shows and restored in a new tern; L1 then types a command that
+	# must still run and still reach L1 over the network.
+	arg() { sed -n "s/.*lane\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+	for m in failover net_failover virtio_net; do
+		insmod /lib/modules/$m.ko || echo "@@L2 insmod-failed $m"
+	done
+	n=50
+	while [ ! -e /sys/class/net/eth0 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	ip link set lo up
+	ip addr add "$(arg ip)" dev eth0
+	ip link set eth0 up
+	ping -c 1 -w 20 "$(arg peer)" >/dev/null 2>&1
+	echo "@@L2 snap-ping-before $?"
+	export PS1='lane-sh# '
+	echo "@@L2 shell-ready"
+	exec setsid cttyhack sh
+	;;
 reboot)
 	echo "@@L2 reboot"
 	reboot -f

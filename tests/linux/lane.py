@@ -16,6 +16,12 @@ the same kernel as L2 several times (one L1 boot, several L2 boots):
   elf      the ELF vmlinux inside that bzImage, through the 64-bit Linux
            boot protocol (--boot-protocol linux); as `checks`
   pvh      the same vmlinux through its PVH note (--boot-protocol pvh)
+  snap     the bzImage with a virtio-net device on a TAP and an API socket;
+           L2 configures eth0 and starts a shell; L1 snapshots it with
+           `tern snapshot`, shuts that tern down, restores the snapshot in a
+           new tern (a new TAP), checks that L2 announced itself (a
+           gratuitous ARP reached L1 unasked), pings it,
+           and types a command that must answer and ping L1 from L2
   net      the bzImage with a virtio-net device on a TAP in L1 (--net
            vdpa-sim,tap=,mac= with a random MAC); L2 loads Debian's
            virtio_net driver, reports the interface it got, pings L1 and
@@ -48,7 +54,8 @@ CMDLINE_BASE = "console=ttyS0 quiet panic=-1"
 
 CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "pci",
           "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot",
-          "net-bind", "net-mac", "net-ping", "net-tcp"]
+          "net-bind", "net-mac", "net-ping", "net-tcp", "snapshot", "restore-shell", "restore-ping",
+          "restore-announce"]
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
 NET_OPTS = ["--net", f"vdpa-sim,socket={NET_SOCK},peer={NET_SOCK}"]
 VIRTIO_NET_PCI = ("0x1af4", "0x1041")  # virtio 1.x network device (virtio spec 4.1.2)
@@ -61,6 +68,11 @@ NET_PREFIX = 16
 NET_BYTES = 64 << 20  # per direction
 NET_PORT_UP, NET_PORT_DOWN = 5000, 5001  # L2 -> L1, L1 -> L2
 NET_TIMEOUT = 300  # seconds for the whole net run, enforced inside L1
+# The snapshot run: its own TAP and addresses, a fixed MAC on L1's side.
+SNAP_TAP = "lane1"
+SNAP_L1_ADDR = "169.254.3.1"
+SNAP_L2_ADDR = "169.254.4.4"
+SNAP_TAP_MAC = "02:00:5e:00:53:01"
 # The other loaders' runs: name -> (L1 path of the kernel, extra tern options).
 ALT_RUNS = {"elf": ("/l2/vmlinux", ["--boot-protocol", "linux"]),
             "pvh": ("/l2/vmlinux", ["--boot-protocol", "pvh"])}
@@ -81,6 +93,12 @@ class Plan:
         octets = [rng.getrandbits(8) for _ in range(6)]
         octets[0] = (octets[0] & 0xfc) | 0x02
         self.mac = ":".join("%02x" % o for o in octets)
+        c, d = rng.randrange(1000, 9999), rng.randrange(1000, 9999)
+        self.snap_cmd = (f"echo restored-$(({c}+{d})); ping -c 3 -w 20 {SNAP_L1_ADDR} >/dev/null && "
+                         f"echo pinged-$(({c}+{d}))")
+        self.snap_expect = f"pinged-{c + d}"
+        octets[5] ^= 0x55
+        self.snap_mac = ":".join("%02x" % o for o in octets)
 
     def cmdline(self, run):
         # The L2 /init runs the checks for elf and pvh too.
@@ -89,6 +107,8 @@ class Plan:
         if run == "net":
             line += (f" lane.ip={NET_L2_ADDR}/{NET_PREFIX} lane.peer={NET_L1_ADDR} lane.bytes={NET_BYTES}"
                      f" lane.port-up={NET_PORT_UP} lane.port-down={NET_PORT_DOWN}")
+        if run == "snap":
+            line += f" lane.ip={SNAP_L2_ADDR}/{NET_PREFIX} lane.peer={SNAP_L1_ADDR}"
         return line
 
     def net_opts(self):
@@ -107,6 +127,9 @@ class Plan:
             f"{sh_quote(self.console_cmd)} {sh_quote(self.console_expect)}",
         ] + [f"run_l2 {name} {kernel} {sh_quote(self.cmdline(name))} {' '.join(opts)}"
              for name, (kernel, opts) in ALT_RUNS.items()] + [
+            f"run_snap snap {sh_quote(self.cmdline('snap'))} {SNAP_TAP} {SNAP_L1_ADDR}/{NET_PREFIX} "
+            f"{SNAP_TAP_MAC} {SNAP_L2_ADDR} {sh_quote(self.snap_cmd)} {sh_quote(self.snap_expect)} "
+            f"--net vdpa-sim,tap={SNAP_TAP},mac={self.snap_mac}",
             f"LANE_TIMEOUT={NET_TIMEOUT}",
             f"run_net net {sh_quote(self.cmdline('net'))} {NET_TAP} {NET_L1_ADDR}/{NET_PREFIX} "
             f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} " + " ".join(sh_quote(o) for o in self.net_opts()),
@@ -133,8 +156,9 @@ class Results:
 
 
 def vm_reason(run):
-    """tern's own account of why the VM ended (it runs with TERN_DEBUG=1)."""
-    for line in run.lines:
+    """tern's own account of why the VM ended (it runs with TERN_DEBUG=1):
+    the last one, as a run may hold an earlier tern's output."""
+    for line in reversed(run.lines):
         m = re.search(r"tern: (?:debug|error): (.*)", line)
         if m:
             return m.group(1).strip()
@@ -247,6 +271,34 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
         res.ok(f"{name}-boot", not probs, "; ".join(probs))
 
     evaluate_net(res, plan, runs.get("net"), lane)
+    evaluate_snap(res, plan, runs.get("snap"))
+
+
+def evaluate_snap(res, plan, run):
+    if run is None or run.rc is None:
+        for c in ["snapshot", "restore-shell", "restore-ping",
+          "restore-announce"]:
+            res.ok(c, False, run_summary(run))
+        return
+    snap = run.mark("snapshot-rc", "L1") or ""
+    files = (run.mark("snapshot-files", "L1") or "").split()
+    before = run.mark("snap-ping-before")
+    res.ok("snapshot", snap.startswith("0 ") and '"type": "full"' in snap and "state" in files
+           and any(f.startswith("memory.") for f in files) and run.mark("first-rc", "L1") == "0",
+           f"tern snapshot: {snap!r}; files {files}; first tern rc {run.mark('first-rc', 'L1')!r}; "
+           f"L2's ping before the snapshot rc {before!r}")
+    typed = run.mark("typed-output-seen", "L1") is not None
+    answered = any(l.strip() == plan.snap_expect for l in run.lines)
+    res.ok("restore-shell", typed and answered and run.rc == 0 and "ACPI S5" in vm_reason(run),
+           f"restored shell: output seen={typed} line={answered}; {run_summary(run)}")
+    # The guest announced itself (S_ANNOUNCE -> gratuitous ARP): L1, which
+    # accepts gratuitous ARP on that TAP, learnt L2's address before it
+    # sent L2 anything.
+    neigh = run.mark("restore-neigh", "L1") or ""
+    res.ok("restore-announce", neigh.startswith(SNAP_L2_ADDR + " ") and f"lladdr {plan.snap_mac}" in neigh,
+           f"L1's neighbour entry for L2 after the restore: {neigh!r}")
+    res.ok("restore-ping", run.mark("restore-ping-rc", "L1") == "0" and answered,
+           f"L1 -> restored L2 ping rc {run.mark('restore-ping-rc', 'L1')!r}; L2 -> L1 ping answered={answered}")
 
 
 def _hash_mark(run, key, level="L2"):
@@ -374,7 +426,7 @@ def lane_main(args, res, plan):
         return res.report()
 
     serial = os.path.join(lane, "serial.log")
-    timeout = 90 + (3 + len(ALT_RUNS)) * RUN_TIMEOUT + NET_TIMEOUT
+    timeout = 90 + (5 + len(ALT_RUNS)) * RUN_TIMEOUT + NET_TIMEOUT
     rc, wall = lanelib.run_l1(kernel, l1, serial, timeout)
     lines = lanelib.read_log(serial)
     runs, l1marks = lanelib.parse_runs(lines)
