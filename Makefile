@@ -73,6 +73,10 @@ LIB_SRCS += migrate/kvmstate.c
 LIB_SRCS += migrate/snapshot.c
 LIB_SRCS += migrate/dirty.c
 LIB_SRCS += migrate/snapmem.c
+LIB_SRCS += migrate/stream.c
+LIB_SRCS += migrate/transport.c
+LIB_SRCS += migrate/migrate_src.c
+LIB_SRCS += migrate/migrate_dst.c
 MAIN_SRCS := vmm/main.c vmm/cli.c vmm/client.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -29,7 +29,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <isa-l/crc.h>
 #include <libfdt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -44,6 +43,7 @@
 #include "devices/serial.h"
 #include "devices/virtio_net.h"
 #include "migrate/kvmstate.h"
+#include "migrate/record.h"
 #include "migrate/snapmem.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -51,29 +51,7 @@
 #define REC_CONFIG 1u
 #define REC_STATE 2u
 #define REC_PAGES 3u
-#define REC_END 0xffffffffu
-#define FDT_MAX (16u << 20)
 #define PAGE 4096u
-
-struct snap_header {
-	char magic[8];
-	uint16_t major, minor;
-	uint32_t crc;
-} __attribute__((packed));
-
-struct snap_record {
-	uint32_t type, rsvd;
-	uint64_t len;
-} __attribute__((packed));
-
-_Static_assert(sizeof(struct snap_header) == 16, "snapshot header layout");
-_Static_assert(sizeof(struct snap_record) == 16, "snapshot record layout");
-
-static uint32_t crc32c(const void *p, size_t len, uint32_t prev)
-{
-	/* ISA-L's raw form: seed ~prev, invert the result: standard CRC32C */
-	return ~crc32_iscsi((unsigned char *)(uintptr_t)p, (int)len, ~prev);
-}
 
 /* ---- building the trees ----------------------------------------------- */
 
@@ -82,8 +60,8 @@ static int fdt_err(struct err *e, const char *what, int r)
 	return err_set(e, -ENOSPC, "state tree: %s: %s", what, fdt_strerror(r));
 }
 
-static int build_config(struct vm *vm, const char *mem_name, const struct snap_lineage *parent, void *fdt,
-			size_t size, struct err *e)
+int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap_lineage *parent, void *fdt,
+			  size_t size, struct err *e)
 {
 	int r = fdt_create(fdt, (int)size);
 
@@ -99,7 +77,7 @@ static int build_config(struct vm *vm, const char *mem_name, const struct snap_l
 		r = fdt_property_u32(fdt, "test-device", vm->cfg.test_device);
 	if (!r)
 		r = fdt_property_u32(fdt, "nr-nets", vm->cfg.nr_nets);
-	if (!r)
+	if (!r && mem_name)
 		r = fdt_property_string(fdt, "memory-file", mem_name);
 	if (!r && parent)
 		r = fdt_property_string(fdt, "parent", parent->dir);
@@ -133,7 +111,7 @@ static int blob(void *fdt, const char *name, const void *p, size_t len, struct e
 	return r < 0 ? fdt_err(e, name, r) : 0;
 }
 
-static int build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
+int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 {
 	struct serial_state ss;
 	struct cmos_state cs;
@@ -184,7 +162,7 @@ static int build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 
 static int put_record(uint8_t *buf, size_t *pos, size_t cap, uint32_t type, const void *payload, size_t len)
 {
-	struct snap_record h = { .type = type, .len = len };
+	struct rec_header h = { .type = type, .len = len };
 	size_t need = sizeof(h) + len + 4, pad = (8 - (need % 8)) % 8;
 	uint32_t crc;
 
@@ -289,14 +267,14 @@ int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, str
 		goto out;
 	snprintf(mem_name, sizeof(mem_name), "memory.%llx", (unsigned long long)now_ns() ^ (unsigned long long)getpid());
 	buf = malloc(cap);
-	cfg = malloc(64 * 1024);
-	st = malloc(FDT_MAX);
+	cfg = malloc(SNAP_CONFIG_MAX);
+	st = malloc(SNAP_FDT_MAX);
 	if (!buf || !cfg || !st) {
 		r = err_set(e, -ENOMEM, "out of memory for the snapshot");
 		goto out;
 	}
-	if ((r = build_config(vm, mem_name, parent, cfg, 64 * 1024, e)) < 0 ||
-	    (r = build_state(vm, st, FDT_MAX, e)) < 0)
+	if ((r = snapshot_build_config(vm, mem_name, parent, cfg, SNAP_CONFIG_MAX, e)) < 0 ||
+	    (r = snapshot_build_state(vm, st, SNAP_FDT_MAX, e)) < 0)
 		goto out;
 
 	/* memory first: the state file that names it appears last */
@@ -317,7 +295,7 @@ int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, str
 		goto out;
 	}
 
-	struct snap_header h = { .magic = "TERNSNAP", .major = SNAP_MAJOR, .minor = SNAP_MINOR };
+	struct rec_file_header h = { .magic = "TERNSNAP", .major = SNAP_MAJOR, .minor = SNAP_MINOR };
 	h.crc = crc32c(&h, 12, 0);
 	memcpy(buf, &h, sizeof(h));
 	pos = sizeof(h);
@@ -374,11 +352,11 @@ out_resume:
 
 /* ---- reading -------------------------------------------------------------- */
 
-static int check_tree(const void *p, size_t len, const char *what, struct err *e)
+int snapshot_check_tree(const void *p, size_t len, const char *what, struct err *e)
 {
 	int r;
 
-	if (len < sizeof(struct fdt_header) || len > FDT_MAX)
+	if (len < sizeof(struct fdt_header) || len > SNAP_FDT_MAX)
 		return err_set(e, -EPROTO, "snapshot: %s tree has a bad size (%zu)", what, len);
 	r = fdt_check_full(p, len);
 	if (r < 0)
@@ -388,9 +366,43 @@ static int check_tree(const void *p, size_t len, const char *what, struct err *e
 	return 0;
 }
 
+int snapshot_parse_config(struct snapshot *s, bool memory_file, struct err *e)
+{
+	int root = 0, plen;
+	const fdt32_t *cpus = fdt_getprop(s->config, root, "nr-cpus", &plen);
+	if (!cpus || plen != 4)
+		return err_set(e, -EPROTO, "snapshot configuration lacks nr-cpus");
+	s->nr_cpus = fdt32_to_cpu(*cpus);
+	const void *mem = fdt_getprop(s->config, root, "mem-size", &plen);
+	if (!mem || plen != 8)
+		return err_set(e, -EPROTO, "snapshot configuration lacks mem-size");
+	fdt64_t mem_be; /* properties are only 4-byte aligned */
+	memcpy(&mem_be, mem, 8);
+	s->mem_size = fdt64_to_cpu(mem_be);
+	const fdt32_t *td = fdt_getprop(s->config, root, "test-device", &plen);
+	s->test_device = td && plen == 4 && fdt32_to_cpu(*td);
+	const fdt32_t *nets = fdt_getprop(s->config, root, "nr-nets", &plen);
+	s->nr_nets = nets && plen == 4 ? fdt32_to_cpu(*nets) : 0;
+	if (s->nr_nets > NET_MAX_DEVS)
+		return err_set(e, -EPROTO, "snapshot configuration has %u network devices", s->nr_nets);
+	if (!s->nr_cpus || s->nr_cpus > VM_MAX_CPUS || s->mem_size < MEM_MIN_SIZE || s->mem_size % PAGE ||
+	    s->mem_size > (1ull << 46))
+		return err_set(e, -EPROTO, "snapshot configuration is out of range (%u CPUs, %llu bytes)", s->nr_cpus,
+			       (unsigned long long)s->mem_size);
+	if (!memory_file)
+		return 0;
+	const char *mf = fdt_getprop(s->config, root, "memory-file", &plen);
+	if (!mf || plen < 2 || mf[plen - 1] || strchr(mf, '/') || strncmp(mf, "memory.", 7) ||
+	    (size_t)plen > sizeof(s->mem_name))
+		return err_set(e, -EPROTO, "snapshot configuration has a bad memory-file name");
+	memcpy(s->mem_name, mf, (size_t)plen);
+	snprintf(s->mem_path, sizeof(s->mem_path), "%s", mf); /* made absolute by snapshot_read() */
+	return 0;
+}
+
 int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct err *e)
 {
-	struct snap_header h;
+	struct rec_file_header h;
 	size_t pos = sizeof(h), pages_len = 0;
 	bool seen_end = false;
 
@@ -406,7 +418,7 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 		return err_set(e, -EPROTO, "snapshot format %u.%u is not supported (this tern reads %u.0-%u.%u)",
 			       h.major, h.minor, SNAP_MAJOR, SNAP_MAJOR, SNAP_MINOR);
 	while (!seen_end) {
-		struct snap_record r;
+		struct rec_header r;
 		uint32_t crc;
 		if (len - pos < sizeof(r) + 4)
 			return err_set(e, -EPROTO, "snapshot is truncated at byte %zu", pos);
@@ -426,7 +438,7 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 			const char *what = r.type == REC_CONFIG ? "configuration" : "state";
 			if (*slot)
 				return err_set(e, -EPROTO, "snapshot has two %s records", what);
-			int c = check_tree(payload, r.len, what, e);
+			int c = snapshot_check_tree(payload, r.len, what, e);
 			if (c < 0)
 				return c;
 			*slot = malloc(r.len);
@@ -469,35 +481,10 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 	if (!s->config || !s->state)
 		return err_set(e, -EPROTO, "snapshot lacks its %s record", s->config ? "state" : "configuration");
 
+	int r = snapshot_parse_config(s, true, e);
+	if (r < 0)
+		return r;
 	int root = 0, plen;
-	const fdt32_t *cpus = fdt_getprop(s->config, root, "nr-cpus", &plen);
-	if (!cpus || plen != 4)
-		return err_set(e, -EPROTO, "snapshot configuration lacks nr-cpus");
-	s->nr_cpus = fdt32_to_cpu(*cpus);
-	const void *mem = fdt_getprop(s->config, root, "mem-size", &plen);
-	if (!mem || plen != 8)
-		return err_set(e, -EPROTO, "snapshot configuration lacks mem-size");
-	fdt64_t mem_be; /* properties are only 4-byte aligned */
-	memcpy(&mem_be, mem, 8);
-	s->mem_size = fdt64_to_cpu(mem_be);
-	const fdt32_t *td = fdt_getprop(s->config, root, "test-device", &plen);
-	s->test_device = td && plen == 4 && fdt32_to_cpu(*td);
-	const fdt32_t *nets = fdt_getprop(s->config, root, "nr-nets", &plen);
-	s->nr_nets = nets && plen == 4 ? fdt32_to_cpu(*nets) : 0;
-	if (s->nr_nets > NET_MAX_DEVS)
-		return err_set(e, -EPROTO, "snapshot configuration has %u network devices", s->nr_nets);
-	const char *mf = fdt_getprop(s->config, root, "memory-file", &plen);
-	if (!mf || plen < 2 || mf[plen - 1] || strchr(mf, '/') || strncmp(mf, "memory.", 7))
-		return err_set(e, -EPROTO, "snapshot configuration has a bad memory-file name");
-	if (!s->nr_cpus || s->nr_cpus > VM_MAX_CPUS || s->mem_size < MEM_MIN_SIZE || s->mem_size % PAGE ||
-	    s->mem_size > (1ull << 46))
-		return err_set(e, -EPROTO, "snapshot configuration is out of range (%u CPUs, %llu bytes)", s->nr_cpus,
-			       (unsigned long long)s->mem_size);
-	if ((size_t)plen > sizeof(s->mem_name))
-		return err_set(e, -EPROTO, "snapshot configuration has a bad memory-file name");
-	memcpy(s->mem_name, mf, (size_t)plen);
-	snprintf(s->mem_path, sizeof(s->mem_path), "%s", mf); /* made absolute by snapshot_read() */
-
 	/* a diff: its parent, and exactly one bit per page of RAM */
 	const char *par = fdt_getprop(s->config, root, "parent", &plen);
 	if (!par)

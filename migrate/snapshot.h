@@ -17,6 +17,10 @@ struct vm;
 #define SNAP_STATE_FILE "state"
 #define SNAP_MAX_FILE (64u << 20) /* state file limit */
 #define SNAP_MAX_CHAIN 32  /* diffs over one full snapshot */
+#define SNAP_CONFIG_MAX (64u << 10) /* configuration tree limit */
+#define SNAP_FDT_MAX (16u << 20)    /* state tree limit */
+
+struct snap_lineage;
 
 /* A diff snapshot's memory, laid over its parent's at restore. */
 struct snapshot_layer {
@@ -64,6 +68,17 @@ int snapshot_read(const char *dir, struct snapshot *s, struct err *e);
  * file), lays the chain's diffs over its RAM, before it starts. */
 int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e);
 void snapshot_free(struct snapshot *s);
+
+/* The pieces the migration stream shares. Trees are built into fdt, of
+ * size bytes; memory-file is left out when mem_name is NULL. */
+int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap_lineage *parent, void *fdt,
+			  size_t size, struct err *e);
+int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e);
+/* fdt_check_full() and size checks of a tree of len bytes. */
+int snapshot_check_tree(const void *p, size_t len, const char *what, struct err *e);
+/* Reads s->config (a checked tree) into s's fields, with their ranges;
+ * memory-file is required when memory_file. */
+int snapshot_parse_config(struct snapshot *s, bool memory_file, struct err *e);
 
 /* The record layer, exposed for tests: parses a whole state file image. */
 int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct err *e);

@@ -296,9 +296,11 @@ static int handle_status(struct api_call *c)
 		return -ENOMEM;
 	}
 	bad |= json_object_object_add(o, "state", json_object_new_string(state_name(c->ops->state(c->opaque))));
-	/* Filled by the migration work (issue 6 and later): "none" until a
-	 * migration has been started. */
-	bad |= json_object_object_add(mig, "state", json_object_new_string("none"));
+	/* "none" until a migration has been started */
+	struct mig_progress p = { .state = MIG_S_NONE };
+	if (c->ops->migration)
+		c->ops->migration(c->opaque, &p, false);
+	bad |= json_object_object_add(mig, "state", json_object_new_string(mig_state_name(p.state)));
 	bad |= json_object_object_add(o, "migration", mig);
 	if (bad) {
 		json_object_put(o);
@@ -404,6 +406,153 @@ static int handle_snapshot(struct api_call *c)
 	return reply_json(c->reply, 200, o);
 }
 
+/* ---- migration ----------------------------------------------------------------- */
+
+static const char *const migrate_fields[] = { "to", "downtime_ms", "bandwidth", "timeout_ms", "max_passes", NULL };
+
+/* An integer field in [min, max], if present. 1 with the 400 reply filled
+ * when it is out of range or not an integer; 0 otherwise; -ENOMEM. */
+static int int_field(struct api_call *c, const char *name, uint64_t min, uint64_t max, uint64_t *out)
+{
+	struct json_object *v;
+	int ret;
+
+	if (!json_object_object_get_ex(c->body, name, &v))
+		return 0;
+	if (json_object_is_type(v, json_type_int)) {
+		int64_t x = json_object_get_int64(v);
+		if (x >= 0 && (uint64_t)x >= min && (uint64_t)x <= max) {
+			*out = (uint64_t)x;
+			return 0;
+		}
+	}
+	ret = reply_errorf(c->reply, 400, "field '%s' must be an integer from %llu to %llu", name,
+			   (unsigned long long)min, (unsigned long long)max);
+	return ret < 0 ? ret : 1;
+}
+
+static int progress_json(const struct mig_progress *p, struct json_object **out)
+{
+	struct json_object *o = json_object_new_object(), *passes = json_object_new_array();
+	int bad = !o || !passes;
+
+	for (unsigned i = 0; !bad && i < p->npasses && i < MIG_PASS_LOG; i++) {
+		struct json_object *x = json_object_new_object();
+		bad |= !x;
+		bad |= json_object_object_add(x, "pages", json_object_new_uint64(p->passes[i].pages));
+		bad |= json_object_object_add(x, "bytes", json_object_new_uint64(p->passes[i].bytes));
+		bad |= json_object_object_add(x, "ms", json_object_new_uint64(p->passes[i].ms));
+		bad |= json_object_array_add(passes, x);
+	}
+	bad |= json_object_object_add(o, "state", json_object_new_string(mig_state_name(p->state)));
+	if (p->state != MIG_S_NONE) {
+		bad |= json_object_object_add(o, "to", json_object_new_string(p->to));
+		bad |= json_object_object_add(o, "pass", json_object_new_int64(p->pass));
+		bad |= json_object_object_add(o, "ram_pages", json_object_new_uint64(p->ram_pages));
+		bad |= json_object_object_add(o, "pages_sent", json_object_new_uint64(p->pages_sent));
+		bad |= json_object_object_add(o, "bytes_sent", json_object_new_uint64(p->bytes_sent));
+		bad |= json_object_object_add(o, "remaining_pages", json_object_new_uint64(p->remaining_pages));
+		bad |= json_object_object_add(o, "bandwidth_bps", json_object_new_uint64((uint64_t)p->bandwidth));
+		bad |= json_object_object_add(o, "dirty_pages_per_s", json_object_new_uint64((uint64_t)p->dirty_rate));
+		bad |= json_object_object_add(o, "eta_ms", json_object_new_uint64(p->eta_ms));
+		bad |= json_object_object_add(o, "elapsed_ms", json_object_new_uint64(p->elapsed_ms));
+		if (p->state == MIG_S_COMPLETED) {
+			bad |= json_object_object_add(o, "total_ms", json_object_new_uint64(p->total_ms));
+			bad |= json_object_object_add(o, "downtime_ms", json_object_new_uint64(p->downtime_ms));
+		}
+		if (p->error[0])
+			bad |= json_object_object_add(o, "error", json_object_new_string(p->error));
+		bad |= json_object_object_add(o, "passes", passes);
+		passes = NULL;
+	}
+	json_object_put(passes);
+	if (bad) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	*out = o;
+	return 0;
+}
+
+static int reply_progress(struct api_call *c, unsigned status, bool results)
+{
+	struct mig_progress p = { .state = MIG_S_NONE };
+	struct json_object *o = NULL;
+	int r;
+
+	c->ops->migration(c->opaque, &p, results);
+	r = progress_json(&p, &o);
+	return r < 0 ? r : reply_json(c->reply, status, o);
+}
+
+static int handle_migrate(struct api_call *c)
+{
+	struct mig_params p = { .downtime_ms = MIG_DEFAULT_DOWNTIME_MS, .timeout_ms = MIG_DEFAULT_TIMEOUT_MS,
+				.max_passes = MIG_DEFAULT_MAX_PASSES };
+	struct json_object *v;
+	struct err e = { { 0 } };
+	uint64_t x;
+	int r;
+
+	if (!json_object_object_get_ex(c->body, "to", &v) || !json_object_is_type(v, json_type_string))
+		return api_reply_error(c->reply, 400, "field 'to' (tcp:HOST:PORT or unix:PATH) is required");
+	if ((size_t)json_object_get_string_len(v) >= sizeof(p.to) ||
+	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return reply_errorf(c->reply, 400, "field 'to' must be shorter than %zu bytes, without NUL", sizeof(p.to));
+	strcpy(p.to, json_object_get_string(v));
+	x = p.downtime_ms;
+	if ((r = int_field(c, "downtime_ms", 1, 600000, &x)))
+		return r < 0 ? r : 0;
+	p.downtime_ms = (unsigned)x;
+	x = p.timeout_ms;
+	if ((r = int_field(c, "timeout_ms", 100, 3600000, &x)))
+		return r < 0 ? r : 0;
+	p.timeout_ms = (unsigned)x;
+	x = p.max_passes;
+	if ((r = int_field(c, "max_passes", 1, 1000, &x)))
+		return r < 0 ? r : 0;
+	p.max_passes = (unsigned)x;
+	if (json_object_object_get_ex(c->body, "bandwidth", &v)) {
+		/* bytes per second: a number, or a string with a K, M, G suffix */
+		if (json_object_is_type(v, json_type_string)) {
+			if (parse_size(json_object_get_string(v), &p.bandwidth) < 0)
+				return api_reply_error(c->reply, 400, "field 'bandwidth' is not a rate (e.g. 100M)");
+		} else if ((r = int_field(c, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth))) {
+			return r < 0 ? r : 0;
+		}
+	}
+	r = refuse_if_stopping(c);
+	if (r)
+		return r < 0 ? r : 0;
+	if (!c->ops->migrate)
+		return api_reply_error(c->reply, 501, "live migration is not available");
+	r = c->ops->migrate(c->opaque, &p, &e);
+	if (r < 0)
+		return reply_hook_error(c->reply, r, &e, "migrate");
+	return reply_progress(c, 202, false);
+}
+
+static int handle_migration(struct api_call *c)
+{
+	if (!c->ops->migration)
+		return api_reply_error(c->reply, 501, "live migration is not available");
+	return reply_progress(c, 200, true);
+}
+
+static int handle_migrate_cancel(struct api_call *c)
+{
+	struct err e = { { 0 } };
+	int r;
+
+	if (!c->ops->migrate_cancel)
+		return api_reply_error(c->reply, 501, "live migration is not available");
+	r = c->ops->migrate_cancel(c->opaque, &e);
+	if (r < 0)
+		return api_reply_error(c->reply, r == -EBUSY || r == -ENOENT ? 409 : api_status_for_errno(r),
+				       e.msg[0] ? e.msg : strerror(-r));
+	return reply_progress(c, 200, false);
+}
+
 /* ---- routing ------------------------------------------------------------------- */
 
 enum api_body {
@@ -429,6 +578,9 @@ static const struct api_route routes[] = {
 	{ "/vm/resume", "PUT", BODY_OPTIONAL, no_fields, handle_resume },
 	{ "/vm/shutdown", "PUT", BODY_OPTIONAL, no_fields, handle_shutdown },
 	{ "/vm/snapshot", "PUT", BODY_REQUIRED, snapshot_fields, handle_snapshot },
+	{ "/vm/migrate", "PUT", BODY_REQUIRED, migrate_fields, handle_migrate },
+	{ "/vm/migrate/cancel", "PUT", BODY_OPTIONAL, no_fields, handle_migrate_cancel },
+	{ "/vm/migration", "GET", BODY_NONE, no_fields, handle_migration },
 };
 
 /* The Allow header for a path: its methods, as a static string. */

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migrate/migrate.h"
 #include "vmm/util.h"
 
 /* Request bodies larger than this are refused with 413. */
@@ -70,6 +71,12 @@ struct api_ops {
 	 * as req->resume says. NULL while snapshots are not implemented: the
 	 * endpoint then answers 501. */
 	int (*snapshot)(void *opaque, struct api_snapshot_req *req, struct err *e);
+	/* Live migration (migrate/migrate.h). NULL: the endpoints answer 501.
+	 * migrate starts one and returns; migration copies the progress (and
+	 * with results marks a completed migration's results as read). */
+	int (*migrate)(void *opaque, const struct mig_params *p, struct err *e);
+	int (*migrate_cancel)(void *opaque, struct err *e);
+	void (*migration)(void *opaque, struct mig_progress *out, bool results);
 };
 
 /* One reply of the handler layer. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmm/api_vm.h"
 
+#include <errno.h>
 #include <string.h>
 
+#include "migrate/migrate.h"
 #include "migrate/snapshot.h"
 #include "vmm/vm.h"
 
@@ -38,22 +40,30 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 
 /* The API thread is the only caller of vm_pause()/vm_resume() and handles
  * one request at a time, which is the serialisation they require. */
+/* A migration pauses and resumes the VM itself: nothing else may then. */
+static int refuse_if_migrating(struct api_vm *av, struct err *e)
+{
+	return migrate_busy(av->vm) ? err_set(e, -EBUSY, "a migration is in progress") : 0;
+}
+
 static int api_vm_pause(void *opaque, struct err *e)
 {
 	struct api_vm *av = opaque;
+	int r = refuse_if_migrating(av, e);
 
-	(void)e;
-	vm_pause(av->vm);
-	return 0;
+	if (r == 0)
+		vm_pause(av->vm);
+	return r;
 }
 
 static int api_vm_resume(void *opaque, struct err *e)
 {
 	struct api_vm *av = opaque;
+	int r = refuse_if_migrating(av, e);
 
-	(void)e;
-	vm_resume(av->vm);
-	return 0;
+	if (r == 0)
+		vm_resume(av->vm);
+	return r;
 }
 
 /* Pauses (if running), writes the snapshot, and leaves the VM running or
@@ -63,14 +73,37 @@ static int api_vm_snapshot(void *opaque, struct api_snapshot_req *req, struct er
 	struct api_vm *av = opaque;
 	struct snapshot_opts o = { .diff = req->diff };
 	bool was_paused = vm_is_paused(av->vm);
-	int r;
+	int r = refuse_if_migrating(av, e);
 
+	if (r < 0)
+		return r;
 	vm_pause(av->vm);
 	r = snapshot_create(av->vm, req->path, &o, e);
 	req->pages = o.pages;
 	if ((r < 0 && !was_paused) || (r == 0 && req->resume))
 		vm_resume(av->vm);
 	return r;
+}
+
+static int api_vm_migrate(void *opaque, const struct mig_params *p, struct err *e)
+{
+	struct api_vm *av = opaque;
+
+	return migrate_start(av->vm, p, e);
+}
+
+static int api_vm_migrate_cancel(void *opaque, struct err *e)
+{
+	struct api_vm *av = opaque;
+
+	return migrate_cancel(av->vm, e);
+}
+
+static void api_vm_migration(void *opaque, struct mig_progress *out, bool results)
+{
+	struct api_vm *av = opaque;
+
+	migrate_progress(av->vm, out, results);
 }
 
 static void api_vm_shutdown(void *opaque)
@@ -87,4 +120,7 @@ const struct api_ops api_vm_ops = {
 	.resume = api_vm_resume,
 	.shutdown = api_vm_shutdown,
 	.snapshot = api_vm_snapshot,
+	.migrate = api_vm_migrate,
+	.migrate_cancel = api_vm_migrate_cancel,
+	.migration = api_vm_migration,
 };

@@ -2,6 +2,7 @@
 #include "vmm/cli.h"
 
 #include "devices/virtio_net.h"
+#include "migrate/transport.h"
 #include "vmm/client.h"
 
 #include <errno.h>
@@ -38,6 +39,8 @@ void cli_usage_run(FILE *f)
 		"Usage: tern run --kernel PATH [OPTIONS]\n"
 		"       tern run --restore DIR [--restore-memory map|copy] [--net SPEC]...\n"
 		"                [--track-dirty] [--api-sock PATH] [--test-device[=PATH]]\n"
+		"       tern run --incoming tcp:HOST:PORT|unix:PATH [--net SPEC]... [--api-sock PATH]\n"
+		"                [--test-device[=PATH]]\n"
 		"\n"
 		"Boots a microVM. Its serial console (COM1) is tern's stdin and stdout;\n"
 		"when stdin is a terminal it is switched to raw mode. Type Ctrl-A x to quit,\n"
@@ -73,6 +76,11 @@ void cli_usage_run(FILE *f)
 		"                           read pages on first touch (default; quick at any\n"
 		"                           size); copy: copy it into shared guest RAM first\n"
 		"                           (for devices that map guest memory themselves)\n"
+		"      --incoming ADDR      wait for one live migration on ADDR (tcp:HOST:PORT,\n"
+		"                           tcp:[V6ADDR]:PORT or unix:PATH) from 'tern migrate';\n"
+		"                           the machine's shape comes from the source; give\n"
+		"                           one --net per network device of the source's VM.\n"
+		"                           The guest starts once the source handed it over\n"
 		"      --track-dirty        log which pages the guest writes, so that 'tern\n"
 		"                           snapshot --diff' can save only those; costs a\n"
 		"                           fault on the first write to a page after each\n"
@@ -100,6 +108,7 @@ enum {
 	OPT_API_SOCK,
 	OPT_RESTORE_MEMORY,
 	OPT_TRACK_DIRTY,
+	OPT_INCOMING,
 };
 
 static const struct option run_opts[] = {
@@ -116,6 +125,7 @@ static const struct option run_opts[] = {
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEMORY },
 	{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -184,6 +194,9 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 		case OPT_TRACK_DIRTY:
 			o->cfg.track_dirty = true;
 			break;
+		case OPT_INCOMING:
+			o->incoming = optarg;
+			break;
 		case OPT_NET: {
 			struct net_config nc;
 			if (o->cfg.nr_nets == NET_MAX_DEVS)
@@ -207,11 +220,18 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 	}
 	if (optind < argc)
 		return err_set(e, -EINVAL, "unexpected argument '%s' (see 'tern run --help')", argv[optind]);
-	if (o->restore) {
+	if (o->restore && o->incoming)
+		return err_set(e, -EINVAL, "--restore and --incoming exclude each other");
+	if (o->restore || o->incoming) {
 		if (o->cfg.kernel || o->cfg.initrd || o->cfg.cmdline || o->cfg.nr_cpus != 1 ||
 		    o->cfg.mem_size != DEFAULT_MEMORY || o->cfg.boot_protocol != BOOT_PROTOCOL_AUTO)
-			return err_set(e, -EINVAL, "--restore takes the machine from the snapshot: drop --kernel, "
-						   "--initrd, --cmdline, --cpus, --memory and --boot-protocol");
+			return err_set(e, -EINVAL, "%s takes the machine from the %s: drop --kernel, "
+						   "--initrd, --cmdline, --cpus, --memory and --boot-protocol",
+				       o->restore ? "--restore" : "--incoming", o->restore ? "snapshot" : "source");
+		if (o->incoming && o->restore_memory)
+			return err_set(e, -EINVAL, "--restore-memory goes with --restore");
+		if (o->incoming && mig_addr_check(o->incoming, e) < 0)
+			return -EINVAL;
 		return 0;
 	}
 	if (o->restore_memory)

@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "migrate/migrate.h"
 #include "migrate/snapshot.h"
 #include "vmm/api.h"
 #include "vmm/api_vm.h"
@@ -59,7 +60,7 @@ static int cmd_run(int argc, char **argv)
 	struct snapshot snap;
 	bool restoring = false;
 	sigset_t sigs;
-	int sfd = -1, status = 1, r;
+	int sfd = -1, incoming_fd = -1, status = 1, r;
 
 	memset(&con, 0, sizeof(con));
 	memset(&el, 0, sizeof(el));
@@ -106,7 +107,13 @@ static int cmd_run(int argc, char **argv)
 		o.cfg.mem_file = snap.mem_path;
 		o.cfg.test_device = o.cfg.test_device || snap.test_device;
 	}
-	if (vm_create(&vm, &o.cfg, &e) < 0) {
+	if (o.incoming) {
+		incoming_fd = migrate_incoming(o.incoming, &o.cfg, &vm, MIG_DEFAULT_TIMEOUT_MS, &e);
+		if (incoming_fd < 0) {
+			fprintf(stderr, "tern: error: incoming migration: %s\n", e.msg);
+			goto out_report;
+		}
+	} else if (vm_create(&vm, &o.cfg, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_report;
 	}
@@ -141,6 +148,11 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_console;
 	}
+	if (incoming_fd >= 0) {
+		/* the guest runs here now: the source may let go */
+		migrate_incoming_done(incoming_fd);
+		incoming_fd = -1;
+	}
 	/* Served from here on, so no request sees vCPU threads starting. */
 	api_vm.start_ns = now_ns();
 	if (o.api_sock && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0)
@@ -168,6 +180,8 @@ out_console:
 	if (sfd >= 0)
 		close(sfd);
 out_vm:
+	if (incoming_fd >= 0)
+		close(incoming_fd); /* never started: the source gets no DONE */
 	api_stop(&api);
 	vm_destroy(&vm);
 out_report:

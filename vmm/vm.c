@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "devices/device.h"
+#include "migrate/migrate.h"
 #include "migrate/snapmem.h"
 #include "vmm/cpuid.h"
 #include "vmm/vcpu.h"
@@ -262,7 +263,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		if (r < 0)
 			goto err;
 	}
-	if (!cfg->mem_file) {
+	if (!cfg->mem_file && !cfg->incoming) {
 		r = vm_load_kernel(vm, e);
 		if (r < 0)
 			goto err;
@@ -389,6 +390,8 @@ void vm_stop(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	/* a migration thread uses the VM: it goes first */
+	migrate_exit(vm);
 	vm_stop(vm);
 	for (size_t i = ARRAY_SIZE(device_types); i-- > 0;)
 		device_types[i]->exit(vm);

@@ -30,6 +30,7 @@ struct vm_config {
 	const char *mem_file;   /* restore: guest RAM from this snapshot file, load no kernel */
 	bool mem_copy;          /* restore: copy mem_file into shared RAM instead of mapping it */
 	bool track_dirty;       /* keep a dirty log for diff snapshots (migrate/snapmem.h) */
+	bool incoming;          /* RAM and state arrive by migration: load no kernel */
 	const char *initrd;     /* path or NULL */
 	const char *cmdline;    /* or NULL for "" */
 	enum boot_protocol boot_protocol;
@@ -61,6 +62,7 @@ struct pci_bus;
 struct net_dev;
 struct kvm_cpuid2;
 struct snap_lineage;
+struct migration;
 
 struct vm {
 	struct vm_config cfg;     /* copy of what vm_create() was given */
@@ -87,6 +89,7 @@ struct vm {
 	struct vm_irq com1_irq;
 	struct vm_irq kbd_irq;
 	struct snap_lineage *lineage; /* cfg.track_dirty: the base of diff snapshots */
+	struct migration *migration;  /* the last or current outgoing migration */
 
 	/* Life cycle. exit_* are written once, under lock, by the first
 	 * vm_request_exit(); exit_fd then becomes readable. */

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/migrate.h - live migration over a stream socket
+ * (docs/migration.md): the source's pre-copy engine and state machine, and
+ * the destination's receiver.
+ *
+ * Hand-over, so that two copies never run: the destination loads
+ * everything, answers READY and waits; the source, on READY, commits (from
+ * then on it never resumes the VM) and sends GO; the destination starts the
+ * guest on GO and answers DONE. A source failure before the commit resumes
+ * the source VM as it was; a destination failure before GO never starts
+ * the guest there. A connection lost between GO and DONE leaves the source
+ * paused - it cannot know whether the destination runs - and says so.
+ */
+#ifndef TERN_MIGRATE_MIGRATE_H
+#define TERN_MIGRATE_MIGRATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "vmm/util.h"
+
+struct vm;
+struct vm_config;
+
+/* The source's states, in order. Cancel is possible up to HANDOVER. */
+enum mig_state {
+	MIG_S_NONE,      /* no migration was started */
+	MIG_S_SETUP,     /* connecting; the destination checks the configuration */
+	MIG_S_ACTIVE,    /* pre-copy passes while the VM runs */
+	MIG_S_STOPPED,   /* the VM is paused: the last pages and the device state */
+	MIG_S_HANDOVER,  /* everything sent; waiting for the destination's READY */
+	MIG_S_COMMITTED, /* GO sent: this VM will never run here again */
+	MIG_S_COMPLETED, /* the destination runs the guest */
+	MIG_S_FAILED,    /* the VM runs on here as before (or stays paused, see error) */
+	MIG_S_CANCELLED, /* cancelled by request; the VM runs on here */
+	MIG_S_COUNT
+};
+_Static_assert(MIG_S_COUNT == 9, "a new migration state needs a name, a cancel rule and a test");
+
+const char *mig_state_name(enum mig_state s);
+/* Whether s is over (COMPLETED, FAILED, CANCELLED) or never began. */
+bool mig_state_final(enum mig_state s);
+
+#define MIG_DEFAULT_DOWNTIME_MS 50
+#define MIG_DEFAULT_TIMEOUT_MS 10000
+#define MIG_DEFAULT_MAX_PASSES 30
+#define MIG_PASS_LOG 32 /* passes whose figures are kept */
+
+struct mig_params {
+	char to[256];            /* tcp:HOST:PORT or unix:PATH */
+	unsigned downtime_ms;    /* target pause: stop once the rest fits */
+	uint64_t bandwidth;      /* bytes/s; 0: as fast as the link goes */
+	unsigned timeout_ms;     /* a silent peer fails the migration */
+	unsigned max_passes;     /* then the VM stops whatever remains */
+};
+
+struct mig_pass_stat {
+	uint64_t pages, bytes, ms;
+};
+
+struct mig_progress {
+	enum mig_state state;
+	char to[256];
+	unsigned pass;             /* the pass being sent (1 = all of RAM) */
+	uint64_t ram_pages;
+	uint64_t bytes_sent, pages_sent;
+	uint64_t remaining_pages;  /* dirty at the last sync */
+	double bandwidth;          /* bytes/s over the last pass */
+	double dirty_rate;         /* pages/s dirtied during the last pass */
+	uint64_t eta_ms;           /* to the end of the next pass, at that bandwidth */
+	uint64_t elapsed_ms;
+	uint64_t downtime_ms;      /* COMPLETED: stop to the destination running */
+	uint64_t total_ms;         /* COMPLETED or failed: start to end */
+	unsigned npasses;
+	struct mig_pass_stat passes[MIG_PASS_LOG];
+	char error[320];
+};
+
+struct migration {
+	struct vm *vm;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool thread_live;
+	atomic_bool cancel;
+	int fd;                    /* the connection, for cancel; under lock */
+	bool results_read;         /* COMPLETED results fetched (under lock) */
+	uint64_t t0;               /* now_ns() at the start */
+	struct mig_params params;
+	struct mig_progress prog;  /* under lock */
+};
+
+/* Starts migrating vm to p->to on a thread of its own; -EBUSY while one
+ * runs. On COMPLETED the VM's tern is asked to exit (status 0) once the
+ * results were read (migrate_progress with results) or after 5 s. */
+int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e);
+/* Cancels a migration that has not committed; -ENOENT when none runs,
+ * -EBUSY once the hand-over began. Returns once the VM runs again. */
+int migrate_cancel(struct vm *vm, struct err *e);
+/* A copy of the progress; results true marks COMPLETED results as read. */
+void migrate_progress(struct vm *vm, struct mig_progress *out, bool results);
+/* Whether a migration is between SETUP and COMMITTED (pause, resume and
+ * snapshots are refused then). */
+bool migrate_busy(struct vm *vm);
+/* Cancels and joins a running migration, frees its state (vm_destroy). */
+void migrate_exit(struct vm *vm);
+
+/* The destination. Waits on addr for one migration, checks its
+ * configuration against cfg (given --net devices), completes cfg from it,
+ * creates vm, loads everything and waits for GO. Returns the connection
+ * (then: vm_start(), migrate_incoming_done()) or -errno; on failure the
+ * guest never ran and vm is destroyed. */
+int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms, struct err *e);
+/* Tells the source the guest runs, and closes the connection. */
+void migrate_incoming_done(int fd);
+
+#endif

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/migrate_src.c - the source of a live migration: pre-copy passes
+ * over KVM's dirty log until what is left fits the downtime target, then a
+ * stop, the last pages, the device state and the hand-over (migrate.h).
+ *
+ * Until shadow virtqueues exist, the vDPA net devices stay suspended from
+ * the start of the migration to the hand-over (or until it fails): their
+ * writes to guest memory would escape KVM's dirty log otherwise.
+ */
+#include "migrate/migrate.h"
+
+#include <errno.h>
+#include <libfdt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "devices/virtio_net.h"
+#include "migrate/dirty.h"
+#include "migrate/snapmem.h"
+#include "migrate/snapshot.h"
+#include "migrate/stream.h"
+#include "migrate/transport.h"
+#include "vmm/vm.h"
+
+#define PAGE 4096u
+#define RESULTS_GRACE_S 5
+
+static const char *const state_names[MIG_S_COUNT] = {
+	[MIG_S_NONE] = "none",	       [MIG_S_SETUP] = "setup",	    [MIG_S_ACTIVE] = "active",
+	[MIG_S_STOPPED] = "stopped",   [MIG_S_HANDOVER] = "handover", [MIG_S_COMMITTED] = "committed",
+	[MIG_S_COMPLETED] = "completed", [MIG_S_FAILED] = "failed",  [MIG_S_CANCELLED] = "cancelled",
+};
+
+const char *mig_state_name(enum mig_state s)
+{
+	return (unsigned)s < MIG_S_COUNT ? state_names[s] : "unknown";
+}
+
+bool mig_state_final(enum mig_state s)
+{
+	return s == MIG_S_NONE || s == MIG_S_COMPLETED || s == MIG_S_FAILED || s == MIG_S_CANCELLED;
+}
+
+/* One migration's working set, on its thread. */
+struct src {
+	struct migration *m;
+	struct vm *vm;
+	struct mig_stream s;
+	struct dirty_log own;    /* unless vm->lineage already keeps one */
+	uint64_t npages, words;
+	uint64_t *bm;            /* pages to send */
+	uint64_t *scratch;       /* one sync's pages */
+	uint8_t *buf;            /* MIG_RUN_MAX pages being sent */
+	unsigned suspended;      /* net devices suspended by us */
+	bool paused;             /* we paused the VM */
+	uint64_t t0, t_stop;
+};
+
+static void set_state(struct src *x, enum mig_state st)
+{
+	pthread_mutex_lock(&x->m->lock);
+	x->m->prog.state = st;
+	pthread_mutex_unlock(&x->m->lock);
+}
+
+static int cancelled(struct src *x, struct err *e)
+{
+	return atomic_load(&x->m->cancel) ? err_set(e, -ECANCELED, "migration cancelled") : 0;
+}
+
+/* Merges the pages dirtied since the last sync into bm (and, with
+ * --track-dirty, into the lineage's pending pages, which a later diff
+ * snapshot must still see if this migration fails). */
+static int64_t sync_dirty(struct src *x, struct err *e)
+{
+	struct snap_lineage *l = x->vm->lineage;
+	int64_t n = 0;
+
+	memset(x->scratch, 0, x->words * 8);
+	if (dirty_sync(l ? &l->log : &x->own, x->scratch, e) < 0)
+		return -EIO;
+	for (uint64_t w = 0; w < x->words; w++) {
+		if (l)
+			l->pending[w] |= x->scratch[w];
+		x->bm[w] |= x->scratch[w];
+		n += __builtin_popcountll(x->bm[w]);
+	}
+	return n;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *q = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		if (q[i])
+			return false;
+	return true;
+}
+
+enum run_kind { RUN_NONE, RUN_DATA, RUN_ZERO };
+
+struct run {
+	enum run_kind kind;
+	uint64_t first;
+	unsigned n;
+};
+
+static int flush(struct src *x, struct run *run, struct err *e)
+{
+	struct mig_pages h = { .first = run->first, .count = run->n };
+	struct iovec v[2] = { { &h, sizeof(h) }, { x->buf, (size_t)run->n * PAGE } };
+	int r = 0;
+
+	if (run->kind == RUN_DATA)
+		r = mig_sendv(&x->s, MIG_RAM, v, 2, e);
+	else if (run->kind == RUN_ZERO)
+		r = mig_sendv(&x->s, MIG_ZERO, v, 1, e);
+	run->kind = RUN_NONE;
+	run->n = 0;
+	return r < 0 ? r : cancelled(x, e);
+}
+
+/* Sends (and clears) every page set in bm. Zero pages go as ZERO records,
+ * or not at all on the first pass (the destination's RAM starts zeroed).
+ * A page is tested for zero in guest memory and then copied: if the guest
+ * writes it in between, the dirty log has it for the next pass, and the
+ * CRC covers the copy that is sent. */
+static int send_pass(struct src *x, bool first, uint64_t *sent, struct err *e)
+{
+	const uint8_t *ram = x->vm->mem.hva;
+	struct run run = { RUN_NONE, 0, 0 };
+	int r;
+
+	*sent = 0;
+	for (uint64_t w = 0; w < x->words; w++) {
+		uint64_t bits = x->bm[w];
+		x->bm[w] = 0;
+		while (bits) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (p >= x->npages)
+				break;
+			bool zero = page_is_zero(ram + p * PAGE);
+			enum run_kind k = zero ? (first ? RUN_NONE : RUN_ZERO) : RUN_DATA;
+			if (run.kind != RUN_NONE && (run.kind != k || p != run.first + run.n || run.n == MIG_RUN_MAX) &&
+			    (r = flush(x, &run, e)) < 0)
+				return r;
+			if (k == RUN_NONE)
+				continue;
+			if (run.kind == RUN_NONE)
+				run = (struct run){ k, p, 0 };
+			if (k == RUN_DATA)
+				memcpy(x->buf + (size_t)run.n * PAGE, ram + p * PAGE, PAGE);
+			run.n++;
+			(*sent)++;
+		}
+	}
+	return run.kind != RUN_NONE ? flush(x, &run, e) : 0;
+}
+
+/* One pass: send, mark its end, record its figures. */
+static int pass(struct src *x, unsigned no, bool first, uint64_t remaining, struct err *e)
+{
+	uint64_t t = now_ns(), b = x->s.sent, pages;
+	struct mig_pass rec = { .pass = no };
+	int r = send_pass(x, first, &pages, e);
+
+	rec.pages = pages;
+	rec.remaining = remaining;
+	if (r == 0)
+		r = mig_send(&x->s, MIG_PASS, &rec, sizeof(rec), e);
+	if (r < 0)
+		return r;
+	uint64_t ms = (now_ns() - t) / 1000000u, bytes = x->s.sent - b;
+	pthread_mutex_lock(&x->m->lock);
+	struct mig_progress *p = &x->m->prog;
+	if (p->npasses < MIG_PASS_LOG)
+		p->passes[p->npasses] = (struct mig_pass_stat){ pages, bytes, ms };
+	p->npasses++;
+	p->pages_sent += pages;
+	p->bytes_sent = x->s.sent;
+	if (ms)
+		p->bandwidth = (double)bytes * 1000.0 / (double)ms;
+	p->remaining_pages = remaining > pages ? remaining - pages : 0;
+	pthread_mutex_unlock(&x->m->lock);
+	return 0;
+}
+
+static void progress_sync(struct src *x, unsigned no, uint64_t dirty, uint64_t since_ns)
+{
+	pthread_mutex_lock(&x->m->lock);
+	struct mig_progress *p = &x->m->prog;
+	p->pass = no;
+	p->remaining_pages = dirty;
+	if (since_ns)
+		p->dirty_rate = (double)dirty * 1e9 / (double)since_ns;
+	p->eta_ms = p->bandwidth > 0 ? (uint64_t)((double)dirty * PAGE * 1000.0 / p->bandwidth) : 0;
+	p->elapsed_ms = (now_ns() - x->t0) / 1000000u;
+	p->bytes_sent = x->s.sent;
+	pthread_mutex_unlock(&x->m->lock);
+}
+
+static int handshake(struct src *x, struct err *e)
+{
+	void *cfg = malloc(SNAP_CONFIG_MAX);
+	int r;
+
+	if (!cfg)
+		return err_set(e, -ENOMEM, "out of memory");
+	r = snapshot_build_config(x->vm, NULL, NULL, cfg, SNAP_CONFIG_MAX, e);
+	if (r == 0)
+		r = mig_send_hello(&x->s, e);
+	if (r == 0)
+		r = mig_send(&x->s, MIG_CONFIG, cfg, fdt_totalsize(cfg), e);
+	free(cfg);
+	return r < 0 ? r : mig_expect(&x->s, MIG_ACCEPT, "the destination's answer to the configuration", e);
+}
+
+/* Everything up to and including READY; the VM is paused at the end. */
+static int precopy(struct src *x, struct err *e)
+{
+	const struct mig_params *p = &x->m->params;
+	uint64_t last_sync = now_ns();
+	int64_t dirty;
+	unsigned no = 1;
+	int r;
+
+	/* pass 1: all of RAM; the sync re-arms the log for what follows */
+	memset(x->bm, 0xff, x->words * 8);
+	if (x->npages % 64)
+		x->bm[x->words - 1] = (1ull << (x->npages % 64)) - 1;
+	if ((dirty = sync_dirty(x, e)) < 0)
+		return (int)dirty;
+	set_state(x, MIG_S_ACTIVE);
+	progress_sync(x, no, (uint64_t)dirty, 0);
+	if ((r = pass(x, no, true, (uint64_t)dirty, e)) < 0)
+		return r;
+	for (;;) {
+		uint64_t now = now_ns();
+		if ((dirty = sync_dirty(x, e)) < 0)
+			return (int)dirty;
+		progress_sync(x, no + 1, (uint64_t)dirty, now - last_sync);
+		last_sync = now;
+		pthread_mutex_lock(&x->m->lock);
+		double bw = x->m->prog.bandwidth;
+		pthread_mutex_unlock(&x->m->lock);
+		/* stop when the rest fits the target (an unmeasurably quick pass
+		 * counts as fitting), or when passes stop helping */
+		double need_ms = bw > 0 ? (double)dirty * PAGE * 1000.0 / bw : 0;
+		if (need_ms <= p->downtime_ms || no >= p->max_passes)
+			break;
+		if ((r = cancelled(x, e)) < 0 || (r = pass(x, ++no, false, (uint64_t)dirty, e)) < 0)
+			return r;
+	}
+
+	set_state(x, MIG_S_STOPPED);
+	x->t_stop = now_ns();
+	vm_pause(x->vm);
+	x->paused = true;
+	if ((dirty = sync_dirty(x, e)) < 0)
+		return (int)dirty;
+	progress_sync(x, ++no, (uint64_t)dirty, 0);
+	if ((r = pass(x, no, false, (uint64_t)dirty, e)) < 0)
+		return r;
+
+	void *st = malloc(SNAP_FDT_MAX);
+	if (!st)
+		return err_set(e, -ENOMEM, "out of memory for the device state");
+	r = snapshot_build_state(x->vm, st, SNAP_FDT_MAX, e);
+	if (r == 0)
+		r = mig_send(&x->s, MIG_STATE, st, fdt_totalsize(st), e);
+	free(st);
+	if (r == 0)
+		r = mig_send(&x->s, MIG_END, NULL, 0, e);
+	if (r < 0)
+		return r;
+	set_state(x, MIG_S_HANDOVER);
+	return mig_expect(&x->s, MIG_READY, "the destination's READY", e);
+}
+
+static void finish(struct src *x, enum mig_state st, const struct err *e)
+{
+	pthread_mutex_lock(&x->m->lock);
+	struct mig_progress *p = &x->m->prog;
+	p->state = st;
+	p->bytes_sent = x->s.sent;
+	p->total_ms = p->elapsed_ms = (now_ns() - x->t0) / 1000000u;
+	if (e && e->msg[0])
+		snprintf(p->error, sizeof(p->error), "%s", e->msg);
+	if (x->m->fd >= 0)
+		close(x->m->fd);
+	x->m->fd = -1;
+	pthread_cond_broadcast(&x->m->cond);
+	pthread_mutex_unlock(&x->m->lock);
+}
+
+/* Before the commit: the VM goes back to how it was. */
+static void roll_back(struct src *x)
+{
+	while (x->suspended)
+		net_dev_resume(x->vm->nets[--x->suspended]);
+	if (x->paused)
+		vm_resume(x->vm);
+	x->paused = false;
+}
+
+static void *run(void *arg)
+{
+	struct migration *m = arg;
+	struct src x = { .m = m, .vm = m->vm, .s.fd = -1 };
+	struct err e = { { 0 } };
+	bool own_log = false;
+	int fd, r;
+
+	x.t0 = now_ns();
+	x.npages = x.vm->mem.size / PAGE;
+	x.words = (x.npages + 63) / 64;
+	x.bm = calloc(x.words, 8);
+	x.scratch = calloc(x.words, 8);
+	x.buf = malloc((size_t)MIG_RUN_MAX * PAGE);
+	if (!x.bm || !x.scratch || !x.buf) {
+		r = err_set(&e, -ENOMEM, "out of memory for the migration");
+		goto fail;
+	}
+	fd = mig_connect(m->params.to, m->params.timeout_ms, &e);
+	if (fd < 0) {
+		r = fd;
+		goto fail;
+	}
+	mig_set_timeout(fd, m->params.timeout_ms);
+	pthread_mutex_lock(&m->lock);
+	m->fd = fd;
+	pthread_mutex_unlock(&m->lock);
+	x.s = (struct mig_stream){ .fd = fd, .limit = m->params.bandwidth };
+	if ((r = cancelled(&x, &e)) < 0 || (r = handshake(&x, &e)) < 0)
+		goto fail;
+	if (!x.vm->lineage) {
+		if ((r = dirty_start(&x.own, x.vm, &e)) < 0)
+			goto fail;
+		own_log = true;
+	}
+	/* devices write guest memory behind KVM's dirty log: freeze them */
+	for (; x.suspended < x.vm->cfg.nr_nets; x.suspended++)
+		if ((r = net_dev_suspend(x.vm->nets[x.suspended], &e)) < 0)
+			goto fail;
+	if ((r = precopy(&x, &e)) < 0)
+		goto fail;
+
+	/* the point of no return: from here this VM never runs again */
+	pthread_mutex_lock(&m->lock);
+	if (atomic_load(&m->cancel)) {
+		pthread_mutex_unlock(&m->lock);
+		r = err_set(&e, -ECANCELED, "migration cancelled");
+		goto fail;
+	}
+	m->prog.state = MIG_S_COMMITTED;
+	pthread_mutex_unlock(&m->lock);
+	r = mig_send(&x.s, MIG_GO, NULL, 0, &e);
+	if (r == 0)
+		r = mig_expect(&x.s, MIG_DONE, "the destination's DONE", &e);
+	if (r < 0) {
+		struct err e2 = { { 0 } };
+		err_set(&e2, r, "the destination may or may not run the guest (%s): this VM stays paused, so that "
+				"two copies never run; check the destination, then resume or shut down this one",
+			e.msg);
+		finish(&x, MIG_S_FAILED, &e2);
+		goto out;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->prog.downtime_ms = (now_ns() - x.t_stop) / 1000000u;
+	pthread_mutex_unlock(&m->lock);
+	finish(&x, MIG_S_COMPLETED, NULL);
+	/* let the caller read the results, then this tern exits */
+	pthread_mutex_lock(&m->lock);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += RESULTS_GRACE_S;
+	while (!m->results_read && !atomic_load(&m->cancel))
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &dl))
+			break;
+	pthread_mutex_unlock(&m->lock);
+	vm_request_exit(x.vm, VM_EXIT_OK, "migrated to %s", m->params.to);
+	goto out;
+
+fail:
+	if (x.s.fd >= 0 && r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED && r != -ECONNABORTED)
+		mig_send_msg(&x.s, MIG_ERROR, e.msg[0] ? e.msg : strerror(-r));
+	roll_back(&x);
+	finish(&x, r == -ECANCELED ? MIG_S_CANCELLED : MIG_S_FAILED, &e);
+out:
+	if (own_log)
+		dirty_stop(&x.own);
+	free(x.bm);
+	free(x.scratch);
+	free(x.buf);
+	return NULL;
+}
+
+int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
+{
+	struct migration *m = vm->migration;
+	int r;
+
+	if (mig_addr_check(p->to, e) < 0)
+		return -EINVAL;
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return err_set(e, -ENOMEM, "out of memory");
+		m->vm = vm;
+		m->fd = -1;
+		pthread_mutex_init(&m->lock, NULL);
+		pthread_cond_init(&m->cond, NULL);
+		vm->migration = m;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (!mig_state_final(m->prog.state)) {
+		pthread_mutex_unlock(&m->lock);
+		return err_set(e, -EBUSY, "a migration is in progress (%s)", mig_state_name(m->prog.state));
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (m->thread_live) /* a finished one */
+		pthread_join(m->thread, NULL);
+	m->thread_live = false;
+	m->params = *p;
+	m->t0 = now_ns();
+	m->results_read = false;
+	atomic_store(&m->cancel, false);
+	memset(&m->prog, 0, sizeof(m->prog));
+	m->prog.state = MIG_S_SETUP;
+	m->prog.ram_pages = vm->mem.size / PAGE;
+	snprintf(m->prog.to, sizeof(m->prog.to), "%s", p->to);
+	r = -pthread_create(&m->thread, NULL, run, m);
+	if (r < 0) {
+		m->prog.state = MIG_S_FAILED;
+		return err_errno(e, r, "cannot start the migration thread");
+	}
+	m->thread_live = true;
+	return 0;
+}
+
+int migrate_cancel(struct vm *vm, struct err *e)
+{
+	struct migration *m = vm->migration;
+
+	if (!m)
+		return err_set(e, -ENOENT, "no migration is in progress");
+	pthread_mutex_lock(&m->lock);
+	enum mig_state st = m->prog.state;
+	if (mig_state_final(st)) {
+		pthread_mutex_unlock(&m->lock);
+		return err_set(e, -ENOENT, "no migration is in progress (the last one %s)", mig_state_name(st));
+	}
+	if (st == MIG_S_COMMITTED) {
+		pthread_mutex_unlock(&m->lock);
+		return err_set(e, -EBUSY, "too late to cancel: the hand-over to the destination has begun");
+	}
+	atomic_store(&m->cancel, true);
+	/* wakes a send or receive that waits on the peer */
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	while (!mig_state_final(m->prog.state) && m->prog.state != MIG_S_COMMITTED)
+		pthread_cond_wait(&m->cond, &m->lock);
+	st = m->prog.state;
+	pthread_mutex_unlock(&m->lock);
+	if (st == MIG_S_COMPLETED || st == MIG_S_COMMITTED)
+		return err_set(e, -EBUSY, "too late to cancel: the hand-over to the destination has begun");
+	return 0;
+}
+
+void migrate_progress(struct vm *vm, struct mig_progress *out, bool results)
+{
+	struct migration *m = vm->migration;
+
+	if (!m) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	*out = m->prog;
+	if (!mig_state_final(out->state))
+		out->elapsed_ms = (now_ns() - m->t0) / 1000000u;
+	if (results && out->state == MIG_S_COMPLETED) {
+		m->results_read = true;
+		pthread_cond_broadcast(&m->cond);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool migrate_busy(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+	bool busy;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	busy = !mig_state_final(m->prog.state);
+	pthread_mutex_unlock(&m->lock);
+	return busy;
+}
+
+void migrate_exit(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	atomic_store(&m->cancel, true);
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	if (m->thread_live)
+		pthread_join(m->thread, NULL);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->cond);
+	free(m);
+	vm->migration = NULL;
+}

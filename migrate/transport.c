@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/transport.c - TCP and UNIX stream sockets for migration.
+ */
+#include "migrate/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct mig_addr {
+	bool unix_sock;
+	char host[256], port[16]; /* tcp: */
+	struct sockaddr_un un;    /* unix: */
+};
+
+static int parse(const char *addr, struct mig_addr *a, struct err *e)
+{
+	memset(a, 0, sizeof(*a));
+	if (!strncmp(addr, "unix:", 5)) {
+		const char *p = addr + 5;
+		if (!*p || strlen(p) >= sizeof(a->un.sun_path))
+			return err_set(e, -EINVAL, "'%s': a unix: path must be 1 to %zu bytes", addr,
+				       sizeof(a->un.sun_path) - 1);
+		a->unix_sock = true;
+		a->un.sun_family = AF_UNIX;
+		strcpy(a->un.sun_path, p);
+		return 0;
+	}
+	if (strncmp(addr, "tcp:", 4))
+		return err_set(e, -EINVAL, "'%s' is not tcp:HOST:PORT or unix:PATH", addr);
+	const char *h = addr + 4, *colon;
+	size_t hl;
+	if (*h == '[') { /* [v6]:port */
+		const char *close = strchr(h, ']');
+		if (!close || close[1] != ':')
+			return err_set(e, -EINVAL, "'%s': an IPv6 host is written [ADDR]:PORT", addr);
+		h++;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(h, ':');
+		if (!colon)
+			return err_set(e, -EINVAL, "'%s' lacks a port (tcp:HOST:PORT)", addr);
+		hl = (size_t)(colon - h);
+	}
+	uint64_t port;
+	if (!hl || hl >= sizeof(a->host) || parse_u64(colon + 1, 1, 65535, &port) < 0)
+		return err_set(e, -EINVAL, "'%s': the host is empty or the port is not 1..65535", addr);
+	memcpy(a->host, h, hl);
+	snprintf(a->port, sizeof(a->port), "%u", (unsigned)port);
+	return 0;
+}
+
+int mig_addr_check(const char *addr, struct err *e)
+{
+	struct mig_addr a;
+
+	return parse(addr, &a, e);
+}
+
+static int resolve(const struct mig_addr *a, const char *addr, bool passive, struct addrinfo **res, struct err *e)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = passive ? AI_PASSIVE : 0 };
+	int r = getaddrinfo(a->host, a->port, &hints, res);
+
+	if (r)
+		return err_set(e, -EHOSTUNREACH, "'%s': cannot resolve the host: %s", addr, gai_strerror(r));
+	return 0;
+}
+
+int mig_listen(const char *addr, struct err *e)
+{
+	struct mig_addr a;
+	struct addrinfo *res = NULL;
+	int fd = -1, one = 1, r = parse(addr, &a, e);
+
+	if (r < 0)
+		return r;
+	if (a.unix_sock) {
+		struct stat st;
+		/* a socket left by a dead tern may go; anything else stays */
+		if (lstat(a.un.sun_path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode))
+				return err_set(e, -EEXIST, "'%s' exists and is not a socket", a.un.sun_path);
+			unlink(a.un.sun_path);
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a.un, sizeof(a.un)) < 0 || listen(fd, 1) < 0)
+			goto fail;
+		return fd;
+	}
+	if ((r = resolve(&a, addr, true, &res, e)) < 0)
+		return r;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1) < 0) {
+		freeaddrinfo(res);
+		goto fail;
+	}
+	freeaddrinfo(res);
+	return fd;
+
+fail:
+	r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return err_errno(e, r, "cannot listen on '%s'", addr);
+}
+
+int mig_accept(int lfd, const char *addr, unsigned timeout_ms, struct err *e)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&p, 1, timeout_ms ? (int)timeout_ms : -1);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return err_set(e, -ETIMEDOUT, "no migration arrived on '%s' within %u s", addr, timeout_ms / 1000);
+	if (r < 0)
+		return err_errno(e, -errno, "waiting on '%s'", addr);
+	r = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (r < 0)
+		return err_errno(e, -errno, "accept on '%s'", addr);
+	return r;
+}
+
+/* connect() with a deadline: non-blocking, poll, then blocking again. */
+static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, unsigned timeout_ms)
+{
+	int fl = fcntl(fd, F_GETFL), soerr = 0, r;
+	socklen_t sl = sizeof(soerr);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	r = connect(fd, sa, len);
+	if (r < 0 && errno == EINPROGRESS) {
+		do
+			r = poll(&p, 1, (int)timeout_ms);
+		while (r < 0 && errno == EINTR);
+		if (r == 0)
+			r = -ETIMEDOUT;
+		else if (r < 0)
+			r = -errno;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)
+			r = soerr ? -soerr : -errno;
+		else
+			r = 0;
+	} else if (r < 0) {
+		r = -errno;
+	}
+	fcntl(fd, F_SETFL, fl);
+	return r;
+}
+
+int mig_connect(const char *addr, unsigned timeout_ms, struct err *e)
+{
+	struct mig_addr a;
+	struct addrinfo *res = NULL, *ai;
+	int fd = -1, r = parse(addr, &a, e);
+
+	if (r < 0)
+		return r;
+	if (a.unix_sock) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return err_errno(e, -errno, "socket");
+		r = connect_timeout(fd, (struct sockaddr *)&a.un, sizeof(a.un), timeout_ms);
+	} else {
+		if ((r = resolve(&a, addr, false, &res, e)) < 0)
+			return r;
+		r = -EHOSTUNREACH;
+		for (ai = res; ai && r < 0; ai = ai->ai_next) {
+			if (fd >= 0)
+				close(fd);
+			fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			r = fd < 0 ? -errno : connect_timeout(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
+		}
+		freeaddrinfo(res);
+	}
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return err_errno(e, r, "cannot connect to '%s'", addr);
+	}
+	return fd;
+}
+
+void mig_set_timeout(int fd, unsigned timeout_ms)
+{
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	int one = 1, idle = 1, intvl = 1, cnt = 3;
+	unsigned ut = timeout_ms;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* TCP only (ENOPROTOOPT on UNIX sockets, harmlessly): unacknowledged
+	 * data or silent keepalives for timeout_ms fail the connection */
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void mig_unlink(const char *addr)
+{
+	if (!strncmp(addr, "unix:", 5))
+		unlink(addr + 5);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/transport.h - where a migration stream goes: "tcp:HOST:PORT"
+ * (HOST a name, an IPv4 address or a bracketed IPv6 address) or
+ * "unix:PATH". Connections are blocking sockets with timeouts on every
+ * send and receive, and on TCP a user timeout with keepalives, so a peer
+ * that vanishes without a reset (a black hole) is noticed within the
+ * timeout rather than never.
+ */
+#ifndef TERN_MIGRATE_TRANSPORT_H
+#define TERN_MIGRATE_TRANSPORT_H
+
+#include "vmm/util.h"
+
+/* Checks the syntax of an address (no resolution, no socket). */
+int mig_addr_check(const char *addr, struct err *e);
+/* Listens on addr (a unix: path must not exist as anything but a stale
+ * socket). Returns the listening fd or -errno. */
+int mig_listen(const char *addr, struct err *e);
+/* Waits for one connection (timeout_ms 0: forever); returns its fd. */
+int mig_accept(int lfd, const char *addr, unsigned timeout_ms, struct err *e);
+/* Connects to addr within timeout_ms; returns the fd. */
+int mig_connect(const char *addr, unsigned timeout_ms, struct err *e);
+/* Send and receive timeouts (and TCP_USER_TIMEOUT) of timeout_ms. */
+void mig_set_timeout(int fd, unsigned timeout_ms);
+/* Removes a unix: listening socket's file; nothing for tcp:. */
+void mig_unlink(const char *addr);
+
+#endif
