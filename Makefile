@@ -77,7 +77,7 @@ LIB_SRCS += migrate/stream.c
 LIB_SRCS += migrate/transport.c
 LIB_SRCS += migrate/migrate_src.c
 LIB_SRCS += migrate/migrate_dst.c
-MAIN_SRCS := vmm/main.c vmm/cli.c vmm/client.c
+MAIN_SRCS := vmm/main.c vmm/cli.c vmm/client.c vmm/client_migrate.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJS      := $(MAIN_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -18,7 +18,6 @@
 
 #include "vmm/util.h"
 
-#define CLIENT_MAX_REPLY (1 * MiB)
 #define CLIENT_CONNECT_TIMEOUT_S 10L
 
 struct client_cmd {
@@ -35,6 +34,9 @@ static const struct client_cmd client_cmds[] = {
 	{ "resume", "PUT", "/vm/resume", "resume a paused VM" },
 	{ "shutdown", "PUT", "/vm/shutdown", "stop the VM; its tern exits with status 0" },
 	{ "snapshot", "PUT", "/vm/snapshot", "write a snapshot of the VM to a directory" },
+	{ "migrate", "PUT", "/vm/migrate", "live-migrate the VM to a tern run --incoming" },
+	{ "migration", "GET", "/vm/migration", "show the progress or result of a migration" },
+	{ "migrate-cancel", "PUT", "/vm/migrate/cancel", "cancel a migration that has not handed over" },
 };
 
 struct client_opts {
@@ -46,11 +48,6 @@ struct client_opts {
 	bool help;
 };
 
-struct reply_buf {
-	char *data;
-	size_t len;
-	bool too_big;
-};
 
 static const struct client_cmd *find_cmd(const char *name)
 {
@@ -168,7 +165,7 @@ unknown:
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	struct reply_buf *b = userdata;
+	struct client_reply *b = userdata;
 	size_t n = size * nmemb;
 	char *p;
 
@@ -212,7 +209,8 @@ static char *snapshot_body(const struct client_opts *o)
 
 /* Prints the answer: pretty JSON on stdout for 2xx, else the error line.
  * Returns the exit status. */
-static int print_answer(const struct client_opts *o, long code, const struct reply_buf *b)
+int client_print_answer(const char *sock, const char *method, const char *path, long code,
+			const struct client_reply *b)
 {
 	struct json_object *obj = NULL, *msg;
 	char line[400];
@@ -224,7 +222,7 @@ static int print_answer(const struct client_opts *o, long code, const struct rep
 		if (!b->len) {
 			status = 0;
 		} else if (!obj) {
-			fprintf(stderr, "tern: error: %s answered %ld with malformed JSON\n", o->sock, code);
+			fprintf(stderr, "tern: error: %s answered %ld with malformed JSON\n", sock, code);
 		} else {
 			printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 										   JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -234,49 +232,45 @@ static int print_answer(const struct client_opts *o, long code, const struct rep
 		one_line(json_object_get_string(msg), line, sizeof(line));
 		fprintf(stderr, "tern: error: %s (HTTP %ld)\n", line, code);
 	} else {
-		fprintf(stderr, "tern: error: %s %s answered HTTP %ld\n", o->cmd->method, o->cmd->path, code);
+		fprintf(stderr, "tern: error: %s %s answered HTTP %ld\n", method, path, code);
 	}
 	json_object_put(obj);
 	return status;
 }
 
-static int client_request(const struct client_opts *o)
+int client_http(const char *sock, const char *method, const char *path, const char *body, long *code,
+		struct client_reply *b)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers = NULL;
-	struct reply_buf b = { 0 };
 	char url[64];
-	char *body = NULL;
 	CURLcode cr;
-	long code = 0, os_errno = 0;
-	int status = 1;
+	long os_errno = 0;
+	int ret = -1;
 	CURL *h;
 
+	memset(b, 0, sizeof(*b));
+	*code = 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "tern: error: cannot initialise libcurl\n");
-		return 1;
+		return -1;
 	}
 	h = curl_easy_init();
 	if (!h) {
 		fprintf(stderr, "tern: error: cannot initialise libcurl\n");
 		goto out_global;
 	}
-	snprintf(url, sizeof(url), "http://localhost%s", o->cmd->path);
-	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, o->sock);
+	snprintf(url, sizeof(url), "http://localhost%s", path);
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	if (!strcmp(o->cmd->method, "PUT")) {
-		if (!strcmp(o->cmd->name, "snapshot")) {
-			body = snapshot_body(o);
-			if (!body) {
-				fprintf(stderr, "tern: error: out of memory\n");
-				goto out_easy;
-			}
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	if (!strcmp(method, "PUT")) {
+		if (body) {
 			headers = curl_slist_append(headers, "Content-Type: application/json");
 			if (!headers) {
 				fprintf(stderr, "tern: error: out of memory\n");
@@ -294,29 +288,52 @@ static int client_request(const struct client_opts *o)
 	cr = curl_easy_perform(h);
 	if (cr == CURLE_COULDNT_CONNECT) {
 		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-		fprintf(stderr, "tern: error: cannot connect to %s: %s\n", o->sock,
+		fprintf(stderr, "tern: error: cannot connect to %s: %s\n", sock,
 			os_errno ? strerror((int)os_errno) : (errbuf[0] ? errbuf : curl_easy_strerror(cr)));
 		goto out_easy;
 	}
 	if (cr != CURLE_OK) {
-		if (b.too_big)
-			fprintf(stderr, "tern: error: %s answered more than %llu bytes\n", o->sock,
+		if (b->too_big)
+			fprintf(stderr, "tern: error: %s answered more than %llu bytes\n", sock,
 				(unsigned long long)CLIENT_MAX_REPLY);
 		else
-			fprintf(stderr, "tern: error: request to %s failed: %s\n", o->sock,
+			fprintf(stderr, "tern: error: request to %s failed: %s\n", sock,
 				errbuf[0] ? errbuf : curl_easy_strerror(cr));
 		goto out_easy;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	status = print_answer(o, code, &b);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+	ret = 0;
 
 out_easy:
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);
-	free(body);
-	free(b.data);
 out_global:
 	curl_global_cleanup();
+	if (ret < 0) {
+		free(b->data);
+		b->data = NULL;
+	}
+	return ret;
+}
+
+static int client_request(const struct client_opts *o)
+{
+	struct client_reply b;
+	char *body = NULL;
+	long code;
+	int status = 1;
+
+	if (!strcmp(o->cmd->name, "snapshot")) {
+		body = snapshot_body(o);
+		if (!body) {
+			fprintf(stderr, "tern: error: out of memory\n");
+			return 1;
+		}
+	}
+	if (client_http(o->sock, o->cmd->method, o->cmd->path, body, &code, &b) == 0)
+		status = client_print_answer(o->sock, o->cmd->method, o->cmd->path, code, &b);
+	free(body);
+	free(b.data);
 	return status;
 }
 
@@ -325,6 +342,8 @@ int client_main(int argc, char **argv)
 	struct client_opts o;
 	struct err e = { { 0 } };
 
+	if (!strcmp(argv[0], "migrate"))
+		return client_migrate_main(argc, argv);
 	if (client_parse(argc, argv, &o, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		return 1;
