@@ -87,13 +87,14 @@ struct migration {
 	int fd;                    /* the connection, for cancel; under lock */
 	bool results_read;         /* COMPLETED results fetched (under lock) */
 	uint64_t t0;               /* now_ns() at the start */
+	enum mig_state stall;      /* test hook: TERN_MIGRATE_STALL */
 	struct mig_params params;
 	struct mig_progress prog;  /* under lock */
 };
 
 /* Starts migrating vm to p->to on a thread of its own; -EBUSY while one
- * runs. On COMPLETED the VM's tern is asked to exit (status 0) once the
- * results were read (migrate_progress with results) or after 5 s. */
+ * runs. On COMPLETED, whoever reads the results (migrate_progress with
+ * results: the API) ends the VM's tern; unread, it ends after 5 s. */
 int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e);
 /* Cancels a migration that has not committed; -ENOENT when none runs,
  * -EBUSY once the hand-over began. Returns once the VM runs again. */

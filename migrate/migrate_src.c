@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/virtio_net.h"
@@ -60,11 +61,32 @@ struct src {
 	uint64_t t0, t_stop;
 };
 
+/* Test hook (docs/migration.md): with TERN_MIGRATE_STALL=STATE in the
+ * environment the migration waits on entering STATE until it is cancelled
+ * or STALL_MS pass, so that tests can act in every state. */
+#define STALL_MS 3000
+
+static void stall(struct src *x, enum mig_state st)
+{
+	struct timespec dl;
+
+	if (x->m->stall != st)
+		return;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += STALL_MS / 1000;
+	pthread_mutex_lock(&x->m->lock);
+	while (!atomic_load(&x->m->cancel))
+		if (pthread_cond_timedwait(&x->m->cond, &x->m->lock, &dl))
+			break;
+	pthread_mutex_unlock(&x->m->lock);
+}
+
 static void set_state(struct src *x, enum mig_state st)
 {
 	pthread_mutex_lock(&x->m->lock);
 	x->m->prog.state = st;
 	pthread_mutex_unlock(&x->m->lock);
+	stall(x, st);
 }
 
 static int cancelled(struct src *x, struct err *e)
@@ -337,6 +359,7 @@ static void *run(void *arg)
 	m->fd = fd;
 	pthread_mutex_unlock(&m->lock);
 	x.s = (struct mig_stream){ .fd = fd, .limit = m->params.bandwidth };
+	stall(&x, MIG_S_SETUP);
 	if ((r = cancelled(&x, &e)) < 0 || (r = handshake(&x, &e)) < 0)
 		goto fail;
 	if (!x.vm->lineage) {
@@ -360,6 +383,7 @@ static void *run(void *arg)
 	}
 	m->prog.state = MIG_S_COMMITTED;
 	pthread_mutex_unlock(&m->lock);
+	stall(&x, MIG_S_COMMITTED);
 	r = mig_send(&x.s, MIG_GO, NULL, 0, &e);
 	if (r == 0)
 		r = mig_expect(&x.s, MIG_DONE, "the destination's DONE", &e);
@@ -383,11 +407,19 @@ static void *run(void *arg)
 	while (!m->results_read && !atomic_load(&m->cancel))
 		if (pthread_cond_timedwait(&m->cond, &m->lock, &dl))
 			break;
+	bool read = m->results_read;
 	pthread_mutex_unlock(&m->lock);
-	vm_request_exit(x.vm, VM_EXIT_OK, "migrated to %s", m->params.to);
+	/* a reader's API call ends the process once its reply is out */
+	if (!read)
+		vm_request_exit(x.vm, VM_EXIT_OK, "migrated to %s", m->params.to);
 	goto out;
 
 fail:
+	/* a cancel shuts the connection down: what broke is the cancel */
+	if (atomic_load(&m->cancel) && r != -ECANCELED) {
+		memset(&e, 0, sizeof(e));
+		r = err_set(&e, -ECANCELED, "migration cancelled");
+	}
 	if (x.s.fd >= 0 && r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED && r != -ECONNABORTED)
 		mig_send_msg(&x.s, MIG_ERROR, e.msg[0] ? e.msg : strerror(-r));
 	roll_back(&x);
@@ -429,6 +461,11 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 	m->thread_live = false;
 	m->params = *p;
 	m->t0 = now_ns();
+	m->stall = MIG_S_NONE;
+	const char *st = getenv("TERN_MIGRATE_STALL");
+	for (int i = 0; st && i < MIG_S_COUNT; i++)
+		if (!strcmp(st, mig_state_name((enum mig_state)i)))
+			m->stall = (enum mig_state)i;
 	m->results_read = false;
 	atomic_store(&m->cancel, false);
 	memset(&m->prog, 0, sizeof(m->prog));
@@ -461,9 +498,10 @@ int migrate_cancel(struct vm *vm, struct err *e)
 		return err_set(e, -EBUSY, "too late to cancel: the hand-over to the destination has begun");
 	}
 	atomic_store(&m->cancel, true);
-	/* wakes a send or receive that waits on the peer */
+	/* wakes a send or receive that waits on the peer, and a stall */
 	if (m->fd >= 0)
 		shutdown(m->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&m->cond);
 	while (!mig_state_final(m->prog.state) && m->prog.state != MIG_S_COMMITTED)
 		pthread_cond_wait(&m->cond, &m->lock);
 	st = m->prog.state;

@@ -534,9 +534,21 @@ static int handle_migrate(struct api_call *c)
 
 static int handle_migration(struct api_call *c)
 {
+	struct mig_progress p = { .state = MIG_S_NONE };
+	struct json_object *o = NULL;
+	int r;
+
 	if (!c->ops->migration)
 		return api_reply_error(c->reply, 501, "live migration is not available");
-	return reply_progress(c, 200, true);
+	c->ops->migration(c->opaque, &p, true);
+	r = progress_json(&p, &o);
+	if (r < 0)
+		return r;
+	/* the VM lives on at the destination: this tern exits once the
+	 * caller has the result */
+	if (p.state == MIG_S_COMPLETED)
+		c->reply->shutdown_after = true;
+	return reply_json(c->reply, 200, o);
 }
 
 static int handle_migrate_cancel(struct api_call *c)

@@ -109,8 +109,13 @@ static void api_vm_migration(void *opaque, struct mig_progress *out, bool result
 static void api_vm_shutdown(void *opaque)
 {
 	struct api_vm *av = opaque;
+	struct mig_progress p;
 
-	vm_request_exit(av->vm, VM_EXIT_OK, "api: shutdown requested");
+	migrate_progress(av->vm, &p, false);
+	if (p.state == MIG_S_COMPLETED)
+		vm_request_exit(av->vm, VM_EXIT_OK, "migrated to %s", p.to);
+	else
+		vm_request_exit(av->vm, VM_EXIT_OK, "api: shutdown requested");
 }
 
 const struct api_ops api_vm_ops = {

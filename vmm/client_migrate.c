@@ -167,7 +167,7 @@ static const char *str(struct json_object *o, const char *key)
 
 /* One progress line: [####......] share of RAM sent, the pass, what is
  * left, the dirty rate, the bandwidth and the ETA. */
-static void show(struct json_object *p, bool tty, uint64_t *last_pass)
+static void show(struct json_object *p, bool tty, uint64_t *last_pass, char last_state[16])
 {
 	uint64_t ram = u64(p, "ram_pages"), sent = u64(p, "pages_sent"), pass = u64(p, "pass");
 	unsigned pct = ram ? (unsigned)(sent * 100 / ram) : 0, fill;
@@ -179,9 +179,10 @@ static void show(struct json_object *p, bool tty, uint64_t *last_pass)
 	memset(bar, '#', fill);
 	memset(bar + fill, '.', 20 - fill);
 	bar[20] = '\0';
-	if (!tty && pass == *last_pass)
+	if (!tty && pass == *last_pass && !strcmp(last_state, str(p, "state")))
 		return;
 	*last_pass = pass;
+	snprintf(last_state, 16, "%s", str(p, "state"));
 	fprintf(stderr, "%s[%s] %3u%% %-9s pass %llu  sent %llu MiB  left %llu pages  dirty %llu pages/s  %.1f MiB/s  ETA %llu ms%s",
 		tty ? "\r" : "", bar, pct, str(p, "state"), (unsigned long long)pass,
 		(unsigned long long)(u64(p, "bytes_sent") >> 20), (unsigned long long)u64(p, "remaining_pages"),
@@ -203,6 +204,7 @@ int client_migrate_main(int argc, char **argv)
 	struct json_object *p = NULL;
 	bool tty = isatty(2);
 	uint64_t last_pass = ~0ull;
+	char last_state[16] = "";
 	char *body;
 	long code;
 	int status = 1;
@@ -243,7 +245,7 @@ int client_migrate_main(int argc, char **argv)
 			return status ? status : 1;
 		}
 		free(b.data);
-		show(p, tty, &last_pass);
+		show(p, tty, &last_pass, last_state);
 		if (final(str(p, "state")))
 			break;
 		nanosleep(&ts, NULL);

@@ -86,8 +86,9 @@ def crc32_file(path):
 
 
 def one_error_line(run):
-    """tern's stderr on failure: exactly one line 'tern: error: ...'."""
-    lines = [l for l in run.stderr.splitlines() if l.strip()]
+    """tern's stderr on failure: exactly one line 'tern: error: ...' (after
+    the line of a destination waiting for its migration, if any)."""
+    lines = [l for l in run.stderr.splitlines() if l.strip() and not l.startswith("tern: waiting for a migration")]
     check(len(lines) == 1 and lines[0].startswith("tern: error: "),
           f"expected one 'tern: error:' line, got {lines!r}", run)
     return lines[0][len("tern: error: "):]
@@ -116,12 +117,16 @@ def num(s):
 
 
 class Spawned:
-    """A tern process the test talks to while it runs."""
+    """A tern process the test talks to while it runs. With console=PATH its
+    stdout (the guest's console) goes to that file instead of a pipe, for
+    runs long enough to fill a pipe nobody reads."""
 
-    def __init__(self, ctx, args, reports="spawn-reports.txt"):
+    def __init__(self, ctx, args, reports="spawn-reports.txt", console=None):
         self.reports_path = ctx.path(reports)
         self.argv = [ctx.tern, "run"] + list(args) + [f"--test-device={self.reports_path}"]
-        self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.console = open(console, "wb") if console else None
+        self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
+                                  stdout=self.console if self.console else subprocess.PIPE,
                                   stderr=subprocess.PIPE)
 
     def reports(self):
@@ -149,6 +154,9 @@ class Spawned:
         """Closes stdin, waits; returns a Run."""
         try:
             out, err = self.p.communicate(timeout=timeout)
+            if self.console:
+                self.console.close()
+                out = b""
         finally:
             if self.p.poll() is None:
                 self.p.kill()
@@ -157,5 +165,5 @@ class Spawned:
                    self.reports())
 
 
-def spawn_tern(ctx, args, reports="spawn-reports.txt"):
-    return Spawned(ctx, args, reports)
+def spawn_tern(ctx, args, reports="spawn-reports.txt", console=None):
+    return Spawned(ctx, args, reports, console)

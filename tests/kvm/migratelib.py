@@ -1,0 +1,140 @@
+"""Helpers for the live-migration tests: tern processes with an API socket,
+a destination waiting with --incoming, `tern migrate`, and the page-stamp
+guest's checks."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+from ternlib import TestFailure, check, spawn_tern
+from test_api import Api, wait_socket
+from test_snapshot import stamp_passes, wait_passes
+
+STAMP = "stamp mb=16 hot=4"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def listening(port):
+    """Whether something listens on 127.0.0.1:port (from /proc, so that no
+    connection is spent on finding out)."""
+    want = f":{port:04X}"
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(f) as fh:
+                for line in fh.readlines()[1:]:
+                    cols = line.split()
+                    if cols[1].endswith(want) and cols[3] == "0A":
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+class Tern:
+    """A tern run with an API socket; api is its test_api.Api."""
+
+    def __init__(self, ctx, name, args, env=None):
+        self.ctx, self.name = ctx, name
+        self.sock = ctx.path(f"{name}.sock")
+        saved = dict(os.environ)
+        if env:
+            os.environ.update(env)
+        try:
+            self.t = spawn_tern(ctx, list(args) + ["--api-sock", self.sock], reports=f"{name}.txt",
+                                console=ctx.path(f"{name}.console"))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        wait_socket(self.sock, self.t.p)
+        self.api = Api.attach(ctx, self.sock, self.t)
+
+    def reports(self):
+        return self.t.reports()
+
+    def alive(self):
+        return self.t.p.poll() is None
+
+    def status(self):
+        return self.api.client_ok("status")
+
+    def migration(self):
+        return self.api.client_ok("migration")
+
+    def kill(self):
+        self.api.kill()
+
+
+def source(ctx, name="src", stamp=STAMP, memory="64M", cpus=2, extra=(), env=None):
+    s = Tern(ctx, name, ["--kernel", ctx.guest_elf, "--memory", memory, "--cpus", str(cpus),
+                         "--cmdline", f"test={stamp}"] + list(extra), env=env)
+    wait_passes(s.t, 1)
+    return s
+
+
+def destination(ctx, name, addr, extra=()):
+    """A tern waiting for a migration on addr, once it listens."""
+    d = Tern(ctx, name, ["--incoming", addr] + list(extra))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if addr.startswith("unix:") and os.path.exists(addr[5:]):
+            return d
+        if addr.startswith("tcp:") and listening(int(addr.rsplit(":", 1)[1])):
+            return d
+        if not d.alive():
+            raise TestFailure(f"destination {name} exited before listening: {d.t.finish()}")
+        time.sleep(0.01)
+    raise TestFailure(f"destination {name} never listened on {addr}")
+
+
+def migrate(src, to, *args):
+    """Runs `tern migrate`; returns (rc, result JSON or None, stderr)."""
+    p = subprocess.run([src.ctx.tern, "migrate", "--api-sock", src.sock, "--to", to] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    out = json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else None
+    return p.returncode, out, p.stderr
+
+
+def wait_state(t, want, timeout=20):
+    """Waits until the source's migration is in one of the states want."""
+    deadline = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < deadline:
+        st = t.migration()["state"]
+        if st in want:
+            return st
+        time.sleep(0.01)
+    raise TestFailure(f"migration never reached {want}; it is {st}")
+
+
+def still_running(s, more=2):
+    """The source VM runs on and its guest keeps passing its page check."""
+    if not s.alive():
+        raise TestFailure(f"the source exited: {s.t.finish()}")
+    check(s.status()["state"] == "running", f"the source VM is {s.status()}")
+    wait_passes(s.t, len(stamp_passes(s.t)) + more)
+
+
+def finish_guest(t, what):
+    """Ends a stamp guest with 'q' after a whole checked pass; it must pass."""
+    wait_passes(t.t if hasattr(t, "t") else t, 2)
+    tt = t.t if hasattr(t, "t") else t
+    tt.send(b"q")
+    r = tt.finish()
+    check(r.rc == 0 and any(x.startswith("stamp ok") for x in r.reports), f"{what} failed its page check", r)
+    return r
+
+
+def never_ran(d, what):
+    """A destination that failed exits 1 and its guest never ran a step."""
+    r = d.t.finish(timeout=30)
+    check(r.rc == 1, f"{what}: the destination should fail", r)
+    check(not any(x.startswith("stamp") for x in r.reports), f"{what}: the destination's guest ran", r)
+    return r

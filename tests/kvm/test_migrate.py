@@ -1,0 +1,196 @@
+"""Live migration between two tern processes (docs/migration.md): the
+page-stamp guest (index, generation and CRC on every page) moves over
+loopback TCP and UNIX sockets and checks every page on the destination;
+idle and busy guests; twenty migrations in a row; refusals; cancel in every
+state of the source's state machine."""
+import json
+import socket
+import struct
+import time
+
+from migratelib import (destination, finish_guest, free_port, migrate, never_ran, source, still_running,
+                        wait_state)
+from ternlib import check, one_error_line, run_tern
+
+
+def check_result(out, what):
+    check(out is not None and out["state"] == "completed", f"{what}: {out}")
+    check(out["downtime_ms"] >= 0 and out["total_ms"] >= out["downtime_ms"], f"{what}: times {out}")
+    check(len(out["passes"]) >= 2 and out["passes"][0]["pages"] > 0, f"{what}: passes {out['passes']}")
+    check(out["pages_sent"] == sum(p["pages"] for p in out["passes"]), f"{what}: page counts {out}")
+
+
+def test_busy_and_idle_guests_over_tcp(ctx):
+    # hot=16: every page rewritten all the time; hot=0: written once, then only read
+    for hot in ("16", "0"):
+        port = free_port()
+        src = source(ctx, f"src{hot}", stamp=f"stamp mb=16 hot={hot}")
+        dst = destination(ctx, f"dst{hot}", f"tcp:127.0.0.1:{port}")
+        try:
+            rc, out, err = migrate(src, f"tcp:127.0.0.1:{port}")
+            check(rc == 0, f"migrate (hot={hot}): {err}")
+            check_result(out, f"hot={hot}")
+            r = src.t.finish()
+            check(r.rc == 0, "the source must exit 0 after the hand-over", r)
+            r = finish_guest(dst, f"hot={hot} destination")
+            check(not any(x.startswith("up ") for x in r.reports), "the destination booted afresh", r)
+            check(r.reports[0].startswith("stamp pass="), f"the guest went on where it was: {r.reports[:2]}", r)
+        finally:
+            src.kill()
+            dst.kill()
+
+
+def test_unix_socket_bandwidth_limit_and_progress(ctx):
+    addr = f"unix:{ctx.path('mig.sock')}"
+    src = source(ctx, stamp="stamp mb=24 hot=1")
+    dst = destination(ctx, "dst", addr)
+    try:
+        # 24 MiB at 16 MiB/s cannot take less than a second and a half
+        t0 = time.monotonic()
+        rc, out, err = migrate(src, addr, "--bandwidth", "16M", "--downtime-ms", "20")
+        took = time.monotonic() - t0
+        check(rc == 0, f"migrate: {err}")
+        check_result(out, "unix")
+        check(out["bytes_sent"] >= 24 << 20 and took >= 1.4, f"{out['bytes_sent']} bytes in {took:.2f} s at 16 MiB/s")
+        # the progress line names each pass while not on a terminal
+        check("pass 1" in err and "completed" in err, f"progress output: {err!r}")
+        finish_guest(dst, "destination")
+    finally:
+        src.kill()
+        dst.kill()
+
+
+def test_twenty_migrations_in_a_row(ctx):
+    vm = source(ctx, "m0", stamp="stamp mb=8 hot=2")
+    downtimes = []
+    try:
+        for i in range(1, 21):
+            addr = f"unix:{ctx.path(f'm{i}.mig')}" if i % 2 else f"tcp:127.0.0.1:{free_port()}"
+            nxt = destination(ctx, f"m{i}", addr)
+            rc, out, err = migrate(vm, addr)
+            check(rc == 0, f"migration {i}: {err}")
+            downtimes.append(out["downtime_ms"])
+            r = vm.t.finish()
+            check(r.rc == 0, f"source of migration {i} exited {r.rc}", r)
+            vm = nxt
+            still_running(vm, 1)
+        r = finish_guest(vm, "the twentieth destination")
+    finally:
+        vm.kill()
+    print(f"# 20 migrations: downtime ms {sorted(downtimes)}")
+
+
+def test_refusals_leave_the_source_running(ctx):
+    src = source(ctx)
+    addr = f"unix:{ctx.path('s.mig')}"
+    try:
+        # nothing listens there
+        rc, out, err = migrate(src, f"tcp:127.0.0.1:{free_port()}")
+        check(rc == 1 and "cannot connect" in err and "failed" in err, f"no destination: {err!r}")
+        still_running(src)
+        # a malformed address is refused at once
+        rc, out, err = migrate(src, "tcp:nowhere")
+        check(rc == 1 and "lacks a port" in err and "HTTP 400" in err, f"bad address: {err!r}")
+        # the destination was given a network device the source lacks:
+        # refused before any memory, with the destination's reason
+        naddr = f"unix:{ctx.path('n.mig')}"
+        dst = destination(ctx, "dst-net", naddr, ["--net", f"vdpa-sim,socket={ctx.path('a')},peer={ctx.path('b')}"])
+        rc, out, err = migrate(src, naddr)
+        check(rc == 1 and "refused the migration" in err and "network devices" in err, f"config mismatch: {err!r}")
+        r = never_ran(dst, "config mismatch")
+        check("network devices" in one_error_line(r), "the destination says why", r)
+        still_running(src)
+        # the API's own checks on the body
+        st, body, _ = src.api.curl("PUT", "/vm/migrate", json.dumps({"to": addr, "downtime_ms": 0}))
+        check(st == 400 and "downtime_ms" in body["error"], f"downtime 0: {st} {body}")
+        st, body, _ = src.api.curl("PUT", "/vm/migrate", json.dumps({"to": 5}))
+        check(st == 400 and "'to'" in body["error"], f"to: 5: {st} {body}")
+        st, body, _ = src.api.curl("PUT", "/vm/migrate", json.dumps({"to": addr, "bandwidth": "fast"}))
+        check(st == 400 and "bandwidth" in body["error"], f"bandwidth: {st} {body}")
+        st, body, _ = src.api.curl("PUT", "/vm/migrate/cancel")
+        check(st == 409 and "no migration is in progress" in body["error"], f"cancel with none: {st} {body}")
+        # and after all that, a migration works
+        dst = destination(ctx, "dst-ok", addr)
+        rc, out, err = migrate(src, addr)
+        check(rc == 0, f"a good migration after the refusals: {err}")
+        src.t.finish()
+        finish_guest(dst, "destination after refusals")
+    finally:
+        src.kill()
+
+
+def test_destination_refuses_bad_streams(ctx):
+    """A peer that is not a tern source, or a newer one: refused at once,
+    nothing applied, the destination exits 1 with the reason."""
+    cases = [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "not a tern migration stream"),
+        (None, "version 2.0 is not supported"),
+        (b"TERNMIGR" + b"\0" * 8, "header is corrupt"),
+    ]
+    for i, (data, want) in enumerate(cases):
+        path = ctx.path(f"bad{i}.mig")
+        dst = destination(ctx, f"bad{i}", f"unix:{path}")
+        if data is None:
+            head = b"TERNMIGR" + struct.pack("<HH", 2, 0)
+            data = head + struct.pack("<I", crc32c(head))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(data)
+        r = never_ran(dst, want)
+        s.close()
+        check(want in one_error_line(r), f"{want!r} expected", r)
+    r = run_tern(ctx, ["--incoming", "tcp:127.0.0.1", "--test-device"], testdev=False)
+    check(r.rc == 1 and "lacks a port" in one_error_line(r), "bad --incoming", r)
+    r = run_tern(ctx, ["--incoming", f"unix:{ctx.path('x')}", "--kernel", ctx.guest_elf], testdev=False)
+    check(r.rc == 1 and "--incoming takes the machine from the source" in one_error_line(r), "--incoming --kernel", r)
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_cancel_in_every_state(ctx):
+    """Cancel is honoured up to the hand-over and refused from the commit
+    on; every cancelled migration leaves the source running and the
+    destination exits without having run the guest."""
+    for st in ("setup", "active", "stopped", "handover"):
+        src = source(ctx, f"src-{st}", env={"TERN_MIGRATE_STALL": st})
+        addr = f"unix:{ctx.path(f'{st}.mig')}"
+        dst = destination(ctx, f"dst-{st}", addr)
+        try:
+            rc, out, err = migrate(src, addr, "--no-wait")
+            check(rc == 0, f"start ({st}): {err}")
+            wait_state(src, [st])
+            # nothing else may pause or resume the VM meanwhile
+            p = src.api.client("pause")
+            check(p.returncode == 1 and "a migration is in progress" in p.stderr, f"pause during {st}: {p.stderr!r}")
+            out = src.api.client_ok("migrate-cancel")
+            check(out["state"] == "cancelled" and "cancelled" in out["error"], f"cancel in {st}: {out}")
+            still_running(src)
+            never_ran(dst, f"cancelled in {st}")
+            p = src.api.client("migrate-cancel")
+            check(p.returncode == 1 and "no migration is in progress" in p.stderr, f"second cancel: {p.stderr!r}")
+            finish_guest(src, f"source cancelled in {st}")
+        finally:
+            src.kill()
+            dst.kill()
+    # from the commit on, cancel is refused and the migration completes
+    src = source(ctx, "src-committed", env={"TERN_MIGRATE_STALL": "committed"})
+    addr = f"unix:{ctx.path('committed.mig')}"
+    dst = destination(ctx, "dst-committed", addr)
+    try:
+        rc, out, err = migrate(src, addr, "--no-wait")
+        wait_state(src, ["committed"])
+        p = src.api.client("migrate-cancel")
+        check(p.returncode == 1 and "too late to cancel" in p.stderr, f"cancel when committed: {p.stderr!r}")
+        wait_state(src, ["completed"])  # reading the result lets the source exit
+        check(src.t.finish().rc == 0, "the source exits after the hand-over")
+        finish_guest(dst, "destination after a refused cancel")
+    finally:
+        src.kill()
+        dst.kill()
