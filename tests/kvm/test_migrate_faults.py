@@ -1,0 +1,198 @@
+"""Faults during live migration (reliability targets D1-D4, D7), through
+a man in the middle (migproxy.py) between two tern processes: the
+connection cut at random byte offsets and at every phase boundary, the
+destination SIGKILLed at ten points, the source SIGKILLed, single bits
+flipped in flight, a black hole. After every fault before the hand-over the
+source VM runs on and its guest passes its page check; no fault ever leaves
+two running copies; and a later clean migration succeeds."""
+import os
+import random
+import signal
+import time
+
+import migproxy as mp
+from migratelib import destination, finish_guest, migrate, never_ran, source, still_running
+from ternlib import TestFailure, check
+
+SEED = 7
+
+
+def via_proxy(ctx, name, **faults):
+    """A destination and a proxy in front of it; returns (dst, proxy)."""
+    dpath = ctx.path(f"{name}.mig")
+    dst = destination(ctx, name, f"unix:{dpath}")
+    proxy = mp.Proxy(("unix", ctx.path(f"{name}.px")), ("unix", dpath), **faults)
+    return dst, proxy
+
+
+def failed_before_commit(src, dst, what):
+    """The source failed, resumed and passes its page check; the
+    destination exited 1 without running the guest."""
+    out = src.migration()
+    check(out["state"] == "failed", f"{what}: the migration is {out['state']}: {out}")
+    still_running(src, 1)
+    never_ran(dst, what)
+
+
+def first_pass_bytes(ctx, src):
+    """Bytes the source sends up to the end of its first pass (all of RAM),
+    the part of the stream that every run has, from a dry run whose READY
+    never arrives (so the source resumes). Later passes vary in number and
+    size from run to run; record boundaries cover them."""
+    dst, px = via_proxy(ctx, "dry", on_record=lambda d, t, i: "drop-cut" if (d, t) == ("down", mp.READY) else None)
+    rc, out, err = migrate(src, px.addr)
+    check(rc == 1, f"dry run: {err}")
+    failed_before_commit(src, dst, "dry run")
+    check(px.types("up")[-1] == mp.END, f"dry run: the source sent {px.types('up')[-3:]}")
+    first = src.migration()["passes"][0]["bytes"]
+    check(0 < first < px.up_bytes, f"dry run: first pass {first} of {px.up_bytes} bytes")
+    return first
+
+
+def test_connection_cut_at_random_offsets_and_boundaries(ctx):
+    rng = random.Random(SEED)
+    src = source(ctx)
+    try:
+        length = first_pass_bytes(ctx, src)
+        offsets = sorted(rng.randrange(0, length) for _ in range(50))
+        for n, off in enumerate(offsets):
+            dst, px = via_proxy(ctx, f"cut{n}", cut_at=off)
+            rc, out, err = migrate(src, px.addr)
+            check(rc == 1, f"cut at byte {off} of {length}: the migration succeeded")
+            failed_before_commit(src, dst, f"cut at byte {off}")
+        # every phase boundary before the hand-over
+        boundaries = [("up", mp.CONFIG, "cut"), ("down", mp.ACCEPT, "drop-cut"), ("up", mp.RAM, "cut"),
+                      ("up", mp.PASS, "cut"), ("up", mp.STATE, "cut"), ("up", mp.END, "cut"),
+                      ("down", mp.READY, "drop-cut")]
+        for n, (way, rtype, act) in enumerate(boundaries):
+            dst, px = via_proxy(ctx, f"edge{n}",
+                                on_record=lambda d, t, i, w=way, rt=rtype, a=act: a if (d, t) == (w, rt) else None)
+            rc, out, err = migrate(src, px.addr)
+            check(rc == 1, f"cut at {way} record {rtype}: the migration succeeded")
+            failed_before_commit(src, dst, f"cut at {way} record {rtype}")
+        for off in (0, 16):  # before and right after the stream header
+            dst, px = via_proxy(ctx, f"head{off}", cut_at=off)
+            rc, out, err = migrate(src, px.addr)
+            failed_before_commit(src, dst, f"cut at byte {off}")
+        # and then a clean migration to a fresh destination
+        dst = destination(ctx, "final", f"unix:{ctx.path('final.mig')}")
+        rc, out, err = migrate(src, f"unix:{ctx.path('final.mig')}")
+        check(rc == 0, f"the clean migration after {len(offsets) + len(boundaries) + 2} cuts: {err}")
+        src.t.finish()
+        finish_guest(dst, "the final destination")
+    finally:
+        src.kill()
+    print(f"# first pass of {length} bytes cut at {len(offsets)} random offsets and {len(boundaries) + 2} boundaries")
+
+
+def test_cut_after_go_never_runs_two_copies(ctx):
+    """Past the commit the source cannot know whether the destination got
+    GO: it stays paused. GO lost: neither runs (the operator resumes the
+    source); DONE lost: only the destination runs."""
+    src = source(ctx, "src-go")
+    try:
+        dst, px = via_proxy(ctx, "go", on_record=lambda d, t, i: "drop-cut" if (d, t) == ("up", mp.GO) else None)
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1 and "stays paused" in err, f"GO lost: {err!r}")
+        check(src.status()["state"] == "paused", "GO lost: the source must stay paused")
+        never_ran(dst, "GO lost")
+        src.api.client_ok("resume")  # the operator knows the destination is gone
+        still_running(src, 1)
+
+        dst, px = via_proxy(ctx, "done", on_record=lambda d, t, i: "drop-cut" if (d, t) == ("down", mp.DONE) else None)
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1 and "stays paused" in err, f"DONE lost: {err!r}")
+        check(src.status()["state"] == "paused", "DONE lost: the source must stay paused")
+        finish_guest(dst, "the destination whose DONE was lost")
+        src.api.client_ok("shutdown")
+    finally:
+        src.kill()
+
+
+def test_destination_killed_at_ten_points(ctx):
+    src = source(ctx)
+    points = [("up", mp.CONFIG, 1), ("down", mp.ACCEPT, 1), ("up", mp.RAM, 1), ("up", mp.RAM, 10),
+              ("up", mp.PASS, 1), ("up", mp.PASS, 2), ("up", mp.STATE, 1), ("up", mp.END, 1), ("down", mp.READY, 1)]
+    try:
+        for n, (way, rtype, nth) in enumerate(points):
+            seen = {"n": 0}
+            holder = {}
+
+            def hook(d, t, i, way=way, rtype=rtype, nth=nth, seen=seen, holder=holder):
+                if (d, t) == (way, rtype):
+                    seen["n"] += 1
+                    if seen["n"] == nth:
+                        os.kill(holder["pid"], signal.SIGKILL)
+                        return "drop-cut" if d == "down" else "cut"
+                return None
+
+            dst, px = via_proxy(ctx, f"kill{n}", on_record=hook)
+            holder["pid"] = dst.t.p.pid
+            rc, out, err = migrate(src, px.addr)
+            check(rc == 1, f"destination killed at {way} {rtype} #{nth}: the migration succeeded")
+            check(src.migration()["state"] == "failed", f"kill at {way} {rtype} #{nth}")
+            still_running(src, 1)
+            r = dst.t.finish()
+            check(r.rc == -signal.SIGKILL, f"the destination was killed at {way} {rtype} #{nth}", r)
+        # the tenth: killed after GO went through; the source has committed
+        # and stays paused: no copy runs, never two
+        holder = {}
+        dst, px = via_proxy(ctx, "kill-go", on_record=lambda d, t, i: (os.kill(holder["pid"], signal.SIGKILL), "cut")[1]
+                            if (d, t) == ("up", mp.GO) else None)
+        holder["pid"] = dst.t.p.pid
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1 and "stays paused" in err, f"killed after GO: {err!r}")
+        check(src.status()["state"] == "paused", "killed after GO: the source must stay paused")
+        src.api.client_ok("resume")
+        finish_guest(src, "the source after ten destination kills")
+    finally:
+        src.kill()
+
+
+def test_source_killed_destination_never_runs(ctx):
+    src = source(ctx, "src-k")
+    holder = {"pid": src.t.p.pid}
+    dst, px = via_proxy(ctx, "dst-k", on_record=lambda d, t, i: (os.kill(holder["pid"], signal.SIGKILL), None)[1]
+                        if (d, t) == ("up", mp.PASS) else None)
+    try:
+        migrate(src, px.addr)
+        r = never_ran(dst, "source killed")
+        check("closed by the peer" in r.stderr, "the destination says the source went away", r)
+    finally:
+        src.kill()
+
+
+def test_bit_flips_in_flight_are_refused(ctx):
+    rng = random.Random(SEED + 1)
+    src = source(ctx)
+    try:
+        length = first_pass_bytes(ctx, src)
+        for n in range(20):
+            off, bit = rng.randrange(0, length), rng.randrange(8)
+            dst, px = via_proxy(ctx, f"flip{n}", flip_at=off, flip_bit=bit)
+            rc, out, err = migrate(src, px.addr)
+            check(rc == 1, f"bit {bit} of byte {off} flipped: the migration succeeded")
+            failed_before_commit(src, dst, f"bit {bit} of byte {off} flipped")
+        finish_guest(src, "the source after 20 corrupted streams")
+    finally:
+        src.kill()
+
+
+def test_black_hole_times_out(ctx):
+    """The destination goes silent without closing anything: the source
+    notices within its timeout and runs on."""
+    src = source(ctx)
+    try:
+        length = first_pass_bytes(ctx, src)
+        dst, px = via_proxy(ctx, "hole", hole_at=length // 2)
+        t0 = time.monotonic()
+        rc, out, err = migrate(src, px.addr, "--timeout-ms", "1000")
+        took = time.monotonic() - t0
+        check(rc == 1 and "timed out" in err, f"black hole: {err!r}")
+        if took > 1 + 5:
+            raise TestFailure(f"the source took {took:.1f} s to notice a 1 s black hole")
+        still_running(src)
+        dst.kill()
+        finish_guest(src, "the source after a black hole")
+    finally:
+        src.kill()
