@@ -116,6 +116,7 @@ UNIT_TESTS += cvq_test
 UNIT_TESTS += acpi_test
 UNIT_TESTS += api_test
 UNIT_TESTS += announce_test
+UNIT_TESTS += stream_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 
@@ -123,6 +124,7 @@ ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 KVM_TESTS += two_vms_test
 KVM_TESTS += snapshot_test
 KVM_TESTS += dirty_test
+KVM_TESTS += migrate_test
 KVM_BINS      := $(KVM_TESTS:%=$(BUILD)/tests/kvm/%)
 ASAN_KVM_BINS := $(KVM_TESTS:%=$(BUILD)/asan/tests/kvm/%)
 

@@ -162,7 +162,6 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 	lfd = mig_listen(addr, e);
 	if (lfd < 0)
 		return lfd;
-	pr_info("waiting for a migration on %s", addr);
 	s.fd = mig_accept(lfd, addr, 0, e);
 	close(lfd);
 	mig_unlink(addr);

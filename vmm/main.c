@@ -108,6 +108,7 @@ static int cmd_run(int argc, char **argv)
 		o.cfg.test_device = o.cfg.test_device || snap.test_device;
 	}
 	if (o.incoming) {
+		pr_info("waiting for a migration on %s", o.incoming);
 		incoming_fd = migrate_incoming(o.incoming, &o.cfg, &vm, MIG_DEFAULT_TIMEOUT_MS, &e);
 		if (incoming_fd < 0) {
 			fprintf(stderr, "tern: error: incoming migration: %s\n", e.msg);
