@@ -32,19 +32,6 @@ struct capture {
 	size_t len, cap;
 };
 
-static void wait_passes(const char *path, int want)
-{
-	for (int i = 0; i < 3000; i++) {
-		int n = stamp_passes(path);
-		if (n < 0)
-			fail_msg("the guest found a bad page (%s)", path);
-		if (n >= want)
-			return;
-		usleep(10000);
-	}
-	fail_msg("the guest did not reach %d passes", want);
-}
-
 static void keep(struct capture *c, const void *p, size_t n)
 {
 	if (c->len + n > c->cap) {
@@ -203,7 +190,7 @@ static void test_capture_replay_and_bit_flips(void **state)
 	c.testdev_out = fopen(rep, "w");
 	assert_int_equal(vm_create(&src, &c, &e), 0);
 	assert_int_equal(vm_start(&src, &e), 0);
-	wait_passes(rep, 2);
+	stamp_wait(rep, 2);
 
 	/* capture: the source migrates to the recorder */
 	snprintf(path, sizeof(path), "%s/rec.sock", dir);
@@ -232,7 +219,7 @@ static void test_capture_replay_and_bit_flips(void **state)
 		fail_msg("replay: %s", e.msg);
 	assert_int_equal(dc.nr_cpus, 1);
 	assert_int_equal(dc.mem_size, 32 * MiB);
-	wait_passes(rep, 2);
+	stamp_wait(rep, 2);
 	serial_receive(dst.serial, (const uint8_t *)"q", 1);
 	struct pollfd pf = { .fd = dst.exit_fd, .events = POLLIN };
 	assert_int_equal(poll(&pf, 1, 30000), 1);

@@ -22,19 +22,6 @@
 
 static const char *guest_elf;
 
-static void wait_passes(const char *path, int want)
-{
-	for (int i = 0; i < 3000; i++) {
-		int n = stamp_passes(path);
-		if (n < 0)
-			fail_msg("the guest found a bad page (%s)", path);
-		if (n >= want)
-			return;
-		usleep(10000);
-	}
-	fail_msg("the guest did not reach %d passes", want);
-}
-
 /* Creates and starts c's VM in v with its reports in dir/r, and waits for
  * passes stamp passes. */
 static void start_stamp(struct vm *v, struct vm_config *c, const char *dir, char *rep, size_t rep_size, int passes)
@@ -45,7 +32,7 @@ static void start_stamp(struct vm *v, struct vm_config *c, const char *dir, char
 	c->testdev_out = fopen(rep, "w");
 	if (vm_create(v, c, &e) < 0 || vm_start(v, &e) < 0)
 		fail_msg("start: %s", e.msg);
-	wait_passes(rep, passes);
+	stamp_wait(rep, passes);
 }
 
 static void test_three_generations(void **state)
@@ -62,7 +49,7 @@ static void test_three_generations(void **state)
 	c.testdev_out = fopen(rep, "w");
 	assert_int_equal(vm_create(&v, &c, &e), 0);
 	assert_int_equal(vm_start(&v, &e), 0);
-	wait_passes(rep, 2);
+	stamp_wait(rep, 2);
 
 	for (int gen = 1; gen <= 3; gen++) {
 		struct snapshot s;
@@ -87,7 +74,7 @@ static void test_three_generations(void **state)
 		snapshot_free(&s);
 		assert_int_equal(vm_start(&v, &e), 0);
 		/* whole passes over restored memory, every page checked */
-		wait_passes(rep, 3);
+		stamp_wait(rep, 3);
 	}
 	serial_receive(v.serial, (const uint8_t *)"q", 1);
 	struct pollfd p = { .fd = v.exit_fd, .events = POLLIN };
@@ -282,7 +269,7 @@ static void test_diff_state_file(void **state)
 	snprintf(path, sizeof(path), "%s/full", dir);
 	assert_int_equal(snapshot_create(&v, path, &(struct snapshot_opts){ 0 }, &e), 0);
 	vm_resume(&v);
-	wait_passes(rep, stamp_passes(rep) + 2);
+	stamp_wait(rep, stamp_passes(rep) + 2);
 	vm_pause(&v);
 	snprintf(path, sizeof(path), "%s/diff", dir);
 	if (snapshot_create(&v, path, &o, &e) < 0)

@@ -6,7 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "tests/unit/unit.h"
 #include "vmm/util.h"
 
 /* "stamp pass=" reports in the whole file so far, or -1 after a
@@ -32,6 +34,21 @@ static inline int stamp_passes(const char *path)
 			n++;
 	free(text);
 	return n;
+}
+
+/* Waits (up to 30 s) until the guest made want passes; fails the cmocka
+ * test on a bad page or when it does not. (cmocka) */
+static inline void stamp_wait(const char *path, int want)
+{
+	for (int i = 0; i < 3000; i++) {
+		int n = stamp_passes(path);
+		if (n < 0)
+			fail_msg("the guest found a bad page (%s)", path);
+		if (n >= want)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the guest did not reach %d passes", want);
 }
 
 #endif
