@@ -146,6 +146,8 @@ def suite_kvm(res, build, only=None):
                         detail = "".join(traceback.format_exception_only(type(ex), ex)).strip()
                         res.record(name, False, detail)
                         continue
+                    finally:
+                        ctx.reap()
                     res.record(name, True)
 
 

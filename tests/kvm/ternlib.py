@@ -23,6 +23,15 @@ class Context:
         self.asan = asan
         self.guest_elf = os.path.join(build, "firmware/testguest.elf")
         self.guest_bz = os.path.join(build, "firmware/testguest.bzImage")
+        self.procs = []  # every tern a test spawned: reaped after it
+
+    def reap(self):
+        """Kills what a test left running (a failed test leaves terns whose
+        guests would burn CPU for the rest of the suite)."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
     def path(self, name):
         return os.path.join(self.tmp, name)
@@ -128,6 +137,7 @@ class Spawned:
         self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
                                   stdout=self.console if self.console else subprocess.PIPE,
                                   stderr=subprocess.PIPE)
+        ctx.procs.append(self.p)
 
     def reports(self):
         if not os.path.exists(self.reports_path):
