@@ -101,7 +101,9 @@ static int vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg, const char *
 static int prop(void *fdt, const char *name, const void *data, size_t len, struct err *e)
 {
 	int r = fdt_property(fdt, name, data, (int)len);
-	return r < 0 ? err_set(e, -ENOSPC, "state tree: %s: %s", name, fdt_strerror(r)) : 0;
+	return r < 0 ? err_set(e, r == -FDT_ERR_NOSPACE ? -ENOBUFS : -ENOSPC, "state tree: %s: %s", name,
+			       fdt_strerror(r))
+		     : 0;
 }
 
 /*

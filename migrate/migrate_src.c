@@ -97,7 +97,7 @@ static int cancelled(struct src *x, struct err *e)
 /* Merges the pages dirtied since the last sync into bm (and, with
  * --track-dirty, into the lineage's pending pages, which a later diff
  * snapshot must still see if this migration fails). */
-static int64_t sync_dirty(struct src *x, struct err *e)
+static int64_t sync_dirty(struct src *x, bool to_send, struct err *e)
 {
 	struct snap_lineage *l = x->vm->lineage;
 	int64_t n = 0;
@@ -108,7 +108,8 @@ static int64_t sync_dirty(struct src *x, struct err *e)
 	for (uint64_t w = 0; w < x->words; w++) {
 		if (l)
 			l->pending[w] |= x->scratch[w];
-		x->bm[w] |= x->scratch[w];
+		if (to_send)
+			x->bm[w] |= x->scratch[w];
 		n += __builtin_popcountll(x->bm[w]);
 	}
 	return n;
@@ -252,19 +253,25 @@ static int precopy(struct src *x, struct err *e)
 	unsigned no = 1;
 	int r;
 
-	/* pass 1: all of RAM; the sync re-arms the log for what follows */
-	memset(x->bm, 0xff, x->words * 8);
-	if (x->npages % 64)
-		x->bm[x->words - 1] = (1ull << (x->npages % 64)) - 1;
-	if ((dirty = sync_dirty(x, e)) < 0)
+	/* pass 1: all of RAM that was ever written (memfd holes read as zero,
+	 * and reading them would allocate them). The log is re-armed first: a
+	 * page written after that is logged for pass 2, one written before is
+	 * data by the time the extents are read. */
+	if ((dirty = sync_dirty(x, false, e)) < 0)
 		return (int)dirty;
+	for (uint64_t off = 0, data, hole; mem_next_data(&x->vm->mem, off, &data, &hole); off = hole)
+		for (uint64_t pg = data / PAGE; pg < (hole + PAGE - 1) / PAGE && pg < x->npages; pg++)
+			x->bm[pg / 64] |= 1ull << (pg % 64);
+	dirty = 0;
+	for (uint64_t w = 0; w < x->words; w++)
+		dirty += __builtin_popcountll(x->bm[w]);
 	set_state(x, MIG_S_ACTIVE);
 	progress_sync(x, no, (uint64_t)dirty, 0);
 	if ((r = pass(x, no, true, (uint64_t)dirty, e)) < 0)
 		return r;
 	for (;;) {
 		uint64_t now = now_ns();
-		if ((dirty = sync_dirty(x, e)) < 0)
+		if ((dirty = sync_dirty(x, true, e)) < 0)
 			return (int)dirty;
 		progress_sync(x, no + 1, (uint64_t)dirty, now - last_sync);
 		last_sync = now;
@@ -284,18 +291,16 @@ static int precopy(struct src *x, struct err *e)
 	x->t_stop = now_ns();
 	vm_pause(x->vm);
 	x->paused = true;
-	if ((dirty = sync_dirty(x, e)) < 0)
+	if ((dirty = sync_dirty(x, true, e)) < 0)
 		return (int)dirty;
 	progress_sync(x, ++no, (uint64_t)dirty, 0);
 	if ((r = pass(x, no, false, (uint64_t)dirty, e)) < 0)
 		return r;
 
-	void *st = malloc(SNAP_FDT_MAX);
+	void *st = snapshot_state_tree(x->vm, e);
 	if (!st)
-		return err_set(e, -ENOMEM, "out of memory for the device state");
-	r = snapshot_build_state(x->vm, st, SNAP_FDT_MAX, e);
-	if (r == 0)
-		r = mig_send(&x->s, MIG_STATE, st, fdt_totalsize(st), e);
+		return -ENOSPC;
+	r = mig_send(&x->s, MIG_STATE, st, fdt_totalsize(st), e);
 	free(st);
 	if (r == 0)
 		r = mig_send(&x->s, MIG_END, NULL, 0, e);

@@ -95,38 +95,20 @@ static bool page_set(const uint64_t *pages, uint64_t pg)
 	return (pages[pg / 64] >> (pg % 64)) & 1;
 }
 
-/* Next extent [*data, *hole) of guest RAM that may hold non-zero pages:
- * memfd holes are zero; a private file mapping is read whole. */
-static bool next_extent(const struct guest_mem *m, off_t off, off_t *data, off_t *hole)
-{
-	if (m->is_file || m->fd < 0) {
-		*data = off;
-		*hole = (off_t)m->size;
-		return off < (off_t)m->size;
-	}
-	*data = lseek(m->fd, off, SEEK_DATA);
-	if (*data < 0)
-		return false; /* ENXIO: only holes remain */
-	*hole = lseek(m->fd, *data, SEEK_HOLE);
-	if (*hole < 0 || *hole > (off_t)m->size)
-		*hole = (off_t)m->size;
-	return true;
-}
-
 int snapmem_write(const struct guest_mem *m, int fd, const uint64_t *pages, uint64_t *written, struct err *e)
 {
-	off_t off = 0, data, hole;
+	uint64_t off = 0, data, hole;
 
 	*written = 0;
 	if (ftruncate(fd, (off_t)m->size) < 0)
 		return err_errno(e, -errno, "cannot size the memory file");
-	while (off < (off_t)m->size && next_extent(m, off, &data, &hole)) {
-		for (off_t p = data & ~(off_t)(PAGE - 1); p < hole; p += PAGE) {
+	while (mem_next_data(m, off, &data, &hole)) {
+		for (uint64_t p = data & ~(uint64_t)(PAGE - 1); p < hole; p += PAGE) {
 			uint64_t pg = (uint64_t)p / PAGE;
 			if (pages) {
 				/* skip whole clean words quickly: diffs are sparse */
 				if (!pages[pg / 64] && !(pg % 64)) {
-					p += (64 - 1) * (off_t)PAGE;
+					p += (64 - 1) * (uint64_t)PAGE;
 					continue;
 				}
 				if (!page_set(pages, pg))
@@ -134,7 +116,7 @@ int snapmem_write(const struct guest_mem *m, int fd, const uint64_t *pages, uint
 			}
 			if (page_is_zero(m->hva + p))
 				continue;
-			int r = pwrite_all(fd, m->hva + p, PAGE, p);
+			int r = pwrite_all(fd, m->hva + p, PAGE, (off_t)p);
 			if (r < 0)
 				return err_errno(e, r, "cannot write the memory file");
 			(*written)++;

@@ -57,7 +57,8 @@
 
 static int fdt_err(struct err *e, const char *what, int r)
 {
-	return err_set(e, -ENOSPC, "state tree: %s: %s", what, fdt_strerror(r));
+	/* -ENOBUFS: the buffer was too small (snapshot_state_tree() retries) */
+	return err_set(e, r == -FDT_ERR_NOSPACE ? -ENOBUFS : -ENOSPC, "state tree: %s: %s", what, fdt_strerror(r));
 }
 
 int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap_lineage *parent, void *fdt,
@@ -156,6 +157,29 @@ int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 	if (!r)
 		r = fdt_finish(fdt);
 	return r < 0 ? fdt_err(e, "root", r) : 0;
+}
+
+/* The state tree in a buffer of its own size. fdt_create() clears the
+ * whole buffer it is given, so a 16 MiB one would cost milliseconds of
+ * page faults inside a migration's downtime: start small, grow on need. */
+void *snapshot_state_tree(struct vm *vm, struct err *e)
+{
+	for (size_t size = 256u << 10; size <= SNAP_FDT_MAX; size *= 4) {
+		struct err te = { { 0 } };
+		void *fdt = malloc(size);
+		if (!fdt)
+			break;
+		int r = snapshot_build_state(vm, fdt, size, &te);
+		if (r == 0)
+			return fdt;
+		free(fdt);
+		if (r != -ENOBUFS) {
+			err_set(e, r, "%s", te.msg);
+			return NULL;
+		}
+	}
+	err_set(e, -ENOSPC, "the state tree does not fit %u MiB", SNAP_FDT_MAX >> 20);
+	return NULL;
 }
 
 /* ---- writing files ------------------------------------------------------ */
@@ -268,14 +292,17 @@ int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, str
 	snprintf(mem_name, sizeof(mem_name), "memory.%llx", (unsigned long long)now_ns() ^ (unsigned long long)getpid());
 	buf = malloc(cap);
 	cfg = malloc(SNAP_CONFIG_MAX);
-	st = malloc(SNAP_FDT_MAX);
-	if (!buf || !cfg || !st) {
+	if (!buf || !cfg) {
 		r = err_set(e, -ENOMEM, "out of memory for the snapshot");
 		goto out;
 	}
-	if ((r = snapshot_build_config(vm, mem_name, parent, cfg, SNAP_CONFIG_MAX, e)) < 0 ||
-	    (r = snapshot_build_state(vm, st, SNAP_FDT_MAX, e)) < 0)
+	if ((r = snapshot_build_config(vm, mem_name, parent, cfg, SNAP_CONFIG_MAX, e)) < 0)
 		goto out;
+	st = snapshot_state_tree(vm, e);
+	if (!st) {
+		r = -ENOSPC;
+		goto out;
+	}
 
 	/* memory first: the state file that names it appears last */
 	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, mem_name);

@@ -74,6 +74,8 @@ void snapshot_free(struct snapshot *s);
 int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap_lineage *parent, void *fdt,
 			  size_t size, struct err *e);
 int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e);
+/* The state tree in a malloc'd buffer sized to fit, or NULL with e set. */
+void *snapshot_state_tree(struct vm *vm, struct err *e);
 /* fdt_check_full() and size checks of a tree of len bytes. */
 int snapshot_check_tree(const void *p, size_t len, const char *what, struct err *e);
 /* Reads s->config (a checked tree) into s's fields, with their ranges;

@@ -125,6 +125,26 @@ out_close:
 	return r;
 }
 
+bool mem_next_data(const struct guest_mem *mem, uint64_t off, uint64_t *data, uint64_t *hole)
+{
+	off_t d, h;
+
+	if (off >= mem->size)
+		return false;
+	if (mem->is_file || mem->fd < 0) {
+		*data = off;
+		*hole = mem->size;
+		return true;
+	}
+	d = lseek(mem->fd, (off_t)off, SEEK_DATA);
+	if (d < 0)
+		return false; /* ENXIO: only holes remain */
+	h = lseek(mem->fd, d, SEEK_HOLE);
+	*data = (uint64_t)d;
+	*hole = h < 0 || (uint64_t)h > mem->size ? mem->size : (uint64_t)h;
+	return true;
+}
+
 void mem_destroy(struct guest_mem *mem)
 {
 	if (mem->hva)

@@ -53,6 +53,13 @@ gpa_t mem_low_end(const struct guest_mem *mem);
 /* Highest guest-physical address + 1 of any RAM. */
 gpa_t mem_top(const struct guest_mem *mem);
 
+/* The next extent [*data, *hole) at or after off (offsets in the memfd)
+ * that may hold non-zero bytes: holes of the memfd were never written and
+ * read as zero. A private file mapping (a restored snapshot) is one extent
+ * to the end. false when only holes remain. Reading guest RAM there would
+ * allocate it: callers scanning RAM use this to skip what was never used. */
+bool mem_next_data(const struct guest_mem *mem, uint64_t off, uint64_t *data, uint64_t *hole);
+
 /* Registers every region with KVM as memslots 0.. on vm_fd. */
 int mem_register_kvm(const struct guest_mem *mem, int vm_fd, struct err *e);
 
