@@ -194,3 +194,78 @@ def test_cancel_in_every_state(ctx):
     finally:
         src.kill()
         dst.kill()
+
+
+def test_network_device_across_migration(ctx):
+    """A guest echoing frames through its virtio-net device (the software
+    vDPA device on a socket wire) is migrated while a peer sends it one
+    frame every 2 ms: the peer counts what came back before, during and
+    after; the destination's device echoes on its new wire, and the guest
+    announces itself there (VIRTIO_NET_S_ANNOUNCE) and nowhere else."""
+    import socket as so
+    import threading
+    from test_snapshot import echo_round
+    peer = ctx.path("peer.sock")
+    s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    s.bind(peer)
+    dev1, dev2, addr = ctx.path("dev1.sock"), ctx.path("dev2.sock"), f"unix:{ctx.path('n.mig')}"
+    mac = "mac=52:54:00:ee:00:01"
+    src = dst = None
+    try:
+        from migratelib import Tern
+        src = Tern(ctx, "src", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline", "test=net-echo",
+                                "--net", f"vdpa-sim,socket={dev1},peer={peer},{mac}"])
+        src.t.wait_report("net echo ready")
+        check(echo_round(s, dev1, 200, 1) == 200, "no echoes before the migration")
+        dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={dev2},peer={peer},{mac}"])
+        # a steady stream to the source's wire during the migration
+        stop, sent = threading.Event(), []
+
+        def stream():
+            hdr = bytes.fromhex("525400ee0001") + bytes.fromhex("525400dd0001") + b"\x88\xb5"
+            i = 0
+            while not stop.is_set():
+                try:
+                    s.sendto(hdr + struct.pack("<II", 7, i) + b"\0" * 40, dev1)
+                    sent.append(i)
+                except OSError:
+                    pass
+                i += 1
+                time.sleep(0.002)
+        t = threading.Thread(target=stream)
+        t.start()
+        try:
+            rc, out, err = migrate(src, addr)
+        finally:
+            stop.set()
+            t.join()
+        check(rc == 0, f"migrate: {err}")
+        echoed = set()
+        s.settimeout(0.3)
+        try:
+            while True:
+                f = s.recv(2048)
+                if f[12:14] == b"\x88\xb5":
+                    tag, i = struct.unpack("<II", f[14:22])
+                    if tag == 7:
+                        echoed.add(i)
+        except so.timeout:
+            pass
+        check(src.t.finish().rc == 0, "the source exits after the hand-over")
+        # the destination's device moves frames on its new wire
+        check(echo_round(s, dev2, 300, 3) == 300, "the migrated guest does not echo")
+        dst.t.wait_report("net announce seen")
+        acks = [x for x in dst.reports() if x.startswith("net announce ack=")]
+        check(acks == ["net announce ack=0 cleared=1"], f"announce on the destination: {acks}")
+        check(not any(x.startswith("net announce") for x in src.reports()), "the source announced")
+        print(f"# frames during the migration: {len(sent)} sent at 2 ms intervals, {len(echoed)} echoed "
+              f"by the source before it stopped, {len(sent) - len(echoed)} lost (the device is suspended "
+              f"from the start of the migration, {out['total_ms']} ms, until SVQ exists)")
+        dst.t.send(b"q")
+        r = dst.t.finish()
+        check(r.rc == 0 and any(x.startswith("net echo count=") for x in r.reports), "destination guest", r)
+    finally:
+        s.close()
+        for x in (src, dst):
+            if x:
+                x.kill()

@@ -238,6 +238,65 @@ run_snap() {
 	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
 }
 
+# run_migrate NAME CMDLINE SRCTAP DSTTAP ADDR MAC PEER L2MAC L1IP CMD EXPECT:
+# boots L2 (lane.run=snap) on SRCTAP with a control API socket; once its
+# shell is up, L2 starts pinging L1 in the background (five a second); a
+# destination tern waits on a UNIX socket with its own TAP (DSTTAP), and
+# 'tern migrate' moves L2 there while it pings. When the source has exited
+# L1 gives DSTTAP the source TAP's address and MAC, reports whether L2
+# announced itself (a neighbour entry for PEER appearing unasked), and types
+# CMD into the migrated shell, which must answer EXPECT.
+run_migrate() {
+	name=$1 cmdline=$2 stap=$3 dtap=$4 addr=$5 mac=$6 peer=$7 l2mac=$8 l1ip=$9 cmd=${10} expect=${11}
+	echo "@@L1 run-begin $name uptime=$(up)"
+	rm -rf /tmp/src.sock /tmp/dst.sock /tmp/mig.sock /tmp/dcon.in /tmp/mig.json
+	console_tern $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" --api-sock /tmp/src.sock \
+		--net "vdpa-sim,tap=$stap,mac=$l2mac"
+	src=$pid
+	tap_up "$stap" "$addr" "$mac" "$src"
+	if ! wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
+		echo "@@L1 prompt-missing"
+		kill "$src"
+	fi
+	printf 'ping -i 0.2 -c 150 -W 1 %s >/tmp/ping.out 2>&1 &\n' "$l1ip" >&3
+	mkfifo /tmp/dcon.in
+	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" tern run --incoming unix:/tmp/mig.sock --api-sock /tmp/dst.sock \
+		--net "vdpa-sim,tap=$dtap,mac=$l2mac" </tmp/dcon.in >/tmp/dcon.out 2>&1 &
+	dst=$!
+	exec 4>/tmp/dcon.in
+	n=100
+	while [ ! -S /tmp/mig.sock ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	sleep 3 # pings before the move
+	t0=$(up)
+	tern migrate --api-sock /tmp/src.sock --to unix:/tmp/mig.sock >/tmp/mig.json 2>/tmp/mig.err
+	echo "@@L1 migrate-rc $? $(tr -d '\n ' </tmp/mig.json) $(tail -1 /tmp/mig.err) start=$t0 end=$(up)"
+	wait "$src"
+	echo "@@L1 source-rc $?"
+	exec 3>&-
+	sed 's/^/@@L1 source-console /' /tmp/con.out
+	tap_up "$dtap" "$addr" "$mac" "$dst"
+	n=50
+	while ! ip neigh show dev "$dtap" | grep -q "^$peer " && [ $n -gt 0 ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	echo "@@L1 migrate-neigh $(ip neigh show dev "$dtap" | grep "^$peer " | tr -s ' ') now=$(up)"
+	# the same typing as type_expect, on the destination's console
+	printf '%s\n' "$cmd" >&4
+	if wait_for "$expect" /tmp/dcon.out 90; then
+		echo "@@L1 typed-output-seen"
+	else
+		echo "@@L1 typed-output-missing"
+	fi
+	printf 'poweroff -f\n' >&4
+	wait "$dst"
+	rc=$?
+	exec 4>&-
+	cat /tmp/dcon.out
+	echo
+	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
+}
+
 # bench_vmm NAME VMM CMDLINE: boots L2 with VMM (tern, qemu-microvm or
 # qemu-pc, plus the plan's LANE_QEMU_EXTRA options) and reports, as
 # "@@L1 l2-init-at T", L1's uptime when L2's "@@L2 init" line came out of

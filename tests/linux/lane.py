@@ -22,6 +22,10 @@ the same kernel as L2 several times (one L1 boot, several L2 boots):
            new tern (a new TAP), checks that L2 announced itself (a
            gratuitous ARP reached L1 unasked), pings it,
            and types a command that must answer and ping L1 from L2
+  migrate  as snap, but L2 pings L1 five times a second while `tern migrate`
+           moves it to a second tern (another TAP, which L1 then gives the
+           first one's address and MAC); L2 must announce itself, its ping
+           must go on, and a typed command must answer in the moved shell
   net      the bzImage with a virtio-net device on a TAP in L1 (--net
            vdpa-sim,tap=,mac= with a random MAC); L2 loads Debian's
            virtio_net driver, reports the interface it got, pings L1 and
@@ -55,7 +59,7 @@ CMDLINE_BASE = "console=ttyS0 quiet panic=-1"
 CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "pci",
           "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot",
           "net-bind", "net-mac", "net-ping", "net-tcp", "snapshot", "restore-shell", "restore-ping",
-          "restore-announce"]
+          "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce"]
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
 NET_OPTS = ["--net", f"vdpa-sim,socket={NET_SOCK},peer={NET_SOCK}"]
 VIRTIO_NET_PCI = ("0x1af4", "0x1041")  # virtio 1.x network device (virtio spec 4.1.2)
@@ -73,6 +77,11 @@ SNAP_TAP = "lane1"
 SNAP_L1_ADDR = "169.254.3.1"
 SNAP_L2_ADDR = "169.254.4.4"
 SNAP_TAP_MAC = "02:00:5e:00:53:01"
+# The migration run: two TAPs, one address and MAC on L1's side.
+MIG_TAPS = ("lane2", "lane3")
+MIG_L1_ADDR = "169.254.5.1"
+MIG_L2_ADDR = "169.254.6.6"
+MIG_TAP_MAC = "02:00:5e:00:53:02"
 # The other loaders' runs: name -> (L1 path of the kernel, extra tern options).
 ALT_RUNS = {"elf": ("/l2/vmlinux", ["--boot-protocol", "linux"]),
             "pvh": ("/l2/vmlinux", ["--boot-protocol", "pvh"])}
@@ -99,6 +108,12 @@ class Plan:
         self.snap_expect = f"pinged-{c + d}"
         octets[5] ^= 0x55
         self.snap_mac = ":".join("%02x" % o for o in octets)
+        octets[4] ^= 0x33
+        self.mig_mac = ":".join("%02x" % o for o in octets)
+        e, f = rng.randrange(1000, 9999), rng.randrange(1000, 9999)
+        self.mig_cmd = (f"wait; tail -2 /tmp/ping.out; ping -c 3 -W 5 {MIG_L1_ADDR} >/dev/null && "
+                        f"echo migrated-$(({e}+{f}))")
+        self.mig_expect = f"migrated-{e + f}"
 
     def cmdline(self, run):
         # The L2 /init runs the checks for elf and pvh too.
@@ -109,6 +124,9 @@ class Plan:
                      f" lane.port-up={NET_PORT_UP} lane.port-down={NET_PORT_DOWN}")
         if run == "snap":
             line += f" lane.ip={SNAP_L2_ADDR}/{NET_PREFIX} lane.peer={SNAP_L1_ADDR}"
+        if run == "migrate":  # the same L2 script as snap
+            line = (f"{CMDLINE_BASE} lane.run=snap lane.nonce={self.nonce} lane.name=migrate"
+                    f" lane.ip={MIG_L2_ADDR}/{NET_PREFIX} lane.peer={MIG_L1_ADDR}")
         return line
 
     def net_opts(self):
@@ -130,6 +148,9 @@ class Plan:
             f"run_snap snap {sh_quote(self.cmdline('snap'))} {SNAP_TAP} {SNAP_L1_ADDR}/{NET_PREFIX} "
             f"{SNAP_TAP_MAC} {SNAP_L2_ADDR} {sh_quote(self.snap_cmd)} {sh_quote(self.snap_expect)} "
             f"--net vdpa-sim,tap={SNAP_TAP},mac={self.snap_mac}",
+            f"run_migrate migrate {sh_quote(self.cmdline('migrate'))} {MIG_TAPS[0]} {MIG_TAPS[1]} "
+            f"{MIG_L1_ADDR}/{NET_PREFIX} {MIG_TAP_MAC} {MIG_L2_ADDR} {self.mig_mac} {MIG_L1_ADDR} "
+            f"{sh_quote(self.mig_cmd)} {sh_quote(self.mig_expect)}",
             f"LANE_TIMEOUT={NET_TIMEOUT}",
             f"run_net net {sh_quote(self.cmdline('net'))} {NET_TAP} {NET_L1_ADDR}/{NET_PREFIX} "
             f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} " + " ".join(sh_quote(o) for o in self.net_opts()),
@@ -272,12 +293,42 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
 
     evaluate_net(res, plan, runs.get("net"), lane)
     evaluate_snap(res, plan, runs.get("snap"))
+    evaluate_migrate(res, plan, runs.get("migrate"))
+
+
+def evaluate_migrate(res, plan, run):
+    names = ["migrate", "migrate-shell", "migrate-ping", "migrate-announce"]
+    if run is None or run.rc is None:
+        for c in names:
+            res.ok(c, False, run_summary(run))
+        return
+    mig = run.mark("migrate-rc", "L1") or ""
+    m = re.search(r'"downtime_ms":(\d+)', mig)
+    t = re.search(r'"total_ms":(\d+)', mig)
+    res.ok("migrate", mig.startswith("0 ") and '"state":"completed"' in mig and run.mark("source-rc", "L1") == "0",
+           f"tern migrate: {mig[:300]!r}; source exit {run.mark('source-rc', 'L1')!r}")
+    if m and t:
+        print(f"# migrate (nested): total {t.group(1)} ms, downtime {m.group(1)} ms")
+    typed = run.mark("typed-output-seen", "L1") is not None
+    answered = any(l.strip() == plan.mig_expect for l in run.lines)
+    res.ok("migrate-shell", typed and answered and run.rc == 0 and "ACPI S5" in vm_reason(run),
+           f"migrated shell: output seen={typed} line={answered}; {run_summary(run)}")
+    stats = [l for l in run.lines if "packets transmitted" in l]
+    sm = re.search(r"(\d+) packets transmitted, (\d+) packets received", stats[-1]) if stats else None
+    if sm:
+        sent, got = int(sm.group(1)), int(sm.group(2))
+        print(f"# migrate (nested): L2 pinged L1 {sent} times at 5/s across the move, {sent - got} lost")
+    res.ok("migrate-ping", sm is not None and int(sm.group(2)) > 0 and answered,
+           f"L2's ping across the migration: {stats[-1] if stats else 'no summary'}; ping after it answered={answered}")
+    neigh = run.mark("migrate-neigh", "L1") or ""
+    res.ok("migrate-announce", neigh.startswith(MIG_L2_ADDR + " ") and f"lladdr {plan.mig_mac}" in neigh,
+           f"L1's neighbour entry for L2 after the migration: {neigh!r}")
 
 
 def evaluate_snap(res, plan, run):
     if run is None or run.rc is None:
         for c in ["snapshot", "restore-shell", "restore-ping",
-          "restore-announce"]:
+          "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce"]:
             res.ok(c, False, run_summary(run))
         return
     snap = run.mark("snapshot-rc", "L1") or ""
@@ -426,7 +477,7 @@ def lane_main(args, res, plan):
         return res.report()
 
     serial = os.path.join(lane, "serial.log")
-    timeout = 90 + (5 + len(ALT_RUNS)) * RUN_TIMEOUT + NET_TIMEOUT
+    timeout = 90 + (7 + len(ALT_RUNS)) * RUN_TIMEOUT + NET_TIMEOUT
     rc, wall = lanelib.run_l1(kernel, l1, serial, timeout)
     lines = lanelib.read_log(serial)
     runs, l1marks = lanelib.parse_runs(lines)
