@@ -24,13 +24,16 @@
 #include "vmm/memory.h"
 
 struct vm;
+struct vcpu;
 
 struct dirty_log {
 	struct vm *vm;
 	uint64_t npages;          /* pages of guest RAM */
 	_Atomic uint64_t *tern;   /* tern's bitmap: npages bits, set by dirty_mark() */
 	uint64_t *kvm;            /* scratch for one slot's KVM bitmap */
+	bool ring;                /* the vCPUs' dirty rings, not KVM's bitmap */
 	bool manual;              /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+	bool initially_set;       /* ... with KVM_DIRTY_LOG_INITIALLY_SET */
 	bool started;
 };
 
@@ -45,5 +48,15 @@ void dirty_mark(struct dirty_log *d, gpa_t gpa, uint64_t len);
  * caller-zeroed or accumulating) and re-arms tracking for them. Returns the
  * number of newly dirty pages reported. */
 int64_t dirty_sync(struct dirty_log *d, uint64_t *out, struct err *e);
+
+/* Enables KVM's dirty ring of entries (a power of two) per vCPU on a new
+ * VM; -EOPNOTSUPP with a message where KVM has none. */
+int dirty_ring_enable(struct vm *vm, unsigned entries, struct err *e);
+/* Maps vcpu's ring (vcpu_init(), when the VM has rings). */
+int dirty_ring_map(struct vcpu *vcpu, struct err *e);
+void dirty_ring_unmap(struct vcpu *vcpu);
+/* KVM_EXIT_DIRTY_RING_FULL on vcpu's thread: harvests every ring into
+ * the active log (or drops the entries when none is active). */
+void dirty_ring_full(struct vcpu *vcpu);
 
 #endif

@@ -81,6 +81,10 @@ void cli_usage_run(FILE *f)
 		"                           the machine's shape comes from the source; give\n"
 		"                           one --net per network device of the source's VM.\n"
 		"                           The guest starts once the source handed it over\n"
+		"      --dirty-ring N       track dirtied pages for migrations and diff snapshots\n"
+		"                           in KVM's per-vCPU dirty rings of N entries (a power\n"
+		"                           of two, 64..65536) instead of its dirty bitmap;\n"
+		"                           refused where KVM has no dirty ring\n"
 		"      --track-dirty        log which pages the guest writes, so that 'tern\n"
 		"                           snapshot --diff' can save only those; costs a\n"
 		"                           fault on the first write to a page after each\n"
@@ -109,6 +113,7 @@ enum {
 	OPT_RESTORE_MEMORY,
 	OPT_TRACK_DIRTY,
 	OPT_INCOMING,
+	OPT_DIRTY_RING,
 };
 
 static const struct option run_opts[] = {
@@ -126,6 +131,7 @@ static const struct option run_opts[] = {
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEMORY },
 	{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "dirty-ring", required_argument, NULL, OPT_DIRTY_RING },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -196,6 +202,11 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 			break;
 		case OPT_INCOMING:
 			o->incoming = optarg;
+			break;
+		case OPT_DIRTY_RING:
+			if (parse_u64(optarg, 64, 65536, &v) < 0 || (v & (v - 1)))
+				return err_set(e, -EINVAL, "--dirty-ring: '%s' is not a power of two from 64 to 65536", optarg);
+			o->cfg.dirty_ring = (unsigned)v;
 			break;
 		case OPT_NET: {
 			struct net_config nc;

@@ -11,6 +11,8 @@
  */
 #include "vmm/vcpu.h"
 
+#include "migrate/dirty.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -87,6 +89,8 @@ int vcpu_init(struct vcpu *vcpu, struct vm *vm, unsigned id, struct err *e)
 	}
 	r = vcpu_setup_lapic(vcpu, e);
 	if (r < 0)
+		goto err_unmap;
+	if (vm->ring_entries && (r = dirty_ring_map(vcpu, e)) < 0)
 		goto err_unmap;
 	return 0;
 
@@ -202,6 +206,9 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_HLT:
 		return true;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		dirty_ring_full(vcpu);
+		return true;
 	case KVM_EXIT_SHUTDOWN:
 		vm_fail(vm, "vCPU %u: guest triple fault (rip 0x%llx)", vcpu->id,
 				(unsigned long long)vcpu_rip(vcpu));
@@ -313,6 +320,7 @@ void vcpu_join(struct vcpu *vcpu)
 
 void vcpu_destroy(struct vcpu *vcpu)
 {
+	dirty_ring_unmap(vcpu);
 	if (vcpu->run)
 		munmap(vcpu->run, (size_t)vcpu->vm->run_size);
 	if (vcpu->fd >= 0)

@@ -3,6 +3,7 @@
 #ifndef TERN_VMM_VCPU_H
 #define TERN_VMM_VCPU_H
 
+struct kvm_dirty_gfn;
 #include <linux/kvm.h>
 #include <pthread.h>
 
@@ -19,6 +20,8 @@ struct vcpu {
 	pthread_t thread;     /* valid when thread_started */
 	bool thread_started;
 	uint64_t exits;       /* exits handled in user space, for diagnostics */
+	struct kvm_dirty_gfn *ring; /* its dirty ring (--dirty-ring), or NULL */
+	uint32_t ring_next;   /* next ring entry to harvest (under vm->ring_lock) */
 };
 
 /* Creates vCPU id: KVM fd, run area, CPUID (before any register state, as

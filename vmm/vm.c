@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "devices/device.h"
+#include "migrate/dirty.h"
 #include "migrate/migrate.h"
 #include "migrate/snapmem.h"
 #include "vmm/cpuid.h"
@@ -207,6 +208,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->mem.fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->ring_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
@@ -242,6 +244,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	if (r < 0)
 		goto err;
 
+	if (cfg->dirty_ring) { /* before any vCPU exists */
+		r = dirty_ring_enable(vm, cfg->dirty_ring, e);
+		if (r < 0)
+			goto err;
+	}
 	vm->vcpus = calloc(cfg->nr_cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		r = err_set(e, -ENOMEM, "out of memory for vCPUs");
@@ -415,5 +422,6 @@ void vm_destroy(struct vm *vm)
 	vm->vm_fd = vm->kvm_fd = vm->exit_fd = -1;
 	pthread_mutex_destroy(&vm->lock);
 	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_mutex_destroy(&vm->ring_lock);
 	pthread_cond_destroy(&vm->pause_cond);
 }

@@ -31,6 +31,7 @@ struct vm_config {
 	bool mem_copy;          /* restore: copy mem_file into shared RAM instead of mapping it */
 	bool track_dirty;       /* keep a dirty log for diff snapshots (migrate/snapmem.h) */
 	bool incoming;          /* RAM and state arrive by migration: load no kernel */
+	unsigned dirty_ring;    /* entries of each vCPU's dirty ring; 0: KVM's dirty bitmap */
 	const char *initrd;     /* path or NULL */
 	const char *cmdline;    /* or NULL for "" */
 	enum boot_protocol boot_protocol;
@@ -63,6 +64,7 @@ struct net_dev;
 struct kvm_cpuid2;
 struct snap_lineage;
 struct migration;
+struct dirty_log;
 
 struct vm {
 	struct vm_config cfg;     /* copy of what vm_create() was given */
@@ -90,6 +92,11 @@ struct vm {
 	struct vm_irq kbd_irq;
 	struct snap_lineage *lineage; /* cfg.track_dirty: the base of diff snapshots */
 	struct migration *migration;  /* the last or current outgoing migration */
+	/* Dirty rings (cfg.dirty_ring): harvests serialise on ring_lock and
+	 * feed ring_log, the dirty log that is on, if any. */
+	unsigned ring_entries;
+	pthread_mutex_t ring_lock;
+	struct dirty_log *ring_log;
 
 	/* Life cycle. exit_* are written once, under lock, by the first
 	 * vm_request_exit(); exit_fd then becomes readable. */

@@ -33,11 +33,13 @@ static uint64_t count_range(const uint64_t *bm, uint64_t from, uint64_t to)
 	return n;
 }
 
-static void test_dirty_log(void **state)
+/* ring: 0 for KVM's dirty bitmap, else the entries of each vCPU's dirty
+ * ring (small rings fill within a pass: KVM_EXIT_DIRTY_RING_FULL). */
+static void check_dirty_tracking(unsigned ring)
 {
 	char rep[] = "/tmp/tern-dirty-XXXXXX";
-	struct vm_config c = { .nr_cpus = 1, .mem_size = 64 * MiB, .kernel = guest_elf, .console_out_fd = -1,
-			       .cmdline = "test=stamp mb=16", .test_device = true };
+	struct vm_config c = { .nr_cpus = 2, .mem_size = 64 * MiB, .kernel = guest_elf, .console_out_fd = -1,
+			       .cmdline = "test=stamp mb=16", .test_device = true, .dirty_ring = ring };
 	struct err e = { { 0 } };
 	struct dirty_log d;
 	struct vm v;
@@ -45,14 +47,16 @@ static void test_dirty_log(void **state)
 	uint64_t npages = (64 * MiB) >> 12, words = (npages + 63) / 64;
 	uint64_t *bm = calloc(words, 8);
 
-	(void)state;
 	close(fd);
 	c.testdev_out = fopen(rep, "w");
-	assert_int_equal(vm_create(&v, &c, &e), 0);
+	if (vm_create(&v, &c, &e) < 0)
+		fail_msg("vm_create: %s", e.msg);
+	assert_int_equal(v.ring_entries, ring);
 	assert_int_equal(vm_start(&v, &e), 0);
 	wait_more(rep, 1);
 	if (dirty_start(&d, &v, &e) < 0)
 		fail_msg("dirty_start: %s", e.msg);
+	assert_int_equal(d.ring, ring != 0);
 	/* first sync: everything is unsent */
 	assert_int_equal(dirty_sync(&d, bm, &e), (int64_t)npages);
 	for (int round = 0; round < 8; round++) {
@@ -91,10 +95,23 @@ static void test_dirty_log(void **state)
 	free(bm);
 }
 
+static void test_dirty_log(void **state)
+{
+	(void)state;
+	check_dirty_tracking(0);
+}
+
+static void test_dirty_ring(void **state)
+{
+	(void)state;
+	check_dirty_tracking(256); /* 1 MiB of pages: full many times a pass */
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dirty_log),
+		cmocka_unit_test(test_dirty_ring),
 	};
 
 	if (argc != 2) {
