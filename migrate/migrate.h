@@ -113,6 +113,11 @@ void migrate_exit(struct vm *vm);
  * (then: vm_start(), migrate_incoming_done()) or -errno; on failure the
  * guest never ran and vm is destroyed. */
 int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms, struct err *e);
+/* The records after ACCEPT up to END (RAM, ZERO, PASS, STATE, ERROR),
+ * into vm's RAM and snap->state (tree-checked). Exposed for the fuzzer. */
+struct mig_stream;
+struct snapshot;
+int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *snap, struct err *e);
 /* Tells the source the guest runs, and closes the connection. */
 void migrate_incoming_done(int fd);
 

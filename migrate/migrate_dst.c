@@ -74,7 +74,7 @@ static int recv_whole(struct mig_stream *s, const struct rec_header *h, uint32_t
 }
 
 /* Everything after ACCEPT, up to END. */
-static int recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *snap, struct err *e)
+int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *snap, struct err *e)
 {
 	for (;;) {
 		struct rec_header h;
@@ -176,7 +176,7 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 	if ((r = mig_send(&s, MIG_ACCEPT, NULL, 0, e)) < 0)
 		goto fail;
 	accepted = true;
-	if ((r = recv_stream(&s, vm, &snap, e)) < 0 || (r = snapshot_load(vm, &snap, e)) < 0)
+	if ((r = migrate_recv_stream(&s, vm, &snap, e)) < 0 || (r = snapshot_load(vm, &snap, e)) < 0)
 		goto fail;
 	snapshot_free(&snap);
 	if ((r = mig_send(&s, MIG_READY, NULL, 0, e)) < 0 ||
