@@ -236,6 +236,7 @@ bench: all
 	$(Q)python3 tests/bench/boot --build $(BUILD)
 	$(Q)python3 tests/bench/net --build $(BUILD)
 	$(Q)python3 tests/bench/snapshot --build $(BUILD)
+	$(Q)python3 tests/bench/migrate --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
