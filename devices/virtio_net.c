@@ -284,6 +284,26 @@ int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e)
 	return 0;
 }
 
+/* A guest that did not negotiate GUEST_ANNOUNCE cannot announce a move:
+ * tern sends a RARP with its MAC, as QEMU does for such guests, so that
+ * switches learn where it is now. Only tern's software device has a wire
+ * tern can put a frame on; on other backends this needs shadow virtqueues. */
+static void net_send_rarp(struct net_dev *n)
+{
+	uint8_t f[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, mac[6];
+	static const uint8_t rarp_hdr[10] = { 0x80, 0x35, 0, 1, 0x08, 0x00, 6, 4, 0, 3 };
+
+	if (n->vdpa->ops->get_config(n->vdpa, 0, mac, 6) < 0)
+		return;
+	memcpy(f + 6, mac, 6);       /* source */
+	memcpy(f + 12, rarp_hdr, 10); /* RARP, Ethernet/IPv4, reverse request */
+	memcpy(f + 22, mac, 6);       /* sender hardware address */
+	memcpy(f + 32, mac, 6);       /* target hardware address */
+	int r = sim_net_wire_send(n->vdpa, f, sizeof(f));
+	if (r < 0 && r != -EAGAIN)
+		pr_warn("%s: cannot announce the guest (RARP): %s", n->vdpa->name, strerror(-r));
+}
+
 int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *e)
 {
 	struct virtio_pci *vp = &n->vp;
@@ -301,10 +321,13 @@ int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *
 		if (r < 0)
 			return err_errno(e, r, "snapshot: cannot restart %s", n->vdpa->name);
 		/* the VM moved: the guest tells its network (the interrupt
-		 * waits in the restored LAPIC until the vCPUs run) */
+		 * waits in the restored LAPIC until the vCPUs run), or tern
+		 * does on its behalf */
 		if (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)) {
 			net_announce_request(&n->announce);
 			virtio_pci_config_changed(vp);
+		} else {
+			net_send_rarp(n);
 		}
 	}
 	return 0;

@@ -55,5 +55,9 @@ struct sim_net_stats {
 
 struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e);
 void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *s);
+/* Puts a frame on the device's wire as if it came from the host side of
+ * the NIC (no queue involved): how tern announces a guest that cannot
+ * announce itself. 0, or -errno (-EAGAIN: the peer is not there). */
+int sim_net_wire_send(struct vdpa_dev *d, const void *frame, size_t len);
 
 #endif

@@ -561,3 +561,10 @@ void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *st)
 	*st = s->stats;
 	pthread_mutex_unlock(&s->lock);
 }
+
+int sim_net_wire_send(struct vdpa_dev *d, const void *frame, size_t len)
+{
+	/* a send on the wire's fd needs no lock: the device thread only
+	 * sends on it too, and one send() is one frame */
+	return wire_send(&to_sim(d)->wire, frame, len);
+}
