@@ -45,6 +45,10 @@ int wire_open_socket(struct wire *w, const char *path, const char *peer, struct 
 		return r;
 	}
 	strcpy(w->path, path);
+	if (lstat(path, &st) == 0) {
+		w->dev = st.st_dev;
+		w->ino = st.st_ino;
+	}
 	return 0;
 }
 
@@ -80,9 +84,13 @@ int wire_open_tap(struct wire *w, const char *name, struct err *e)
 
 void wire_close(struct wire *w)
 {
+	struct stat st;
+
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->path[0])
+	/* A later tern on this host (a restore, a migration's destination)
+	 * may have taken the path over: its socket file is not ours to remove. */
+	if (w->path[0] && lstat(w->path, &st) == 0 && st.st_dev == w->dev && st.st_ino == w->ino)
 		unlink(w->path);
 	w->fd = -1;
 	w->path[0] = '\0';

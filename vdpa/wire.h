@@ -24,6 +24,8 @@ struct wire {
 	bool is_tap;
 	bool connected;           /* socket: connected to the peer */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev;                /* the socket file made at path, so that */
+	ino_t ino;                /* close removes it only if still ours */
 	struct sockaddr_un peer;
 	uint64_t dropped_no_peer; /* frames sent while the peer was absent */
 };

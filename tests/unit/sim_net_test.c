@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "vdpa/cvq.h"
 #include "vdpa/sim_net.h"
 #include "vdpa/vring.h"
+#include "vdpa/wire.h"
 
 #define MEM 0x200000ull
 #define IOVA 0x10000000ull
@@ -350,6 +352,30 @@ static void test_cost_model_sparse_128g(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A tern that restores or receives a migration on the same host binds the
+ * same socket path while the old one still runs: the old one's exit must
+ * not delete the new one's socket file (found by the two-VM migration
+ * test: the peer's frames stopped reaching the destination). */
+static void test_wire_close_keeps_a_successors_socket(void **state)
+{
+	char dir[] = "/tmp/tern-wire-XXXXXX", path[128], peer[128];
+	struct wire old, new;
+	struct err e = { { 0 } };
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/dev.sock", dir);
+	snprintf(peer, sizeof(peer), "%s/peer.sock", dir);
+	assert_int_equal(wire_open_socket(&old, path, peer, &e), 0);
+	assert_int_equal(wire_open_socket(&new, path, peer, &e), 0); /* takes the path over */
+	wire_close(&old);
+	assert_int_equal(lstat(path, &st), 0); /* still there: the new one's */
+	wire_close(&new);
+	assert_int_equal(lstat(path, &st), -1); /* its owner removed it */
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +385,7 @@ int main(void)
 		T(test_suspend_resume),
 		T(test_desc_asid),
 		cmocka_unit_test(test_cost_model_sparse_128g),
+		cmocka_unit_test(test_wire_close_keeps_a_successors_socket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
