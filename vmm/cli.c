@@ -19,11 +19,11 @@ void cli_usage(FILE *f)
 		"tern is a small KVM virtual machine monitor for microVMs.\n"
 		"\n"
 		"Commands:\n"
-		"  run        boot a microVM (see 'tern run --help')\n");
+		"  run            boot a microVM (see 'tern run --help')\n");
 	client_usage_commands(f);
 	fprintf(f,
-		"  help       show this help\n"
-		"  version    show the version\n"
+		"  help           show this help\n"
+		"  version        show the version\n"
 		"\n"
 		"The control API commands talk to a tern started with 'tern run --api-sock\n"
 		"PATH' and take --api-sock PATH (see 'tern info --help' and docs/api.md).\n"

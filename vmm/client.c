@@ -65,7 +65,7 @@ bool client_is_command(const char *name)
 void client_usage_commands(FILE *f)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(client_cmds); i++)
-		fprintf(f, "  %-10s %s (control API client)\n", client_cmds[i].name, client_cmds[i].summary);
+		fprintf(f, "  %-14s %s (control API client)\n", client_cmds[i].name, client_cmds[i].summary);
 }
 
 static void client_usage(FILE *f, const struct client_cmd *c)
