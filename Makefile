@@ -51,6 +51,7 @@ LIB_SRCS += vmm/boot_x86.c
 LIB_SRCS += vmm/mptable.c
 LIB_SRCS += vmm/acpi.c
 LIB_SRCS += devices/serial.c
+LIB_SRCS += devices/serial_out.c
 LIB_SRCS += devices/i8042.c
 LIB_SRCS += devices/cmos.c
 LIB_SRCS += devices/acpi_pm.c

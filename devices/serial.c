@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "devices/device.h"
+#include "devices/serial_out.h"
 #include "firmware/abi.h"
 #include "vmm/vm.h"
 
@@ -58,6 +59,7 @@ struct serial {
 	struct bus_dev dev;       /* on the PIO bus at COM1_PORT */
 	struct irq_line *irq;     /* may be NULL */
 	int out_fd;
+	struct serial_out *out;   /* the console's output queue (out_fd >= 0) */
 	pthread_mutex_t lock;     /* every field below */
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	uint8_t lsr_err;          /* sticky LSR error bits (OE), cleared on read */
@@ -105,12 +107,9 @@ static void serial_transmit(struct serial *s, uint8_t c)
 {
 	if (s->mcr & MCR_LOOP) {
 		serial_rx_push(s, c);
-	} else if (s->out_fd >= 0) {
-		ssize_t n;
-		do {
-			n = write(s->out_fd, &c, 1);
-		} while (n < 0 && errno == EINTR);
-		/* A console that went away loses output, like a cable pulled. */
+	} else if (s->out) {
+		/* never blocks: a stalled console must not hold the vCPU */
+		serial_out_put(s->out, c);
 	}
 	s->thr_ipending = true;
 }
@@ -234,6 +233,10 @@ struct serial *serial_new(struct irq_line *irq, int out_fd)
 	s->out_fd = out_fd;
 	s->irq_level = -1;
 	s->dll = 0x0c; /* 9600 baud until the guest says otherwise */
+	if (out_fd >= 0 && !(s->out = serial_out_new(out_fd))) {
+		free(s);
+		return NULL;
+	}
 	pthread_mutex_init(&s->lock, NULL);
 	return s;
 }
@@ -242,6 +245,7 @@ void serial_free(struct serial *s)
 {
 	if (!s)
 		return;
+	serial_out_free(s->out); /* what the guest wrote goes out first */
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

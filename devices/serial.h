@@ -2,7 +2,8 @@
 /*
  * devices/serial.h - a 16550A UART (COM1 at 0x3f8, IRQ 4): the console.
  *
- * Output bytes go straight to an fd; input is queued by the event loop with
+ * Output bytes go to an fd through a queue (serial_out.h) that never blocks
+ * the vCPU; input is queued by the event loop with
  * serial_receive(). Interrupts follow the 16550's IIR priority (receive data,
  * then transmitter empty, then modem status) and drive an irq_line level.
  */
