@@ -63,6 +63,7 @@ LIB_SRCS += devices/net_announce.c
 LIB_SRCS += vmm/irq.c
 LIB_SRCS += vdpa/iotlb.c
 LIB_SRCS += vdpa/iova.c
+LIB_SRCS += vdpa/svq.c
 LIB_SRCS += vdpa/vring.c
 LIB_SRCS += vdpa/cvq.c
 LIB_SRCS += vdpa/wire.c
@@ -120,6 +121,7 @@ UNIT_TESTS += api_test
 UNIT_TESTS += announce_test
 UNIT_TESTS += stream_test
 UNIT_TESTS += iova_test
+UNIT_TESTS += svq_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 

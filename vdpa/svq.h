@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdpa/svq.h - a shadow virtqueue (issue 8, in progress): tern stands
+ * between the guest's split ring and the vDPA device. Towards the guest it
+ * is the device: it takes the guest's chains (checked by vdpa/vring.c:
+ * bounded, inside RAM, overflow-checked, indirect tables flattened) and
+ * returns them in the guest's used ring. Towards the device it is the
+ * driver of a ring of its own, whose buffers keep IOVA = GPA. Every used
+ * element the device returns is checked (an id that is out of range or
+ * not in flight, a length past the chain's writable bytes) before anything
+ * reaches the guest, and exactly the bytes the device wrote, plus the
+ * guest's used-ring entry, are marked dirty.
+ *
+ * Not yet here: the switch that points a running device at it, event
+ * index towards the device, packed rings.
+ */
+#ifndef TERN_VDPA_SVQ_H
+#define TERN_VDPA_SVQ_H
+
+#include "migrate/dirty.h"
+#include "vdpa/iotlb.h"
+#include "vdpa/vring.h"
+
+struct svq_inflight {
+	bool busy;
+	uint16_t guest_head;
+	unsigned ndesc;             /* shadow descriptors it holds: */
+	uint16_t descs[VRING_MAX_SEGS]; /* which (never read back from the ring) */
+	struct vring_chain chain;   /* as the guest made it available */
+};
+
+struct svq {
+	uint16_t num;
+	/* the guest's side: tern acts as the device */
+	struct vring_dev guest;
+	const struct iotlb *ram;    /* guest RAM at IOVA = GPA */
+	struct dirty_log *log;      /* may be NULL: nothing is marked */
+	/* the device's side: tern's ring, at iova in the device's space */
+	uint8_t *mem;
+	uint64_t iova;
+	struct vring_desc *desc;
+	uint16_t *avail;            /* flags, idx, ring[num] */
+	uint8_t *used;              /* flags, idx, {id, len}[num] */
+	uint16_t avail_idx;         /* next shadow avail entry */
+	uint16_t last_used;         /* next shadow used entry to read */
+	uint16_t free_head, nfree;  /* free descriptors, chained by next */
+	struct svq_inflight *inflight; /* num entries, by shadow head */
+	struct vring_chain parked;  /* taken from the guest, not yet placed */
+	bool have_parked;
+	int error;                  /* first device or guest error, sticky */
+};
+
+/* Bytes of the shadow ring for num entries (page-rounded). */
+size_t svq_ring_size(uint16_t num);
+/* Sets up a shadow queue of num entries (a power of two) over the guest
+ * ring described by g (num, desc/avail/used GPAs, last_avail, used_idx),
+ * with its own ring in mem (svq_ring_size(num) zeroed bytes) at iova. */
+int svq_init(struct svq *q, const struct vring_dev *g, const struct iotlb *ram, struct dirty_log *log, void *mem,
+	     uint64_t iova, struct err *e);
+void svq_exit(struct svq *q);
+/* The shadow ring's IOVAs, for the device's set_vring_addr. */
+void svq_addrs(const struct svq *q, uint64_t *desc, uint64_t *avail, uint64_t *used);
+/* Moves what the guest made available onto the shadow ring. Returns the
+ * chains placed (the device then needs a kick), or -errno on a guest ring
+ * error (sticky: the queue then stops, as the device would). */
+int svq_kick(struct svq *q);
+/* Returns what the device used to the guest. *notify says whether the
+ * guest wants an interrupt. Returns the chains returned, or -errno on a
+ * device error (sticky). */
+int svq_used(struct svq *q, bool *notify);
+
+#endif
