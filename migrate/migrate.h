@@ -104,6 +104,11 @@ void migrate_progress(struct vm *vm, struct mig_progress *out, bool results);
 /* Whether a migration is between SETUP and COMMITTED (pause, resume and
  * snapshots are refused then). */
 bool migrate_busy(struct vm *vm);
+/* Whether the VM was handed over (COMMITTED or COMPLETED): it must never
+ * run here again, so resume, pause, snapshots and new migrations are
+ * refused. (A hand-over whose DONE was lost ends FAILED and stays paused:
+ * the operator may resume it then.) */
+bool migrate_handed_over(struct vm *vm);
 /* Cancels and joins a running migration, frees its state (vm_destroy). */
 void migrate_exit(struct vm *vm);
 

@@ -456,6 +456,10 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 		vm->migration = m;
 	}
 	pthread_mutex_lock(&m->lock);
+	if (m->prog.state == MIG_S_COMPLETED) {
+		pthread_mutex_unlock(&m->lock);
+		return err_set(e, -EBUSY, "this VM was migrated to %s: it runs there now", m->prog.to);
+	}
 	if (!mig_state_final(m->prog.state)) {
 		pthread_mutex_unlock(&m->lock);
 		return err_set(e, -EBUSY, "a migration is in progress (%s)", mig_state_name(m->prog.state));
@@ -546,6 +550,19 @@ bool migrate_busy(struct vm *vm)
 	busy = !mig_state_final(m->prog.state);
 	pthread_mutex_unlock(&m->lock);
 	return busy;
+}
+
+bool migrate_handed_over(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+	bool gone;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	gone = m->prog.state == MIG_S_COMMITTED || m->prog.state == MIG_S_COMPLETED;
+	pthread_mutex_unlock(&m->lock);
+	return gone;
 }
 
 void migrate_exit(struct vm *vm)

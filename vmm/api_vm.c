@@ -43,6 +43,9 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 /* A migration pauses and resumes the VM itself: nothing else may then. */
 static int refuse_if_migrating(struct api_vm *av, struct err *e)
 {
+	/* handed over: running it here too would make two copies */
+	if (migrate_handed_over(av->vm))
+		return err_set(e, -EBUSY, "this VM was handed over to its migration's destination: it runs there now");
 	return migrate_busy(av->vm) ? err_set(e, -EBUSY, "a migration is in progress") : 0;
 }
 

@@ -319,3 +319,32 @@ def test_two_vms_exchange_frames_across_a_migration(ctx):
         for x in (a, b, dst):
             if x:
                 x.kill()
+
+
+def test_no_second_copy_after_hand_over(ctx):
+    """Once the destination runs the guest, the source refuses everything
+    that would run it, or another copy of it, again: resume, pause,
+    snapshots and a second migration - until it exits on its own (5 s
+    after the hand-over when nobody reads the result)."""
+    src = source(ctx)
+    addr = f"unix:{ctx.path('h.mig')}"
+    dst = destination(ctx, "dst", addr)
+    try:
+        rc, out, err = migrate(src, addr, "--no-wait")
+        check(rc == 0, f"start: {err}")
+        deadline = time.monotonic() + 20
+        while src.api.client_ok("status")["migration"]["state"] != "completed":  # status does not end it
+            check(time.monotonic() < deadline, "the migration never completed")
+            time.sleep(0.01)
+        for cmd, args in (("resume", []), ("pause", []), ("snapshot", ["--path", ctx.path("s")])):
+            p = src.api.client(cmd, *args)
+            check(p.returncode == 1 and "handed over" in p.stderr and "HTTP 409" in p.stderr,
+                  f"{cmd} after the hand-over: {p.stderr!r}")
+        rc, out, err = migrate(src, f"unix:{ctx.path('again.mig')}")
+        check(rc == 1 and "was migrated to" in err, f"a second migration: {err!r}")
+        r = src.t.finish(timeout=30)
+        check(r.rc == 0, "the source ends by itself after the hand-over", r)
+        finish_guest(dst, "the destination")
+    finally:
+        src.kill()
+        dst.kill()
