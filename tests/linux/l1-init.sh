@@ -189,6 +189,18 @@ tap_up() {
 		echo "@@L1 tap-up $1 uptime=$(up)" || echo "@@L1 tap-missing $1"
 }
 
+# neigh_of TAP PEER: waits up to 5 s for L1's neighbour entry for PEER on
+# TAP (which only an announcement from L2 creates: L1 sent it nothing) and
+# prints it, or nothing.
+neigh_of() {
+	n=50
+	while ! ip neigh show dev "$1" | grep -q "^$2 " && [ $n -gt 0 ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	ip neigh show dev "$1" | grep "^$2 " | tr -s ' '
+}
+
 # run_snap NAME CMDLINE TAP ADDR MAC PEER COMMAND EXPECT [TERN OPTIONS...]:
 # boots L2 (lane.run=snap) with a control API socket, waits for its shell,
 # snapshots it with 'tern snapshot' and shuts that tern down; then restores
@@ -220,12 +232,7 @@ run_snap() {
 	t0=$(up)
 	console_tern tern run --restore /tmp/snap "$@"
 	tap_up "$tap" "$addr" "$mac" "$pid"
-	n=50
-	while ! ip neigh show dev "$tap" | grep -q "^$peer " && [ $n -gt 0 ]; do
-		sleep 0.1
-		n=$((n - 1))
-	done
-	echo "@@L1 restore-neigh $(ip neigh show dev "$tap" | grep "^$peer " | tr -s ' ') restored-at=$t0 now=$(up)"
+	echo "@@L1 restore-neigh $(neigh_of "$tap" "$peer") restored-at=$t0 now=$(up)"
 	ping -c 3 -w 20 "$peer" >/tmp/ping.out 2>&1
 	echo "@@L1 restore-ping-rc $?"
 	type_expect "$cmd" "$expect" 60
@@ -275,12 +282,7 @@ run_migrate() {
 	exec 3>&-
 	sed 's/^/@@L1 source-console /' /tmp/con.out
 	tap_up "$dtap" "$addr" "$mac" "$dst"
-	n=50
-	while ! ip neigh show dev "$dtap" | grep -q "^$peer " && [ $n -gt 0 ]; do
-		sleep 0.1
-		n=$((n - 1))
-	done
-	echo "@@L1 migrate-neigh $(ip neigh show dev "$dtap" | grep "^$peer " | tr -s ' ') now=$(up)"
+	echo "@@L1 migrate-neigh $(neigh_of "$dtap" "$peer") now=$(up)"
 	# the same typing as type_expect, on the destination's console
 	printf '%s\n' "$cmd" >&4
 	if wait_for "$expect" /tmp/dcon.out 90; then
