@@ -64,6 +64,8 @@ LIB_SRCS += vmm/irq.c
 LIB_SRCS += vdpa/iotlb.c
 LIB_SRCS += vdpa/iova.c
 LIB_SRCS += vdpa/svq.c
+LIB_SRCS += vdpa/relay.c
+LIB_SRCS += vdpa/shadow.c
 LIB_SRCS += vdpa/vring.c
 LIB_SRCS += vdpa/cvq.c
 LIB_SRCS += vdpa/wire.c
@@ -122,6 +124,7 @@ UNIT_TESTS += announce_test
 UNIT_TESTS += stream_test
 UNIT_TESTS += iova_test
 UNIT_TESTS += svq_test
+UNIT_TESTS += shadow_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 
@@ -197,16 +200,22 @@ $(FW_BZ): $(FW_ELF) $(MKBZ)
 	$(if $(Q),@echo "  BZIMAGE $@")
 	$(Q)$(MKBZ) $< $@
 
-# Unit tests (tests/unit/) and C KVM tests (tests/kvm/) link tern's library.
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJS)
+# Unit tests (tests/unit/), C KVM tests (tests/kvm/) and C benchmarks link
+# tern's library and the tests' own (tests/lib/).
+TEST_LIB_SRCS := tests/lib/netdrv.c
+TEST_LIB_OBJS := $(TEST_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+ASAN_TEST_LIB_OBJS := $(TEST_LIB_SRCS:%.c=$(BUILD)/asan/obj/%.o)
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJS) $(TEST_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  TEST    $@")
-	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $< $(LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
+	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $< $(TEST_LIB_OBJS) $(LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
 
-$(BUILD)/asan/tests/%: tests/%.c $(ASAN_LIB_OBJS)
+$(BUILD)/asan/tests/%: tests/%.c $(ASAN_LIB_OBJS) $(ASAN_TEST_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  TEST-AS $@")
-	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) $(HOST_LDFLAGS) $< $(ASAN_LIB_OBJS) -o $@ $(HOST_LIBS) -lcmocka
+	$(Q)$(CC) $(HOST_CFLAGS) $(ASAN_FLAGS) $(HOST_LDFLAGS) $< $(ASAN_TEST_LIB_OBJS) $(ASAN_LIB_OBJS) -o $@ \
+		$(HOST_LIBS) -lcmocka
 
 setup:
 	$(Q)scripts/setup.sh

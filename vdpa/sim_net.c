@@ -25,6 +25,18 @@ void sim_wake(struct sim_net *s)
 	}
 }
 
+/* Lock held: a data buffer was used. The longest pause between two used
+ * buffers is the data-path blackout as the device sees it (what
+ * tests/bench/switch reports). */
+static void sim_used_gap(struct sim_net *s)
+{
+	uint64_t t = now_ns();
+
+	if (s->stats.last_used_ns && t - s->stats.last_used_ns > s->stats.max_gap_ns)
+		s->stats.max_gap_ns = t - s->stats.last_used_ns;
+	s->stats.last_used_ns = t;
+}
+
 static void signal_fd(int fd)
 {
 	uint64_t one = 1;
@@ -134,6 +146,7 @@ static bool process_tx(struct sim_net *s, unsigned pair)
 			s->stats.tx_frames++;
 		}
 		vring_dev_push(&q->ring, s->chain.head, 0);
+		sim_used_gap(s);
 	}
 	notify(q, old);
 	return worked;
@@ -194,6 +207,7 @@ static bool deliver_rx(struct sim_net *s)
 		s->stats.rx_too_big++;
 	}
 	vring_dev_push(&q->ring, s->chain.head, used);
+	sim_used_gap(s);
 	notify(q, old);
 	s->rx_held = false;
 	return true;

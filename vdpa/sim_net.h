@@ -51,10 +51,14 @@ struct sim_net_config {
 struct sim_net_stats {
 	uint64_t tx_frames, rx_frames, rx_filtered, rx_too_big, cvq_cmds, ring_errors;
 	uint64_t cost_ns; /* delay the cost model has applied so far */
+	uint64_t last_used_ns, max_gap_ns; /* data buffers used: the last, the longest pause */
+	unsigned iotlb_entries;            /* mappings, all ASIDs (at the time of reading) */
 };
 
 struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e);
 void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *s);
+/* Starts a new measurement of the longest pause between used buffers. */
+void sim_net_clear_gap(struct vdpa_dev *d);
 /* Puts a frame on the device's wire as if it came from the host side of
  * the NIC (no queue involved): how tern announces a guest that cannot
  * announce itself. 0, or -errno (-EAGAIN: the peer is not there). */

@@ -79,9 +79,11 @@ static int sim_get_status(struct vdpa_dev *d, uint8_t *st)
 	return 0;
 }
 
-/* Lock held. */
-static void sim_reset(struct sim_net *s)
+/* Lock held. Returns the bytes it unmapped (their unpinning costs). */
+static uint64_t sim_reset(struct sim_net *s)
 {
+	uint64_t unmapped = 0;
+
 	s->status = 0;
 	s->features = 0;
 	s->suspended = false;
@@ -95,9 +97,13 @@ static void sim_reset(struct sim_net *s)
 		s->group_asid[g] = 0;
 	/* mappings survive reset only with IOTLB_PERSIST */
 	if (!(s->backend & (1ull << VDPA_BF_IOTLB_PERSIST)))
-		for (unsigned a = 0; a < NR_AS; a++)
+		for (unsigned a = 0; a < NR_AS; a++) {
+			for (unsigned i = 0; i < s->tlb[a].nr; i++)
+				unmapped += s->tlb[a].entries[i].size;
 			iotlb_clear(&s->tlb[a]);
+		}
 	cvq_state_reset(&s->ctrl, s->cfg.mac, 0);
+	return unmapped;
 }
 
 static int sim_set_status(struct vdpa_dev *d, uint8_t st)
@@ -109,8 +115,7 @@ static int sim_set_status(struct vdpa_dev *d, uint8_t st)
 
 	pthread_mutex_lock(&s->lock);
 	if (st == 0) {
-		sim_reset(s);
-		delay = s->cfg.cost.reset_ns;
+		delay = s->cfg.cost.reset_ns + sim_per_gib(s->cfg.cost.unpin_ns_per_gib, sim_reset(s));
 	} else if ((s->status & ~st) & ~VIRTIO_S_NEEDS_RESET) {
 		r = -EINVAL; /* status bits are only ever added until a reset */
 	} else {
@@ -559,6 +564,18 @@ void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *st)
 
 	pthread_mutex_lock(&s->lock);
 	*st = s->stats;
+	st->iotlb_entries = 0;
+	for (unsigned a = 0; a < NR_AS; a++)
+		st->iotlb_entries += s->tlb[a].nr;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sim_net_clear_gap(struct vdpa_dev *d)
+{
+	struct sim_net *s = to_sim(d);
+
+	pthread_mutex_lock(&s->lock);
+	s->stats.last_used_ns = s->stats.max_gap_ns = 0;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -56,6 +56,8 @@ int svq_init(struct svq *q, const struct vring_dev *g, const struct iotlb *ram, 
 		q->desc[i].next = (uint16_t)(i + 1);
 	q->free_head = 0;
 	q->nfree = n;
+	/* the device negotiated what the guest did: event index both ways */
+	q->dev_event_idx = g->event_idx;
 	return 0;
 }
 
@@ -127,10 +129,25 @@ static void to_guest(struct svq *q, uint16_t head, uint32_t len)
 	mark(q, q->guest.used_iova + 2, 2);
 }
 
-int svq_kick(struct svq *q)
+/* Whether the device asked for a kick now that the shadow avail index
+ * moved from old (virtio 1.x 2.7.10: avail_event after the used ring, or
+ * the used ring's NO_NOTIFY flag). The fence orders our avail index store
+ * before the load of the device's request (store-load). */
+static bool dev_wants_kick(struct svq *q, uint16_t old)
 {
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!q->dev_event_idx)
+		return !(__atomic_load_n((uint16_t *)q->used, __ATOMIC_RELAXED) & VRING_USED_F_NO_NOTIFY);
+	uint16_t event = __atomic_load_n((uint16_t *)(q->used + 4 + 8 * (size_t)q->num), __ATOMIC_RELAXED);
+	return (uint16_t)(q->avail_idx - event - 1) < (uint16_t)(q->avail_idx - old);
+}
+
+int svq_kick(struct svq *q, bool *kick)
+{
+	uint16_t old = q->avail_idx;
 	int placed = 0;
 
+	*kick = false;
 	if (q->error)
 		return q->error;
 	for (;;) {
@@ -143,7 +160,12 @@ int svq_kick(struct svq *q)
 			q->have_parked = true;
 		}
 		if (q->parked.nseg == 0) {
-			/* only empty buffers: nothing for the device */
+			/* only empty buffers: nothing for the device. Returned
+			 * only once nothing before it is in flight, so that the
+			 * guest's used entries stay in avail order (a switch back
+			 * to passthrough rewinds to the guest's used index). */
+			if (q->nfree != q->num)
+				break;
 			to_guest(q, q->parked.head, 0);
 		} else if (!place(q, &q->parked)) {
 			break; /* the shadow ring is full: parked until used frees room */
@@ -152,6 +174,7 @@ int svq_kick(struct svq *q)
 		}
 		q->have_parked = false;
 	}
+	*kick = placed && dev_wants_kick(q, old);
 	return placed;
 }
 
@@ -163,6 +186,7 @@ int svq_used(struct svq *q, bool *notify)
 	*notify = false;
 	if (q->error)
 		return q->error;
+again:
 	idx = __atomic_load_n((uint16_t *)(q->used + 2), __ATOMIC_ACQUIRE);
 	if ((uint16_t)(idx - q->last_used) > q->num)
 		return fail(q, -EPROTO); /* the device's index ran past the ring */
@@ -195,6 +219,15 @@ int svq_used(struct svq *q, bool *notify)
 		to_guest(q, f->guest_head, len);
 		q->last_used++;
 		n++;
+	}
+	if (q->dev_event_idx) {
+		/* ask for a call at the very next used entry (used_event after
+		 * the avail ring), then look again: the device may have used
+		 * one before it could see the request (store-load) */
+		__atomic_store_n(&q->avail[2 + q->num], q->last_used, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n((uint16_t *)(q->used + 2), __ATOMIC_ACQUIRE) != q->last_used)
+			goto again;
 	}
 	*notify = n && vring_dev_need_notify(&q->guest, start);
 	return n;

@@ -11,8 +11,13 @@
  * reaches the guest, and exactly the bytes the device wrote, plus the
  * guest's used-ring entry, are marked dirty.
  *
- * Not yet here: the switch that points a running device at it, event
- * index towards the device, packed rings.
+ * Notification suppression is honoured both ways: the guest's used_event
+ * or NO_INTERRUPT decides its interrupts, and tern publishes avail_event
+ * to it (vring.c); towards the device tern publishes used_event and
+ * honours the device's avail_event or NO_NOTIFY.
+ *
+ * The relay thread (vdpa/relay.c) drives it; the switch (vdpa/shadow.c)
+ * points a running device at it. Not here: packed rings.
  */
 #ifndef TERN_VDPA_SVQ_H
 #define TERN_VDPA_SVQ_H
@@ -47,6 +52,7 @@ struct svq {
 	struct svq_inflight *inflight; /* num entries, by shadow head */
 	struct vring_chain parked;  /* taken from the guest, not yet placed */
 	bool have_parked;
+	bool dev_event_idx;         /* VIRTIO_F_EVENT_IDX towards the device */
 	int error;                  /* first device or guest error, sticky */
 };
 
@@ -61,9 +67,10 @@ void svq_exit(struct svq *q);
 /* The shadow ring's IOVAs, for the device's set_vring_addr. */
 void svq_addrs(const struct svq *q, uint64_t *desc, uint64_t *avail, uint64_t *used);
 /* Moves what the guest made available onto the shadow ring. Returns the
- * chains placed (the device then needs a kick), or -errno on a guest ring
- * error (sticky: the queue then stops, as the device would). */
-int svq_kick(struct svq *q);
+ * chains placed, or -errno on a guest ring error (sticky: the queue then
+ * stops, as the device would). *kick says whether the device asked to be
+ * kicked for them (its NO_NOTIFY flag or event index). */
+int svq_kick(struct svq *q, bool *kick);
 /* Returns what the device used to the guest. *notify says whether the
  * guest wants an interrupt. Returns the chains returned, or -errno on a
  * device error (sticky). */

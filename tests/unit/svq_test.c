@@ -146,14 +146,14 @@ static void guest_used(struct env *v, unsigned i, uint32_t *id, uint32_t *len)
 static void test_round_trip_and_dirty_bytes(void **state)
 {
 	struct env *v = env_new();
-	bool notify;
+	bool notify, kick;
 	uint32_t id, len;
 
 	(void)state;
 	for (int indirect = 0; indirect < 2; indirect++) {
 		memset((void *)v->log.tern, 0, v->log.npages / 8);
 		uint16_t head = post(v, (unsigned)indirect, 64, 0x2000, 2, indirect);
-		assert_int_equal(svq_kick(&v->q), 1);
+		assert_int_equal(svq_kick(&v->q, &kick), 1);
 		/* the device sees the guest's buffers, at their GPAs */
 		device_serves(v, 100);
 		assert_int_equal(svq_used(&v->q, &notify), 1);
@@ -175,7 +175,7 @@ static void test_round_trip_and_dirty_bytes(void **state)
 static void test_full_shadow_ring_parks(void **state)
 {
 	struct env *v = env_new();
-	bool notify;
+	bool notify, kick;
 	uint32_t id, len;
 
 	(void)state;
@@ -184,12 +184,12 @@ static void test_full_shadow_ring_parks(void **state)
 	uint16_t h[3];
 	for (unsigned i = 0; i < 3; i++)
 		h[i] = post(v, i, 64, 0x1000, 4, true);
-	assert_int_equal(svq_kick(&v->q), 2);
+	assert_int_equal(svq_kick(&v->q, &kick), 2);
 	assert_true(v->q.have_parked);
-	assert_int_equal(svq_kick(&v->q), 0); /* still no room */
+	assert_int_equal(svq_kick(&v->q, &kick), 0); /* still no room */
 	device_serves(v, 10);
 	assert_int_equal(svq_used(&v->q, &notify), 1);
-	assert_int_equal(svq_kick(&v->q), 1); /* room again: the parked one goes */
+	assert_int_equal(svq_kick(&v->q, &kick), 1); /* room again: the parked one goes */
 	device_serves(v, 20);
 	device_serves(v, 30);
 	assert_int_equal(svq_used(&v->q, &notify), 2);
@@ -227,15 +227,15 @@ static void test_hostile_device(void **state)
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct env *v = env_new();
-		bool notify;
+		bool notify, kick;
 		post(v, 0, 64, 0x1000, 1, false);
-		assert_int_equal(svq_kick(&v->q), 1);
+		assert_int_equal(svq_kick(&v->q, &kick), 1);
 		forge_used(v, bad[i].id, bad[i].len, bad[i].idx);
 		assert_int_equal(svq_used(&v->q, &notify), -EPROTO);
 		assert_false(notify);
 		/* nothing reached the guest, and the queue stays stopped */
 		assert_int_equal(__atomic_load_n((uint16_t *)gpa(v, USED + 2), __ATOMIC_ACQUIRE), 0);
-		assert_int_equal(svq_kick(&v->q), -EPROTO);
+		assert_int_equal(svq_kick(&v->q, &kick), -EPROTO);
 		env_free(v);
 	}
 }
@@ -243,12 +243,12 @@ static void test_hostile_device(void **state)
 static void test_hostile_guest(void **state)
 {
 	struct env *v = env_new();
-	bool notify;
+	bool notify, kick;
 
 	(void)state;
 	make_avail(v, NUM + 3); /* a head outside the table */
-	assert_int_equal(svq_kick(&v->q), -EINVAL);
-	assert_int_equal(svq_kick(&v->q), -EINVAL); /* sticky */
+	assert_int_equal(svq_kick(&v->q, &kick), -EINVAL);
+	assert_int_equal(svq_kick(&v->q, &kick), -EINVAL); /* sticky */
 	assert_int_equal(svq_used(&v->q, &notify), -EINVAL);
 	env_free(v);
 	/* a ring outside RAM is refused at set-up */

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdpa/shadow.c without KVM (tests/lib/netdrv.c: a driver in plain memory,
+ * tern's software vDPA device on a datagram wire). For every strategy:
+ * frames both ways stay intact and in order across passthrough -> SVQ ->
+ * passthrough, the SVQ marks the RX buffers it saw written, the CVQ still
+ * answers, and every shadow mapping is gone afterwards. Then a failure is
+ * injected at every backend call of both switches: each one rolls back to
+ * the mode it started in, traffic goes on, and no mapping is leaked; 100
+ * start -> failure -> passthrough cycles end with the IOTLB as it began.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tests/lib/netdrv.h"
+#include "tests/unit/unit.h"
+#include "vdpa/cvq.h"
+
+#define MEM (16 * MiB)
+#define NF 2000
+#define ALL_BACKEND 0
+
+static struct netdrv *up(uint64_t backend_off)
+{
+	struct netdrv *d = calloc(1, sizeof(*d));
+	struct err e = { { 0 } };
+
+	if (netdrv_init(d, MEM, backend_off, false, &e) < 0)
+		fail_msg("netdrv_init: %s", e.msg);
+	return d;
+}
+
+static void down(struct netdrv *d)
+{
+	netdrv_exit(d);
+	free(d);
+}
+
+static unsigned entries(struct netdrv *d)
+{
+	struct sim_net_stats st;
+
+	sim_net_get_stats(d->dev, &st);
+	return st.iotlb_entries;
+}
+
+/* n frames each way arrive, none duplicated or damaged; lost frames are
+ * allowed only where the strategy resets the device (its held frame) */
+static void traffic(struct netdrv *d, uint64_t n, uint64_t max_lost)
+{
+	uint64_t got = netdrv_pump(d, n, 10000);
+	if (got < n)
+		fail_msg("only %llu of %llu frames each way (tx got %llu lost %llu bad %llu, rx got %llu lost %llu bad "
+			 "%llu)", (unsigned long long)got, (unsigned long long)n, (unsigned long long)d->tx.got,
+			 (unsigned long long)d->tx.lost, (unsigned long long)d->tx.bad, (unsigned long long)d->rx.got,
+			 (unsigned long long)d->rx.lost, (unsigned long long)d->rx.bad);
+	assert_int_equal(d->tx.bad, 0);
+	assert_int_equal(d->rx.bad, 0);
+	assert_true(d->tx.lost + d->rx.lost <= max_lost);
+}
+
+static void test_each_strategy_round_trip(void **state)
+{
+	(void)state;
+	for (unsigned s = 1; s <= 4; s++) {
+		struct netdrv *d = up(ALL_BACKEND);
+		struct err e = { { 0 } };
+		uint64_t lossy = s >= 3 ? 4 : 0;
+		unsigned base = entries(d);
+
+		assert_int_equal(shadow_force(&d->sh, s, &e), 0);
+		netdrv_log_on(d);
+		traffic(d, NF, 0);
+		assert_false(netdrv_dirty(d, 0x100000)); /* passthrough: tern sees nothing */
+		if (shadow_to_svq(&d->sh, &e) < 0)
+			fail_msg("strategy %u: %s", s, e.msg);
+		assert_int_equal(d->sh.mode, SHADOW_SVQ);
+		assert_int_equal(d->sh.strategy, s);
+		assert_int_equal(entries(d), base + 2 - (s == 4 ? 0 : 0));
+		traffic(d, NF, lossy);
+		/* the SVQ marked the RX buffers and the used ring it wrote */
+		assert_true(netdrv_dirty(d, 0x100000));
+		assert_true(netdrv_dirty(d, 0x10000 + 0x2000));
+		assert_true(d->sh.relay.kicks > 0 && d->sh.relay.calls > 0);
+		assert_int_equal(netdrv_cvq(d, 0, 0, 1), 0); /* PROMISC on: the CVQ still answers */
+		if (shadow_to_passthrough(&d->sh, &e) < 0)
+			fail_msg("strategy %u back: %s", s, e.msg);
+		assert_int_equal(d->sh.mode, SHADOW_PASSTHROUGH);
+		traffic(d, NF, 2 * lossy);
+		assert_int_equal(netdrv_cvq(d, 0, 0, 0), 0);
+		assert_int_equal(entries(d), base);
+		assert_int_equal(d->sh.iova.nr, 0);
+		assert_int_equal(d->sh.stats.maps, 0);
+		assert_int_equal(d->sh.stats.rollbacks, 0);
+		down(d);
+	}
+}
+
+/* A failure at call k of the switch in direction dir, for every k the
+ * switch makes: each rolls back to where it started. */
+static void fault_sweep(unsigned s, enum shadow_dir dir)
+{
+	struct netdrv *d = up(ALL_BACKEND);
+	struct err e = { { 0 } };
+	enum shadow_mode start = dir == SHADOW_DIR_TO_SVQ ? SHADOW_PASSTHROUGH : SHADOW_SVQ;
+	uint64_t lossy = s >= 3 ? 8 : 0;
+	unsigned base = entries(d), k;
+
+	assert_int_equal(shadow_force(&d->sh, s, &e), 0);
+	if (start == SHADOW_SVQ)
+		assert_int_equal(shadow_to_svq(&d->sh, &e), 0);
+	unsigned in_svq = entries(d);
+	for (k = 0;; k++) {
+		memset(&e, 0, sizeof(e));
+		d->sh.fail_dir = dir;
+		d->sh.fail_at = (int)k;
+		int r = dir == SHADOW_DIR_TO_SVQ ? shadow_to_svq(&d->sh, &e) : shadow_to_passthrough(&d->sh, &e);
+		d->sh.fail_dir = SHADOW_DIR_NONE;
+		if (r == 0) {
+			assert_true(d->sh.stats.steps <= k); /* it never reached the fault */
+			break;
+		}
+		if (r != -EIO)
+			fail_msg("strategy %u call %u: %d %s", s, k, r, e.msg);
+		assert_err_contains(&e, "rolled back");
+		assert_int_equal(d->sh.mode, start);
+		if (d->sh.stats.recoveries)
+			fail_msg("strategy %u dir %d call %u: rollback failed: %s", s, dir, k, e.msg);
+		assert_int_equal(entries(d), start == SHADOW_SVQ ? in_svq : base);
+		traffic(d, 200, (k + 1) * lossy);
+	}
+	assert_true(k >= 6);
+	assert_int_equal(d->sh.stats.rollbacks, k);
+	/* and back (or forth) once more, for real */
+	if (dir == SHADOW_DIR_TO_SVQ)
+		assert_int_equal(shadow_to_passthrough(&d->sh, &e), 0);
+	assert_int_equal(d->sh.mode, SHADOW_PASSTHROUGH);
+	traffic(d, 200, (k + 2) * lossy);
+	assert_int_equal(entries(d), base);
+	assert_int_equal(d->sh.iova.nr, 0);
+	down(d);
+}
+
+static void test_fault_at_every_call(void **state)
+{
+	(void)state;
+	for (unsigned s = 1; s <= 4; s++) {
+		fault_sweep(s, SHADOW_DIR_TO_SVQ);
+		fault_sweep(s, SHADOW_DIR_TO_PASSTHROUGH);
+	}
+}
+
+static void test_100_failed_starts(void **state)
+{
+	struct netdrv *d = up(ALL_BACKEND);
+	struct err e = { { 0 } };
+	unsigned base = entries(d);
+
+	(void)state;
+	srand(42);
+	for (int i = 0; i < 100; i++) {
+		d->sh.fail_dir = SHADOW_DIR_TO_SVQ;
+		d->sh.fail_at = rand() % 14; /* strategy 1 makes more calls than that */
+		assert_int_equal(shadow_to_svq(&d->sh, &e), -EIO);
+		assert_int_equal(d->sh.mode, SHADOW_PASSTHROUGH);
+		assert_int_equal(entries(d), base);
+		assert_int_equal(d->sh.iova.nr, 0);
+		traffic(d, 20, 0);
+	}
+	down(d);
+}
+
+static void test_pick_by_features(void **state)
+{
+	static const struct {
+		uint64_t off;
+		unsigned want;
+	} cases[] = {
+		{ 0, 1 },
+		{ 1ull << VDPA_BF_DESC_ASID, 2 },
+		{ 1ull << VDPA_BF_RESUME, 3 },
+		{ (1ull << VDPA_BF_RESUME) | (1ull << VDPA_BF_IOTLB_PERSIST), 4 },
+		{ (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) | (1ull << VDPA_BF_IOTLB_PERSIST), 4 },
+	};
+	(void)state;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct netdrv *d = up(cases[i].off);
+		struct err e = { { 0 } };
+		const char *why;
+		assert_int_equal(shadow_pick(&d->sh, &why), cases[i].want);
+		if (cases[i].want > 1) {
+			assert_int_equal(shadow_force(&d->sh, cases[i].want - 1, &e), -EOPNOTSUPP);
+			assert_err_contains(&e, "needs backend features");
+		}
+		/* the auto choice works, both ways, with traffic */
+		assert_int_equal(shadow_to_svq(&d->sh, &e), 0);
+		assert_int_equal(d->sh.strategy, cases[i].want);
+		traffic(d, 300, cases[i].want >= 3 ? 4 : 0);
+		assert_int_equal(shadow_to_passthrough(&d->sh, &e), 0);
+		traffic(d, 300, cases[i].want >= 3 ? 8 : 0);
+		down(d);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_each_strategy_round_trip),
+		cmocka_unit_test(test_fault_at_every_call),
+		cmocka_unit_test(test_100_failed_starts),
+		cmocka_unit_test(test_pick_by_features),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

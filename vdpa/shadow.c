@@ -1,0 +1,836 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdpa/shadow.c - see shadow.h. The bring-up order follows
+ * shared/docs/vdpa-reference.md §2.1 (features, then each queue's num,
+ * base, addresses, eventfds and enable, then DRIVER_OK); the switch
+ * sequences are shared/DESIGN.md's, and docs/switch.md explains them.
+ *
+ * A switch is a list of backend calls, each made through call(): that is
+ * where faults are injected, and where the calls are counted. Rollback
+ * runs with injection off, undoing exactly what the switch changed (the
+ * per-queue repointed flags, and the struct undo below).
+ */
+#include "vdpa/shadow.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define BF(b) (1ull << (b))
+#define S_RUNNING (VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK)
+#define VIRTIO_F_EVENT_IDX 29
+
+/* What one switch has done so far (for its rollback). */
+struct undo {
+	bool suspended, reset, ram_unmapped, asid_moved;
+};
+
+static bool has(const struct shadow *sh, unsigned bit)
+{
+	return sh->backend & BF(bit);
+}
+
+static const struct vdpa_ops *ops(const struct shadow *sh)
+{
+	return sh->dev->ops;
+}
+
+/* Counts a backend call of the switch in progress, and fails it on demand
+ * (before it is made: as if the device had refused it). */
+static int inject(struct shadow *sh)
+{
+	if (sh->dir == SHADOW_DIR_NONE)
+		return 0;
+	unsigned n = sh->step++;
+	return sh->dir == sh->fail_dir && sh->fail_at >= 0 && n == (unsigned)sh->fail_at ? -EIO : 0;
+}
+
+#define call(sh, expr) ({ int r_ = inject(sh); r_ ? r_ : (expr); })
+
+int shadow_map_ram(struct shadow *sh)
+{
+	const struct guest_mem *m = sh->mem;
+	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev));
+
+	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
+		r = call(sh, ops(sh)->iotlb_update(sh->dev, 0, m->regions[i].gpa, m->regions[i].size,
+						    m->hva + m->regions[i].offset, VDPA_PERM_RW));
+	if (r == 0)
+		r = call(sh, ops(sh)->iotlb_batch_end(sh->dev));
+	return r;
+}
+
+static int unmap_ram(struct shadow *sh)
+{
+	const struct guest_mem *m = sh->mem;
+	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev));
+
+	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
+		r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, 0, m->regions[i].gpa, m->regions[i].size));
+	if (r == 0)
+		r = call(sh, ops(sh)->iotlb_batch_end(sh->dev));
+	return r;
+}
+
+int shadow_init(struct shadow *sh, struct vdpa_dev *dev, uint64_t backend, const struct guest_mem *mem,
+		unsigned nq, struct err *e)
+{
+	uint64_t first = 0, last = 0;
+	int r;
+
+	memset(sh, 0, sizeof(*sh));
+	sh->dev = dev;
+	sh->backend = backend;
+	sh->mem = mem;
+	sh->fail_at = -1;
+	sh->config_call = -1;
+	sh->relay.name = dev->name;
+	if (nq > SHADOW_MAX_QUEUES)
+		return err_set(e, -EINVAL, "%s: %u queues, at most %d", dev->name, nq, SHADOW_MAX_QUEUES);
+	sh->nq = nq;
+	for (unsigned i = 0; i < nq; i++)
+		sh->q[i].guest_kick = sh->q[i].guest_call = sh->q[i].dev_kick = sh->q[i].dev_call = -1;
+	if (iotlb_init(&sh->ram) < 0)
+		return err_set(e, -ENOMEM, "out of memory for %s's shadow queues", dev->name);
+	for (unsigned i = 0; i < mem->nr_regions; i++)
+		if ((r = iotlb_map(&sh->ram, mem->regions[i].gpa, mem->regions[i].size,
+				   mem->hva + mem->regions[i].offset, VDPA_PERM_RW)) < 0)
+			return err_errno(e, r, "%s: guest memory map for shadow queues", dev->name);
+	r = ops(sh)->get_iova_range(dev, &first, &last);
+	if (r < 0)
+		return err_errno(e, r, "%s: cannot read the device's usable IOVA range", dev->name);
+	r = iova_init(&sh->iova, first, last, mem, e);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < nq; i++) {
+		sh->q[i].dev_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		sh->q[i].dev_call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (sh->q[i].dev_kick < 0 || sh->q[i].dev_call < 0)
+			return err_errno(e, -errno, "%s: eventfds for shadow queues", dev->name);
+	}
+	r = shadow_map_ram(sh);
+	return r < 0 ? err_errno(e, r, "%s: cannot map guest memory into the vDPA device", dev->name) : 0;
+}
+
+/* ---- shadow rings --------------------------------------------------------- */
+
+static unsigned ring_asid(const struct shadow *sh, unsigned strategy)
+{
+	(void)sh;
+	return strategy == 1 ? 1 : 0;
+}
+
+/* Allocates, places and maps every data queue's shadow ring (one batch):
+ * done before the blackout, since a new mapping disturbs nothing. */
+static int rings_map(struct shadow *sh, unsigned strategy, struct err *e)
+{
+	unsigned asid = ring_asid(sh, strategy);
+	int r = 0;
+
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (!q->enabled || !q->data)
+			continue;
+		q->ring_size = svq_ring_size(q->num);
+		q->ring = mmap(NULL, q->ring_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (q->ring == MAP_FAILED) {
+			q->ring = NULL;
+			return err_errno(e, -errno, "%s: memory for shadow ring %u", sh->dev->name, i);
+		}
+		if ((r = iova_alloc(&sh->iova, q->ring_size, 4096, &q->iova)) < 0)
+			return err_errno(e, r, "%s: no IOVA for shadow ring %u", sh->dev->name, i);
+	}
+	if ((r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev))) < 0)
+		return err_errno(e, r, "%s: IOTLB batch begin", sh->dev->name);
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (!q->ring)
+			continue;
+		r = call(sh, ops(sh)->iotlb_update(sh->dev, asid, q->iova, q->ring_size, q->ring, VDPA_PERM_RW));
+		if (r < 0) {
+			/* a batch the kernel has half applied is ended, then undone */
+			ops(sh)->iotlb_batch_end(sh->dev);
+			return err_errno(e, r, "%s: map shadow ring %u at IOVA 0x%llx in ASID %u", sh->dev->name, i,
+					 (unsigned long long)q->iova, asid);
+		}
+		q->mapped = true;
+		sh->stats.maps++;
+	}
+	r = call(sh, ops(sh)->iotlb_batch_end(sh->dev));
+	return r < 0 ? err_errno(e, r, "%s: IOTLB batch end", sh->dev->name) : 0;
+}
+
+/* Removes what rings_map() made (never injected: it is the undo). A
+ * mapping the device lost in a reset is gone already; the invalidate of
+ * it is harmless. */
+static void rings_unmap(struct shadow *sh, unsigned strategy)
+{
+	unsigned asid = ring_asid(sh, strategy);
+	enum shadow_dir dir = sh->dir;
+
+	sh->dir = SHADOW_DIR_NONE;
+	ops(sh)->iotlb_batch_begin(sh->dev);
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (q->mapped) {
+			if (ops(sh)->iotlb_invalidate(sh->dev, asid, q->iova, q->ring_size) < 0)
+				pr_warn("%s: cannot unmap shadow ring %u", sh->dev->name, i);
+			q->mapped = false;
+			sh->stats.maps--;
+		}
+	}
+	ops(sh)->iotlb_batch_end(sh->dev);
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (q->svq_live)
+			svq_exit(&q->svq);
+		q->svq_live = false;
+		if (q->ring) {
+			iova_free(&sh->iova, q->iova);
+			munmap(q->ring, q->ring_size);
+			q->ring = NULL;
+		}
+	}
+	sh->dir = dir;
+}
+
+/* Maps the shadow rings again after a reset that dropped them. */
+static int rings_remap(struct shadow *sh, unsigned strategy)
+{
+	int r = 0;
+
+	for (unsigned i = 0; r == 0 && i < sh->nq; i++)
+		if (sh->q[i].ring)
+			r = call(sh, ops(sh)->iotlb_update(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
+							    sh->q[i].ring_size, sh->q[i].ring, VDPA_PERM_RW));
+	return r;
+}
+
+/* ---- bring-up ------------------------------------------------------------- */
+
+int shadow_set_features(struct shadow *sh, uint64_t f)
+{
+	uint8_t st = 0;
+	int r = call(sh, ops(sh)->set_status(sh->dev, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER));
+
+	if (!r)
+		r = call(sh, ops(sh)->set_features(sh->dev, f));
+	if (!r)
+		r = call(sh, ops(sh)->set_status(sh->dev, S_RUNNING));
+	if (!r)
+		r = call(sh, ops(sh)->get_status(sh->dev, &st));
+	if (!r && !(st & VIRTIO_S_FEATURES_OK))
+		r = -EINVAL;
+	if (!r)
+		sh->features = f;
+	return r;
+}
+
+void shadow_set_queue(struct shadow *sh, unsigned i, bool data, uint16_t num, const struct vdpa_vring_addr *guest,
+		      int kick, int call)
+{
+	struct shadow_queue *q = &sh->q[i];
+
+	q->enabled = true;
+	q->data = data;
+	q->num = num;
+	q->guest = *guest;
+	q->guest_kick = kick;
+	q->guest_call = call;
+}
+
+void shadow_set_config_call(struct shadow *sh, int fd)
+{
+	sh->config_call = fd;
+}
+
+/* Points queue i at the guest's rings (svq false) or its shadow ring, at
+ * base; queue set-up is allowed while suspended or before DRIVER_OK. */
+static int point(struct shadow *sh, unsigned i, bool svq, uint16_t base, bool setup)
+{
+	struct shadow_queue *q = &sh->q[i];
+	struct vdpa_vring_addr a = q->guest;
+	int r = 0;
+
+	if (svq)
+		svq_addrs(&q->svq, &a.desc, &a.avail, &a.used);
+	q->repointed = true;
+	if (setup)
+		r = call(sh, ops(sh)->set_vring_num(sh->dev, i, q->num));
+	if (!r)
+		r = call(sh, ops(sh)->set_vring_base(sh->dev, i, base));
+	if (!r)
+		r = call(sh, ops(sh)->set_vring_addr(sh->dev, i, &a));
+	if (!r)
+		r = call(sh, ops(sh)->set_vring_kick(sh->dev, i, svq ? q->dev_kick : q->guest_kick));
+	if (!r)
+		r = call(sh, ops(sh)->set_vring_call(sh->dev, i, svq ? q->dev_call : q->guest_call));
+	if (!r && setup)
+		r = call(sh, ops(sh)->set_vring_enable(sh->dev, i, true));
+	return r;
+}
+
+/* Queues and DRIVER_OK: data queues on the shadow rings when svq (where
+ * tern last saw the device use), the others (and all without svq) at
+ * their q->base. */
+static int start_queues(struct shadow *sh, bool svq)
+{
+	int r = 0;
+
+	for (unsigned i = 0; r == 0 && i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (!q->enabled)
+			continue;
+		bool shadowed = svq && q->data;
+		r = point(sh, i, shadowed, shadowed ? q->svq.last_used : q->base, true);
+	}
+	if (!r)
+		r = call(sh, ops(sh)->set_config_call(sh->dev, sh->config_call));
+	if (!r)
+		r = call(sh, ops(sh)->set_status(sh->dev, S_RUNNING | VIRTIO_S_DRIVER_OK));
+	return r;
+}
+
+int shadow_start(struct shadow *sh, const uint16_t *bases)
+{
+	for (unsigned i = 0; i < sh->nq; i++)
+		sh->q[i].base = bases ? bases[i] : 0;
+	return start_queues(sh, false);
+}
+
+/* After a reset: features again, then the queues. */
+static int restart(struct shadow *sh, bool svq)
+{
+	int r = shadow_set_features(sh, sh->features);
+
+	return r ? r : start_queues(sh, svq);
+}
+
+void shadow_reset(struct shadow *sh)
+{
+	if (sh->mode == SHADOW_SVQ) {
+		relay_stop(&sh->relay);
+		rings_unmap(sh, sh->strategy);
+		sh->mode = SHADOW_PASSTHROUGH;
+	}
+	ops(sh)->set_status(sh->dev, 0);
+	for (unsigned i = 0; i < sh->nq; i++)
+		sh->q[i].enabled = false;
+	if (!has(sh, VDPA_BF_IOTLB_PERSIST) && shadow_map_ram(sh) < 0)
+		pr_warn("%s: cannot map guest memory after reset", sh->dev->name);
+}
+
+void shadow_exit(struct shadow *sh)
+{
+	relay_stop(&sh->relay);
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (q->svq_live)
+			svq_exit(&q->svq);
+		if (q->ring)
+			munmap(q->ring, q->ring_size);
+		if (q->dev_kick >= 0)
+			close(q->dev_kick);
+		if (q->dev_call >= 0)
+			close(q->dev_call);
+		q->dev_kick = q->dev_call = -1;
+		q->ring = NULL;
+		q->svq_live = false;
+	}
+	iotlb_exit(&sh->ram);
+}
+
+/* ---- strategies ----------------------------------------------------------- */
+
+/* Strategy 1 needs the data rings in a group of their own (not the data
+ * buffers', not the CVQ's) that can move to ASID 1. */
+static bool desc_group_ok(struct shadow *sh)
+{
+	unsigned g = 0, dg = 0;
+	bool any = false;
+
+	if (!has(sh, VDPA_BF_DESC_ASID) || !has(sh, VDPA_BF_IOTLB_ASID) || ops(sh)->as_num(sh->dev) < 2)
+		return false;
+	for (unsigned i = 0; i < sh->nq; i++) {
+		if (!sh->q[i].enabled || !sh->q[i].data)
+			continue;
+		if (ops(sh)->get_vring_desc_group(sh->dev, i, &dg) < 0 || ops(sh)->get_vring_group(sh->dev, i, &g) < 0)
+			return false;
+		if (dg == g || (any && dg != sh->desc_group))
+			return false; /* rings move with buffers, or apart from each other */
+		sh->desc_group = dg;
+		any = true;
+	}
+	/* no other queue (the CVQ) may share the data rings' group */
+	for (unsigned i = 0; i < sh->nq; i++)
+		if (sh->q[i].enabled && !sh->q[i].data &&
+		    (ops(sh)->get_vring_group(sh->dev, i, &g) < 0 || g == sh->desc_group))
+			return false;
+	return any;
+}
+
+unsigned shadow_pick(struct shadow *sh, const char **why)
+{
+	bool sr = has(sh, VDPA_BF_SUSPEND) && has(sh, VDPA_BF_RESUME);
+
+	if (sr && desc_group_ok(sh)) {
+		*why = "SUSPEND, RESUME and descriptor-ring ASIDs";
+		return 1;
+	}
+	if (sr) {
+		*why = "SUSPEND and RESUME, no descriptor-ring ASID";
+		return 2;
+	}
+	if (has(sh, VDPA_BF_IOTLB_PERSIST)) {
+		*why = "no RESUME; mappings persist across reset";
+		return 3;
+	}
+	*why = "no RESUME and no IOTLB_PERSIST: guest memory is remapped";
+	return 4;
+}
+
+int shadow_force(struct shadow *sh, unsigned s, struct err *e)
+{
+	const char *why = "";
+	bool sr = has(sh, VDPA_BF_SUSPEND) && has(sh, VDPA_BF_RESUME);
+
+	if (s < 1 || s > 4)
+		return err_set(e, -EINVAL, "%s: switch strategy %u is not 1..4", sh->dev->name, s);
+	if ((s == 1 && !(sr && desc_group_ok(sh))) || (s == 2 && !sr) ||
+	    (s == 3 && !has(sh, VDPA_BF_IOTLB_PERSIST)))
+		return err_set(e, -EOPNOTSUPP, "%s: switch strategy %u needs backend features the device lacks (it "
+					       "allows %u: %s)", sh->dev->name, s, shadow_pick(sh, &why), why);
+	sh->forced = s;
+	return 0;
+}
+
+/* ---- the switch ----------------------------------------------------------- */
+
+static uint16_t guest_used_idx(const struct shadow *sh, unsigned i)
+{
+	uint16_t v = 0;
+
+	iotlb_read(&sh->ram, sh->q[i].guest.used + 2, &v, 2);
+	return __atomic_load_n(&v, __ATOMIC_ACQUIRE);
+}
+
+/* Next avail index of every enabled queue, on the rings the device works
+ * on now: its own word when suspended, else (it was reset: stopped) the
+ * guest's used index, which rewinds what it took and did not finish. */
+static int read_bases(struct shadow *sh, bool suspended, bool on_shadow)
+{
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		uint16_t *dst = on_shadow && q->data ? &q->shadow_base : &q->base;
+		if (!q->enabled)
+			continue;
+		if (!suspended) {
+			*dst = on_shadow && q->data ? q->svq.last_used : guest_used_idx(sh, i);
+			continue;
+		}
+		int r = call(sh, ops(sh)->get_vring_base(sh->dev, i, dst));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int svqs_init(struct shadow *sh, struct err *e)
+{
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (!q->enabled || !q->data)
+			continue;
+		/* a device that completes in order and has been stopped has
+		 * used all it took: the guest's used index is its base */
+		uint16_t used = guest_used_idx(sh, i);
+		if (used != q->base)
+			return err_set(e, -EBUSY, "%s: queue %u has %u buffers in flight in the stopped device",
+				       sh->dev->name, i, (uint16_t)(q->base - used));
+		struct vring_dev g = {
+			.num = q->num, .desc_iova = q->guest.desc, .avail_iova = q->guest.avail,
+			.used_iova = q->guest.used, .last_avail = q->base, .used_idx = q->base,
+			.event_idx = !!(sh->features & BF(VIRTIO_F_EVENT_IDX)),
+		};
+		memset(q->ring, 0, q->ring_size);
+		int r = svq_init(&q->svq, &g, &sh->ram, sh->log, q->ring, q->iova, e);
+		if (r < 0)
+			return r;
+		q->svq_live = true;
+	}
+	return 0;
+}
+
+static int relay_begin(struct shadow *sh, struct err *e)
+{
+	struct relay *rl = &sh->relay;
+
+	rl->n = 0;
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (q->svq_live)
+			rl->q[rl->n++] = (struct relay_queue){ .svq = &q->svq, .guest_kick = q->guest_kick,
+							       .guest_call = q->guest_call, .dev_kick = q->dev_kick,
+							       .dev_call = q->dev_call };
+	}
+	return relay_start(rl, e);
+}
+
+/* Last resort after a failed rollback: stop the device with a reset,
+ * return what it used to the guest, and start it from scratch in
+ * passthrough, every queue at the guest's used index (a stopped in-order
+ * device has finished all before it; what it took after, it takes again).
+ * 0 leaves the device in passthrough; -ENODEV means it is lost. */
+static int recover(struct shadow *sh)
+{
+	int r;
+
+	sh->dir = SHADOW_DIR_NONE;
+	sh->stats.recoveries++;
+	pr_warn("%s: rollback failed; restarting the device in passthrough", sh->dev->name);
+	relay_pause(&sh->relay);
+	ops(sh)->set_status(sh->dev, 0);
+	relay_drain(&sh->relay);
+	relay_stop(&sh->relay);
+	for (unsigned i = 0; i < sh->nq; i++)
+		if (sh->q[i].enabled)
+			sh->q[i].base = guest_used_idx(sh, i);
+	unmap_ram(sh);
+	rings_unmap(sh, sh->strategy);
+	sh->mode = SHADOW_PASSTHROUGH;
+	r = shadow_map_ram(sh);
+	if (!r)
+		r = restart(sh, false);
+	if (r < 0)
+		pr_warn("%s: the device cannot be restarted (%s): it is lost", sh->dev->name, strerror(-r));
+	return r < 0 ? -ENODEV : 0;
+}
+
+/* Device stop at the start of a switch: suspend where the strategy or the
+ * device allows, else (strategies 3 and 4) a reset. */
+static int stop(struct shadow *sh, unsigned s, struct undo *u)
+{
+	int r;
+
+	if (s <= 2 || has(sh, VDPA_BF_SUSPEND)) {
+		r = call(sh, ops(sh)->suspend(sh->dev));
+		u->suspended = r == 0;
+		return r;
+	}
+	r = call(sh, ops(sh)->set_status(sh->dev, 0));
+	u->reset = r == 0;
+	return r;
+}
+
+/* Strategies 3 and 4 after the bases are read: strategy 4 unmaps all of
+ * guest RAM (the reference behaviour), both reset. */
+static int reset_for_restart(struct shadow *sh, unsigned s, struct undo *u)
+{
+	int r = 0;
+
+	if (s == 4) {
+		r = unmap_ram(sh);
+		u->ram_unmapped = true; /* partly, at least */
+	}
+	if (!r && !u->reset) {
+		r = call(sh, ops(sh)->set_status(sh->dev, 0));
+		u->reset = r == 0;
+	}
+	return r;
+}
+
+/* Strategies 3 and 4: RAM (and shadow rings) mapped again where the
+ * reset or strategy 4 dropped them, then features and queues. */
+static int remap_restart(struct shadow *sh, unsigned s, bool svq, struct undo *u)
+{
+	int r = 0;
+
+	if (u->ram_unmapped || !has(sh, VDPA_BF_IOTLB_PERSIST)) {
+		r = shadow_map_ram(sh);
+		if (!r)
+			u->ram_unmapped = false;
+	}
+	if (!r && !has(sh, VDPA_BF_IOTLB_PERSIST))
+		r = rings_remap(sh, s);
+	return r ? r : restart(sh, svq);
+}
+
+/* Puts the device back on the rings of mode svq, at the indices the
+ * switch started from. Injection is off. */
+static int undo(struct shadow *sh, unsigned s, bool svq, struct undo *u, bool resumed)
+{
+	int r = 0;
+
+	sh->dir = SHADOW_DIR_NONE;
+	if (u->reset || u->ram_unmapped) {
+		/* a reset (or half a remap) happened: start from a reset */
+		u->reset = false;
+		r = ops(sh)->set_status(sh->dev, 0);
+		u->reset = r == 0;
+		/* a remap cut short left RAM partly mapped: clear it first */
+		if (!r && u->ram_unmapped)
+			r = unmap_ram(sh);
+		if (!r)
+			r = remap_restart(sh, s, svq, u);
+		return r;
+	}
+	if (!u->suspended)
+		return 0; /* the device was never touched */
+	if (resumed && (r = ops(sh)->suspend(sh->dev)) < 0)
+		return r;
+	for (unsigned i = 0; r == 0 && i < sh->nq; i++)
+		if (sh->q[i].data && sh->q[i].repointed)
+			r = point(sh, i, svq, svq ? sh->q[i].svq.last_used : sh->q[i].base, false);
+	if (!r && u->asid_moved)
+		r = ops(sh)->set_group_asid(sh->dev, sh->desc_group, svq ? 1 : 0);
+	if (!r)
+		r = ops(sh)->resume(sh->dev);
+	return r;
+}
+
+/* Replaces e's message with fmt, which formats the old one in (%s last). */
+__attribute__((format(printf, 3, 4))) static int rewrap(struct err *e, int r, const char *fmt, ...)
+{
+	char inner[sizeof(e->msg)], outer[sizeof(e->msg)];
+	va_list ap;
+
+	snprintf(inner, sizeof(inner), "%s", e->msg);
+	va_start(ap, fmt);
+	vsnprintf(outer, sizeof(outer), fmt, ap);
+	va_end(ap);
+	e->msg[0] = '\0';
+	return err_set(e, r, "%s%s", outer, inner);
+}
+
+static void begin(struct shadow *sh, enum shadow_dir dir)
+{
+	sh->dir = dir;
+	sh->step = 0;
+	for (unsigned i = 0; i < sh->nq; i++)
+		sh->q[i].repointed = false;
+}
+
+/* A spurious kick on every guest queue: a device back on the guest's
+ * rings looks at their avail index even if the guest kicked while tern
+ * held the queue. */
+static void kick_all(struct shadow *sh)
+{
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < sh->nq; i++)
+		if (sh->q[i].enabled && sh->q[i].data && sh->q[i].guest_kick >= 0 &&
+		    write(sh->q[i].guest_kick, &one, sizeof(one)) < 0)
+			pr_warn("%s: kick of queue %u failed", sh->dev->name, i);
+}
+
+int shadow_to_svq(struct shadow *sh, struct err *e)
+{
+	struct undo u = { 0 };
+	bool resumed = false;
+	const char *why = "forced";
+	uint64_t t0 = 0;
+	int r;
+
+	if (sh->mode == SHADOW_SVQ)
+		return 0;
+	unsigned s = sh->forced ? sh->forced : shadow_pick(sh, &why);
+	sh->strategy = s;
+	begin(sh, SHADOW_DIR_TO_SVQ);
+	if ((r = rings_map(sh, s, e)) < 0)
+		goto fail;
+	t0 = now_ns();
+	if ((r = stop(sh, s, &u)) < 0) {
+		err_errno(e, r, "%s: %s", sh->dev->name, u.suspended || s <= 2 ? "suspend" : "reset");
+		goto fail;
+	}
+	if ((r = read_bases(sh, u.suspended, false)) < 0) {
+		err_errno(e, r, "%s: read ring indices", sh->dev->name);
+		goto fail;
+	}
+	if (s >= 3 && (r = reset_for_restart(sh, s, &u)) < 0) {
+		err_errno(e, r, "%s: %s", sh->dev->name, s == 4 ? "unmap guest memory, reset" : "reset");
+		goto fail;
+	}
+	if ((r = svqs_init(sh, e)) < 0)
+		goto fail;
+	if (s <= 2) {
+		if (s == 1 && !(r = call(sh, ops(sh)->set_group_asid(sh->dev, sh->desc_group, 1))))
+			u.asid_moved = true;
+		for (unsigned i = 0; r == 0 && i < sh->nq; i++)
+			if (sh->q[i].enabled && sh->q[i].data)
+				r = point(sh, i, true, 0, false);
+		if (!r)
+			r = call(sh, ops(sh)->resume(sh->dev));
+		resumed = r == 0;
+	} else {
+		r = remap_restart(sh, s, true, &u);
+		resumed = r == 0;
+	}
+	if (r < 0) {
+		err_errno(e, r, "%s: point the queues at the shadow rings", sh->dev->name);
+		goto fail;
+	}
+	sh->stats.blackout_ns = now_ns() - t0;
+	if ((r = relay_begin(sh, e)) < 0)
+		goto fail;
+	sh->mode = SHADOW_SVQ;
+	sh->dir = SHADOW_DIR_NONE;
+	sh->stats.steps = sh->step;
+	sh->stats.switches++;
+	return 0;
+
+fail:
+	sh->stats.steps = sh->step;
+	sh->stats.rollbacks++;
+	relay_stop(&sh->relay);
+	if (undo(sh, s, false, &u, resumed) < 0 && recover(sh) < 0) {
+		rings_unmap(sh, s);
+		return rewrap(e, -ENODEV, "switch to shadow virtqueues failed, and so did its rollback (the device "
+					  "is lost): ");
+	}
+	rings_unmap(sh, s);
+	sh->mode = SHADOW_PASSTHROUGH;
+	kick_all(sh);
+	return rewrap(e, r, "switch to shadow virtqueues (strategy %u: %s) failed at call %u, rolled back to "
+			    "passthrough: ", s, why, sh->stats.steps);
+}
+
+int shadow_to_passthrough(struct shadow *sh, struct err *e)
+{
+	struct undo u = { 0 };
+	bool resumed = false;
+	unsigned s = sh->strategy;
+	uint64_t t0;
+	int r;
+
+	if (sh->mode == SHADOW_PASSTHROUGH)
+		return 0;
+	begin(sh, SHADOW_DIR_TO_PASSTHROUGH);
+	t0 = now_ns();
+	r = stop(sh, s, &u);
+	relay_pause(&sh->relay);
+	if (r < 0) {
+		err_errno(e, r, "%s: %s", sh->dev->name, s <= 2 || has(sh, VDPA_BF_SUSPEND) ? "suspend" : "reset");
+		goto fail;
+	}
+	/* what the device used goes to the guest (and the dirty log) */
+	relay_drain(&sh->relay);
+	if ((r = read_bases(sh, u.suspended, true)) < 0) {
+		err_errno(e, r, "%s: read ring indices", sh->dev->name);
+		goto fail;
+	}
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		if (!q->svq_live)
+			continue;
+		if (q->shadow_base != q->svq.last_used) {
+			r = err_set(e, -EBUSY, "%s: queue %u: the stopped device still holds %u buffers", sh->dev->name,
+				    i, (uint16_t)(q->shadow_base - q->svq.last_used));
+			goto fail;
+		}
+		/* the chains on the shadow ring the device did not take (and a
+		 * parked one) are the guest's again: its used index is where
+		 * the device starts, since the shadow ring kept avail order */
+		q->base = q->svq.guest.used_idx;
+	}
+	if (s <= 2) {
+		for (unsigned i = 0; r == 0 && i < sh->nq; i++)
+			if (sh->q[i].svq_live)
+				r = point(sh, i, false, sh->q[i].base, false);
+		if (!r && s == 1 && !(r = call(sh, ops(sh)->set_group_asid(sh->dev, sh->desc_group, 0))))
+			u.asid_moved = true;
+		if (!r)
+			r = call(sh, ops(sh)->resume(sh->dev));
+		resumed = r == 0;
+	} else {
+		r = reset_for_restart(sh, s, &u);
+		if (!r)
+			r = remap_restart(sh, s, false, &u);
+		resumed = r == 0;
+	}
+	if (r < 0) {
+		err_errno(e, r, "%s: point the queues back at the guest's rings", sh->dev->name);
+		goto fail;
+	}
+	sh->stats.blackout_ns = now_ns() - t0;
+	relay_stop(&sh->relay);
+	rings_unmap(sh, s);
+	sh->mode = SHADOW_PASSTHROUGH;
+	sh->dir = SHADOW_DIR_NONE;
+	sh->stats.steps = sh->step;
+	sh->stats.switches++;
+	kick_all(sh);
+	return 0;
+
+fail:
+	sh->stats.steps = sh->step;
+	sh->stats.rollbacks++;
+	if (undo(sh, s, true, &u, resumed) < 0) {
+		if (recover(sh) < 0)
+			return rewrap(e, -ENODEV, "switch to passthrough failed, and so did its rollback (the device "
+						  "is lost): ");
+		kick_all(sh);
+		return rewrap(e, r, "switch to passthrough failed, device restarted in passthrough: ");
+	}
+	relay_unpause(&sh->relay);
+	return rewrap(e, r, "switch to passthrough (strategy %u) failed at call %u, rolled back to shadow "
+			    "virtqueues: ", s, sh->stats.steps);
+}
+
+/* ---- freezing, for snapshots and the migration's stop --------------------- */
+
+int shadow_freeze(struct shadow *sh, struct err *e)
+{
+	int r;
+
+	if (!has(sh, VDPA_BF_SUSPEND))
+		return err_set(e, -EOPNOTSUPP, "%s cannot suspend: no snapshot of it is possible", sh->dev->name);
+	r = ops(sh)->suspend(sh->dev);
+	if (r < 0)
+		return err_errno(e, r, "%s: suspend", sh->dev->name);
+	if (sh->mode == SHADOW_SVQ) {
+		relay_pause(&sh->relay);
+		relay_drain(&sh->relay);
+	}
+	return 0;
+}
+
+void shadow_thaw(struct shadow *sh)
+{
+	if (sh->mode == SHADOW_SVQ)
+		relay_unpause(&sh->relay);
+	if (ops(sh)->resume(sh->dev) < 0)
+		pr_warn("%s: resume failed", sh->dev->name);
+}
+
+int shadow_bases(struct shadow *sh, uint16_t *bases, struct err *e)
+{
+	for (unsigned i = 0; i < sh->nq; i++) {
+		struct shadow_queue *q = &sh->q[i];
+		uint16_t b = 0;
+		if (!q->enabled)
+			continue;
+		int r = ops(sh)->get_vring_base(sh->dev, i, &b);
+		if (r < 0)
+			return err_errno(e, r, "%s: get vring base %u", sh->dev->name, i);
+		if (q->svq_live && sh->mode == SHADOW_SVQ) {
+			if (b != q->svq.last_used)
+				return err_set(e, -EBUSY, "%s: queue %u: the suspended device still holds %u buffers",
+					       sh->dev->name, i, (uint16_t)(b - q->svq.last_used));
+			b = q->svq.guest.used_idx; /* see shadow_to_passthrough() */
+		}
+		bases[i] = b;
+	}
+	return 0;
+}
+
+void shadow_set_log(struct shadow *sh, struct dirty_log *log)
+{
+	sh->log = log;
+	if (sh->mode == SHADOW_SVQ)
+		relay_set_log(&sh->relay, log);
+}

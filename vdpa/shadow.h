@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdpa/shadow.h - a vDPA device's two modes and the switch between them
+ * (issue 8; shared/DESIGN.md "The switch, by device capability";
+ * docs/switch.md).
+ *
+ * Passthrough: the device works on the guest's rings, kicked by the
+ * guest's ioeventfds and calling its irqfds; tern is not on the path.
+ * SVQ: the device works on tern's shadow rings (vdpa/svq.c) and eventfds,
+ * and the relay thread (vdpa/relay.c) stands between it and the guest,
+ * marking what the device writes in a dirty log.
+ *
+ * Guest RAM stays mapped at IOVA = GPA in ASID 0 for the device's whole
+ * life (unless strategy 4, the reference behaviour, remaps it). The switch
+ * picks the best strategy the negotiated backend features allow:
+ *   1  SUSPEND + RESUME + DESC_ASID: shadow rings mapped in ASID 1 before
+ *      the blackout; suspend, re-point the queues, move the descriptor
+ *      group to ASID 1, resume.
+ *   2  SUSPEND + RESUME: shadow rings in an IOVA hole above RAM in ASID 0,
+ *      mapped before the blackout; suspend, re-point, resume.
+ *   3  IOTLB_PERSIST, no RESUME: suspend if it can (else reset first and
+ *      rewind to the guest's used index), reset, restart on the new rings;
+ *      guest RAM stays mapped.
+ *   4  anything: suspend if it can, unmap all of RAM, reset, map it all
+ *      again, restart (what QEMU does), kept as the measured baseline.
+ * Back to passthrough is the mirror sequence with the same strategy.
+ *
+ * Every backend call of a switch can fail (and can be made to, for
+ * tests: shadow.fail_dir/fail_at). A failed switch rolls back to the mode
+ * the device was in: the queues resume at the indices they had, no chain
+ * is both on the device's ring and back with the guest, every shadow
+ * mapping is removed again, and the guest sees no reset. If the rollback
+ * itself fails, the device is restarted from scratch in passthrough; only
+ * if that fails too is it lost (-ENODEV: the caller tells the guest with
+ * NEEDS_RESET).
+ *
+ * Calls come from one control thread at a time (the vdpa.h contract).
+ */
+#ifndef TERN_VDPA_SHADOW_H
+#define TERN_VDPA_SHADOW_H
+
+#include "vdpa/iova.h"
+#include "vdpa/relay.h"
+#include "vdpa/vdpa.h"
+
+#define SHADOW_MAX_QUEUES RELAY_MAX_QUEUES
+
+enum shadow_mode { SHADOW_PASSTHROUGH, SHADOW_SVQ };
+enum shadow_dir { SHADOW_DIR_NONE, SHADOW_DIR_TO_SVQ, SHADOW_DIR_TO_PASSTHROUGH };
+
+struct shadow_queue {
+	bool enabled, data;            /* data queues are shadowed, the CVQ is not */
+	uint16_t num;
+	struct vdpa_vring_addr guest;  /* the guest's rings (GPAs) */
+	int guest_kick, guest_call;    /* what the device uses in passthrough */
+	int dev_kick, dev_call;        /* tern's eventfds, in SVQ mode */
+	uint16_t base;                 /* next avail index, read at a switch */
+	uint16_t shadow_base;          /* the device's index on the shadow ring */
+	bool repointed;                /* this switch re-pointed it */
+	uint8_t *ring;                 /* shadow ring memory, or NULL */
+	size_t ring_size;
+	uint64_t iova;
+	bool mapped;
+	struct svq svq;
+	bool svq_live;
+};
+
+struct shadow_stats {
+	uint64_t switches, rollbacks, recoveries;
+	uint64_t blackout_ns;          /* of the last switch: first device stop to restart */
+	unsigned steps;                /* backend calls the last switch made */
+	unsigned maps;                 /* shadow-ring mappings in place now */
+};
+
+struct shadow {
+	struct vdpa_dev *dev;
+	const struct guest_mem *mem;
+	uint64_t backend;              /* negotiated backend features */
+	uint64_t features;             /* negotiated device features */
+	int config_call;
+	unsigned nq;
+	struct shadow_queue q[SHADOW_MAX_QUEUES];
+	struct iotlb ram;              /* guest RAM, GPA -> HVA, for the SVQs */
+	struct iova_space iova;
+	enum shadow_mode mode;
+	unsigned forced;               /* 1..4, or 0: choose */
+	unsigned strategy;             /* the one the device is in SVQ by */
+	unsigned desc_group;           /* the data rings' group (strategy 1) */
+	struct relay relay;
+	struct dirty_log *log;
+	/* fault injection: the fail_at-th backend call (from 0) of a switch in
+	 * direction fail_dir fails with -EIO instead of being made */
+	enum shadow_dir fail_dir, dir;
+	int fail_at;
+	unsigned step;
+	struct shadow_stats stats;
+};
+
+/* Sets up the shadow side of dev (whose backend features are negotiated)
+ * for a guest with memory mem, and maps guest RAM at IOVA = GPA. */
+int shadow_init(struct shadow *sh, struct vdpa_dev *dev, uint64_t backend, const struct guest_mem *mem,
+		unsigned nq, struct err *e);
+void shadow_exit(struct shadow *sh);
+/* Maps all of guest RAM at IOVA = GPA into ASID 0 (batched). */
+int shadow_map_ram(struct shadow *sh);
+/* The best strategy the backend allows (1..4), and why not a better one. */
+unsigned shadow_pick(struct shadow *sh, const char **why);
+/* Checks that a forced strategy is possible; 0 or -EOPNOTSUPP. */
+int shadow_force(struct shadow *sh, unsigned strategy, struct err *e);
+
+/* Device bring-up, in passthrough: features (ACK, DRIVER, FEATURES_OK),
+ * then each queue as the driver set it and DRIVER_OK. */
+int shadow_set_features(struct shadow *sh, uint64_t features);
+void shadow_set_queue(struct shadow *sh, unsigned i, bool data, uint16_t num, const struct vdpa_vring_addr *guest,
+		      int kick, int call);
+void shadow_set_config_call(struct shadow *sh, int fd);
+/* Starts every enabled queue at bases[i] (0 without bases). */
+int shadow_start(struct shadow *sh, const uint16_t *bases);
+/* The guest reset the device: SVQ torn down, device reset (and RAM mapped
+ * again where mappings do not survive a reset). */
+void shadow_reset(struct shadow *sh);
+
+/* The switch. 0, or -errno with the device back in the mode it was in
+ * (-ENODEV: it could not be brought back at all). */
+int shadow_to_svq(struct shadow *sh, struct err *e);
+int shadow_to_passthrough(struct shadow *sh, struct err *e);
+
+/* Freezes the data path (device suspended, relay paused, used elements
+ * returned to the guest) so memory and indices hold still; and thaws it. */
+int shadow_freeze(struct shadow *sh, struct err *e);
+void shadow_thaw(struct shadow *sh);
+/* With the data path frozen: the next avail index of each queue as the
+ * guest's rings see it (chains on a shadow ring the device has not taken
+ * are the guest's again). */
+int shadow_bases(struct shadow *sh, uint16_t *bases, struct err *e);
+/* Attaches the dirty log the SVQs mark (NULL detaches). */
+void shadow_set_log(struct shadow *sh, struct dirty_log *log);
+
+#endif
