@@ -17,29 +17,17 @@
 #include "devices/device.h"
 #include "vdpa/cvq.h"
 #include "vdpa/sim_net.h"
+#include "vmm/api.h"
 #include "vmm/vm.h"
 
 #define NET_CONFIG_LEN 12
 #define WANTED_BACKEND ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) | \
 			(1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) | \
-			(1ull << VDPA_BF_IOTLB_PERSIST))
+			(1ull << VDPA_BF_IOTLB_PERSIST) | (1ull << VDPA_BF_DESC_ASID))
 
 static struct net_dev *to_net(struct virtio_pci *vp)
 {
 	return container_of(vp, struct net_dev, vp);
-}
-
-static int map_guest_ram(struct net_dev *n, const struct guest_mem *m)
-{
-	const struct vdpa_ops *o = n->vdpa->ops;
-	int r = o->iotlb_batch_begin(n->vdpa);
-
-	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
-		r = o->iotlb_update(n->vdpa, 0, m->regions[i].gpa, m->regions[i].size, m->hva + m->regions[i].offset,
-				    VDPA_PERM_RW);
-	if (r == 0)
-		r = o->iotlb_batch_end(n->vdpa);
-	return r;
 }
 
 static void net_config_read(struct virtio_pci *vp, unsigned off, void *buf, unsigned len)
@@ -74,27 +62,23 @@ static int net_features_ok(struct virtio_pci *vp)
 	struct net_dev *n = to_net(vp);
 	const struct vdpa_ops *o = n->vdpa->ops;
 	uint64_t f = vp->driver_features, dev;
-	uint8_t st = 0;
 
 	if ((f & ~n->offered) || !(f & (1ull << VIRTIO_F_VERSION_1)))
 		return -EINVAL;
 	o->get_features(n->vdpa, &dev);
 	f |= dev & (1ull << VIRTIO_F_ACCESS_PLATFORM);
-	if (o->set_status(n->vdpa, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER) < 0 || o->set_features(n->vdpa, f) < 0 ||
-	    o->set_status(n->vdpa, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK) < 0 ||
-	    o->get_status(n->vdpa, &st) < 0 || !(st & VIRTIO_S_FEATURES_OK))
-		return -EINVAL;
-	return 0;
+	return shadow_set_features(&n->sh, f) < 0 ? -EINVAL : 0;
 }
 
-/* Configures and starts every enabled queue, each at bases[i] (0 without). */
+static int net_switch(struct net_dev *n, bool to_svq, struct err *e);
+
+/* Configures and starts every enabled queue, each at bases[i] (0 without),
+ * in passthrough; then, with svq=on, moves the data queues to SVQ. */
 static int net_start(struct virtio_pci *vp, const uint16_t *bases)
 {
 	struct net_dev *n = to_net(vp);
-	const struct vdpa_ops *o = n->vdpa->ops;
-	int r = 0;
-
 	int cvq = cvq_index(vp);
+	int r = 0;
 
 	for (unsigned i = 0; r == 0 && i < vp->nqueues; i++) {
 		struct virtio_pci_queue *q = &vp->q[i];
@@ -105,29 +89,22 @@ static int net_start(struct virtio_pci *vp, const uint16_t *bases)
 		/* GUEST_ANNOUNCE: tern must see the guest's ANNOUNCE_ACK */
 		if ((int)i == cvq && (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)))
 			r = net_announce_watch(&n->announce, q, bases ? bases[i] : 0, &kick);
-		if (!r)
-			r = o->set_vring_num(n->vdpa, i, q->size);
-		if (!r)
-			r = o->set_vring_base(n->vdpa, i, bases ? bases[i] : 0);
-		if (!r)
-			r = o->set_vring_addr(n->vdpa, i, &a);
-		if (!r)
-			r = o->set_vring_kick(n->vdpa, i, kick);
-		if (!r)
-			r = o->set_vring_call(n->vdpa, i, q->call_fd);
-		if (!r)
-			r = o->set_vring_enable(n->vdpa, i, true);
+		shadow_set_queue(&n->sh, i, (int)i != cvq, q->size, &a, kick, q->call_fd);
 	}
+	shadow_set_config_call(&n->sh, vp->config_call_fd);
 	if (!r)
-		r = o->set_config_call(n->vdpa, vp->config_call_fd);
-	if (!r)
-		r = o->set_status(n->vdpa, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK |
-						   VIRTIO_S_DRIVER_OK);
+		r = shadow_start(&n->sh, bases);
 	if (r < 0) {
 		net_announce_unwatch(&n->announce);
 		pr_warn("%s: cannot start the vDPA device: %s", n->vdpa->name, strerror(-r));
+		return r;
 	}
-	return r;
+	if (n->svq == NET_SVQ_ON) {
+		struct err e = { { 0 } };
+		if (net_switch(n, true, &e) < 0)
+			pr_warn("%s: svq=on: %s", n->vdpa->name, e.msg);
+	}
+	return 0;
 }
 
 static int net_driver_ok(struct virtio_pci *vp)
@@ -140,9 +117,7 @@ static void net_reset(struct virtio_pci *vp)
 	struct net_dev *n = to_net(vp);
 
 	net_announce_unwatch(&n->announce);
-	n->vdpa->ops->set_status(n->vdpa, 0);
-	if (!(n->backend_features & (1ull << VDPA_BF_IOTLB_PERSIST)) && map_guest_ram(n, &vp->vm->mem) < 0)
-		pr_warn("%s: cannot map guest memory after reset", n->vdpa->name);
+	shadow_reset(&n->sh);
 }
 
 static uint8_t net_backend_status(struct virtio_pci *vp)
@@ -151,7 +126,7 @@ static uint8_t net_backend_status(struct virtio_pci *vp)
 	uint8_t st = 0;
 
 	n->vdpa->ops->get_status(n->vdpa, &st);
-	return st;
+	return n->lost ? (uint8_t)(st | VIRTIO_S_NEEDS_RESET) : st;
 }
 
 static const struct virtio_pci_ops net_vp_ops = {
@@ -162,6 +137,31 @@ static const struct virtio_pci_ops net_vp_ops = {
 	.reset = net_reset,
 	.backend_status = net_backend_status,
 };
+
+/* Test hook (docs/migration.md): TERN_SWITCH_FAIL=to-svq:N or
+ * to-passthrough:N fails the N-th backend call (from 0) of every switch
+ * in that direction, to show the rollback; with :each the k-th switch in
+ * that direction fails at call k, until one makes fewer calls than that. */
+static int switch_fault_hook(struct net_dev *n, struct err *e)
+{
+	const char *h = getenv("TERN_SWITCH_FAIL");
+	char dir[32];
+	int at;
+
+	if (!h || !*h)
+		return 0;
+	if (sscanf(h, "%31[a-z-]:each", dir) == 1 && strstr(h, ":each")) {
+		n->fail_each = true;
+		at = 0;
+	} else if (sscanf(h, "%31[a-z-]:%d", dir, &at) != 2 || at < 0) {
+		dir[0] = '\0';
+	}
+	if (strcmp(dir, "to-svq") && strcmp(dir, "to-passthrough"))
+		return err_set(e, -EINVAL, "TERN_SWITCH_FAIL '%s' is not to-svq:N|each or to-passthrough:N|each", h);
+	n->sh.fail_dir = !strcmp(dir, "to-svq") ? SHADOW_DIR_TO_SVQ : SHADOW_DIR_TO_PASSTHROUGH;
+	n->sh.fail_at = at;
+	return 0;
+}
 
 static int net_create(struct vm *vm, unsigned idx, struct err *e)
 {
@@ -208,9 +208,16 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		return err_errno(e, r, "net%u: backend features", idx);
 	n->vdpa->ops->get_features(n->vdpa, &f);
 	n->offered = f & ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
-	r = map_guest_ram(n, &vm->mem);
+	n->svq = c->svq;
+	r = shadow_init(&n->sh, n->vdpa, n->backend_features, &vm->mem, n->vdpa->ops->vqs_count(n->vdpa), e);
 	if (r < 0)
-		return err_errno(e, r, "net%u: cannot map guest memory into the vDPA device", idx);
+		return r;
+	n->sh_live = true;
+	if (c->strategy && (r = shadow_force(&n->sh, c->strategy, e)) < 0)
+		return r;
+	r = switch_fault_hook(n, e);
+	if (r < 0)
+		return r;
 	r = virtio_pci_init(&n->vp, vm, &net_vp_ops, 1, n->offered, n->vdpa->ops->vqs_count(n->vdpa),
 			    n->vdpa->ops->vring_num_max(n->vdpa), e);
 	if (r < 0)
@@ -236,10 +243,15 @@ static void net_dev_exit(struct vm *vm)
 		struct net_dev *n = vm->nets[i];
 		if (!n)
 			continue;
-		/* the watch writes the device's kick: stop it first */
+		/* the watch and the relay write the device's kicks: stop them
+		 * first; the shadow rings go after the device that reads them */
 		net_announce_exit(&n->announce);
+		if (n->sh_live)
+			relay_stop(&n->sh.relay);
 		if (n->vdpa)
 			n->vdpa->ops->destroy(n->vdpa);
+		if (n->sh_live)
+			shadow_exit(&n->sh);
 		if (n->vp.vm)
 			virtio_pci_exit(&n->vp);
 		free(n);
@@ -255,33 +267,97 @@ const struct device_type net_device_type = {
 
 int net_dev_suspend(struct net_dev *n, struct err *e)
 {
-	int r;
-
-	if (!(n->backend_features & (1ull << VDPA_BF_SUSPEND)))
-		return err_set(e, -EOPNOTSUPP, "%s cannot suspend: no snapshot of it is possible", n->vdpa->name);
-	r = n->vdpa->ops->suspend(n->vdpa);
-	return r < 0 ? err_errno(e, r, "%s: suspend", n->vdpa->name) : 0;
+	pthread_mutex_lock(&n->vp.lock);
+	int r = shadow_freeze(&n->sh, e);
+	pthread_mutex_unlock(&n->vp.lock);
+	return r;
 }
 
 void net_dev_resume(struct net_dev *n)
 {
-	if (n->vdpa->ops->resume(n->vdpa) < 0)
-		pr_warn("%s: resume failed", n->vdpa->name);
+	pthread_mutex_lock(&n->vp.lock);
+	shadow_thaw(&n->sh);
+	pthread_mutex_unlock(&n->vp.lock);
 }
 
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e)
 {
+	uint16_t bases[SHADOW_MAX_QUEUES] = { 0 };
+	int r;
+
 	memset(st, 0, sizeof(*st));
 	virtio_pci_get_state(&n->vp, &st->vp);
-	for (unsigned i = 0; i < n->vp.nqueues; i++) {
-		if (!n->vp.q[i].enabled)
-			continue;
-		/* trustworthy: the device is suspended and completes in order */
-		int r = n->vdpa->ops->get_vring_base(n->vdpa, i, &st->last_avail[i]);
-		if (r < 0)
-			return err_errno(e, r, "%s: get vring base %u", n->vdpa->name, i);
+	if (!(n->vp.status & VIRTIO_S_DRIVER_OK))
+		return 0;
+	/* trustworthy: the device is suspended and completes in order */
+	r = shadow_bases(&n->sh, bases, e);
+	for (unsigned i = 0; r == 0 && i < n->vp.nqueues && i < SHADOW_MAX_QUEUES; i++)
+		st->last_avail[i] = n->vp.q[i].enabled ? bases[i] : 0;
+	return r;
+}
+
+/* Caller holds vp.lock. */
+static int net_switch(struct net_dev *n, bool to_svq, struct err *e)
+{
+	bool tried = to_svq ? n->sh.mode == SHADOW_PASSTHROUGH : n->sh.mode == SHADOW_SVQ;
+	int r = to_svq ? shadow_to_svq(&n->sh, e) : shadow_to_passthrough(&n->sh, e);
+
+	if (n->fail_each && tried &&
+	    n->sh.fail_dir == (to_svq ? SHADOW_DIR_TO_SVQ : SHADOW_DIR_TO_PASSTHROUGH)) {
+		if (r == 0)
+			n->sh.fail_dir = SHADOW_DIR_NONE; /* every call has failed once */
+		n->sh.fail_at++;
 	}
-	return 0;
+
+	if (r == -ENODEV) {
+		/* the device could not be brought back: tell the driver */
+		n->lost = true;
+		virtio_pci_config_changed(&n->vp);
+	} else if (r == 0) {
+		pr_info("%s: %s (strategy %u), blackout %.2f ms", n->vdpa->name,
+			to_svq ? "shadow virtqueues on" : "back to passthrough", n->sh.strategy,
+			(double)n->sh.stats.blackout_ns / 1e6);
+	}
+	return r;
+}
+
+int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&n->vp.lock);
+	if (n->svq == NET_SVQ_OFF) {
+		/* no relay to see the device's writes: it stays frozen */
+		r = shadow_freeze(&n->sh, e);
+		n->frozen_for_log = r == 0;
+	} else {
+		shadow_set_log(&n->sh, log);
+		if (n->vp.status & VIRTIO_S_DRIVER_OK)
+			r = net_switch(n, true, e);
+		if (r < 0)
+			shadow_set_log(&n->sh, NULL);
+	}
+	pthread_mutex_unlock(&n->vp.lock);
+	return r;
+}
+
+void net_dev_track_end(struct net_dev *n)
+{
+	struct err e = { { 0 } };
+
+	pthread_mutex_lock(&n->vp.lock);
+	if (n->frozen_for_log)
+		shadow_thaw(&n->sh);
+	n->frozen_for_log = false;
+	shadow_set_log(&n->sh, NULL);
+	if (n->svq == NET_SVQ_AUTO && net_switch(n, false, &e) < 0)
+		pr_warn("%s", e.msg);
+	pthread_mutex_unlock(&n->vp.lock);
+}
+
+bool net_dev_frozen(const struct net_dev *n)
+{
+	return n->frozen_for_log;
 }
 
 /* A guest that did not negotiate GUEST_ANNOUNCE cannot announce a move:
@@ -352,6 +428,7 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 
 	memset(c, 0, sizeof(*c));
 	c->queues = 1;
+	c->svq = NET_SVQ_AUTO;
 	if (strlen(spec) >= sizeof(buf))
 		return err_set(e, -EINVAL, "--net: specification too long");
 	strcpy(buf, spec);
@@ -377,6 +454,22 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 			if (parse_u64(val, 1, SIM_NET_MAX_PAIRS, &v) < 0)
 				return err_set(e, -EINVAL, "--net: queues '%s' is not 1..%d", val, SIM_NET_MAX_PAIRS);
 			c->queues = (unsigned)v;
+		} else if (!strcmp(tok, "svq")) {
+			if (!strcmp(val, "off"))
+				c->svq = NET_SVQ_OFF;
+			else if (!strcmp(val, "on"))
+				c->svq = NET_SVQ_ON;
+			else if (!strcmp(val, "auto"))
+				c->svq = NET_SVQ_AUTO;
+			else
+				return err_set(e, -EINVAL, "--net: svq '%s' is not off, on or auto", val);
+		} else if (!strcmp(tok, "switch")) {
+			if (!strcmp(val, "auto"))
+				c->strategy = 0;
+			else if (parse_u64(val, 1, 4, &v) == 0)
+				c->strategy = (unsigned)v;
+			else
+				return err_set(e, -EINVAL, "--net: switch '%s' is not auto or a strategy 1..4", val);
 		} else if (!strcmp(tok, "cost")) {
 			if (strcmp(val, "mlx5") && strcmp(val, "none"))
 				return err_set(e, -EINVAL, "--net: cost '%s' is not mlx5 or none", val);
@@ -396,4 +489,26 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 	if (c->tap[0] && c->socket[0])
 		return err_set(e, -EINVAL, "--net: socket= and tap= are exclusive");
 	return 0;
+}
+
+void net_dev_info(struct net_dev *n, struct api_net_info *out)
+{
+	static const char *const svq_names[] = { [NET_SVQ_AUTO] = "auto", [NET_SVQ_ON] = "on", [NET_SVQ_OFF] = "off" };
+	struct sim_net_stats st;
+
+	/* the API thread reads while a switch may run: take the device lock */
+	pthread_mutex_lock(&n->vp.lock);
+	sim_net_get_stats(n->vdpa, &st);
+	*out = (struct api_net_info){
+		.mode = n->sh.mode == SHADOW_SVQ ? "svq" : "passthrough",
+		.svq = svq_names[n->svq],
+		.strategy = n->sh.strategy,
+		.switches = n->sh.stats.switches,
+		.rollbacks = n->sh.stats.rollbacks,
+		.recoveries = n->sh.stats.recoveries,
+		.blackout_us = n->sh.stats.blackout_ns / 1000,
+		.shadow_maps = n->sh.stats.maps,
+		.iotlb_entries = st.iotlb_entries,
+	};
+	pthread_mutex_unlock(&n->vp.lock);
 }

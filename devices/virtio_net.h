@@ -11,9 +11,17 @@
 
 #include "devices/net_announce.h"
 #include "devices/virtio_pci.h"
+#include "vdpa/shadow.h"
 #include "vdpa/vdpa.h"
 
 #define NET_MAX_DEVS 4
+
+/* svq=: when the data queues go through shadow virtqueues. */
+enum net_svq {
+	NET_SVQ_AUTO, /* while a migration tracks dirty pages (the default) */
+	NET_SVQ_ON,   /* always */
+	NET_SVQ_OFF,  /* never: the device is frozen while pages are tracked */
+};
 
 /* What --net asks for. */
 struct net_config {
@@ -25,6 +33,8 @@ struct net_config {
 	uint64_t features_off;  /* virtio feature bits to withhold */
 	uint64_t backend_off;   /* backend feature bits to withhold */
 	bool cost_mlx5;         /* cost=mlx5: the device-cost model */
+	enum net_svq svq;
+	unsigned strategy;      /* switch=1..4, or 0: the best the device allows */
 };
 
 struct net_dev {
@@ -33,6 +43,12 @@ struct net_dev {
 	uint64_t backend_features; /* negotiated with the backend */
 	uint64_t offered;          /* features offered to the guest */
 	struct net_announce announce; /* S_ANNOUNCE, and the CVQ watch behind it */
+	struct shadow sh;          /* bring-up, passthrough <-> SVQ (vdpa/shadow.h) */
+	bool sh_live;
+	enum net_svq svq;
+	bool frozen_for_log;       /* svq=off during tracking: suspended */
+	bool lost;                 /* a failed switch lost the device: NEEDS_RESET */
+	bool fail_each;            /* TERN_SWITCH_FAIL=DIR:each */
 };
 
 /* Snapshot state of one device (fixed layout, stored by migrate/). */
@@ -48,12 +64,26 @@ _Static_assert(sizeof(struct net_dev_state) == sizeof(struct virtio_pci_state) +
  * indices hold still; -EOPNOTSUPP if the backend cannot suspend. */
 int net_dev_suspend(struct net_dev *n, struct err *e);
 void net_dev_resume(struct net_dev *n);
+/* Dirty tracking (a migration) starts: from here the device's writes must
+ * reach log. svq=auto|on: its data queues go through shadow virtqueues
+ * that mark them; svq=off: it is frozen until net_dev_track_end(). On
+ * failure the device is as it was. */
+int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e);
+/* Tracking ended without a hand-over: svq=auto goes back to passthrough,
+ * svq=off thaws. */
+void net_dev_track_end(struct net_dev *n);
+/* Whether net_dev_track_begin() froze it (svq=off). */
+bool net_dev_frozen(const struct net_dev *n);
 /* Reads the state of a suspended device. */
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
 /* Loads state into a new device before the VM runs, and restarts the
  * backend where the driver left it; a driver that negotiated
  * GUEST_ANNOUNCE is then asked to announce itself (the VM moved). */
 int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *e);
+
+struct api_net_info;
+/* The device's data-path mode and switch statistics, for GET /vm. */
+void net_dev_info(struct net_dev *n, struct api_net_info *out);
 
 /* Parses "vdpa-sim,socket=A,peer=B,mac=..,queues=N,...". */
 int net_config_parse(const char *spec, struct net_config *c, struct err *e);

@@ -4,9 +4,11 @@
  * over KVM's dirty log until what is left fits the downtime target, then a
  * stop, the last pages, the device state and the hand-over (migrate.h).
  *
- * Until shadow virtqueues exist, the vDPA net devices stay suspended from
- * the start of the migration to the hand-over (or until it fails): their
- * writes to guest memory would escape KVM's dirty log otherwise.
+ * A vDPA net device writes guest memory behind KVM's dirty log: from the
+ * start of tracking its data queues go through shadow virtqueues that
+ * mark what it writes (svq=auto|on), or it stays frozen (svq=off). At the
+ * stop it is frozen like the vCPUs; a failed or cancelled migration thaws
+ * it and (svq=auto) switches it back to passthrough.
  */
 #include "migrate/migrate.h"
 
@@ -56,7 +58,8 @@ struct src {
 	uint64_t *bm;            /* pages to send */
 	uint64_t *scratch;       /* one sync's pages */
 	uint8_t *buf;            /* MIG_RUN_MAX pages being sent */
-	unsigned suspended;      /* net devices suspended by us */
+	unsigned tracked;        /* net devices net_dev_track_begin() took */
+	unsigned suspended;      /* net devices frozen at the stop */
 	bool paused;             /* we paused the VM */
 	uint64_t t0, t_stop;
 };
@@ -291,6 +294,12 @@ static int precopy(struct src *x, struct err *e)
 	x->t_stop = now_ns();
 	vm_pause(x->vm);
 	x->paused = true;
+	/* the devices stop writing too; what their shadow queues return to
+	 * the guest now is marked before the last sync */
+	for (; x->suspended < x->vm->cfg.nr_nets; x->suspended++)
+		if (!net_dev_frozen(x->vm->nets[x->suspended]) &&
+		    (r = net_dev_suspend(x->vm->nets[x->suspended], e)) < 0)
+			return r;
 	if ((dirty = sync_dirty(x, true, e)) < 0)
 		return (int)dirty;
 	progress_sync(x, ++no, (uint64_t)dirty, 0);
@@ -329,11 +338,22 @@ static void finish(struct src *x, enum mig_state st, const struct err *e)
 /* Before the commit: the VM goes back to how it was. */
 static void roll_back(struct src *x)
 {
-	while (x->suspended)
-		net_dev_resume(x->vm->nets[--x->suspended]);
+	while (x->suspended) {
+		struct net_dev *n = x->vm->nets[--x->suspended];
+		if (!net_dev_frozen(n))
+			net_dev_resume(n);
+	}
+	while (x->tracked)
+		net_dev_track_end(x->vm->nets[--x->tracked]);
 	if (x->paused)
 		vm_resume(x->vm);
 	x->paused = false;
+}
+
+/* The log the devices' shadow queues mark (the one sync_dirty() reads). */
+static struct dirty_log *the_log(struct src *x)
+{
+	return x->vm->lineage ? &x->vm->lineage->log : &x->own;
 }
 
 static void *run(void *arg)
@@ -372,9 +392,9 @@ static void *run(void *arg)
 			goto fail;
 		own_log = true;
 	}
-	/* devices write guest memory behind KVM's dirty log: freeze them */
-	for (; x.suspended < x.vm->cfg.nr_nets; x.suspended++)
-		if ((r = net_dev_suspend(x.vm->nets[x.suspended], &e)) < 0)
+	/* devices write guest memory behind KVM's dirty log: shadow them */
+	for (; x.tracked < x.vm->cfg.nr_nets; x.tracked++)
+		if ((r = net_dev_track_begin(x.vm->nets[x.tracked], the_log(&x), &e)) < 0)
 			goto fail;
 	if ((r = precopy(&x, &e)) < 0)
 		goto fail;
@@ -430,6 +450,10 @@ fail:
 	roll_back(&x);
 	finish(&x, r == -ECANCELED ? MIG_S_CANCELLED : MIG_S_FAILED, &e);
 out:
+	/* after a hand-over the devices are frozen; either way nothing may
+	 * mark the log once it is gone */
+	for (unsigned i = 0; own_log && i < x.vm->cfg.nr_nets; i++)
+		shadow_set_log(&x.vm->nets[i]->sh, NULL);
 	if (own_log)
 		dirty_stop(&x.own);
 	free(x.bm);

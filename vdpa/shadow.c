@@ -400,7 +400,11 @@ int shadow_force(struct shadow *sh, unsigned s, struct err *e)
 
 	if (s < 1 || s > 4)
 		return err_set(e, -EINVAL, "%s: switch strategy %u is not 1..4", sh->dev->name, s);
-	if ((s == 1 && !(sr && desc_group_ok(sh))) || (s == 2 && !sr) ||
+	bool asids = has(sh, VDPA_BF_DESC_ASID) && has(sh, VDPA_BF_IOTLB_ASID) && ops(sh)->as_num(sh->dev) >= 2;
+
+	/* strategy 1's group layout is checked at the switch, once the
+	 * driver has said which queues exist */
+	if ((s == 1 && !(sr && asids)) || (s == 2 && !sr) ||
 	    (s == 3 && !has(sh, VDPA_BF_IOTLB_PERSIST)))
 		return err_set(e, -EOPNOTSUPP, "%s: switch strategy %u needs backend features the device lacks (it "
 					       "allows %u: %s)", sh->dev->name, s, shadow_pick(sh, &why), why);
@@ -638,6 +642,9 @@ int shadow_to_svq(struct shadow *sh, struct err *e)
 	if (sh->mode == SHADOW_SVQ)
 		return 0;
 	unsigned s = sh->forced ? sh->forced : shadow_pick(sh, &why);
+	if (s == 1 && sh->forced && !desc_group_ok(sh))
+		return err_set(e, -EOPNOTSUPP, "%s: switch strategy 1: the data queues' rings have no group of their "
+					       "own to move to ASID 1", sh->dev->name);
 	sh->strategy = s;
 	begin(sh, SHADOW_DIR_TO_SVQ);
 	if ((r = rings_map(sh, s, e)) < 0)

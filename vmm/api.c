@@ -277,6 +277,22 @@ static int handle_info(struct api_call *c)
 	bad |= json_object_object_add(o, "initrd", info.initrd ? json_object_new_string(info.initrd) : NULL);
 	bad |= json_object_object_add(o, "cmdline", json_object_new_string(info.cmdline ? info.cmdline : ""));
 	bad |= json_object_object_add(o, "uptime_ms", json_object_new_uint64(info.uptime_ms));
+	struct json_object *nets = json_object_new_array();
+	bad |= json_object_object_add(o, "net", nets);
+	for (unsigned i = 0; nets && i < info.nr_nets && i < API_MAX_NETS; i++) {
+		const struct api_net_info *n = &info.net[i];
+		struct json_object *x = json_object_new_object();
+		bad |= json_object_array_add(nets, x);
+		bad |= json_object_object_add(x, "mode", json_object_new_string(n->mode));
+		bad |= json_object_object_add(x, "svq", json_object_new_string(n->svq));
+		bad |= json_object_object_add(x, "strategy", json_object_new_int64(n->strategy));
+		bad |= json_object_object_add(x, "switches", json_object_new_uint64(n->switches));
+		bad |= json_object_object_add(x, "rollbacks", json_object_new_uint64(n->rollbacks));
+		bad |= json_object_object_add(x, "recoveries", json_object_new_uint64(n->recoveries));
+		bad |= json_object_object_add(x, "blackout_us", json_object_new_uint64(n->blackout_us));
+		bad |= json_object_object_add(x, "shadow_maps", json_object_new_int64(n->shadow_maps));
+		bad |= json_object_object_add(x, "iotlb_entries", json_object_new_int64(n->iotlb_entries));
+	}
 	if (bad) {
 		json_object_put(o);
 		return -ENOMEM;

@@ -32,7 +32,22 @@ enum api_vm_state {
 
 /* What GET /vm reports. Strings belong to the ops' owner and stay valid
  * while the API runs; initrd and cmdline may be NULL. */
+/* A network device's data path (GET /vm "net"). */
+struct api_net_info {
+	const char *mode;          /* "passthrough" or "svq" */
+	const char *svq;           /* the svq= setting: "auto", "on", "off" */
+	unsigned strategy;         /* of the last switch, 0 before one */
+	uint64_t switches, rollbacks, recoveries;
+	uint64_t blackout_us;      /* of the last switch */
+	unsigned shadow_maps;      /* shadow-ring mappings in the device now */
+	int64_t iotlb_entries;     /* the software device's mappings, -1 unknown */
+};
+
+#define API_MAX_NETS 4
+
 struct api_vm_info {
+	unsigned nr_nets;
+	struct api_net_info net[API_MAX_NETS];
 	unsigned vcpus;
 	uint64_t memory;     /* bytes */
 	const char *kernel;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "devices/virtio_net.h"
 #include "migrate/migrate.h"
 #include "migrate/snapshot.h"
 #include "vmm/vm.h"
@@ -36,6 +37,9 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 	info->cmdline = cfg->cmdline;
 	info->uptime_ms = now > av->start_ns ? (now - av->start_ns) / 1000000u : 0;
 	info->state = api_vm_state(opaque);
+	for (unsigned i = 0; i < cfg->nr_nets && i < API_MAX_NETS; i++)
+		if (av->vm->nets[i])
+			net_dev_info(av->vm->nets[i], &info->net[info->nr_nets++]);
 }
 
 /* The API thread is the only caller of vm_pause()/vm_resume() and handles

@@ -263,8 +263,8 @@ def test_network_device_across_migration(ctx):
         check(acks == ["net announce ack=0 cleared=1"], f"announce on the destination: {acks}")
         check(not any(x.startswith("net announce") for x in src.reports()), "the source announced")
         print(f"# frames during the migration: {len(sent)} sent at 2 ms intervals, {len(echoed)} echoed "
-              f"by the source before it stopped, {len(sent) - len(echoed)} lost (the device is suspended "
-              f"from the start of the migration, {out['total_ms']} ms, until SVQ exists)")
+              f"by the source before it stopped, {len(sent) - len(echoed)} lost (the device runs on shadow "
+              f"virtqueues through the {out['total_ms']} ms migration; the rest were sent after the hand-over)")
         dst.t.send(b"q")
         r = dst.t.finish()
         check(r.rc == 0 and any(x.startswith("net echo count=") for x in r.reports), "destination guest", r)
@@ -313,7 +313,7 @@ def test_two_vms_exchange_frames_across_a_migration(ctx):
         echoed = [x for x in rd.reports if x.startswith("net echo count=")]
         check(echoed and int(echoed[0].split("=")[1]) > 0, "A's destination echoed nothing", rd)
         print(f"# two VMs across a migration ({out['total_ms']} ms, downtime {out['downtime_ms']} ms): "
-              f"{count} frames, {ok} echoed back intact, {gap} lost while A's device was suspended; "
+              f"{count} frames, {ok} echoed back intact, {gap} lost around A's hand-over; "
               f"A's destination echoed {echoed[0].split('=')[1]}")
     finally:
         for x in (a, b, dst):
