@@ -246,11 +246,14 @@ demo: setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh $(BUILD)
 
-bench: all
+BENCH_BINS := $(BUILD)/tests/bench/switch_bench
+
+bench: all $(BENCH_BINS)
 	$(Q)python3 tests/bench/boot --build $(BUILD)
 	$(Q)python3 tests/bench/net --build $(BUILD)
 	$(Q)python3 tests/bench/snapshot --build $(BUILD)
 	$(Q)python3 tests/bench/migrate --build $(BUILD)
+	$(Q)python3 tests/bench/switch --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

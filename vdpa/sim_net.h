@@ -57,6 +57,8 @@ struct sim_net_stats {
 
 struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e);
 void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *s);
+/* Changes the cost model (benchmarks set up guest memory for free first). */
+void sim_net_set_cost(struct vdpa_dev *d, const struct sim_net_cost *c);
 /* Starts a new measurement of the longest pause between used buffers. */
 void sim_net_clear_gap(struct vdpa_dev *d);
 /* Puts a frame on the device's wire as if it came from the host side of

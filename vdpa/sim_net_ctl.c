@@ -570,12 +570,21 @@ void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *st)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void sim_net_set_cost(struct vdpa_dev *d, const struct sim_net_cost *c)
+{
+	struct sim_net *s = to_sim(d);
+
+	pthread_mutex_lock(&s->lock);
+	s->cfg.cost = *c;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void sim_net_clear_gap(struct vdpa_dev *d)
 {
 	struct sim_net *s = to_sim(d);
 
 	pthread_mutex_lock(&s->lock);
-	s->stats.last_used_ns = s->stats.max_gap_ns = 0;
+	s->stats.max_gap_ns = 0; /* last_used_ns stays: the pause that spans the call counts */
 	pthread_mutex_unlock(&s->lock);
 }
 
