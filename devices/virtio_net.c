@@ -118,6 +118,7 @@ static void net_reset(struct virtio_pci *vp)
 
 	net_announce_unwatch(&n->announce);
 	shadow_reset(&n->sh);
+	n->lost = false; /* the driver's reset is what NEEDS_RESET asked for */
 }
 
 static uint8_t net_backend_status(struct virtio_pci *vp)

@@ -312,12 +312,17 @@ static int restart(struct shadow *sh, bool svq)
 
 void shadow_reset(struct shadow *sh)
 {
-	if (sh->mode == SHADOW_SVQ) {
-		relay_stop(&sh->relay);
+	bool svq = sh->mode == SHADOW_SVQ;
+
+	relay_stop(&sh->relay);
+	/* stopped before its rings go away */
+	ops(sh)->set_status(sh->dev, 0);
+	if (svq) {
 		rings_unmap(sh, sh->strategy);
+		if (sh->strategy == 1)
+			ops(sh)->set_group_asid(sh->dev, sh->desc_group, 0);
 		sh->mode = SHADOW_PASSTHROUGH;
 	}
-	ops(sh)->set_status(sh->dev, 0);
 	for (unsigned i = 0; i < sh->nq; i++)
 		sh->q[i].enabled = false;
 	if (!has(sh, VDPA_BF_IOTLB_PERSIST) && shadow_map_ram(sh) < 0)
