@@ -17,6 +17,7 @@
 #include "devices/device.h"
 #include "vdpa/cvq.h"
 #include "vdpa/sim_net.h"
+#include "vdpa/vhost_vdpa.h"
 #include "vmm/api.h"
 #include "vmm/vm.h"
 
@@ -164,6 +165,23 @@ static int switch_fault_hook(struct net_dev *n, struct err *e)
 	return 0;
 }
 
+/* queues=N against what a kernel device has: its pairs are fixed where it
+ * was created, so a different count is refused rather than faked. */
+static int check_pairs(struct net_dev *n, uint64_t f, unsigned want, struct err *e)
+{
+	uint16_t pairs = 1;
+
+	if ((f & (1ull << VNET_F_MQ)) && n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2) < 0)
+		return err_set(e, -EIO, "%s: cannot read max_virtqueue_pairs", n->vdpa->name);
+	if (!pairs)
+		pairs = 1;
+	if (want && want != pairs)
+		return err_set(e, -EOPNOTSUPP, "%s has %u queue pair%s%s; queues=%u is not possible (the pairs are set "
+					       "where the device is created)", n->vdpa->name, pairs, pairs == 1 ? "" : "s",
+			       f & (1ull << VNET_F_MQ) ? "" : " (no VIRTIO_NET_F_MQ)", want);
+	return 0;
+}
+
 static int net_create(struct vm *vm, unsigned idx, struct err *e)
 {
 	struct net_config cfg, *c = &cfg;
@@ -199,15 +217,30 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 	r = net_announce_init(&n->announce, vm, e);
 	if (r < 0)
 		return r;
-	n->vdpa = sim_net_create(&sc, e);
+	n->is_sim = !c->kernel;
+	n->vdpa = c->kernel ? vhost_vdpa_open(c->dev, e) : sim_net_create(&sc, e);
 	if (!n->vdpa)
 		return -EINVAL;
-	n->vdpa->ops->get_backend_features(n->vdpa, &bf);
-	n->backend_features = bf & WANTED_BACKEND;
+	if (n->vdpa->ops->device_id(n->vdpa) != 1 /* VIRTIO_ID_NET */)
+		return err_set(e, -EINVAL, "%s is not a network device (virtio device id %u)", n->vdpa->name,
+			       n->vdpa->ops->device_id(n->vdpa));
+	if ((r = n->vdpa->ops->get_backend_features(n->vdpa, &bf)) < 0)
+		return err_errno(e, r, "%s: backend features", n->vdpa->name);
+	/* each used when offered; tern works without any of them */
+	n->backend_features = bf & WANTED_BACKEND & ~(c->kernel ? c->backend_off : 0);
 	r = n->vdpa->ops->set_backend_features(n->vdpa, n->backend_features);
 	if (r < 0)
-		return err_errno(e, r, "net%u: backend features", idx);
-	n->vdpa->ops->get_features(n->vdpa, &f);
+		return err_errno(e, r, "%s: set backend features 0x%llx", n->vdpa->name,
+				 (unsigned long long)n->backend_features);
+	if ((r = n->vdpa->ops->get_features(n->vdpa, &f)) < 0)
+		return err_errno(e, r, "%s: features", n->vdpa->name);
+	if (c->kernel)
+		f &= ~c->features_off;
+	if (!(f & (1ull << VIRTIO_F_VERSION_1)))
+		return err_set(e, -EOPNOTSUPP, "%s does not offer VIRTIO_F_VERSION_1: tern drives modern devices only",
+			       n->vdpa->name);
+	if (c->kernel && (r = check_pairs(n, f, c->queues, e)) < 0)
+		return r;
 	n->offered = f & ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
 	n->svq = c->svq;
 	r = shadow_init(&n->sh, n->vdpa, n->backend_features, &vm->mem, n->vdpa->ops->vqs_count(n->vdpa), e);
@@ -370,6 +403,11 @@ static void net_send_rarp(struct net_dev *n)
 	uint8_t f[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, mac[6];
 	static const uint8_t rarp_hdr[10] = { 0x80, 0x35, 0, 1, 0x08, 0x00, 6, 4, 0, 3 };
 
+	if (!n->is_sim) {
+		pr_info("%s: the guest cannot announce itself and tern has no wire on this device: switches learn "
+			"its MAC from its first frame", n->vdpa->name);
+		return;
+	}
 	if (n->vdpa->ops->get_config(n->vdpa, 0, mac, 6) < 0)
 		return;
 	memcpy(f + 6, mac, 6);       /* source */
@@ -428,20 +466,32 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 	uint64_t v;
 
 	memset(c, 0, sizeof(*c));
-	c->queues = 1;
+	c->queues = 0; /* 1 for vdpa-sim, the device's pairs for vhost-vdpa */
 	c->svq = NET_SVQ_AUTO;
 	if (strlen(spec) >= sizeof(buf))
 		return err_set(e, -EINVAL, "--net: specification too long");
 	strcpy(buf, spec);
 	tok = strtok_r(buf, ",", &save);
-	if (!tok || strcmp(tok, "vdpa-sim"))
-		return err_set(e, -EINVAL, "--net: unknown backend '%s' (expected vdpa-sim)", tok ? tok : "");
+	if (!tok || (strcmp(tok, "vdpa-sim") && strcmp(tok, "vhost-vdpa")))
+		return err_set(e, -EINVAL, "--net: unknown backend '%s' (expected vdpa-sim or vhost-vdpa)", tok ? tok : "");
+	c->kernel = !strcmp(tok, "vhost-vdpa");
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		char *val = strchr(tok, '=');
 		if (!val)
 			return err_set(e, -EINVAL, "--net: '%s' is not key=value", tok);
 		*val++ = '\0';
-		if (!strcmp(tok, "socket") || !strcmp(tok, "peer") || !strcmp(tok, "tap")) {
+		static const char *const sim_only[] = { "socket", "peer", "tap", "mac", "cost" };
+		for (unsigned i = 0; c->kernel && i < sizeof(sim_only) / sizeof(sim_only[0]); i++)
+			if (!strcmp(tok, sim_only[i]))
+				return err_set(e, -EINVAL, "--net: %s= is for vdpa-sim; a vhost-vdpa device's wire and MAC "
+							   "are set where it is created (vdpa dev add, tern vduse-net)", tok);
+		if (!strcmp(tok, "dev")) {
+			if (!c->kernel)
+				return err_set(e, -EINVAL, "--net: dev= is for vhost-vdpa");
+			if (!*val || strlen(val) >= sizeof(c->dev))
+				return err_set(e, -EINVAL, "--net: dev '%s' is empty or too long", val);
+			strcpy(c->dev, val);
+		} else if (!strcmp(tok, "socket") || !strcmp(tok, "peer") || !strcmp(tok, "tap")) {
 			char *dst = tok[0] == 's' ? c->socket : tok[0] == 'p' ? c->peer : c->tap;
 			size_t cap = tok[0] == 't' ? sizeof(c->tap) : sizeof(c->socket);
 			if (!*val || strlen(val) >= cap)
@@ -485,6 +535,10 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 			return err_set(e, -EINVAL, "--net: unknown key '%s'", tok);
 		}
 	}
+	if (!c->kernel && !c->queues)
+		c->queues = 1;
+	if (c->kernel)
+		return c->dev[0] ? 0 : err_set(e, -EINVAL, "--net: vhost-vdpa needs dev=/dev/vhost-vdpa-N");
 	if (!c->tap[0] && !(c->socket[0] && c->peer[0]))
 		return err_set(e, -EINVAL, "--net: give socket=PATH,peer=PATH or tap=NAME");
 	if (c->tap[0] && c->socket[0])
@@ -495,11 +549,12 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 void net_dev_info(struct net_dev *n, struct api_net_info *out)
 {
 	static const char *const svq_names[] = { [NET_SVQ_AUTO] = "auto", [NET_SVQ_ON] = "on", [NET_SVQ_OFF] = "off" };
-	struct sim_net_stats st;
+	struct sim_net_stats st = { 0 };
 
 	/* the API thread reads while a switch may run: take the device lock */
 	pthread_mutex_lock(&n->vp.lock);
-	sim_net_get_stats(n->vdpa, &st);
+	if (n->is_sim)
+		sim_net_get_stats(n->vdpa, &st);
 	*out = (struct api_net_info){
 		.mode = n->sh.mode == SHADOW_SVQ ? "svq" : "passthrough",
 		.svq = svq_names[n->svq],
@@ -509,7 +564,7 @@ void net_dev_info(struct net_dev *n, struct api_net_info *out)
 		.recoveries = n->sh.stats.recoveries,
 		.blackout_us = n->sh.stats.blackout_ns / 1000,
 		.shadow_maps = n->sh.stats.maps,
-		.iotlb_entries = st.iotlb_entries,
+		.iotlb_entries = n->is_sim ? (int64_t)st.iotlb_entries : -1,
 	};
 	pthread_mutex_unlock(&n->vp.lock);
 }

@@ -27,6 +27,8 @@ enum net_svq {
 struct net_config {
 	char socket[108], peer[108]; /* UNIX socket paths, or "" */
 	char tap[16];                /* TAP interface name, or "" */
+	bool kernel;                 /* vhost-vdpa,dev=: the kernel's device */
+	char dev[108];               /* its path */
 	uint8_t mac[6];
 	bool mac_set;
 	unsigned queues;        /* queue pairs */
@@ -49,6 +51,7 @@ struct net_dev {
 	bool frozen_for_log;       /* svq=off during tracking: suspended */
 	bool lost;                 /* a failed switch lost the device: NEEDS_RESET */
 	bool fail_each;            /* TERN_SWITCH_FAIL=DIR:each */
+	bool is_sim;               /* tern's software device (not /dev/vhost-vdpa-N) */
 };
 
 /* Snapshot state of one device (fixed layout, stored by migrate/). */
@@ -85,7 +88,7 @@ struct api_net_info;
 /* The device's data-path mode and switch statistics, for GET /vm. */
 void net_dev_info(struct net_dev *n, struct api_net_info *out);
 
-/* Parses "vdpa-sim,socket=A,peer=B,mac=..,queues=N,...". */
+/* Parses "vhost-vdpa,dev=PATH,..." or "vdpa-sim,socket=A,peer=B,mac=..,queues=N,...". */
 int net_config_parse(const char *spec, struct net_config *c, struct err *e);
 
 #endif

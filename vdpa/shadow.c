@@ -34,6 +34,13 @@ static bool has(const struct shadow *sh, unsigned bit)
 	return sh->backend & BF(bit);
 }
 
+/* Whether the device's mappings survive a reset: IOTLB_PERSIST, or a
+ * device known to keep them (VDUSE). */
+static bool persist(const struct shadow *sh)
+{
+	return has(sh, VDPA_BF_IOTLB_PERSIST) || sh->dev->keeps_iotlb;
+}
+
 static const struct vdpa_ops *ops(const struct shadow *sh)
 {
 	return sh->dev->ops;
@@ -135,8 +142,18 @@ static int rings_map(struct shadow *sh, unsigned strategy, struct err *e)
 		struct shadow_queue *q = &sh->q[i];
 		if (!q->enabled || !q->data)
 			continue;
+		/* shared file memory: a VA-mode parent (VDUSE) silently skips
+		 * private anonymous ranges (vdpa-reference §1.5) */
 		q->ring_size = svq_ring_size(q->num);
-		q->ring = mmap(NULL, q->ring_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int fd = memfd_create("tern-shadow-ring", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)q->ring_size) < 0) {
+			r = -errno;
+			if (fd >= 0)
+				close(fd);
+			return err_errno(e, r, "%s: memory for shadow ring %u", sh->dev->name, i);
+		}
+		q->ring = mmap(NULL, q->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
 		if (q->ring == MAP_FAILED) {
 			q->ring = NULL;
 			return err_errno(e, -errno, "%s: memory for shadow ring %u", sh->dev->name, i);
@@ -203,10 +220,16 @@ static int rings_remap(struct shadow *sh, unsigned strategy)
 {
 	int r = 0;
 
+	/* vhost-vdpa's own bookkeeping outlives a reset: invalidate first, or
+	 * the update overlaps and fails */
 	for (unsigned i = 0; r == 0 && i < sh->nq; i++)
-		if (sh->q[i].ring)
-			r = call(sh, ops(sh)->iotlb_update(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
-							    sh->q[i].ring_size, sh->q[i].ring, VDPA_PERM_RW));
+		if (sh->q[i].ring) {
+			r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
+								sh->q[i].ring_size));
+			if (!r)
+				r = call(sh, ops(sh)->iotlb_update(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
+								    sh->q[i].ring_size, sh->q[i].ring, VDPA_PERM_RW));
+		}
 	return r;
 }
 
@@ -325,7 +348,9 @@ void shadow_reset(struct shadow *sh)
 	}
 	for (unsigned i = 0; i < sh->nq; i++)
 		sh->q[i].enabled = false;
-	if (!has(sh, VDPA_BF_IOTLB_PERSIST) && shadow_map_ram(sh) < 0)
+	/* without persistence the device lost its map, but vhost-vdpa's own
+	 * bookkeeping did not: invalidate, then map again */
+	if (!persist(sh) && (unmap_ram(sh) < 0 || shadow_map_ram(sh) < 0))
 		pr_warn("%s: cannot map guest memory after reset", sh->dev->name);
 }
 
@@ -390,8 +415,9 @@ unsigned shadow_pick(struct shadow *sh, const char **why)
 		*why = "SUSPEND and RESUME, no descriptor-ring ASID";
 		return 2;
 	}
-	if (has(sh, VDPA_BF_IOTLB_PERSIST)) {
-		*why = "no RESUME; mappings persist across reset";
+	if (persist(sh)) {
+		*why = has(sh, VDPA_BF_IOTLB_PERSIST) ? "no RESUME; mappings persist across reset (IOTLB_PERSIST)"
+						     : "no RESUME; the device keeps its mappings across reset (VDUSE)";
 		return 3;
 	}
 	*why = "no RESUME and no IOTLB_PERSIST: guest memory is remapped";
@@ -410,7 +436,7 @@ int shadow_force(struct shadow *sh, unsigned s, struct err *e)
 	/* strategy 1's group layout is checked at the switch, once the
 	 * driver has said which queues exist */
 	if ((s == 1 && !(sr && asids)) || (s == 2 && !sr) ||
-	    (s == 3 && !has(sh, VDPA_BF_IOTLB_PERSIST)))
+	    (s == 3 && !persist(sh)))
 		return err_set(e, -EOPNOTSUPP, "%s: switch strategy %u needs backend features the device lacks (it "
 					       "allows %u: %s)", sh->dev->name, s, shadow_pick(sh, &why), why);
 	sh->forced = s;
@@ -558,12 +584,15 @@ static int remap_restart(struct shadow *sh, unsigned s, bool svq, struct undo *u
 {
 	int r = 0;
 
-	if (u->ram_unmapped || !has(sh, VDPA_BF_IOTLB_PERSIST)) {
-		r = shadow_map_ram(sh);
+	if (u->ram_unmapped || !persist(sh)) {
+		if (!persist(sh))
+			r = unmap_ram(sh); /* see shadow_reset() */
+		if (!r)
+			r = shadow_map_ram(sh);
 		if (!r)
 			u->ram_unmapped = false;
 	}
-	if (!r && !has(sh, VDPA_BF_IOTLB_PERSIST))
+	if (!r && !persist(sh))
 		r = rings_remap(sh, s);
 	return r ? r : restart(sh, svq);
 }

@@ -85,6 +85,9 @@ struct vdpa_ops {
 struct vdpa_dev {
 	const struct vdpa_ops *ops;
 	const char *name; /* for messages */
+	/* The device keeps its mappings across a reset without offering
+	 * IOTLB_PERSIST (VDUSE: shared/docs/vdpa-reference.md §1.6). */
+	bool keeps_iotlb;
 };
 
 #endif
