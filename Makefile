@@ -72,6 +72,7 @@ LIB_SRCS += vdpa/cvq.c
 LIB_SRCS += vdpa/wire.c
 LIB_SRCS += vdpa/sim_net.c
 LIB_SRCS += vdpa/sim_net_ctl.c
+LIB_SRCS += vdpa/vduse.c
 LIB_SRCS += vmm/api.c
 LIB_SRCS += vmm/api_http.c
 LIB_SRCS += vmm/api_vm.c
@@ -126,6 +127,8 @@ UNIT_TESTS += stream_test
 UNIT_TESTS += iova_test
 UNIT_TESTS += svq_test
 UNIT_TESTS += shadow_test
+UNIT_TESTS += vduse_test
+UNIT_TESTS += vhost_vdpa_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 

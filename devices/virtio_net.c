@@ -448,18 +448,6 @@ int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *
 	return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char tail;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
-	return (mac[0] & 1) ? -EINVAL : 0; /* a station address is unicast */
-}
-
 int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 {
 	char buf[512], *save = NULL, *tok;

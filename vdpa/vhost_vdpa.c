@@ -6,13 +6,16 @@
  */
 #include "vdpa/vhost_vdpa.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -472,4 +475,107 @@ fail:
 		close(v->fd);
 	free(v);
 	return NULL;
+}
+
+static unsigned count_fds(void)
+{
+	unsigned n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* One open-configure-close cycle: everything a VMM does up to DRIVER_OK
+ * except starting the queues (a page of memfd memory mapped, queue 0 set
+ * up with eventfds), then close. */
+static int cycle(const char *path, struct err *e)
+{
+	struct vdpa_dev *d = vhost_vdpa_open(path, e);
+	const struct vdpa_ops *o;
+	uint64_t bf = 0, f = 0;
+	int kick = -1, call = -1, mfd = -1, r;
+	void *page = MAP_FAILED;
+
+	if (!d)
+		return -EIO;
+	o = d->ops;
+	if ((r = o->get_backend_features(d, &bf)) < 0 ||
+	    (r = o->set_backend_features(d, bf & ((1ull << VHOST_BACKEND_F_IOTLB_MSG_V2) |
+						  (1ull << VHOST_BACKEND_F_IOTLB_BATCH)))) < 0 ||
+	    (r = o->get_features(d, &f)) < 0 || (r = o->set_status(d, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER)) < 0 ||
+	    (r = o->set_features(d, f & ((1ull << 32) | (1ull << 33)))) < 0 ||
+	    (r = o->set_status(d, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK)) < 0) {
+		err_errno(e, r, "%s: feature negotiation", path);
+		goto out;
+	}
+	mfd = memfd_create("tern-probe", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, 4096) < 0 ||
+	    (page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) == MAP_FAILED) {
+		r = err_errno(e, -errno, "memfd");
+		goto out;
+	}
+	struct vdpa_vring_addr a = { 0x1000, 0x1000 + 16 * 8, 0x2000 };
+	kick = eventfd(0, EFD_CLOEXEC);
+	call = eventfd(0, EFD_CLOEXEC);
+	if ((r = o->iotlb_batch_begin(d)) < 0 || (r = o->iotlb_update(d, 0, 0x1000, 4096, page, VDPA_PERM_RW)) < 0 ||
+	    (r = o->iotlb_batch_end(d)) < 0 || (r = o->set_vring_num(d, 0, 8)) < 0 ||
+	    (r = o->set_vring_base(d, 0, 0)) < 0 || (r = o->set_vring_addr(d, 0, &a)) < 0 ||
+	    (r = o->set_vring_kick(d, 0, kick)) < 0 || (r = o->set_vring_call(d, 0, call)) < 0) {
+		err_errno(e, r, "%s: queue set-up", path);
+		goto out;
+	}
+	r = 0;
+out:
+	d->ops->destroy(d);
+	if (page != MAP_FAILED)
+		munmap(page, 4096);
+	if (mfd >= 0)
+		close(mfd);
+	if (kick >= 0)
+		close(kick);
+	if (call >= 0)
+		close(call);
+	return r;
+}
+
+int vhost_vdpa_probe(const char *path, unsigned cycles, FILE *out, struct err *e)
+{
+	struct vdpa_dev *d = vhost_vdpa_open(path, e);
+	uint64_t f = 0, bf = 0, first = 0, last = 0;
+	unsigned group = 0;
+	int r;
+
+	if (!d)
+		return -EIO;
+	const struct vdpa_ops *o = d->ops;
+	o->get_features(d, &f);
+	o->get_backend_features(d, &bf);
+	o->get_iova_range(d, &first, &last);
+	fprintf(out, "device %s: virtio id %u, %u queues of up to %u entries\n", path, o->device_id(d), o->vqs_count(d),
+		o->vring_num_max(d));
+	fprintf(out, "features 0x%llx, backend features 0x%llx (%s%s%s%s%s%s%s%s)\n", (unsigned long long)f,
+		(unsigned long long)bf, bf & (1ull << 1) ? "IOTLB_MSG_V2 " : "", bf & (1ull << 2) ? "IOTLB_BATCH " : "",
+		bf & (1ull << 3) ? "IOTLB_ASID " : "", bf & (1ull << 4) ? "SUSPEND " : "", bf & (1ull << 5) ? "RESUME " : "",
+		bf & (1ull << 6) ? "ENABLE_AFTER_DRIVER_OK " : "", bf & (1ull << 7) ? "DESC_ASID " : "",
+		bf & (1ull << 8) ? "IOTLB_PERSIST" : "");
+	fprintf(out, "groups %u, address spaces %u, queue 0 group %s, IOVA range [0x%llx, 0x%llx]%s\n", o->group_num(d),
+		o->as_num(d), o->get_vring_group(d, 0, &group) == 0 ? (group ? "1+" : "0") : "n/a",
+		(unsigned long long)first, (unsigned long long)last,
+		d->keeps_iotlb ? ", VDUSE (keeps its IOTLB across reset)" : "");
+	o->destroy(d);
+	if (!cycles)
+		return 0;
+	unsigned before = count_fds();
+	for (unsigned i = 0; i < cycles; i++)
+		if ((r = cycle(path, e)) < 0)
+			return r;
+	unsigned after = count_fds();
+	fprintf(out, "cycles %u: open file descriptors %u before, %u after\n", cycles, before, after);
+	return after == before ? 0 : err_set(e, -EMFILE, "%u file descriptors leaked in %u cycles", after - before, cycles);
 }

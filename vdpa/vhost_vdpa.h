@@ -13,10 +13,18 @@
 #ifndef TERN_VDPA_VHOST_VDPA_H
 #define TERN_VDPA_VHOST_VDPA_H
 
+#include <stdio.h>
+
 #include "vdpa/vdpa.h"
 
 /* Opens and owns path (exclusive: vhost-vdpa allows one opener). */
 struct vdpa_dev *vhost_vdpa_open(const char *path, struct err *e);
+
+/* tern vdpa-probe: prints what the device offers; with cycles > 0 then
+ * opens, configures (features, a mapping, queue 0) and closes it that
+ * many times and fails if the process holds more file descriptors after
+ * than before. */
+int vhost_vdpa_probe(const char *path, unsigned cycles, FILE *out, struct err *e);
 
 /* Encodes one IOTLB message as written to the device: v2 (with asid) when
  * v2 is true, else the v1 layout. Returns its length. */

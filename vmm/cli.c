@@ -19,7 +19,9 @@ void cli_usage(FILE *f)
 		"tern is a small KVM virtual machine monitor for microVMs.\n"
 		"\n"
 		"Commands:\n"
-		"  run            boot a microVM (see 'tern run --help')\n");
+		"  run            boot a microVM (see 'tern run --help')\n"
+		"  vduse-net      export tern's software vDPA net device through VDUSE\n"
+		"  vdpa-probe     show what a kernel vhost-vdpa device offers\n");
 	client_usage_commands(f);
 	fprintf(f,
 		"  help           show this help\n"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vmm/main.c - tern's entry point: subcommand dispatch and `tern run`. */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 
 #include "migrate/migrate.h"
 #include "migrate/snapshot.h"
+#include "vdpa/vduse.h"
+#include "vdpa/vhost_vdpa.h"
 #include "vmm/api.h"
 #include "vmm/api_vm.h"
 #include "vmm/cli.h"
@@ -194,6 +197,171 @@ out_report:
 	return status;
 }
 
+static void vduse_net_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tern vduse-net --name NAME (--socket PATH --peer PATH | --tap NAME)\n"
+		"                      [--mac xx:xx:xx:xx:xx:xx]\n"
+		"\n"
+		"Exports tern's software vDPA net device (the one 'tern run --net vdpa-sim,...'\n"
+		"uses) to the kernel through VDUSE, so that\n"
+		"    vdpa dev add name NAME mgmtdev vduse\n"
+		"gives a /dev/vhost-vdpa-N backed by it (for a VMM, e.g. 'tern run --net\n"
+		"vhost-vdpa,dev=/dev/vhost-vdpa-N'). The device has one queue pair, no control\n"
+		"virtqueue (VDUSE allows none), so no multiqueue and no receive filters, an MTU\n"
+		"of 1500 and its link up. Needs the vduse module (virtio-net over VDUSE needs\n"
+		"Linux >= 6.10; 'modprobe vduse') and CAP_NET_ADMIN.\n"
+		"\n"
+		"Prints \"vduse-net NAME ready\" on stdout once the device exists and its queues\n"
+		"are set up (from then on 'vdpa dev add' works), then serves the kernel in the\n"
+		"foreground until SIGINT or SIGTERM. It then removes the VDUSE device, waiting\n"
+		"up to 2 s for 'vdpa dev del NAME'; if that has not happened it warns and the\n"
+		"kernel keeps the device.\n"
+		"\n"
+		"Options:\n"
+		"      --name NAME      the VDUSE device's name, which the vdpa device must\n"
+		"                       take too (/dev/vduse/NAME); 1 to 255 bytes, no '/'\n"
+		"      --socket PATH    the device's wire: a UNIX datagram socket bound at\n"
+		"                       PATH, joined to the one at --peer PATH (give both)\n"
+		"      --peer PATH      the peer socket of --socket\n"
+		"      --tap NAME       the device's wire: TAP interface NAME (created if\n"
+		"                       absent), instead of --socket and --peer\n"
+		"      --mac MAC        the device's (unicast) MAC address, xx:xx:xx:xx:xx:xx\n"
+		"                       (default: 02:74:6e followed by the low 24 bits of\n"
+		"                       tern's process id: a locally administered address)\n"
+		"  -h, --help           show this help\n"
+		"\n"
+		"Exit status: 0 after SIGINT or SIGTERM; 1 with a one-line message on any\n"
+		"error.\n");
+}
+
+static int cmd_vduse_net(int argc, char **argv)
+{
+	enum { OPT_NAME = 256, OPT_SOCKET, OPT_PEER, OPT_TAP, OPT_MAC };
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "peer", required_argument, NULL, OPT_PEER },
+		{ "tap", required_argument, NULL, OPT_TAP },
+		{ "mac", required_argument, NULL, OPT_MAC },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vduse_net_options o;
+	struct err e = { { 0 } };
+	const char *bad = NULL;
+	int c;
+
+	memset(&o, 0, sizeof(o));
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_NAME:
+			o.name = optarg;
+			break;
+		case OPT_SOCKET:
+			o.socket_path = optarg;
+			break;
+		case OPT_PEER:
+			o.peer_path = optarg;
+			break;
+		case OPT_TAP:
+			o.tap = optarg;
+			break;
+		case OPT_MAC:
+			if (parse_mac(optarg, o.mac) < 0) {
+				fprintf(stderr, "tern: error: --mac: '%s' is not a unicast xx:xx:xx:xx:xx:xx\n", optarg);
+				return 1;
+			}
+			o.mac_set = true;
+			break;
+		case 'h':
+			vduse_net_usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "tern: error: option '%s' needs a value\n", argv[optind - 1]);
+			return 1;
+		default:
+			fprintf(stderr, "tern: error: unknown option '%s' (see 'tern vduse-net --help')\n",
+				argv[optind - 1]);
+			return 1;
+		}
+	}
+	if (optind < argc)
+		bad = "unexpected argument";
+	else if (!o.name)
+		bad = "--name is required";
+	else if (o.tap && (o.socket_path || o.peer_path))
+		bad = "--tap excludes --socket and --peer";
+	else if (!o.tap && (!o.socket_path || !o.peer_path))
+		bad = "give the device a wire: --socket PATH --peer PATH, or --tap NAME";
+	if (bad) {
+		fprintf(stderr, "tern: error: %s%s%s%s (see 'tern vduse-net --help')\n", bad, optind < argc ? " '" : "",
+			optind < argc ? argv[optind] : "", optind < argc ? "'" : "");
+		return 1;
+	}
+	/* a script that read the ready line may close our stdout */
+	signal(SIGPIPE, SIG_IGN);
+	if (vduse_net_run(&o, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
+static void vdpa_probe_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tern vdpa-probe --dev /dev/vhost-vdpa-N [--cycles N]\n"
+		"\n"
+		"Opens a kernel vhost-vdpa device and prints what it offers: device id,\n"
+		"queues and their maximum size, virtio and backend features (SUSPEND,\n"
+		"RESUME, ASIDs, IOTLB_PERSIST...), groups, address spaces, usable IOVA range,\n"
+		"and whether it is a VDUSE device. With --cycles N it then opens, configures\n"
+		"(features, one mapping, queue 0 with eventfds) and closes the device N times\n"
+		"and fails if tern holds more file descriptors afterwards than before.\n"
+		"The device must not be in use by a VMM (vhost-vdpa allows one opener).\n");
+}
+
+static int cmd_vdpa_probe(int argc, char **argv)
+{
+	const char *dev = NULL;
+	uint64_t cycles = 0;
+	struct err e = { { 0 } };
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			vdpa_probe_usage(stdout);
+			return 0;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "tern: error: '%s' needs a value (see 'tern vdpa-probe --help')\n", argv[i]);
+			return 1;
+		}
+		if (!strcmp(argv[i], "--dev")) {
+			dev = argv[++i];
+		} else if (!strcmp(argv[i], "--cycles")) {
+			if (parse_u64(argv[++i], 1, 1000000, &cycles) < 0) {
+				fprintf(stderr, "tern: error: --cycles '%s' is not 1..1000000\n", argv[i]);
+				return 1;
+			}
+		} else {
+			fprintf(stderr, "tern: error: unknown option '%s' (see 'tern vdpa-probe --help')\n", argv[i]);
+			return 1;
+		}
+	}
+	if (!dev) {
+		fprintf(stderr, "tern: error: --dev is required (see 'tern vdpa-probe --help')\n");
+		return 1;
+	}
+	if (vhost_vdpa_probe(dev, (unsigned)cycles, stdout, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -204,6 +372,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "vduse-net"))
+		return cmd_vduse_net(argc - 1, argv + 1);
+	if (!strcmp(cmd, "vdpa-probe"))
+		return cmd_vdpa_probe(argc - 1, argv + 1);
 	if (client_is_command(cmd))
 		return client_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {

@@ -46,6 +46,8 @@ void pr_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int parse_size(const char *s, uint64_t *out);
 /* Decimal or 0x-hex unsigned integer in [min, max]. 0 or -EINVAL/-ERANGE. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* "xx:xx:xx:xx:xx:xx" into mac; -EINVAL unless well-formed and unicast. */
+int parse_mac(const char *s, uint8_t mac[6]);
 
 /*
  * Reads a whole regular file of at most max bytes into a malloc'd buffer.

@@ -18,7 +18,7 @@ dmesg -n 1
 up() { cut -d' ' -f1 /proc/uptime; }
 
 echo "@@L1 init uptime=$(up)"
-for m in irqbypass kvm kvm-amd tun; do
+for m in irqbypass kvm kvm-amd tun vhost_iotlb vdpa vduse vhost vhost_vdpa; do
 	insmod /lib/modules/$m.ko || echo "@@L1 insmod-failed $m"
 done
 if [ -c /dev/kvm ]; then
@@ -297,6 +297,61 @@ run_migrate() {
 	cat /tmp/dcon.out
 	echo
 	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
+}
+
+# vduse_up NAME TAP MAC: tern vduse-net exports tern's software device on
+# TAP through VDUSE (its output in /tmp/vduse-NAME.out), vdpa binds it to
+# vhost_vdpa; $vdev is the /dev/vhost-vdpa-N it got (or empty), $vpid the
+# daemon. (Not called in $(...): the daemon must stay this shell's child.)
+vduse_up() {
+	vdev=
+	: >"/tmp/vduse-$1.out"
+	tern vduse-net --name "$1" --tap "$2" --mac "$3" >"/tmp/vduse-$1.out" 2>&1 &
+	vpid=$!
+	if ! wait_for "vduse-net $1 ready" "/tmp/vduse-$1.out" 20; then
+		sed 's/^/@@L1 vduse-out /' "/tmp/vduse-$1.out"
+		return 1
+	fi
+	vdpa dev add name "$1" mgmtdev vduse 2>&1 | sed 's/^/@@L1 vduse-out /'
+	n=50
+	while ! ls "/sys/bus/vdpa/devices/$1/" 2>/dev/null | grep -q vhost-vdpa && [ $n -gt 0 ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	vdev="/dev/$(ls "/sys/bus/vdpa/devices/$1/" 2>/dev/null | grep vhost-vdpa)"
+}
+
+# vduse_down NAME: unbinds the device and stops its daemon ($vpid).
+vduse_down() {
+	vdpa dev del "$1"
+	kill "$vpid"
+	wait "$vpid"
+	echo "@@L1 vduse-exit $1 rc=$? $(tail -1 "/tmp/vduse-$1.out")"
+}
+
+# run_vduse NAME CMDLINE TAP ADDR PORT_UP PORT_DOWN BYTES MAC: the net run
+# (run_net) with L2's device on the kernel's vhost-vdpa: tern vduse-net
+# serves a VDUSE device on TAP, bound to vhost_vdpa, and tern run drives
+# /dev/vhost-vdpa-N. Before it, what a user gets wrong: a missing device,
+# one held open by someone else, a queue count the device lacks (each
+# must fail with a clear message), and 1000 open-configure-close cycles
+# (tern vdpa-probe) that must leak no file descriptor.
+run_vduse() {
+	name=$1 cmdline=$2 tap=$3 addr=$4 port_up=$5 port_down=$6 bytes=$7 mac=$8
+	vduse_up "vduse-$name" "$tap" "$mac"
+	dev=$vdev
+	echo "@@L1 vduse-dev $dev"
+	[ -c "$dev" ] || return
+	echo "@@L1 vduse-probe $(tern vdpa-probe --dev "$dev" 2>&1 | tr '\n' ' ')"
+	t0=$(up)
+	echo "@@L1 vduse-cycles $(tern vdpa-probe --dev "$dev" --cycles 1000 2>&1 | tail -1) start=$t0 end=$(up)"
+	echo "@@L1 vduse-err-missing $(tern run --kernel "$L2_KERNEL" --net vhost-vdpa,dev=/dev/vhost-vdpa-77 2>&1 | tail -1)"
+	exec 5<>"$dev"
+	echo "@@L1 vduse-err-busy $(tern run --kernel "$L2_KERNEL" --net "vhost-vdpa,dev=$dev" 2>&1 | tail -1)"
+	exec 5>&-
+	echo "@@L1 vduse-err-queues $(tern run --kernel "$L2_KERNEL" --net "vhost-vdpa,dev=$dev,queues=2" 2>&1 | tail -1)"
+	run_net "$name" "$cmdline" "$tap" "$addr" "$port_up" "$port_down" "$bytes" --net "vhost-vdpa,dev=$dev"
+	vduse_down "vduse-$name"
 }
 
 # bench_vmm NAME VMM CMDLINE: boots L2 with VMM (tern, qemu-microvm or

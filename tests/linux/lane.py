@@ -59,7 +59,10 @@ CMDLINE_BASE = "console=ttyS0 quiet panic=-1"
 CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocksource", "pci",
           "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot",
           "net-bind", "net-mac", "net-ping", "net-tcp", "snapshot", "restore-shell", "restore-ping",
-          "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce"]
+          "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce",
+          "vduse-dev", "vduse-fd-leak", "vduse-errors", "vduse-bind", "vduse-mac", "vduse-ping", "vduse-tcp"]
+# Which run each check belongs to (for --only); the rest belong to their own.
+CHECK_RUN = {c: c.split("-")[0] for c in CHECKS}
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
 NET_OPTS = ["--net", f"vdpa-sim,socket={NET_SOCK},peer={NET_SOCK}"]
 VIRTIO_NET_PCI = ("0x1af4", "0x1041")  # virtio 1.x network device (virtio spec 4.1.2)
@@ -82,6 +85,10 @@ MIG_TAPS = ("lane2", "lane3")
 MIG_L1_ADDR = "169.254.5.1"
 MIG_L2_ADDR = "169.254.6.6"
 MIG_TAP_MAC = "02:00:5e:00:53:02"
+# The vhost-vdpa run: tern's software device exported through VDUSE.
+VDUSE_TAP = "lane4"
+VDUSE_L1_ADDR = "169.254.7.1"
+VDUSE_L2_ADDR = "169.254.8.8"
 # The other loaders' runs: name -> (L1 path of the kernel, extra tern options).
 ALT_RUNS = {"elf": ("/l2/vmlinux", ["--boot-protocol", "linux"]),
             "pvh": ("/l2/vmlinux", ["--boot-protocol", "pvh"])}
@@ -93,7 +100,8 @@ DMESG_BAD = re.compile(r"WARNING:|Call Trace|BUG:|Oops|Kernel panic|ACPI (BIOS )
 class Plan:
     """What L1 will do, and what the checks compare against."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, only=None):
+        self.only = only  # run names, or None: all
         self.nonce = "%016x" % rng.getrandbits(64)
         a, b = rng.randrange(1000, 9999), rng.randrange(1000, 9999)
         self.console_cmd = f"echo tern-console-$(({a}+{b}))"
@@ -110,6 +118,8 @@ class Plan:
         self.snap_mac = ":".join("%02x" % o for o in octets)
         octets[4] ^= 0x33
         self.mig_mac = ":".join("%02x" % o for o in octets)
+        octets[3] ^= 0x0f
+        self.vduse_mac = ":".join("%02x" % o for o in octets)
         e, f = rng.randrange(1000, 9999), rng.randrange(1000, 9999)
         self.mig_cmd = (f"wait; tail -2 /tmp/ping.out; ping -c 3 -W 5 {MIG_L1_ADDR} >/dev/null && "
                         f"echo migrated-$(({e}+{f}))")
@@ -122,6 +132,10 @@ class Plan:
         if run == "net":
             line += (f" lane.ip={NET_L2_ADDR}/{NET_PREFIX} lane.peer={NET_L1_ADDR} lane.bytes={NET_BYTES}"
                      f" lane.port-up={NET_PORT_UP} lane.port-down={NET_PORT_DOWN}")
+        if run == "vduse":  # the net run's L2 script
+            line = (f"{CMDLINE_BASE} lane.run=net lane.nonce={self.nonce} lane.name=vduse"
+                    f" lane.ip={VDUSE_L2_ADDR}/{NET_PREFIX} lane.peer={VDUSE_L1_ADDR} lane.bytes={NET_BYTES}"
+                    f" lane.port-up={NET_PORT_UP} lane.port-down={NET_PORT_DOWN}")
         if run == "snap":
             line += f" lane.ip={SNAP_L2_ADDR}/{NET_PREFIX} lane.peer={SNAP_L1_ADDR}"
         if run == "migrate":  # the same L2 script as snap
@@ -133,7 +147,14 @@ class Plan:
         return ["--net", f"vdpa-sim,tap={NET_TAP},mac={self.mac}"]
 
     def script(self):
-        return "\n".join([
+        lines = self.all_lines()
+        if self.only:
+            keep = lambda l: not l.startswith("run_") or l.split()[1] in self.only  # noqa: E731
+            lines = [l for l in lines if keep(l)]
+        return "\n".join(lines)
+
+    def all_lines(self):
+        return ([
             "# written by tests/linux/lane.py; sourced by /init (l1-init.sh)",
             f"LANE_CPUS={CPUS}",
             f"LANE_MEM={MEM_MIB}M",
@@ -154,6 +175,8 @@ class Plan:
             f"LANE_TIMEOUT={NET_TIMEOUT}",
             f"run_net net {sh_quote(self.cmdline('net'))} {NET_TAP} {NET_L1_ADDR}/{NET_PREFIX} "
             f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} " + " ".join(sh_quote(o) for o in self.net_opts()),
+            f"run_vduse vduse {sh_quote(self.cmdline('vduse'))} {VDUSE_TAP} {VDUSE_L1_ADDR}/{NET_PREFIX} "
+            f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} {self.vduse_mac}",
             ""])
 
 
@@ -168,12 +191,18 @@ class Results:
         for c in CHECKS:
             self.r.setdefault(c, (False, why))
 
+    only = None
+
+    def checks(self):
+        return [c for c in CHECKS if not self.only or CHECK_RUN[c] in self.only
+                or (c in ("l1-kvm",))]
+
     def report(self):
-        for c in CHECKS:
+        for c in self.checks():
             ok, why = self.r.get(c, (False, "not evaluated"))
             why = " ".join(why.split())
             print(f"ok - linux/{c}" if ok else f"not ok - linux/{c} # {why}", flush=True)
-        return all(self.r.get(c, (False,))[0] for c in CHECKS)
+        return all(self.r.get(c, (False,))[0] for c in self.checks())
 
 
 def vm_reason(run):
@@ -292,6 +321,7 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
         res.ok(f"{name}-boot", not probs, "; ".join(probs))
 
     evaluate_net(res, plan, runs.get("net"), lane)
+    evaluate_vduse(res, plan, runs.get("vduse"), l1marks, lane)
     evaluate_snap(res, plan, runs.get("snap"))
     evaluate_migrate(res, plan, runs.get("migrate"))
 
@@ -382,11 +412,35 @@ def _transfer(run, what, sent, received):
     return probs, secs
 
 
-def evaluate_net(res, plan, run, lane):
+def evaluate_vduse(res, plan, run, l1marks, lane):
+    """The vhost-vdpa run: the device, the fd-leak cycles, the error
+    messages (from L1's marks), then the net run's checks on it."""
+    m = dict(l1marks)
+    dev = m.get("vduse-dev", "")
+    res.ok("vduse-dev", dev.startswith("/dev/vhost-vdpa-"),
+           f"no /dev/vhost-vdpa-N from tern vduse-net + vdpa dev add: {dev!r} "
+           f"{[v for k, v in l1marks if k == 'vduse-out']}")
+    cyc = m.get("vduse-cycles", "")
+    res.ok("vduse-fd-leak", re.search(r"cycles 1000: open file descriptors (\d+) before, \1 after", cyc),
+           f"tern vdpa-probe --cycles 1000: {cyc!r}")
+    probs = []
+    for key, want in [("vduse-err-missing", "does not exist"), ("vduse-err-busy", "is in use"),
+                      ("vduse-err-queues", "queue pair")]:
+        got = m.get(key, "")
+        if want not in got:
+            probs.append(f"{key}: {got!r} (expected {want!r})")
+    res.ok("vduse-errors", not probs, "; ".join(probs))
+    if run is not None:
+        print(f"# vduse: {m.get('vduse-probe', '')}; {cyc}")
+    evaluate_net(res, plan, run, lane, prefix="vduse", mac=plan.vduse_mac)
+
+
+def evaluate_net(res, plan, run, lane, prefix="net", mac=None):
+    mac_want = mac or plan.mac
     if run is None or run.mark("init") is None:
         why = "L2 never reached /init: " + run_summary(run)
-        for c in ["net-bind", "net-mac", "net-ping", "net-tcp"]:
-            res.ok(c, False, why)
+        for c in ["bind", "mac", "ping", "tcp"]:
+            res.ok(f"{prefix}-{c}", False, why)
         return
     fails = [v for lv, k, v in run.marks if k == "insmod-failed"]
     ifaces = (run.mark("net-ifaces") or "").split()
@@ -404,16 +458,16 @@ def evaluate_net(res, plan, run, lane):
     # complained (a TX timeout is a WARNING with a trace). A run that never
     # got that far fails net-tcp instead.
     if run.section("dmesg-begin", "dmesg-end") is not None:
-        probs += dmesg_problems(run, lane, "net")
-    res.ok("net-bind", not probs, "; ".join(probs))
+        probs += dmesg_problems(run, lane, prefix)
+    res.ok(f"{prefix}-bind", not probs, "; ".join(probs))
 
-    mac = run.mark("net-mac")
-    res.ok("net-mac", mac == plan.mac, f"eth0's MAC is {mac!r}, tern was given mac={plan.mac}")
+    got = run.mark("net-mac")
+    res.ok(f"{prefix}-mac", got == mac_want, f"eth0's MAC is {got!r}, the device was given mac={mac_want}")
 
     ping_rc = run.mark("ping-rc")
     summary = next((v for lv, k, v in run.marks if k == "ping-out" and v and "transmitted" in v), "")
     tap = run.mark("tap-up", "L1")
-    res.ok("net-ping", ping_rc == "0" and re.search(r"\b5 packets transmitted, 5 packets received", summary)
+    res.ok(f"{prefix}-ping", ping_rc == "0" and re.search(r"\b5 packets transmitted, 5 packets received", summary)
            and tap is not None,
            f"ping rc {ping_rc!r}, {summary!r}; L1's TAP: "
            + (f"up ({tap})" if tap is not None else "missing"))
@@ -426,17 +480,17 @@ def evaluate_net(res, plan, run, lane):
         probs += p
         label = "L2->L1" if what == "up" else "L1->L2"
         if secs is not None and secs > 0:
-            timing.append(f"net-tcp {label}: {NET_BYTES >> 20} MiB in {secs:.2f} s, "
+            timing.append(f"{prefix}-tcp {label}: {NET_BYTES >> 20} MiB in {secs:.2f} s, "
                           f"{NET_BYTES / secs / (1 << 20):.2f} MiB/s ({NET_BYTES * 8 / secs / 1e6:.1f} Mbit/s)")
     # tests/run.py shows a suite's other output only when it fails: the
     # rates also go to a file of their own.
-    with open(os.path.join(lane, "net-rates.txt"), "w") as f:
+    with open(os.path.join(lane, f"{prefix}-rates.txt"), "w") as f:
         f.write("".join(t + "\n" for t in timing))
     for t in timing:
         print("# " + t)
     if not (run.rc == 0 and run.mark("poweroff") is not None and "ACPI S5" in vm_reason(run)):
         probs.append("the run did not end with poweroff: " + run_summary(run))
-    res.ok("net-tcp", not probs, "; ".join(probs))
+    res.ok(f"{prefix}-tcp", not probs, "; ".join(probs))
 
 
 def save_runs(lane, runs, l1_lines):
@@ -502,10 +556,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(lanelib.ROOT, "build"))
     ap.add_argument("--seed", type=int, help="seed for the nonce and the console sum")
+    ap.add_argument("--only", help="comma-separated runs (e.g. vduse,net): the others are skipped and not "
+                                   "reported (for working on one run; make check runs them all)")
     args = ap.parse_args()
     res = Results()
+    only = set(args.only.split(",")) if args.only else None
+    res.only = only
     try:
-        ok = lane_main(args, res, Plan(random.Random(args.seed)))
+        ok = lane_main(args, res, Plan(random.Random(args.seed), only))
     except Exception as ex:  # a harness bug must still fail every check, loudly
         import traceback
         traceback.print_exc()

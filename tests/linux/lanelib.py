@@ -27,8 +27,12 @@ KERNEL_PKG_RE = re.compile(r"^linux-image-(6\.12\.(\d+)\+deb12-cloud-amd64)$")
 TOOLS = ["qemu-system-x86_64", "cpio", "gzip", "xz", "zstd", "apt-get", "apt-cache", "dpkg-deb", "ldd"]
 BUSYBOX = "/bin/busybox"
 # Load order (modinfo -F depends). tun gives L1 /dev/net/tun for tern's
-# --net vdpa-sim,tap=; L2's network driver needs the other two first.
-L1_MODULES = ["irqbypass", "kvm", "kvm-amd", "tun"]
+# --net vdpa-sim,tap=; vduse and vhost_vdpa give /dev/vhost-vdpa-N for tern's
+# software device exported by tern vduse-net (never virtio_vdpa: it would
+# claim the device); L2's network driver needs the other two first.
+L1_MODULES = ["irqbypass", "kvm", "kvm-amd", "tun", "vhost_iotlb", "vdpa", "vduse", "vhost", "vhost_vdpa"]
+# iproute2's vdpa tool binds a VDUSE device to vhost_vdpa (vdpa dev add).
+VDPA_TOOL = "/usr/sbin/vdpa"
 L2_MODULES = ["failover", "net_failover", "virtio_net"]
 
 
@@ -274,6 +278,7 @@ def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=No
     for m in L1_MODULES:
         ir.module(kernel, m)
     ir.binary(tern, "/bin/tern")
+    ir.binary(VDPA_TOOL, "/bin/vdpa")
     ir.file(kernel["vmlinuz"], "/l2/vmlinuz")
     if vmlinux:
         ir.file(vmlinux, "/l2/vmlinux")

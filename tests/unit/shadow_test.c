@@ -181,6 +181,8 @@ static void test_pick_by_features(void **state)
 		{ 1ull << VDPA_BF_RESUME, 3 },
 		{ (1ull << VDPA_BF_RESUME) | (1ull << VDPA_BF_IOTLB_PERSIST), 4 },
 		{ (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) | (1ull << VDPA_BF_IOTLB_PERSIST), 4 },
+		/* nothing at all: no batching, no ASIDs, no v2 messages */
+		{ ~0ull, 4 },
 	};
 	(void)state;
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
