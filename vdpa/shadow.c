@@ -828,8 +828,24 @@ int shadow_freeze(struct shadow *sh, struct err *e)
 {
 	int r;
 
+	if (!has(sh, VDPA_BF_SUSPEND) && sh->mode == SHADOW_SVQ) {
+		/* no SUSPEND (VDUSE): on shadow queues a reset stops the device
+		 * and loses nothing - what it used is drained to the guest, what
+		 * it took and did not finish is still on the shadow ring, where
+		 * a restart (shadow_thaw) takes it up again */
+		relay_pause(&sh->relay);
+		r = ops(sh)->set_status(sh->dev, 0);
+		if (r < 0) {
+			relay_unpause(&sh->relay);
+			return err_errno(e, r, "%s: reset to stop it", sh->dev->name);
+		}
+		relay_drain(&sh->relay);
+		sh->frozen_by_reset = true;
+		return 0;
+	}
 	if (!has(sh, VDPA_BF_SUSPEND))
-		return err_set(e, -EOPNOTSUPP, "%s cannot suspend: no snapshot of it is possible", sh->dev->name);
+		return err_set(e, -EOPNOTSUPP, "%s cannot suspend, and stops by a reset only on shadow virtqueues "
+					       "(svq=on): no snapshot of it is possible", sh->dev->name);
 	r = ops(sh)->suspend(sh->dev);
 	if (r < 0)
 		return err_errno(e, r, "%s: suspend", sh->dev->name);
@@ -842,6 +858,17 @@ int shadow_freeze(struct shadow *sh, struct err *e)
 
 void shadow_thaw(struct shadow *sh)
 {
+	if (sh->frozen_by_reset) {
+		sh->frozen_by_reset = false;
+		for (unsigned i = 0; i < sh->nq; i++)
+			if (sh->q[i].enabled && !sh->q[i].data)
+				sh->q[i].base = guest_used_idx(sh, i);
+		struct undo u = { .reset = true };
+		if (remap_restart(sh, sh->strategy, true, &u) < 0 && recover(sh) < 0)
+			pr_warn("%s: the device could not be restarted after a freeze", sh->dev->name);
+		relay_unpause(&sh->relay);
+		return;
+	}
 	if (sh->mode == SHADOW_SVQ)
 		relay_unpause(&sh->relay);
 	if (ops(sh)->resume(sh->dev) < 0)
@@ -855,6 +882,11 @@ int shadow_bases(struct shadow *sh, uint16_t *bases, struct err *e)
 		uint16_t b = 0;
 		if (!q->enabled)
 			continue;
+		if (sh->frozen_by_reset) {
+			/* stopped by a reset: the guest's view is the truth */
+			bases[i] = q->svq_live ? q->svq.guest.used_idx : guest_used_idx(sh, i);
+			continue;
+		}
 		int r = ops(sh)->get_vring_base(sh->dev, i, &b);
 		if (r < 0)
 			return err_errno(e, r, "%s: get vring base %u", sh->dev->name, i);

@@ -88,6 +88,7 @@ struct shadow {
 	unsigned desc_group;           /* the data rings' group (strategy 1) */
 	struct relay relay;
 	struct dirty_log *log;
+	bool frozen_by_reset;          /* shadow_freeze() without SUSPEND */
 	/* fault injection: the fail_at-th backend call (from 0) of a switch in
 	 * direction fail_dir fails with -EIO instead of being made */
 	enum shadow_dir fail_dir, dir;
@@ -126,7 +127,9 @@ int shadow_to_svq(struct shadow *sh, struct err *e);
 int shadow_to_passthrough(struct shadow *sh, struct err *e);
 
 /* Freezes the data path (device suspended, relay paused, used elements
- * returned to the guest) so memory and indices hold still; and thaws it. */
+ * returned to the guest) so memory and indices hold still; and thaws it.
+ * A device without SUSPEND freezes only on shadow queues, by a reset, and
+ * thaws by a restart on them. */
 int shadow_freeze(struct shadow *sh, struct err *e);
 void shadow_thaw(struct shadow *sh);
 /* With the data path frozen: the next avail index of each queue as the
