@@ -258,7 +258,7 @@ run_migrate() {
 	echo "@@L1 run-begin $name uptime=$(up)"
 	rm -rf /tmp/src.sock /tmp/dst.sock /tmp/mig.sock /tmp/dcon.in /tmp/mig.json
 	console_tern $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" --api-sock /tmp/src.sock \
-		--net "vdpa-sim,tap=$stap,mac=$l2mac"
+		--net "${SRC_NET:-vdpa-sim,tap=$stap,mac=$l2mac}"
 	src=$pid
 	tap_up "$stap" "$addr" "$mac" "$src"
 	if ! wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
@@ -268,7 +268,7 @@ run_migrate() {
 	printf 'ping -i 0.2 -c 150 -W 1 %s >/tmp/ping.out 2>&1 &\n' "$l1ip" >&3
 	mkfifo /tmp/dcon.in
 	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" tern run --incoming unix:/tmp/mig.sock --api-sock /tmp/dst.sock \
-		--net "vdpa-sim,tap=$dtap,mac=$l2mac" </tmp/dcon.in >/tmp/dcon.out 2>&1 &
+		--net "${DST_NET:-vdpa-sim,tap=$dtap,mac=$l2mac}" </tmp/dcon.in >/tmp/dcon.out 2>&1 &
 	dst=$!
 	exec 4>/tmp/dcon.in
 	n=100
@@ -279,6 +279,7 @@ run_migrate() {
 	echo "@@L1 migrate-rc $? $(tr -d '\n ' </tmp/mig.json) $(tail -1 /tmp/mig.err) start=$t0 end=$(up)"
 	wait "$src"
 	echo "@@L1 source-rc $?"
+	[ -n "$AFTER_SOURCE" ] && eval "$AFTER_SOURCE"
 	exec 3>&-
 	sed 's/^/@@L1 source-console /' /tmp/con.out
 	tap_up "$dtap" "$addr" "$mac" "$dst"
@@ -352,6 +353,23 @@ run_vduse() {
 	echo "@@L1 vduse-err-queues $(tern run --kernel "$L2_KERNEL" --net "vhost-vdpa,dev=$dev,queues=2" 2>&1 | tail -1)"
 	run_net "$name" "$cmdline" "$tap" "$addr" "$port_up" "$port_down" "$bytes" --net "vhost-vdpa,dev=$dev"
 	vduse_down "vduse-$name"
+}
+
+# run_migrate_vduse NAME ...: run_migrate (same arguments) with both terns
+# on the kernel's vhost-vdpa: one VDUSE device per tern, each on its own
+# TAP (the source's is taken down once the source has exited, so that L1
+# has one route to L2). VDUSE has no SUSPEND, RESUME or ASIDs: the switch
+# into shadow virtqueues is strategy 3 (reset, restart; its IOTLB stays).
+run_migrate_vduse() {
+	vduse_up vm-src "$3" "$8"
+	sdev=$vdev spid=$vpid
+	vduse_up vm-dst "$4" "$8"
+	ddev=$vdev dpid=$vpid
+	echo "@@L1 vmig-devs $sdev $ddev"
+	SRC_NET="vhost-vdpa,dev=$sdev" DST_NET="vhost-vdpa,dev=$ddev" AFTER_SOURCE="vpid=$spid; vduse_down vm-src" \
+		run_migrate "$@"
+	vpid=$dpid
+	vduse_down vm-dst
 }
 
 # bench_vmm NAME VMM CMDLINE: boots L2 with VMM (tern, qemu-microvm or

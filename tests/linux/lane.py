@@ -60,7 +60,8 @@ CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocks
           "dmesg-clean", "poweroff", "reboot", "console", "elf-boot", "pvh-boot",
           "net-bind", "net-mac", "net-ping", "net-tcp", "snapshot", "restore-shell", "restore-ping",
           "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce",
-          "vduse-dev", "vduse-fd-leak", "vduse-errors", "vduse-bind", "vduse-mac", "vduse-ping", "vduse-tcp"]
+          "vduse-dev", "vduse-fd-leak", "vduse-errors", "vduse-bind", "vduse-mac", "vduse-ping", "vduse-tcp",
+          "vmig", "vmig-switch", "vmig-shell", "vmig-ping"]
 # Which run each check belongs to (for --only); the rest belong to their own.
 CHECK_RUN = {c: c.split("-")[0] for c in CHECKS}
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
@@ -89,6 +90,10 @@ MIG_TAP_MAC = "02:00:5e:00:53:02"
 VDUSE_TAP = "lane4"
 VDUSE_L1_ADDR = "169.254.7.1"
 VDUSE_L2_ADDR = "169.254.8.8"
+# The migration over vhost-vdpa (VDUSE) run.
+VMIG_TAPS = ("lane5", "lane6")
+VMIG_L1_ADDR = "169.254.9.1"
+VMIG_L2_ADDR = "169.254.10.10"
 # The other loaders' runs: name -> (L1 path of the kernel, extra tern options).
 ALT_RUNS = {"elf": ("/l2/vmlinux", ["--boot-protocol", "linux"]),
             "pvh": ("/l2/vmlinux", ["--boot-protocol", "pvh"])}
@@ -124,6 +129,9 @@ class Plan:
         self.mig_cmd = (f"wait; tail -2 /tmp/ping.out; ping -c 3 -W 5 {MIG_L1_ADDR} >/dev/null && "
                         f"echo migrated-$(({e}+{f}))")
         self.mig_expect = f"migrated-{e + f}"
+        self.vmig_cmd = (f"wait; tail -2 /tmp/ping.out; ping -c 3 -W 5 {VMIG_L1_ADDR} >/dev/null && "
+                         f"echo vmigrated-$(({e}+{f}))")
+        self.vmig_expect = f"vmigrated-{e + f}"
 
     def cmdline(self, run):
         # The L2 /init runs the checks for elf and pvh too.
@@ -141,6 +149,9 @@ class Plan:
         if run == "migrate":  # the same L2 script as snap
             line = (f"{CMDLINE_BASE} lane.run=snap lane.nonce={self.nonce} lane.name=migrate"
                     f" lane.ip={MIG_L2_ADDR}/{NET_PREFIX} lane.peer={MIG_L1_ADDR}")
+        if run == "vmig":
+            line = (f"{CMDLINE_BASE} lane.run=snap lane.nonce={self.nonce} lane.name=vmig"
+                    f" lane.ip={VMIG_L2_ADDR}/{NET_PREFIX} lane.peer={VMIG_L1_ADDR}")
         return line
 
     def net_opts(self):
@@ -177,6 +188,10 @@ class Plan:
             f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} " + " ".join(sh_quote(o) for o in self.net_opts()),
             f"run_vduse vduse {sh_quote(self.cmdline('vduse'))} {VDUSE_TAP} {VDUSE_L1_ADDR}/{NET_PREFIX} "
             f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} {self.vduse_mac}",
+            f"LANE_TIMEOUT={RUN_TIMEOUT}",
+            f"run_migrate_vduse vmig {sh_quote(self.cmdline('vmig'))} {VMIG_TAPS[0]} {VMIG_TAPS[1]} "
+            f"{VMIG_L1_ADDR}/{NET_PREFIX} {MIG_TAP_MAC} {VMIG_L2_ADDR} {self.vduse_mac} {VMIG_L1_ADDR} "
+            f"{sh_quote(self.vmig_cmd)} {sh_quote(self.vmig_expect)}",
             ""])
 
 
@@ -322,12 +337,28 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
 
     evaluate_net(res, plan, runs.get("net"), lane)
     evaluate_vduse(res, plan, runs.get("vduse"), l1marks, lane)
+    evaluate_vmig(res, plan, runs.get("vmig"))
     evaluate_snap(res, plan, runs.get("snap"))
     evaluate_migrate(res, plan, runs.get("migrate"))
 
 
-def evaluate_migrate(res, plan, run):
-    names = ["migrate", "migrate-shell", "migrate-ping", "migrate-announce"]
+def evaluate_vmig(res, plan, run):
+    """The migration over vhost-vdpa (VDUSE): the same checks as the
+    in-process device's, but for the announcement (VDUSE has no control
+    queue, so no GUEST_ANNOUNCE), and the switch must have been strategy 3."""
+    evaluate_migrate(res, plan, run, prefix="vmig", expect=plan.vmig_expect, announce=False)
+    if run is None:
+        return
+    sw = [l for l in run.lines if "shadow virtqueues on" in l]
+    res.ok("vmig-switch", any("(strategy 3)" in l for l in sw),
+           f"the source's switch into SVQ: {sw[:2]!r}")
+    if sw:
+        print(f"# vmig: {sw[0].strip()[-120:]}")
+
+
+def evaluate_migrate(res, plan, run, prefix="migrate", expect=None, announce=True):
+    expect = expect or plan.mig_expect
+    names = [prefix, f"{prefix}-shell", f"{prefix}-ping"] + ([f"{prefix}-announce"] if announce else [])
     if run is None or run.rc is None:
         for c in names:
             res.ok(c, False, run_summary(run))
@@ -335,21 +366,23 @@ def evaluate_migrate(res, plan, run):
     mig = run.mark("migrate-rc", "L1") or ""
     m = re.search(r'"downtime_ms":(\d+)', mig)
     t = re.search(r'"total_ms":(\d+)', mig)
-    res.ok("migrate", mig.startswith("0 ") and '"state":"completed"' in mig and run.mark("source-rc", "L1") == "0",
+    res.ok(prefix, mig.startswith("0 ") and '"state":"completed"' in mig and run.mark("source-rc", "L1") == "0",
            f"tern migrate: {mig[:300]!r}; source exit {run.mark('source-rc', 'L1')!r}")
     if m and t:
-        print(f"# migrate (nested): total {t.group(1)} ms, downtime {m.group(1)} ms")
+        print(f"# {prefix} (nested): total {t.group(1)} ms, downtime {m.group(1)} ms")
     typed = run.mark("typed-output-seen", "L1") is not None
-    answered = any(l.strip() == plan.mig_expect for l in run.lines)
-    res.ok("migrate-shell", typed and answered and run.rc == 0 and "ACPI S5" in vm_reason(run),
+    answered = any(l.strip() == expect for l in run.lines)
+    res.ok(f"{prefix}-shell", typed and answered and run.rc == 0 and "ACPI S5" in vm_reason(run),
            f"migrated shell: output seen={typed} line={answered}; {run_summary(run)}")
     stats = [l for l in run.lines if "packets transmitted" in l]
     sm = re.search(r"(\d+) packets transmitted, (\d+) packets received", stats[-1]) if stats else None
     if sm:
         sent, got = int(sm.group(1)), int(sm.group(2))
-        print(f"# migrate (nested): L2 pinged L1 {sent} times at 5/s across the move, {sent - got} lost")
-    res.ok("migrate-ping", sm is not None and int(sm.group(2)) > 0 and answered,
+        print(f"# {prefix} (nested): L2 pinged L1 {sent} times at 5/s across the move, {sent - got} lost")
+    res.ok(f"{prefix}-ping", sm is not None and int(sm.group(2)) > 0 and answered,
            f"L2's ping across the migration: {stats[-1] if stats else 'no summary'}; ping after it answered={answered}")
+    if not announce:
+        return
     neigh = run.mark("migrate-neigh", "L1") or ""
     res.ok("migrate-announce", neigh.startswith(MIG_L2_ADDR + " ") and f"lladdr {plan.mig_mac}" in neigh,
            f"L1's neighbour entry for L2 after the migration: {neigh!r}")
@@ -531,7 +564,7 @@ def lane_main(args, res, plan):
         return res.report()
 
     serial = os.path.join(lane, "serial.log")
-    timeout = 90 + (7 + len(ALT_RUNS)) * RUN_TIMEOUT + NET_TIMEOUT
+    timeout = 90 + (8 + len(ALT_RUNS)) * RUN_TIMEOUT + 2 * NET_TIMEOUT
     rc, wall = lanelib.run_l1(kernel, l1, serial, timeout)
     lines = lanelib.read_log(serial)
     runs, l1marks = lanelib.parse_runs(lines)
