@@ -300,26 +300,29 @@ run_migrate() {
 	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
 }
 
-# vduse_up NAME TAP MAC: tern vduse-net exports tern's software device on
-# TAP through VDUSE (its output in /tmp/vduse-NAME.out), vdpa binds it to
+# vduse_up NAME MAC WIRE...: tern vduse-net exports tern's software device
+# on the wire WIRE (--tap T, or --socket A --peer B) through VDUSE (its
+# output in /tmp/vduse-NAME.out), vdpa binds it to
 # vhost_vdpa; $vdev is the /dev/vhost-vdpa-N it got (or empty), $vpid the
 # daemon. (Not called in $(...): the daemon must stay this shell's child.)
 vduse_up() {
 	vdev=
 	: >"/tmp/vduse-$1.out"
-	tern vduse-net --name "$1" --tap "$2" --mac "$3" >"/tmp/vduse-$1.out" 2>&1 &
+	vname=$1 vmac=$2
+	shift 2
+	tern vduse-net --name "$vname" --mac "$vmac" "$@" >"/tmp/vduse-$vname.out" 2>&1 &
 	vpid=$!
-	if ! wait_for "vduse-net $1 ready" "/tmp/vduse-$1.out" 20; then
-		sed 's/^/@@L1 vduse-out /' "/tmp/vduse-$1.out"
+	if ! wait_for "vduse-net $vname ready" "/tmp/vduse-$vname.out" 20; then
+		sed 's/^/@@L1 vduse-out /' "/tmp/vduse-$vname.out"
 		return 1
 	fi
-	vdpa dev add name "$1" mgmtdev vduse 2>&1 | sed 's/^/@@L1 vduse-out /'
+	vdpa dev add name "$vname" mgmtdev vduse 2>&1 | sed 's/^/@@L1 vduse-out /'
 	n=50
-	while ! ls "/sys/bus/vdpa/devices/$1/" 2>/dev/null | grep -q vhost-vdpa && [ $n -gt 0 ]; do
+	while ! ls "/sys/bus/vdpa/devices/$vname/" 2>/dev/null | grep -q vhost-vdpa && [ $n -gt 0 ]; do
 		sleep 0.1
 		n=$((n - 1))
 	done
-	vdev="/dev/$(ls "/sys/bus/vdpa/devices/$1/" 2>/dev/null | grep vhost-vdpa)"
+	vdev="/dev/$(ls "/sys/bus/vdpa/devices/$vname/" 2>/dev/null | grep vhost-vdpa)"
 }
 
 # vduse_down NAME: unbinds the device and stops its daemon ($vpid).
@@ -339,7 +342,7 @@ vduse_down() {
 # (tern vdpa-probe) that must leak no file descriptor.
 run_vduse() {
 	name=$1 cmdline=$2 tap=$3 addr=$4 port_up=$5 port_down=$6 bytes=$7 mac=$8
-	vduse_up "vduse-$name" "$tap" "$mac"
+	vduse_up "vduse-$name" "$mac" --tap "$tap"
 	dev=$vdev
 	echo "@@L1 vduse-dev $dev"
 	[ -c "$dev" ] || return
@@ -361,15 +364,63 @@ run_vduse() {
 # has one route to L2). VDUSE has no SUSPEND, RESUME or ASIDs: the switch
 # into shadow virtqueues is strategy 3 (reset, restart; its IOTLB stays).
 run_migrate_vduse() {
-	vduse_up vm-src "$3" "$8"
+	vduse_up vm-src "$8" --tap "$3"
 	sdev=$vdev spid=$vpid
-	vduse_up vm-dst "$4" "$8"
+	vduse_up vm-dst "$8" --tap "$4"
 	ddev=$vdev dpid=$vpid
 	echo "@@L1 vmig-devs $sdev $ddev"
 	SRC_NET="vhost-vdpa,dev=$sdev" DST_NET="vhost-vdpa,dev=$ddev" AFTER_SOURCE="vpid=$spid; vduse_down vm-src" \
 		run_migrate "$@"
 	vpid=$dpid
 	vduse_down vm-dst
+}
+
+# run_xchg NAME COUNT KIND: two test guests (firmware/, at /l1/testguest.elf)
+# joined by a socket pair, as tests/kvm's two-VM tests do: A echoes, B
+# exchanges COUNT numbered, checksummed frames with it. KIND sim: each on
+# tern's in-process device (--net vdpa-sim); KIND vduse: each on the
+# kernel's vhost-vdpa, the devices served by tern vduse-net. L1's uptime
+# around B's run gives the frame rate.
+run_xchg() {
+	name=$1 count=$2 kind=$3
+	echo "@@L1 run-begin $name uptime=$(up)"
+	rm -f /tmp/xa.sock /tmp/xb.sock /tmp/xa.rep /tmp/xb.rep
+	maca=02:00:5e:00:53:aa macb=02:00:5e:00:53:bb
+	if [ "$kind" = vduse ]; then
+		vduse_up xa "$maca" --socket /tmp/xa.sock --peer /tmp/xb.sock
+		xpa=$vpid neta="vhost-vdpa,dev=$vdev"
+		vduse_up xb "$macb" --socket /tmp/xb.sock --peer /tmp/xa.sock
+		xpb=$vpid netb="vhost-vdpa,dev=$vdev"
+	else
+		neta="vdpa-sim,socket=/tmp/xa.sock,peer=/tmp/xb.sock,mac=$maca"
+		netb="vdpa-sim,socket=/tmp/xb.sock,peer=/tmp/xa.sock,mac=$macb"
+	fi
+	echo "@@L1 xchg-nets $neta $netb"
+	mkfifo /tmp/xa.in 2>/dev/null
+	timeout "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --cmdline test=net-echo \
+		--net "$neta" --test-device=/tmp/xa.rep </tmp/xa.in >/tmp/xa.out 2>&1 &
+	apid=$!
+	exec 6>/tmp/xa.in
+	wait_for "net echo ready" /tmp/xa.rep 30 || echo "@@L1 xchg-echo-missing $(tail -3 /tmp/xa.out | tr '\n' ' ')"
+	t0=$(up)
+	timeout "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --net "$netb" \
+		--cmdline "test=net-xchg count=$count peer=$maca timeout=$((LANE_TIMEOUT - 20))" \
+		--test-device=/tmp/xb.rep </dev/null >/tmp/xb.out 2>&1
+	rc=$?
+	t1=$(up)
+	echo "@@L1 xchg-result rc=$rc start=$t0 end=$t1 $(grep -o 'net tx=.*' /tmp/xb.rep)"
+	[ $rc = 0 ] || sed 's/^/@@L1 xchg-b-out /' /tmp/xb.out | tail -5
+	printf q >&6
+	exec 6>&-
+	wait "$apid"
+	echo "@@L1 xchg-echo $(grep -o 'net echo count=.*' /tmp/xa.rep)"
+	if [ "$kind" = vduse ]; then
+		vpid=$xpa
+		vduse_down xa
+		vpid=$xpb
+		vduse_down xb
+	fi
+	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
 }
 
 # bench_vmm NAME VMM CMDLINE: boots L2 with VMM (tern, qemu-microvm or

@@ -61,9 +61,9 @@ CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocks
           "net-bind", "net-mac", "net-ping", "net-tcp", "snapshot", "restore-shell", "restore-ping",
           "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce",
           "vduse-dev", "vduse-fd-leak", "vduse-errors", "vduse-bind", "vduse-mac", "vduse-ping", "vduse-tcp",
-          "vmig", "vmig-switch", "vmig-shell", "vmig-ping"]
+          "vmig", "vmig-switch", "vmig-shell", "vmig-ping", "xchg-sim", "xchg-vduse"]
 # Which run each check belongs to (for --only); the rest belong to their own.
-CHECK_RUN = {c: c.split("-")[0] for c in CHECKS}
+CHECK_RUN = {c: c if c.startswith("xchg") else c.split("-")[0] for c in CHECKS}
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
 NET_OPTS = ["--net", f"vdpa-sim,socket={NET_SOCK},peer={NET_SOCK}"]
 VIRTIO_NET_PCI = ("0x1af4", "0x1041")  # virtio 1.x network device (virtio spec 4.1.2)
@@ -90,6 +90,8 @@ MIG_TAP_MAC = "02:00:5e:00:53:02"
 VDUSE_TAP = "lane4"
 VDUSE_L1_ADDR = "169.254.7.1"
 VDUSE_L2_ADDR = "169.254.8.8"
+# The test guests' frame exchange in L1, in-process device vs VDUSE.
+XCHG_COUNT = 20000
 # The migration over vhost-vdpa (VDUSE) run.
 VMIG_TAPS = ("lane5", "lane6")
 VMIG_L1_ADDR = "169.254.9.1"
@@ -189,6 +191,8 @@ class Plan:
             f"run_vduse vduse {sh_quote(self.cmdline('vduse'))} {VDUSE_TAP} {VDUSE_L1_ADDR}/{NET_PREFIX} "
             f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} {self.vduse_mac}",
             f"LANE_TIMEOUT={RUN_TIMEOUT}",
+            f"run_xchg xchg-sim {XCHG_COUNT} sim",
+            f"run_xchg xchg-vduse {XCHG_COUNT} vduse",
             f"run_migrate_vduse vmig {sh_quote(self.cmdline('vmig'))} {VMIG_TAPS[0]} {VMIG_TAPS[1]} "
             f"{VMIG_L1_ADDR}/{NET_PREFIX} {MIG_TAP_MAC} {VMIG_L2_ADDR} {self.vduse_mac} {VMIG_L1_ADDR} "
             f"{sh_quote(self.vmig_cmd)} {sh_quote(self.vmig_expect)}",
@@ -338,8 +342,34 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
     evaluate_net(res, plan, runs.get("net"), lane)
     evaluate_vduse(res, plan, runs.get("vduse"), l1marks, lane)
     evaluate_vmig(res, plan, runs.get("vmig"))
+    evaluate_xchg(res, runs, lane)
     evaluate_snap(res, plan, runs.get("snap"))
     evaluate_migrate(res, plan, runs.get("migrate"))
+
+
+def evaluate_xchg(res, runs, lane):
+    """B's exchange with A's echo: every frame intact (none damaged,
+    duplicated or reordered), nearly all back; the rate is printed and
+    written to xchg-rates.txt (nested emulation: compare the two lines)."""
+    rates = []
+    for kind in ("sim", "vduse"):
+        run = runs.get(f"xchg-{kind}")
+        line = (run.mark("xchg-result", "L1") if run else None) or ""
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        ok = f.get("rc") == "0" and f.get("rx_bad") == "0" and f.get("rx_dup") == "0" and \
+            int(f.get("rx_ok", 0)) + int(f.get("rx_gap", 0)) == XCHG_COUNT and \
+            int(f.get("rx_ok", 0)) >= XCHG_COUNT * 9 // 10
+        res.ok(f"xchg-{kind}", ok, f"B's exchange: {line!r}; " + run_summary(run) if run else "no run")
+        try:
+            secs = float(f["end"]) - float(f["start"])
+            rates.append(f"xchg {kind:5}: {XCHG_COUNT} frames each way in {secs:.2f} s, "
+                         f"{int(f.get('rx_ok', 0)) / secs:.0f} frames/s round trips (nested emulation)")
+        except (KeyError, ValueError, ZeroDivisionError):
+            pass
+    with open(os.path.join(lane, "xchg-rates.txt"), "w") as fh:
+        fh.write("".join(r + "\n" for r in rates))
+    for r in rates:
+        print("# " + r)
 
 
 def evaluate_vmig(res, plan, run):
@@ -556,7 +586,9 @@ def lane_main(args, res, plan):
         log(f"kernel {kernel['package']}")
         vmlinux = lanelib.extract_vmlinux(kernel)
         l2 = lanelib.build_l2_initramfs(build, plan.nonce, kernel=kernel)
-        l1 = lanelib.new_l1_initramfs(build, kernel, tern, l2, plan.script(), vmlinux=vmlinux).pack(
+        guest = os.path.join(build, "firmware", "testguest.elf")
+        l1 = lanelib.new_l1_initramfs(build, kernel, tern, l2, plan.script(), vmlinux=vmlinux,
+                                      guest=guest).pack(
             os.path.join(lane, "l1.cpio.gz"))
         log(f"initramfs images built in {time.monotonic() - t0:.1f} s")
     except LaneError as ex:
@@ -564,7 +596,7 @@ def lane_main(args, res, plan):
         return res.report()
 
     serial = os.path.join(lane, "serial.log")
-    timeout = 90 + (8 + len(ALT_RUNS)) * RUN_TIMEOUT + 2 * NET_TIMEOUT
+    timeout = 90 + (10 + len(ALT_RUNS)) * RUN_TIMEOUT + 2 * NET_TIMEOUT
     rc, wall = lanelib.run_l1(kernel, l1, serial, timeout)
     lines = lanelib.read_log(serial)
     runs, l1marks = lanelib.parse_runs(lines)

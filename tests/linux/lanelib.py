@@ -267,7 +267,7 @@ def build_l2_initramfs(build, marker, name="l2", kernel=None):
     return ir.pack(os.path.join(d, f"{name}.cpio.gz"))
 
 
-def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=None):
+def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=None, guest=None):
     """The L1 tree: busybox, kvm and tun modules, tern and its libraries, the L2
     kernel (/l2/vmlinuz, and /l2/vmlinux if given) and initramfs, the /init
     and its plan. Returned unpacked so a caller can add more (the benchmark
@@ -279,6 +279,8 @@ def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=No
         ir.module(kernel, m)
     ir.binary(tern, "/bin/tern")
     ir.binary(VDPA_TOOL, "/bin/vdpa")
+    if guest:  # tern's test guest, for runs that use it in L1
+        ir.file(guest, "/l1/testguest.elf")
     ir.file(kernel["vmlinuz"], "/l2/vmlinuz")
     if vmlinux:
         ir.file(vmlinux, "/l2/vmlinux")
