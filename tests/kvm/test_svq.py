@@ -248,3 +248,71 @@ def test_switch_back_fails_at_each_call(ctx):
         s.close()
         if src:
             src.kill()
+
+
+def fake_destination(path, stop):
+    """A destination that accepts every configuration and then just reads:
+    enough for a source to reach its switch into SVQ (which comes after the
+    handshake), cheaply, any number of times in a row."""
+    from test_migrate import crc32c
+    hdr = struct.pack("<IIQ", 32, 0, 0)  # ACCEPT, no payload
+    accept = hdr + struct.pack("<I", crc32c(hdr)) + b"\0" * 4
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+    srv.settimeout(0.2)
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            with c:
+                c.sendall(accept)
+                c.settimeout(5)
+                try:
+                    while c.recv(65536):
+                        pass
+                except OSError:
+                    pass
+        srv.close()
+    t = threading.Thread(target=serve)
+    t.start()
+    return t
+
+
+def test_hundred_failed_switches_leave_the_iotlb_as_it_was(ctx):
+    """100 migrations in a row whose switch into SVQ fails at the same call
+    (TERN_SWITCH_FAIL=to-svq:12: the device suspended, some queues already
+    re-pointed): every one rolls back to passthrough with the device's
+    IOTLB at its starting size and no shadow mapping left, and the source
+    keeps echoing."""
+    s, peer = peer_socket(ctx)
+    dev = ctx.path("dev.sock")
+    stop = threading.Event()
+    addr = ctx.path("fake.mig")
+    th = fake_destination(addr, stop)
+    src = None
+    try:
+        src = echo_vm(ctx, "src", dev, peer, env={"TERN_SWITCH_FAIL": "to-svq:12"})
+        base = net_info(src)["iotlb_entries"]
+        check(base > 0, f"the device maps guest RAM: {base}")
+        for k in range(100):
+            rc, out, err = migrate(src, f"unix:{addr}")
+            i = net_info(src)
+            check(rc != 0 and "failed at call 13, rolled back to passthrough" in err,
+                  f"cycle {k}: rc={rc} {err}")
+            check(i["mode"] == "passthrough" and i["rollbacks"] == k + 1 and i["shadow_maps"] == 0 and
+                  i["iotlb_entries"] == base and i["recoveries"] == 0, f"cycle {k}: {i}")
+            if k % 25 == 24:
+                check(echo_round(s, dev, 50, 100 + k) == 50, f"cycle {k}: the source stopped echoing")
+        check(src.status()["state"] == "running", "the source must run on")
+        print(f"# 100 migrations failed at the switch's 13th call: 100 rollbacks, IOTLB at {base} entries "
+              f"after each, echoes throughout")
+    finally:
+        stop.set()
+        th.join()
+        s.close()
+        if src:
+            src.kill()
