@@ -69,6 +69,7 @@ LIB_SRCS += vdpa/shadow.c
 LIB_SRCS += vdpa/vhost_vdpa.c
 LIB_SRCS += vdpa/vring.c
 LIB_SRCS += vdpa/cvq.c
+LIB_SRCS += vdpa/cvq_shadow.c
 LIB_SRCS += vdpa/wire.c
 LIB_SRCS += vdpa/sim_net.c
 LIB_SRCS += vdpa/sim_net_ctl.c

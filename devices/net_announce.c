@@ -133,8 +133,16 @@ void net_announce_unwatch(struct net_announce *a)
 
 void net_announce_request(struct net_announce *a)
 {
-	if (a->watching)
+	if (a->watching || a->shadowed)
 		atomic_store(&a->pending, true);
+}
+
+void net_announce_acked(void *opaque)
+{
+	struct net_announce *a = opaque;
+
+	if (atomic_exchange(&a->pending, false))
+		atomic_fetch_add(&a->acks, 1);
 }
 
 void net_announce_config(const struct net_announce *a, unsigned off, void *buf, unsigned len)

@@ -41,6 +41,7 @@ struct net_announce {
 	bool watching;
 	atomic_bool pending;     /* S_ANNOUNCE is set */
 	atomic_uint acks;        /* ANNOUNCE_ACKs the guest sent while pending */
+	bool shadowed;           /* the shadow control queue reports ACKs instead */
 };
 
 int net_announce_init(struct net_announce *a, struct vm *vm, struct err *e);
@@ -55,6 +56,8 @@ void net_announce_unwatch(struct net_announce *a);
 /* Sets S_ANNOUNCE until the guest acknowledges it; the caller raises the
  * config interrupt. Only meaningful while watching. */
 void net_announce_request(struct net_announce *a);
+/* The shadow control queue saw an ANNOUNCE_ACK (callback form). */
+void net_announce_acked(void *opaque);
 /* ORs S_ANNOUNCE into a config-space read of [off, off+len) if pending. */
 void net_announce_config(const struct net_announce *a, unsigned off, void *buf, unsigned len);
 

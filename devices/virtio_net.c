@@ -24,7 +24,8 @@
 #define NET_CONFIG_LEN 12
 #define WANTED_BACKEND ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) | \
 			(1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) | \
-			(1ull << VDPA_BF_IOTLB_PERSIST) | (1ull << VDPA_BF_DESC_ASID))
+			(1ull << VDPA_BF_IOTLB_PERSIST) | (1ull << VDPA_BF_DESC_ASID) | \
+			(1ull << VDPA_BF_ENABLE_AFTER_DRIVER_OK))
 
 static struct net_dev *to_net(struct virtio_pci *vp)
 {
@@ -73,39 +74,121 @@ static int net_features_ok(struct virtio_pci *vp)
 
 static int net_switch(struct net_dev *n, bool to_svq, struct err *e);
 
+static void cvq_stop(struct net_dev *n)
+{
+	if (!n->cvq_live)
+		return;
+	cvq_shadow_exit(&n->cvq);
+	n->cvq_live = false;
+	n->announce.shadowed = false;
+}
+
+/* The guest's control queue q (at base) gets a shadow: tern's ring, in
+ * ASID 1 when the device isolates the control queue's group. */
+static int cvq_setup(struct net_dev *n, unsigned i, const struct virtio_pci_queue *q, uint16_t base, struct err *e)
+{
+	struct virtio_pci *vp = &n->vp;
+	uint64_t f = vp->driver_features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
+	unsigned group = 0, asid = 0;
+	uint16_t pairs = 1, num;
+	uint8_t mac[6];
+	uint64_t iova;
+	void *mem;
+	int r;
+
+	int g = n->vdpa->ops->get_vring_group(n->vdpa, i, &group) == 0 ? (int)group : -1;
+	if ((r = shadow_own_map(&n->sh, CVQS_SIZE, g, &mem, &iova, &asid, e)) < 0)
+		return r;
+	if (!n->cvq_logged++)
+		pr_info("%s: control queue shadowed by tern, %s", n->vdpa->name,
+			asid ? "isolated in ASID 1 (its group is its own)"
+			     : "in ASID 0's IOVA hole (the device cannot isolate its group)");
+	n->vdpa->ops->get_config(n->vdpa, 0, mac, 6);
+	if (f & (1ull << VNET_F_MQ))
+		n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2);
+	struct vring_dev g_ring = { .num = q->size, .desc_iova = q->desc, .avail_iova = q->driver, .used_iova = q->device,
+				    .last_avail = base, .used_idx = base, .event_idx = !!(f & (1ull << 29)) };
+	if ((r = cvq_shadow_init(&n->cvq, n->vdpa, i, f, pairs, mac, &g_ring, &n->sh.ram, mem, iova, e)) < 0)
+		return r;
+	n->cvq.log = &n->sh.log;
+	n->cvq.announce_ack = net_announce_acked;
+	n->cvq.opaque = &n->announce;
+	n->cvq_live = true;
+	n->announce.shadowed = true;
+	struct vdpa_vring_addr a;
+	cvq_shadow_addrs(&n->cvq, &a, &num);
+	shadow_set_queue(&n->sh, i, false, num, &a, n->cvq.dev_kick, n->cvq.dev_call);
+	shadow_set_own_ring(&n->sh, i, cvq_shadow_used_idx(&n->cvq));
+	return 0;
+}
+
 /* Configures and starts every enabled queue, each at bases[i] (0 without),
- * in passthrough; then, with svq=on, moves the data queues to SVQ. */
-static int net_start(struct virtio_pci *vp, const uint16_t *bases)
+ * in passthrough, the control queue on its shadow; replays ctrl (when
+ * given) before the data queues are enabled where the device allows
+ * enabling after DRIVER_OK; then, with svq=on, moves the data queues to
+ * SVQ. */
+static int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const struct net_ctrl_state *ctrl,
+			  struct err *e)
 {
 	struct net_dev *n = to_net(vp);
 	int cvq = cvq_index(vp);
+	uint16_t b[VPCI_MAX_QUEUES] = { 0 };
 	int r = 0;
 
 	for (unsigned i = 0; r == 0 && i < vp->nqueues; i++) {
 		struct virtio_pci_queue *q = &vp->q[i];
 		struct vdpa_vring_addr a = { q->desc, q->driver, q->device };
-		int kick = q->kick_fd;
 		if (!q->enabled)
 			continue;
-		/* GUEST_ANNOUNCE: tern must see the guest's ANNOUNCE_ACK */
-		if ((int)i == cvq && (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)))
-			r = net_announce_watch(&n->announce, q, bases ? bases[i] : 0, &kick);
-		shadow_set_queue(&n->sh, i, (int)i != cvq, q->size, &a, kick, q->call_fd);
+		b[i] = bases ? bases[i] : 0;
+		if ((int)i == cvq) {
+			r = cvq_setup(n, i, q, b[i], e);
+			b[i] = 0; /* the device starts on a fresh shadow ring */
+			continue;
+		}
+		shadow_set_queue(&n->sh, i, true, q->size, &a, q->kick_fd, q->call_fd);
 	}
 	shadow_set_config_call(&n->sh, vp->config_call_fd);
-	if (!r)
-		r = shadow_start(&n->sh, bases);
+	bool late = ctrl && (n->backend_features & (1ull << VDPA_BF_ENABLE_AFTER_DRIVER_OK));
+	n->sh.defer_data = late;
+	if (!r && (r = shadow_start(&n->sh, b)) < 0)
+		err_errno(e, r, "%s: cannot start the vDPA device", n->vdpa->name);
+	n->sh.defer_data = false;
+	if (!r && ctrl && n->cvq_live) {
+		uint64_t t0 = now_ns();
+		if (!late)
+			pr_info("%s: no ENABLE_AFTER_DRIVER_OK: control state replayed with the data queues already "
+				"enabled", n->vdpa->name);
+		r = cvq_shadow_replay(&n->cvq, ctrl, !getenv("TERN_REPLAY_SERIAL"), &n->replayed, e);
+		n->replay_ns = now_ns() - t0;
+		if (!r)
+			pr_info("%s: control state replayed: %u commands in %.2f ms", n->vdpa->name, n->replayed,
+				(double)n->replay_ns / 1e6);
+	}
+	if (!r && late && (r = shadow_enable_data(&n->sh)) < 0)
+		err_errno(e, r, "%s: enable the data queues", n->vdpa->name);
+	if (!r && n->cvq_live)
+		r = cvq_shadow_start(&n->cvq, vp->q[cvq].kick_fd, vp->q[cvq].call_fd, e);
 	if (r < 0) {
-		net_announce_unwatch(&n->announce);
-		pr_warn("%s: cannot start the vDPA device: %s", n->vdpa->name, strerror(-r));
+		cvq_stop(n);
 		return r;
 	}
 	if (n->svq == NET_SVQ_ON) {
-		struct err e = { { 0 } };
-		if (net_switch(n, true, &e) < 0)
-			pr_warn("%s: svq=on: %s", n->vdpa->name, e.msg);
+		struct err e2 = { { 0 } };
+		if (net_switch(n, true, &e2) < 0)
+			pr_warn("%s: svq=on: %s", n->vdpa->name, e2.msg);
 	}
 	return 0;
+}
+
+static int net_start(struct virtio_pci *vp, const uint16_t *bases)
+{
+	struct err e = { { 0 } };
+	int r = net_start_ctrl(vp, bases, NULL, &e);
+
+	if (r < 0)
+		pr_warn("%s", e.msg);
+	return r;
 }
 
 static int net_driver_ok(struct virtio_pci *vp)
@@ -118,7 +201,9 @@ static void net_reset(struct virtio_pci *vp)
 	struct net_dev *n = to_net(vp);
 
 	net_announce_unwatch(&n->announce);
+	cvq_stop(n);
 	shadow_reset(&n->sh);
+	shadow_own_unmap_all(&n->sh);
 	n->lost = false; /* the driver's reset is what NEEDS_RESET asked for */
 }
 
@@ -280,6 +365,7 @@ static void net_dev_exit(struct vm *vm)
 		/* the watch and the relay write the device's kicks: stop them
 		 * first; the shadow rings go after the device that reads them */
 		net_announce_exit(&n->announce);
+		cvq_stop(n);
 		if (n->sh_live)
 			relay_stop(&n->sh.relay);
 		if (n->vdpa)
@@ -419,9 +505,21 @@ static void net_send_rarp(struct net_dev *n)
 		pr_warn("%s: cannot announce the guest (RARP): %s", n->vdpa->name, strerror(-r));
 }
 
-int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *e)
+int net_dev_ctrl(struct net_dev *n, struct cvq_record *r)
+{
+	struct net_ctrl_state s;
+
+	if (!n->cvq_live)
+		return 0;
+	cvq_shadow_record(&n->cvq, &s);
+	cvq_record_pack(&s, r);
+	return 1;
+}
+
+int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl, struct err *e)
 {
 	struct virtio_pci *vp = &n->vp;
+	struct net_ctrl_state want;
 	int r = virtio_pci_set_state(vp, &st->vp);
 
 	if (r < 0)
@@ -432,9 +530,17 @@ int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *
 		return err_set(e, -EPROTO, "snapshot: the device refused the saved features 0x%llx",
 			       (unsigned long long)vp->driver_features);
 	if (vp->status & VIRTIO_S_DRIVER_OK) {
-		r = net_start(vp, st->last_avail);
+		uint16_t pairs = 1;
+		uint64_t f = vp->driver_features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
+		if (f & (1ull << VNET_F_MQ))
+			n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2);
+		if (ctrl && !(f & (1ull << VNET_F_CTRL_VQ)))
+			return err_set(e, -EPROTO, "snapshot: control-queue state for a driver without a control queue");
+		if (ctrl && (r = cvq_record_unpack(ctrl, f, pairs, &want, e)) < 0)
+			return r;
+		r = net_start_ctrl(vp, st->last_avail, ctrl ? &want : NULL, e);
 		if (r < 0)
-			return err_errno(e, r, "snapshot: cannot restart %s", n->vdpa->name);
+			return r;
 		/* the VM moved: the guest tells its network (the interrupt
 		 * waits in the restored LAPIC until the vCPUs run), or tern
 		 * does on its behalf */

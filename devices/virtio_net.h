@@ -11,6 +11,7 @@
 
 #include "devices/net_announce.h"
 #include "devices/virtio_pci.h"
+#include "vdpa/cvq_shadow.h"
 #include "vdpa/shadow.h"
 #include "vdpa/vdpa.h"
 
@@ -52,6 +53,11 @@ struct net_dev {
 	bool lost;                 /* a failed switch lost the device: NEEDS_RESET */
 	bool fail_each;            /* TERN_SWITCH_FAIL=DIR:each */
 	bool is_sim;               /* tern's software device (not /dev/vhost-vdpa-N) */
+	struct cvq_shadow cvq;     /* the shadow control queue, when the driver has one */
+	bool cvq_live;
+	unsigned cvq_logged;
+	unsigned replayed;         /* commands the last replay sent */
+	uint64_t replay_ns;
 };
 
 /* Snapshot state of one device (fixed layout, stored by migrate/). */
@@ -80,9 +86,13 @@ bool net_dev_frozen(const struct net_dev *n);
 /* Reads the state of a suspended device. */
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
 /* Loads state into a new device before the VM runs, and restarts the
- * backend where the driver left it; a driver that negotiated
- * GUEST_ANNOUNCE is then asked to announce itself (the VM moved). */
-int net_dev_load(struct net_dev *n, const struct net_dev_state *st, struct err *e);
+ * backend where the driver left it: the control-queue state ctrl (or
+ * NULL) is replayed before the data queues are enabled, and a NACK fails
+ * the load; a driver that negotiated GUEST_ANNOUNCE is then asked to
+ * announce itself (the VM moved). */
+int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl, struct err *e);
+/* The control-queue state to carry (1), or 0 when the driver has none. */
+int net_dev_ctrl(struct net_dev *n, struct cvq_record *r);
 
 struct api_net_info;
 /* The device's data-path mode and switch statistics, for GET /vm. */

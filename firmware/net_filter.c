@@ -15,6 +15,12 @@
  * {other} / {mcast}; 3 empty tables and VLAN 42 added (skipped without
  * CTRL_VLAN). Exit status 0 when every phase ended with END (the host side
  * judges the counts).
+ *
+ * With hold=N, the guest then sets a state with every filter item it can
+ * (PROMISC and ALLMULTI off, the MAC tables {other} / {mcast}, VLAN 42, and
+ * NOBCAST with CTRL_RX_EXTRA), reports "filter hold set", and runs N more
+ * phases (4 .. 3+N) changing nothing: a migration or a restore between
+ * them must leave every count as it was (issue 9's replay).
  */
 #include "lib.h"
 #include "virtio_net.h"
@@ -90,7 +96,7 @@ static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 	return end ? 0 : -1;
 }
 
-unsigned net_filter_run(struct vnet *v, unsigned timeout_s)
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold)
 {
 	int fail = 0;
 
@@ -117,5 +123,13 @@ unsigned net_filter_run(struct vnet *v, unsigned timeout_s)
 	} else {
 		report("filter phase=3 skipped (no CTRL_VLAN)");
 	}
+	if (hold) {
+		fail |= vnet_ctrl_mac_table_set(v, &other_mac, 1, &mcast_mac, 1) != VIRTIO_NET_OK;
+		if (v->features & (1ull << VIRTIO_NET_F_CTRL_RX_EXTRA))
+			fail |= vnet_ctrl_rx(v, VIRTIO_NET_CTRL_RX_NOBCAST, 1) != VIRTIO_NET_OK;
+		report("filter hold set fail=%d", fail);
+	}
+	for (unsigned k = 0; k < hold; k++)
+		fail |= run_phase(v, 4 + k, timeout_s);
 	return fail ? GUEST_EXIT_FAIL : GUEST_EXIT_PASS;
 }

@@ -363,7 +363,7 @@ int vnet_up(struct vnet *v, unsigned pairs, int want_cvq)
 		if (pairs > 1 && !(v->dev_features & VBIT(VIRTIO_NET_F_MQ)))
 			return fail(v, "device does not offer MQ");
 		want |= VBIT(VIRTIO_NET_F_CTRL_VQ) | VBIT(VIRTIO_NET_F_MQ) | VBIT(VIRTIO_NET_F_CTRL_RX) |
-			VBIT(VIRTIO_NET_F_CTRL_VLAN) | VBIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
+			VBIT(VIRTIO_NET_F_CTRL_VLAN) | VBIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VBIT(VIRTIO_NET_F_CTRL_RX_EXTRA) |
 			VBIT(VIRTIO_NET_F_GUEST_ANNOUNCE) | VBIT(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS);
 	}
 	set_status(v, VIRTIO_STATUS_ACKNOWLEDGE);

@@ -45,6 +45,7 @@
 #define VIRTIO_NET_F_CTRL_VQ 17
 #define VIRTIO_NET_F_CTRL_RX 18
 #define VIRTIO_NET_F_CTRL_VLAN 19
+#define VIRTIO_NET_F_CTRL_RX_EXTRA 20
 #define VIRTIO_NET_F_GUEST_ANNOUNCE 21
 #define VIRTIO_NET_F_MQ 22
 #define VIRTIO_NET_F_CTRL_MAC_ADDR 23
@@ -61,6 +62,7 @@
 #define VIRTIO_NET_CTRL_RX 0
 #define VIRTIO_NET_CTRL_RX_PROMISC 0
 #define VIRTIO_NET_CTRL_RX_ALLMULTI 1
+#define VIRTIO_NET_CTRL_RX_NOBCAST 5
 #define VIRTIO_NET_CTRL_MAC 1
 #define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
 #define VIRTIO_NET_CTRL_MAC_ADDR_SET 1
@@ -204,7 +206,7 @@ void vnet_notify(struct vnet *v, struct vq *q);
 struct bootinfo;
 unsigned net_test(const char *name, const struct bootinfo *bi);
 /* test=net-filter (net_filter.c). */
-unsigned net_filter_run(struct vnet *v, unsigned timeout_s);
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold);
 /* test=net-echo (net_echo.c). */
 unsigned net_echo_run(struct vnet *v);
 

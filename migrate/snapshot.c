@@ -140,8 +140,12 @@ int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 	for (unsigned i = 0; i < vm->cfg.nr_nets; i++) {
 		struct net_dev_state *ns = malloc(sizeof(*ns));
 		snprintf(name, sizeof(name), "net@%u", i);
+		struct cvq_record ctrl;
 		r = ns ? net_dev_save(vm->nets[i], ns, e) : err_set(e, -ENOMEM, "out of memory");
-		if (r == 0 && (r = begin(fdt, name, 1, e)) == 0 && (r = blob(fdt, "regs", ns, sizeof(*ns), e)) == 0)
+		if (r == 0 && (r = begin(fdt, name, 1, e)) == 0 && (r = blob(fdt, "regs", ns, sizeof(*ns), e)) == 0 &&
+		    net_dev_ctrl(vm->nets[i], &ctrl) > 0)
+			r = blob(fdt, "ctrl", &ctrl, sizeof(ctrl), e);
+		if (r == 0)
 			r = end(fdt, name, e);
 		free(ns);
 		if (r < 0)
@@ -696,10 +700,19 @@ int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
 		r = err_set(e, -EPROTO, "snapshot: device state out of range");
 	for (unsigned i = 0; r == 0 && i < s->nr_nets; i++) {
 		struct net_dev_state ns;
+		struct cvq_record ctrl;
 		snprintf(name, sizeof(name), "net@%u", i);
 		r = load_dev(fdt, name, &ns, sizeof(ns), e);
+		/* the control-queue state (format 1.2) is optional: an older
+		 * stream, or a driver without a control queue, has none */
+		int nn = fdt_subnode_offset(fdt, 0, name), plen = 0;
+		const void *cp = r == 0 && nn >= 0 ? fdt_getprop(fdt, nn, "ctrl", &plen) : NULL;
+		if (cp && (size_t)plen != sizeof(ctrl))
+			r = err_set(e, -EPROTO, "snapshot: %s control-queue state has the wrong size", name);
+		if (cp && r == 0)
+			memcpy(&ctrl, cp, sizeof(ctrl));
 		if (r == 0)
-			r = net_dev_load(vm->nets[i], &ns, e);
+			r = net_dev_load(vm->nets[i], &ns, cp ? &ctrl : NULL, e);
 	}
 	for (unsigned i = 0; r == 0 && i < s->nr_layers; i++)
 		r = snapmem_apply(&vm->mem, s->layers[i].mem_path, s->layers[i].pages, e);

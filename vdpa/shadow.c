@@ -95,6 +95,7 @@ int shadow_init(struct shadow *sh, struct vdpa_dev *dev, uint64_t backend, const
 	sh->mem = mem;
 	sh->fail_at = -1;
 	sh->config_call = -1;
+	sh->own_group = -1;
 	sh->relay.name = dev->name;
 	if (nq > SHADOW_MAX_QUEUES)
 		return err_set(e, -EINVAL, "%s: %u queues, at most %d", dev->name, nq, SHADOW_MAX_QUEUES);
@@ -292,7 +293,7 @@ static int point(struct shadow *sh, unsigned i, bool svq, uint16_t base, bool se
 		r = call(sh, ops(sh)->set_vring_kick(sh->dev, i, svq ? q->dev_kick : q->guest_kick));
 	if (!r)
 		r = call(sh, ops(sh)->set_vring_call(sh->dev, i, svq ? q->dev_call : q->guest_call));
-	if (!r && setup)
+	if (!r && setup && !(sh->defer_data && q->data))
 		r = call(sh, ops(sh)->set_vring_enable(sh->dev, i, true));
 	return r;
 }
@@ -311,6 +312,8 @@ static int start_queues(struct shadow *sh, bool svq)
 		bool shadowed = svq && q->data;
 		r = point(sh, i, shadowed, shadowed ? q->svq.last_used : q->base, true);
 	}
+	if (!r && sh->own_group >= 0 && sh->own_asid)
+		r = call(sh, ops(sh)->set_group_asid(sh->dev, (unsigned)sh->own_group, sh->own_asid));
 	if (!r)
 		r = call(sh, ops(sh)->set_config_call(sh->dev, sh->config_call));
 	if (!r)
@@ -371,6 +374,9 @@ void shadow_exit(struct shadow *sh)
 		q->ring = NULL;
 		q->svq_live = false;
 	}
+	for (unsigned i = 0; i < sh->nown; i++)
+		munmap(sh->own[i].hva, sh->own[i].size);
+	sh->nown = 0;
 	iotlb_exit(&sh->ram);
 }
 
@@ -449,6 +455,8 @@ static uint16_t guest_used_idx(const struct shadow *sh, unsigned i)
 {
 	uint16_t v = 0;
 
+	if (sh->q[i].own_used)
+		return __atomic_load_n(sh->q[i].own_used, __ATOMIC_ACQUIRE);
 	iotlb_read(&sh->ram, sh->q[i].guest.used + 2, &v, 2);
 	return __atomic_load_n(&v, __ATOMIC_ACQUIRE);
 }
@@ -594,6 +602,12 @@ static int remap_restart(struct shadow *sh, unsigned s, bool svq, struct undo *u
 	}
 	if (!r && !persist(sh))
 		r = rings_remap(sh, s);
+	for (unsigned i = 0; !r && !persist(sh) && i < sh->nown; i++) {
+		struct shadow_own *o = &sh->own[i];
+		r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, o->asid, o->iova, o->size));
+		if (!r)
+			r = call(sh, ops(sh)->iotlb_update(sh->dev, o->asid, o->iova, o->size, o->hva, VDPA_PERM_RW));
+	}
 	return r ? r : restart(sh, svq);
 }
 
@@ -906,4 +920,80 @@ void shadow_set_log(struct shadow *sh, struct dirty_log *log)
 	sh->log = log;
 	if (sh->mode == SHADOW_SVQ)
 		relay_set_log(&sh->relay, log);
+}
+
+/* ---- memory of tern's own ------------------------------------------------- */
+
+int shadow_own_map(struct shadow *sh, uint64_t size, int group, void **hva, uint64_t *iova, unsigned *asid,
+		   struct err *e)
+{
+	unsigned g = 0;
+	int r;
+
+	if (sh->nown >= SHADOW_MAX_OWN)
+		return err_set(e, -ENOSPC, "%s: too many shadow mappings", sh->dev->name);
+	/* isolated: the group is its own (no data queue in it) and can move */
+	bool iso = group >= 0 && has(sh, VDPA_BF_IOTLB_ASID) && ops(sh)->as_num(sh->dev) >= 2;
+	for (unsigned i = 0; iso && i < sh->nq; i++)
+		if (sh->q[i].data && (ops(sh)->get_vring_group(sh->dev, i, &g) < 0 || g == (unsigned)group))
+			iso = false;
+	int fd = memfd_create("tern-shadow-own", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return err_errno(e, r, "%s: memory for the shadow control queue", sh->dev->name);
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return err_errno(e, -errno, "%s: memory for the shadow control queue", sh->dev->name);
+	if ((r = iova_alloc(&sh->iova, size, 4096, iova)) < 0) {
+		munmap(p, size);
+		return err_errno(e, r, "%s: no IOVA for the shadow control queue", sh->dev->name);
+	}
+	*asid = iso ? 1 : 0;
+	r = ops(sh)->iotlb_update(sh->dev, *asid, *iova, size, p, VDPA_PERM_RW);
+	if (r < 0) {
+		iova_free(&sh->iova, *iova);
+		munmap(p, size);
+		return err_errno(e, r, "%s: map the shadow control queue in ASID %u", sh->dev->name, *asid);
+	}
+	sh->own[sh->nown++] = (struct shadow_own){ p, *iova, size, *asid };
+	if (iso) {
+		sh->own_group = group;
+		sh->own_asid = 1;
+	}
+	*hva = p;
+	return 0;
+}
+
+void shadow_own_unmap_all(struct shadow *sh)
+{
+	for (unsigned i = 0; i < sh->nown; i++) {
+		struct shadow_own *o = &sh->own[i];
+		ops(sh)->iotlb_invalidate(sh->dev, o->asid, o->iova, o->size);
+		iova_free(&sh->iova, o->iova);
+		munmap(o->hva, o->size);
+	}
+	sh->nown = 0;
+	sh->own_group = -1;
+	sh->own_asid = 0;
+	for (unsigned i = 0; i < sh->nq; i++)
+		sh->q[i].own_used = NULL;
+}
+
+void shadow_set_own_ring(struct shadow *sh, unsigned i, const uint16_t *used)
+{
+	sh->q[i].own_used = used;
+}
+
+int shadow_enable_data(struct shadow *sh)
+{
+	int r = 0;
+
+	for (unsigned i = 0; r == 0 && i < sh->nq; i++)
+		if (sh->q[i].enabled && sh->q[i].data)
+			r = ops(sh)->set_vring_enable(sh->dev, i, true);
+	return r;
 }

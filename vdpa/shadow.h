@@ -63,7 +63,16 @@ struct shadow_queue {
 	bool mapped;
 	struct svq svq;
 	bool svq_live;
+	const uint16_t *own_used;      /* a ring of tern's (the shadow CVQ): its used index */
 };
+
+/* Memory of tern's the device sees (the shadow CVQ's ring and buffers). */
+struct shadow_own {
+	void *hva;
+	uint64_t iova, size;
+	unsigned asid;
+};
+#define SHADOW_MAX_OWN 4
 
 struct shadow_stats {
 	uint64_t switches, rollbacks, recoveries;
@@ -89,6 +98,11 @@ struct shadow {
 	struct relay relay;
 	struct dirty_log *log;
 	bool frozen_by_reset;          /* shadow_freeze() without SUSPEND */
+	unsigned nown;
+	struct shadow_own own[SHADOW_MAX_OWN];
+	int own_group;                 /* a group moved to own_asid at each start, or -1 */
+	unsigned own_asid;
+	bool defer_data;               /* shadow_start() leaves data queues disabled */
 	/* fault injection: the fail_at-th backend call (from 0) of a switch in
 	 * direction fail_dir fails with -EIO instead of being made */
 	enum shadow_dir fail_dir, dir;
@@ -117,6 +131,8 @@ void shadow_set_queue(struct shadow *sh, unsigned i, bool data, uint16_t num, co
 void shadow_set_config_call(struct shadow *sh, int fd);
 /* Starts every enabled queue at bases[i] (0 without bases). */
 int shadow_start(struct shadow *sh, const uint16_t *bases);
+/* Enables the data queues shadow_start() left disabled (defer_data). */
+int shadow_enable_data(struct shadow *sh);
 /* The guest reset the device: SVQ torn down, device reset (and RAM mapped
  * again where mappings do not survive a reset). */
 void shadow_reset(struct shadow *sh);
@@ -136,6 +152,18 @@ void shadow_thaw(struct shadow *sh);
  * guest's rings see it (chains on a shadow ring the device has not taken
  * are the guest's again). */
 int shadow_bases(struct shadow *sh, uint16_t *bases, struct err *e);
+/* Maps size bytes of new shared memory (zeroed) into the device for
+ * tern's own use: in ASID 1 with the control queue's group moved there
+ * when group (>= 0) is a group of its own and the device has two address
+ * spaces, else in ASID 0's IOVA hole. Kept across resets and switches
+ * until shadow_own_unmap_all(). *asid says which. */
+int shadow_own_map(struct shadow *sh, uint64_t size, int group, void **hva, uint64_t *iova, unsigned *asid,
+		   struct err *e);
+void shadow_own_unmap_all(struct shadow *sh);
+/* Queue i is a ring of tern's whose used index is at used (its base after
+ * a stop without SUSPEND). */
+void shadow_set_own_ring(struct shadow *sh, unsigned i, const uint16_t *used);
+
 /* Attaches the dirty log the SVQs mark (NULL detaches). */
 void shadow_set_log(struct shadow *sh, struct dirty_log *log);
 

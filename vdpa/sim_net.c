@@ -101,12 +101,14 @@ static void process_cvq(struct sim_net *s)
 		if (!r)
 			break;
 		uint8_t ack = CVQ_ERR;
-		if (s->chain.out_len <= sizeof(cmd) && s->chain.in_len >= 1) {
+		s->stats.cvq_cmds++;
+		/* test hook: the nack_at-th command is refused, unapplied */
+		bool nack = s->nack_at && s->stats.cvq_cmds == s->nack_at;
+		if (!nack && s->chain.out_len <= sizeof(cmd) && s->chain.in_len >= 1) {
 			size_t len = vring_chain_read(&s->chain, vq_tlb(s, idx), 0, cmd, s->chain.out_len);
 			if (len == s->chain.out_len)
 				ack = cvq_apply(&s->ctrl, &s->lim, s->features, cmd, len);
 		}
-		s->stats.cvq_cmds++;
 		size_t w = s->chain.in_len ? vring_chain_write(&s->chain, vq_tlb(s, idx), s->chain.in_len - 1, &ack, 1)
 					   : 0;
 		vring_dev_push(&q->ring, s->chain.head, (uint32_t)w);

@@ -66,6 +66,7 @@ struct sim_net {
 	uint8_t tx_frame[WIRE_MAX_FRAME];
 	struct vring_chain chain;
 	struct sim_net_stats stats;
+	uint64_t nack_at;  /* TERN_SIM_CVQ_NACK=K: the K-th control command fails */
 };
 
 static inline struct sim_net *to_sim(struct vdpa_dev *d)

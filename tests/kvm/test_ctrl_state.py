@@ -1,0 +1,139 @@
+"""Control-queue state across migration and restore (issue 9). The test
+guest (test=net-filter hold=2) sets receive filters through its control
+queue - PROMISC and ALLMULTI off, MAC tables {other} / {mcast}, VLAN 42,
+NOBCAST - which tern shadows, validates and records. A peer sends each kind
+of frame before and after the VM moves; the guest counts what arrives.
+Without replay the destination's device would start promiscuous and let
+everything through."""
+import os
+import socket
+
+from migratelib import Tern, destination, migrate
+from test_net_filter import BURST, DEST, MAC, frame
+from ternlib import check, num
+
+HOLD = dict(own=BURST, other=BURST, bcast=0, mcast=BURST, v42=BURST, v43=0)
+
+
+def send_phase(s, dev, t, phase, ready=None):
+    """The bursts and the END marker for one phase, once the guest is ready
+    for it (as reported to `ready`, t by default: a guest that moved said
+    so before it moved); returns the counts it reported to t."""
+    import time
+    (ready or t).t.wait_report(f"filter phase={phase} ready", timeout=30)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(dev) and time.monotonic() < deadline:  # a new tern binds it
+        time.sleep(0.01)
+    for dst, vid in DEST.values():
+        for _ in range(BURST):
+            s.sendto(frame(dst, vid), dev)
+    s.sendto(frame(DEST["own"][0], None, flags=2), dev)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = [x for x in t.reports() if x.startswith(f"filter phase={phase} own=")]
+        if got:
+            f = dict(kv.split("=") for kv in got[0].split()[1:])
+            return {k: num(f[k]) for k in HOLD}
+        time.sleep(0.02)
+    raise AssertionError(f"no counts for phase {phase}: {t.reports()}")
+
+
+def filter_vm(ctx, s, peer, name="src"):
+    dev = ctx.path(f"{name}.dev")
+    t = Tern(ctx, name, ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
+                         "test=net-filter hold=2 timeout=60", "--net", f"vdpa-sim,socket={dev},peer={peer},mac={MAC}"])
+    for phase in range(4):
+        send_phase(s, dev, t, phase)
+    t.t.wait_report("filter hold set fail=0")
+    got = send_phase(s, dev, t, 4)
+    check(got == HOLD, f"the filter before the move: {got}, want {HOLD}")
+    return t, dev
+
+
+def peer_socket(ctx):
+    path = ctx.path("peer.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    return s, path
+
+
+def test_filters_survive_migration(ctx):
+    """The destination's device gets the guest's filter state before its
+    data queues run: the same frames pass after the move as before."""
+    s, peer = peer_socket(ctx)
+    src = dst = None
+    try:
+        src, _ = filter_vm(ctx, s, peer)
+        addr = f"unix:{ctx.path('c.mig')}"
+        dev2 = ctx.path("dst.dev")
+        dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={dev2},peer={peer},mac={MAC}"])
+        src.t.wait_report("filter phase=5 ready")
+        rc, out, err = migrate(src, addr)
+        check(rc == 0, f"migrate: {err}")
+        got = send_phase(s, dev2, dst, 5, ready=src)
+        check(got == HOLD, f"the filter after the migration: {got}, want {HOLD} (a blank device passes all)")
+        r = dst.t.finish()
+        check(r.rc == 0, "the guest's filter test failed on the destination", r)
+        rep = [l for l in r.stderr.splitlines() if "control state replayed" in l]
+        check(rep, f"the destination did not replay: {r.stderr}")
+        print(f"# {rep[0].split(': ', 1)[1]}")
+    finally:
+        s.close()
+        for x in (src, dst):
+            if x:
+                x.kill()
+
+
+def test_filters_survive_restore(ctx):
+    """The same across a snapshot and a restore in a new tern."""
+    s, peer = peer_socket(ctx)
+    src = new = None
+    try:
+        src, _ = filter_vm(ctx, s, peer)
+        snap = ctx.path("snap")
+        src.t.wait_report("filter phase=5 ready")
+        src.api.client_ok("snapshot", "--path", snap, "--no-resume")
+        src.api.client("shutdown")
+        src.t.finish()
+        dev2 = ctx.path("r.dev")
+        # no mac=: the new device's own MAC differs, and the guest's
+        # (CTRL_MAC_ADDR) is part of what is replayed
+        new = Tern(ctx, "restored", ["--restore", snap, "--net", f"vdpa-sim,socket={dev2},peer={peer}"])
+        got = send_phase(s, dev2, new, 5, ready=src)
+        check(got == HOLD, f"the filter after the restore: {got}, want {HOLD}")
+        r = new.t.finish()
+        check(r.rc == 0 and "control state replayed" in r.stderr, "the restored guest", r)
+    finally:
+        s.close()
+        for x in (src, new):
+            if x:
+                x.kill()
+
+
+def test_nack_during_replay_leaves_the_source_running(ctx):
+    """The destination's device refuses the second replayed command
+    (TERN_SIM_CVQ_NACK=2): the migration fails, saying which command, and
+    the source runs on with its filter intact."""
+    import os
+    s, peer = peer_socket(ctx)
+    src = dst = None
+    try:
+        src, dev = filter_vm(ctx, s, peer)
+        addr = f"unix:{ctx.path('n.mig')}"
+        saved = dict(os.environ)
+        os.environ["TERN_SIM_CVQ_NACK"] = "2"
+        try:
+            dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d2')},peer={peer},mac={MAC}"])
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        rc, out, err = migrate(src, addr)
+        check(rc != 0 and "refused the replayed" in err, f"migrate should fail on the NACK: rc={rc} {err}")
+        check(src.status()["state"] == "running", "the source must run on")
+        got = send_phase(s, dev, src, 5)
+        check(got == HOLD, f"the source's filter after the failed migration: {got}")
+    finally:
+        s.close()
+        for x in (src, dst):
+            if x:
+                x.kill()

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdpa/cvq_shadow.c - see cvq_shadow.h. What QEMU replays on a destination
+ * (net/vhost-vdpa.c, shared/docs/vdpa-reference.md §5.3) shaped the list
+ * of commands; the command formats are virtio 1.x §5.1.6.5.
+ */
+#include "vdpa/cvq_shadow.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define DESC_OFF 0
+#define AVAIL_OFF 1024
+#define USED_OFF 4096
+#define ACK_OFF 4096
+#define REPLAY_TIMEOUT_MS 5000
+
+static struct vring_desc *desc(struct cvq_shadow *c)
+{
+	return (struct vring_desc *)(c->mem + DESC_OFF);
+}
+
+static uint16_t *avail(struct cvq_shadow *c)
+{
+	return (uint16_t *)(c->mem + AVAIL_OFF);
+}
+
+static uint8_t *used(struct cvq_shadow *c)
+{
+	return c->mem + USED_OFF;
+}
+
+static uint8_t *slot(struct cvq_shadow *c, unsigned s)
+{
+	return c->mem + CVQS_RING + (size_t)s * CVQS_SLOT;
+}
+
+static uint64_t slot_iova(const struct cvq_shadow *c, unsigned s)
+{
+	return c->iova + CVQS_RING + (uint64_t)s * CVQS_SLOT;
+}
+
+_Static_assert(AVAIL_OFF >= 16 * CVQS_NUM && USED_OFF >= AVAIL_OFF + 6 + 2 * CVQS_NUM &&
+		       CVQS_RING >= USED_OFF + 6 + 8 * CVQS_NUM && 2 * CVQS_SLOTS <= CVQS_NUM &&
+		       ACK_OFF >= CVQ_CMD_MAX && ACK_OFF < CVQS_SLOT,
+	       "shadow control queue layout");
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	if (fd >= 0 && write(fd, &one, 8) < 0)
+		pr_warn("control queue: eventfd write failed: %s", strerror(errno));
+}
+
+int cvq_shadow_init(struct cvq_shadow *c, struct vdpa_dev *dev, unsigned idx, uint64_t features,
+		    uint16_t max_pairs, const uint8_t mac[6], const struct vring_dev *g, const struct iotlb *ram,
+		    void *mem, uint64_t iova, struct err *e)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->dev = dev;
+	c->idx = idx;
+	c->features = features;
+	c->lim = (struct cvq_limits){ .mac_table_max = 64, .max_pairs = max_pairs ? max_pairs : 1 };
+	memcpy(c->default_mac, mac, 6);
+	c->ram = ram;
+	c->guest = *g;
+	c->mem = mem;
+	c->iova = iova;
+	c->dev_kick = c->dev_call = c->stop_fd = c->guest_kick = c->guest_call = -1;
+	r = vring_dev_attach(&c->guest, ram, ram);
+	if (r < 0)
+		return err_errno(e, r, "control queue: the guest's ring is not in RAM or misaligned");
+	c->dev_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c->dev_call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->dev_kick < 0 || c->dev_call < 0 || c->stop_fd < 0)
+		return err_errno(e, -errno, "control queue: eventfds");
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	cvq_state_reset(&c->rec, mac, features);
+	return 0;
+}
+
+void cvq_shadow_addrs(const struct cvq_shadow *c, struct vdpa_vring_addr *a, uint16_t *num)
+{
+	*a = (struct vdpa_vring_addr){ c->iova + DESC_OFF, c->iova + AVAIL_OFF, c->iova + USED_OFF };
+	*num = CVQS_NUM;
+}
+
+const uint16_t *cvq_shadow_used_idx(const struct cvq_shadow *c)
+{
+	return (const uint16_t *)(c->mem + USED_OFF + 2);
+}
+
+/* Puts command slot s (len bytes, then the ack byte) on the shadow ring. */
+static void place(struct cvq_shadow *c, unsigned s, size_t len)
+{
+	uint16_t d = (uint16_t)(2 * s);
+
+	slot(c, s)[ACK_OFF] = 0xff; /* neither OK nor ERR until the device says */
+	desc(c)[d] = (struct vring_desc){ slot_iova(c, s), (uint32_t)len, VRING_DESC_F_NEXT, (uint16_t)(d + 1) };
+	desc(c)[d + 1] = (struct vring_desc){ slot_iova(c, s) + ACK_OFF, 1, VRING_DESC_F_WRITE, 0 };
+	avail(c)[2 + (c->avail_idx % CVQS_NUM)] = d;
+	c->avail_idx++;
+	/* descriptors and entry first, then the index that publishes them */
+	__atomic_store_n(&avail(c)[1], c->avail_idx, __ATOMIC_RELEASE);
+}
+
+/* The next used element: its slot, or -1 if none, -EPROTO if the device
+ * returned what it was not given. */
+static int take_used(struct cvq_shadow *c, unsigned nslots)
+{
+	uint16_t idx = __atomic_load_n((uint16_t *)(used(c) + 2), __ATOMIC_ACQUIRE);
+	uint32_t id;
+
+	if (idx == c->last_used)
+		return -1;
+	if ((uint16_t)(idx - c->last_used) > (uint16_t)(c->avail_idx - c->last_used))
+		return -EPROTO; /* ran past what was made available */
+	memcpy(&id, used(c) + 4 + 8 * (size_t)(c->last_used % CVQS_NUM), 4);
+	c->last_used++;
+	if (id % 2 || id / 2 >= nslots)
+		return -EPROTO;
+	return (int)(id / 2);
+}
+
+static void mark(struct cvq_shadow *c, uint64_t gpa, uint64_t len)
+{
+	struct dirty_log *log = c->log ? __atomic_load_n(c->log, __ATOMIC_ACQUIRE) : NULL;
+
+	if (log)
+		dirty_mark(log, gpa, len);
+}
+
+/* Answers the guest's current command with ack. */
+static void answer(struct cvq_shadow *c, uint8_t ack)
+{
+	uint16_t before = c->guest.used_idx;
+	size_t n = vring_chain_write(&c->chain, c->ram, 0, &ack, 1);
+
+	for (unsigned i = 0; n && i < c->chain.nseg; i++)
+		if (c->chain.seg[i].write) {
+			mark(c, c->chain.seg[i].iova, 1);
+			break;
+		}
+	vring_dev_push(&c->guest, c->chain.head, (uint32_t)n);
+	mark(c, c->guest.used_iova + 4 + 8 * (uint64_t)(before & (c->guest.num - 1)), 8);
+	mark(c, c->guest.used_iova + 2, 2);
+	if (vring_dev_need_notify(&c->guest, before))
+		signal_fd(c->guest_call);
+}
+
+/* Lock held. Takes guest commands until one goes to the device (or none
+ * is left). */
+static void guest_commands(struct cvq_shadow *c)
+{
+	uint8_t *cmd = slot(c, 0);
+
+	while (!c->busy) {
+		int r = vring_dev_pop(&c->guest, &c->chain);
+		if (r <= 0) {
+			if (r < 0)
+				pr_warn("%s: the guest's control queue is malformed (%s): it stops", c->dev->name,
+					strerror(-r));
+			return;
+		}
+		size_t len = vring_chain_read(&c->chain, c->ram, 0, cmd, CVQ_CMD_MAX);
+		c->trial = c->rec;
+		/* validated against tern's own rules before the device sees it */
+		if (c->chain.out_len > CVQ_CMD_MAX || !c->chain.in_len ||
+		    cvq_apply(&c->trial, &c->lim, c->features, cmd, len) != CVQ_OK) {
+			c->refused++;
+			answer(c, CVQ_ERR);
+			continue;
+		}
+		if (cmd[0] == CVQ_ANNOUNCE) {
+			/* tern owns S_ANNOUNCE: the device never hears of it */
+			c->announce_acks++;
+			if (c->announce_ack)
+				c->announce_ack(c->opaque);
+			answer(c, CVQ_OK);
+			continue;
+		}
+		place(c, 0, len);
+		c->busy = true;
+		c->forwarded++;
+		signal_fd(c->dev_kick);
+	}
+}
+
+/* Lock held: the device answered the command on the ring. */
+static void device_answers(struct cvq_shadow *c)
+{
+	int s;
+
+	while (c->busy && (s = take_used(c, 1)) != -1) {
+		if (s < 0) {
+			pr_warn("%s: the device's control queue returned a command it was not given", c->dev->name);
+			c->busy = false;
+			answer(c, CVQ_ERR);
+			return;
+		}
+		uint8_t ack = slot(c, 0)[ACK_OFF];
+		if (ack == CVQ_OK)
+			c->rec = c->trial; /* only what the device acknowledged */
+		else
+			c->nacked++;
+		c->busy = false;
+		answer(c, ack == CVQ_OK ? CVQ_OK : CVQ_ERR);
+	}
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, 8) < 0 && errno != EAGAIN)
+		pr_warn("control queue: eventfd read failed: %s", strerror(errno));
+}
+
+static void *cvq_thread(void *arg)
+{
+	struct cvq_shadow *c = arg;
+
+	for (;;) {
+		struct pollfd p[3] = { { c->stop_fd, POLLIN, 0 }, { c->guest_kick, POLLIN, 0 }, { c->dev_call, POLLIN, 0 } };
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		pthread_mutex_lock(&c->lock);
+		if (p[1].revents)
+			drain(c->guest_kick);
+		if (p[2].revents)
+			drain(c->dev_call);
+		device_answers(c);
+		guest_commands(c);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return NULL;
+}
+
+int cvq_shadow_start(struct cvq_shadow *c, int guest_kick, int guest_call, struct err *e)
+{
+	int r;
+
+	c->guest_kick = guest_kick;
+	c->guest_call = guest_call;
+	r = pthread_create(&c->thread, NULL, cvq_thread, c);
+	if (r)
+		return err_errno(e, -r, "%s: cannot start the control queue's thread", c->dev->name);
+	c->running = true;
+	signal_fd(c->guest_kick); /* commands made available before now */
+	return 0;
+}
+
+void cvq_shadow_exit(struct cvq_shadow *c)
+{
+	if (c->running) {
+		signal_fd(c->stop_fd);
+		pthread_join(c->thread, NULL);
+		c->running = false;
+	}
+	if (c->dev_kick >= 0)
+		close(c->dev_kick);
+	if (c->dev_call >= 0)
+		close(c->dev_call);
+	if (c->stop_fd >= 0)
+		close(c->stop_fd);
+	c->dev_kick = c->dev_call = c->stop_fd = -1;
+}
+
+void cvq_shadow_record(struct cvq_shadow *c, struct net_ctrl_state *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->rec;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- replay --------------------------------------------------------------- */
+
+struct replay_cmd {
+	uint8_t b[2 + 8 + 2 * (4 + 64 * 6)];
+	size_t len;
+	char what[40];
+};
+
+static void put_cmd(struct replay_cmd *list, unsigned *n, uint8_t cls, uint8_t cmd, const void *data, size_t len,
+		    const char *what)
+{
+	struct replay_cmd *x = &list[(*n)++];
+
+	x->b[0] = cls;
+	x->b[1] = cmd;
+	memcpy(x->b + 2, data, len);
+	x->len = 2 + len;
+	snprintf(x->what, sizeof(x->what), "%s", what);
+}
+
+static bool has(uint64_t f, unsigned bit)
+{
+	return f & (1ull << bit);
+}
+
+/* The commands that take a device from its defaults to want. */
+static unsigned replay_list(const struct cvq_shadow *c, const struct net_ctrl_state *want, struct replay_cmd *list)
+{
+	struct net_ctrl_state def;
+	uint64_t f = c->features;
+	unsigned n = 0;
+
+	cvq_state_reset(&def, c->default_mac, f);
+	if (has(f, VNET_F_CTRL_MAC_ADDR) && memcmp(want->mac, def.mac, 6))
+		put_cmd(list, &n, CVQ_MAC, CVQ_MAC_ADDR_SET, want->mac, 6, "MAC_ADDR_SET");
+	if (has(f, VNET_F_CTRL_RX) && (want->uni_count || want->multi_count)) {
+		uint8_t t[2 * (4 + 64 * 6)];
+		size_t off = 0;
+		uint32_t nu = want->uni_count, nm = want->multi_count;
+		memcpy(t + off, &nu, 4);
+		memcpy(t + off + 4, want->uni, (size_t)nu * 6);
+		off += 4 + (size_t)nu * 6;
+		memcpy(t + off, &nm, 4);
+		memcpy(t + off + 4, want->multi, (size_t)nm * 6);
+		off += 4 + (size_t)nm * 6;
+		put_cmd(list, &n, CVQ_MAC, CVQ_MAC_TABLE_SET, t, off, "MAC_TABLE_SET");
+	}
+	/* a table tern could not hold: what the guest asked for passes
+	 * anyway, as it would have on a device that fell back */
+	bool extra = has(f, VNET_F_CTRL_RX_EXTRA);
+	bool promisc = want->promisc || (!extra && (want->uni_overflow || want->multi_overflow));
+	const bool modes[6] = { promisc, want->allmulti || want->multi_overflow, want->alluni || want->uni_overflow,
+				want->nomulti, want->nouni, want->nobcast };
+	const bool defs[6] = { def.promisc, def.allmulti, def.alluni, def.nomulti, def.nouni, def.nobcast };
+	static const char *const names[6] = { "RX_PROMISC", "RX_ALLMULTI", "RX_ALLUNI", "RX_NOMULTI", "RX_NOUNI",
+					      "RX_NOBCAST" };
+	for (unsigned m = 0; has(f, VNET_F_CTRL_RX) && m < 6; m++) {
+		if (m >= CVQ_RX_ALLUNI && !extra)
+			break;
+		if (modes[m] != defs[m]) {
+			uint8_t on = modes[m];
+			put_cmd(list, &n, CVQ_RX, (uint8_t)m, &on, 1, names[m]);
+		}
+	}
+	for (unsigned vid = 0; has(f, VNET_F_CTRL_VLAN) && vid < 4096; vid++)
+		if (want->vlans[vid / 64] & (1ull << (vid % 64))) {
+			uint16_t v = (uint16_t)vid;
+			char w[40];
+			snprintf(w, sizeof(w), "VLAN_ADD %u", vid);
+			put_cmd(list, &n, CVQ_VLAN, CVQ_VLAN_ADD, &v, 2, w);
+		}
+	if (has(f, VNET_F_MQ) && want->pairs != def.pairs)
+		put_cmd(list, &n, CVQ_MQ, CVQ_MQ_VQ_PAIRS_SET, &want->pairs, 2, "MQ_VQ_PAIRS_SET");
+	if (has(f, VNET_F_CTRL_GUEST_OFFLOADS) && want->offloads != def.offloads)
+		put_cmd(list, &n, CVQ_GUEST_OFFLOADS, CVQ_GUEST_OFFLOADS_SET, &want->offloads, 8, "GUEST_OFFLOADS_SET");
+	return n;
+}
+
+/* Waits for the device's answers to the commands in slots [0, n). */
+static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned first, unsigned n, struct err *e)
+{
+	unsigned got = 0;
+
+	while (got < n) {
+		int s = take_used(c, n);
+		if (s == -1) {
+			struct pollfd p = { c->dev_call, POLLIN, 0 };
+			if (poll(&p, 1, REPLAY_TIMEOUT_MS) == 0)
+				return err_set(e, -ETIMEDOUT, "%s: the device did not answer the replayed %s in %d ms",
+					       c->dev->name, list[first + got].what, REPLAY_TIMEOUT_MS);
+			drain(c->dev_call);
+			continue;
+		}
+		if (s < 0)
+			return err_set(e, -EPROTO, "%s: the device's control queue returned a command it was not given",
+				       c->dev->name);
+		if (slot(c, (unsigned)s)[ACK_OFF] != CVQ_OK)
+			return err_set(e, -EPROTO, "%s: the device refused the replayed %s (ack %u)", c->dev->name,
+				       list[first + (unsigned)s].what, slot(c, (unsigned)s)[ACK_OFF]);
+		got++;
+	}
+	return 0;
+}
+
+int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, bool pipelined, unsigned *sent,
+		      struct err *e)
+{
+	struct replay_cmd *list = calloc(2 + 6 + 4096 + 2, sizeof(*list));
+	unsigned n, per = pipelined ? CVQS_SLOTS : 1;
+	int r = 0;
+
+	if (!list)
+		return err_set(e, -ENOMEM, "out of memory for the control-queue replay");
+	n = replay_list(c, want, list);
+
+	*sent = n;
+	for (unsigned first = 0; r == 0 && first < n; first += per) {
+		unsigned k = n - first < per ? n - first : per;
+		for (unsigned s = 0; s < k; s++) {
+			memcpy(slot(c, s), list[first + s].b, list[first + s].len);
+			place(c, s, list[first + s].len);
+		}
+		signal_fd(c->dev_kick);
+		r = collect(c, list, first, k, e);
+	}
+	if (r == 0) {
+		pthread_mutex_lock(&c->lock);
+		c->rec = *want;
+		pthread_mutex_unlock(&c->lock);
+	}
+	free(list);
+	return r;
+}
+
+/* ---- the record's travelling form ----------------------------------------- */
+
+void cvq_record_pack(const struct net_ctrl_state *s, struct cvq_record *r)
+{
+	const bool modes[6] = { s->promisc, s->allmulti, s->alluni, s->nomulti, s->nouni, s->nobcast };
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->mac, s->mac, 6);
+	for (unsigned m = 0; m < 6; m++)
+		r->rx |= (uint8_t)(modes[m] << m);
+	r->overflow = (uint8_t)(s->uni_overflow | (s->multi_overflow << 1));
+	r->uni_count = (uint16_t)s->uni_count;
+	r->multi_count = (uint16_t)s->multi_count;
+	r->pairs = s->pairs;
+	r->offloads = s->offloads;
+	memcpy(r->uni, s->uni, sizeof(r->uni));
+	memcpy(r->multi, s->multi, sizeof(r->multi));
+	memcpy(r->vlans, s->vlans, sizeof(r->vlans));
+}
+
+int cvq_record_unpack(const struct cvq_record *r, uint64_t features, uint16_t max_pairs, struct net_ctrl_state *s,
+		      struct err *e)
+{
+	if ((r->rx & ~0x3fu) || (r->overflow & ~3u) || r->rsvd0 || r->uni_count > 64 || r->multi_count > 64 ||
+	    !r->pairs || r->pairs > max_pairs || (r->mac[0] & 1))
+		return err_set(e, -EPROTO, "control-queue state out of range (counts %u/%u, pairs %u of %u, flags "
+					   "0x%x/0x%x)", r->uni_count, r->multi_count, r->pairs, max_pairs, r->rx,
+			       r->overflow);
+	for (unsigned i = 0; i < r->uni_count; i++)
+		if (r->uni[i][0] & 1)
+			return err_set(e, -EPROTO, "control-queue state: multicast address in the unicast table");
+	for (unsigned i = 0; i < r->multi_count; i++)
+		if (!(r->multi[i][0] & 1))
+			return err_set(e, -EPROTO, "control-queue state: unicast address in the multicast table");
+	if (r->offloads & ~features)
+		return err_set(e, -EPROTO, "control-queue state: offloads 0x%llx were not negotiated",
+			       (unsigned long long)r->offloads);
+	cvq_state_reset(s, r->mac, features);
+	bool *modes[6] = { &s->promisc, &s->allmulti, &s->alluni, &s->nomulti, &s->nouni, &s->nobcast };
+	for (unsigned m = 0; m < 6; m++)
+		*modes[m] = (r->rx >> m) & 1;
+	s->uni_overflow = r->overflow & 1;
+	s->multi_overflow = (r->overflow >> 1) & 1;
+	s->uni_count = r->uni_count;
+	s->multi_count = r->multi_count;
+	memcpy(s->uni, r->uni, (size_t)r->uni_count * 6);
+	memcpy(s->multi, r->multi, (size_t)r->multi_count * 6);
+	memcpy(s->vlans, r->vlans, sizeof(s->vlans));
+	s->pairs = r->pairs;
+	s->offloads = r->offloads;
+	return 0;
+}
