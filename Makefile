@@ -130,6 +130,7 @@ UNIT_TESTS += svq_test
 UNIT_TESTS += shadow_test
 UNIT_TESTS += vduse_test
 UNIT_TESTS += vhost_vdpa_test
+UNIT_TESTS += cvq_shadow_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 

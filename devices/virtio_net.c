@@ -89,36 +89,26 @@ static int cvq_setup(struct net_dev *n, unsigned i, const struct virtio_pci_queu
 {
 	struct virtio_pci *vp = &n->vp;
 	uint64_t f = vp->driver_features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
-	unsigned group = 0, asid = 0;
-	uint16_t pairs = 1, num;
+	unsigned asid = 0;
+	uint16_t pairs = 1;
 	uint8_t mac[6];
-	uint64_t iova;
-	void *mem;
 	int r;
 
-	int g = n->vdpa->ops->get_vring_group(n->vdpa, i, &group) == 0 ? (int)group : -1;
-	if ((r = shadow_own_map(&n->sh, CVQS_SIZE, g, &mem, &iova, &asid, e)) < 0)
+	n->vdpa->ops->get_config(n->vdpa, 0, mac, 6);
+	if (f & (1ull << VNET_F_MQ))
+		n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2);
+	struct vring_dev g = { .num = q->size, .desc_iova = q->desc, .avail_iova = q->driver, .used_iova = q->device,
+			       .last_avail = base, .used_idx = base, .event_idx = !!(f & (1ull << 29)) };
+	if ((r = cvq_shadow_setup(&n->cvq, &n->sh, i, f, pairs, mac, &g, &asid, e)) < 0)
 		return r;
 	if (!n->cvq_logged++)
 		pr_info("%s: control queue shadowed by tern, %s", n->vdpa->name,
 			asid ? "isolated in ASID 1 (its group is its own)"
 			     : "in ASID 0's IOVA hole (the device cannot isolate its group)");
-	n->vdpa->ops->get_config(n->vdpa, 0, mac, 6);
-	if (f & (1ull << VNET_F_MQ))
-		n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2);
-	struct vring_dev g_ring = { .num = q->size, .desc_iova = q->desc, .avail_iova = q->driver, .used_iova = q->device,
-				    .last_avail = base, .used_idx = base, .event_idx = !!(f & (1ull << 29)) };
-	if ((r = cvq_shadow_init(&n->cvq, n->vdpa, i, f, pairs, mac, &g_ring, &n->sh.ram, mem, iova, e)) < 0)
-		return r;
-	n->cvq.log = &n->sh.log;
 	n->cvq.announce_ack = net_announce_acked;
 	n->cvq.opaque = &n->announce;
 	n->cvq_live = true;
 	n->announce.shadowed = true;
-	struct vdpa_vring_addr a;
-	cvq_shadow_addrs(&n->cvq, &a, &num);
-	shadow_set_queue(&n->sh, i, false, num, &a, n->cvq.dev_kick, n->cvq.dev_call);
-	shadow_set_own_ring(&n->sh, i, cvq_shadow_used_idx(&n->cvq));
 	return 0;
 }
 

@@ -110,6 +110,9 @@ static void place(struct cvq_shadow *c, unsigned s, size_t len)
 	desc(c)[d + 1] = (struct vring_desc){ slot_iova(c, s) + ACK_OFF, 1, VRING_DESC_F_WRITE, 0 };
 	avail(c)[2 + (c->avail_idx % CVQS_NUM)] = d;
 	c->avail_idx++;
+	/* with EVENT_IDX the device calls only when its used index passes
+	 * used_event (after the avail ring): ask for the very next one */
+	__atomic_store_n(&avail(c)[2 + CVQS_NUM], c->last_used, __ATOMIC_RELAXED);
 	/* descriptors and entry first, then the index that publishes them */
 	__atomic_store_n(&avail(c)[1], c->avail_idx, __ATOMIC_RELEASE);
 }
@@ -398,6 +401,13 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 
 	if (!list)
 		return err_set(e, -ENOMEM, "out of memory for the control-queue replay");
+	/* the thread, if it runs, waits: the ring is this call's meanwhile */
+	pthread_mutex_lock(&c->lock);
+	if (c->busy) {
+		pthread_mutex_unlock(&c->lock);
+		free(list);
+		return err_set(e, -EBUSY, "%s: a guest control command is in flight", c->dev->name);
+	}
 	n = replay_list(c, want, list);
 
 	*sent = n;
@@ -410,11 +420,9 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 		signal_fd(c->dev_kick);
 		r = collect(c, list, first, k, e);
 	}
-	if (r == 0) {
-		pthread_mutex_lock(&c->lock);
+	if (r == 0)
 		c->rec = *want;
-		pthread_mutex_unlock(&c->lock);
-	}
+	pthread_mutex_unlock(&c->lock);
 	free(list);
 	return r;
 }
@@ -469,5 +477,27 @@ int cvq_record_unpack(const struct cvq_record *r, uint64_t features, uint16_t ma
 	memcpy(s->vlans, r->vlans, sizeof(s->vlans));
 	s->pairs = r->pairs;
 	s->offloads = r->offloads;
+	return 0;
+}
+
+int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint64_t features, uint16_t max_pairs,
+		     const uint8_t mac[6], const struct vring_dev *guest, unsigned *asid, struct err *e)
+{
+	struct vdpa_vring_addr a;
+	unsigned group = 0;
+	uint16_t num;
+	uint64_t iova;
+	void *mem;
+	int r;
+
+	int g = sh->dev->ops->get_vring_group(sh->dev, idx, &group) == 0 ? (int)group : -1;
+	if ((r = shadow_own_map(sh, CVQS_SIZE, g, &mem, &iova, asid, e)) < 0)
+		return r;
+	if ((r = cvq_shadow_init(c, sh->dev, idx, features, max_pairs, mac, guest, &sh->ram, mem, iova, e)) < 0)
+		return r;
+	c->log = &sh->log;
+	cvq_shadow_addrs(c, &a, &num);
+	shadow_set_queue(sh, idx, false, num, &a, c->dev_kick, c->dev_call);
+	shadow_set_own_ring(sh, idx, cvq_shadow_used_idx(c));
 	return 0;
 }

@@ -29,6 +29,7 @@
 
 #include "migrate/dirty.h"
 #include "vdpa/cvq.h"
+#include "vdpa/shadow.h"
 #include "vdpa/vdpa.h"
 #include "vdpa/vring.h"
 
@@ -92,6 +93,12 @@ struct cvq_shadow {
 int cvq_shadow_init(struct cvq_shadow *c, struct vdpa_dev *dev, unsigned idx, uint64_t features,
 		    uint16_t max_pairs, const uint8_t mac[6], const struct vring_dev *g, const struct iotlb *ram,
 		    void *mem, uint64_t iova, struct err *e);
+/* Everything at once, for queue idx of the device behind sh: tern's
+ * memory mapped (shadow_own_map(): *asid says where), the shadow set up
+ * over the guest's ring guest, and the device's queue idx pointed at it
+ * for shadow_start(). The thread starts with cvq_shadow_start(). */
+int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint64_t features, uint16_t max_pairs,
+		     const uint8_t mac[6], const struct vring_dev *guest, unsigned *asid, struct err *e);
 /* The shadow ring's IOVAs and size, for the device. */
 void cvq_shadow_addrs(const struct cvq_shadow *c, struct vdpa_vring_addr *a, uint16_t *num);
 /* Where the shadow ring's used index lives (the device's progress). */
@@ -103,7 +110,8 @@ void cvq_shadow_exit(struct cvq_shadow *c);
  * queues not yet): only what differs from the device's defaults, with up
  * to CVQS_SLOTS commands in flight when pipelined, else one at a time.
  * Any NACK (or silence for 5 s) fails with a message naming the command;
- * on success the record is want. Not while the thread runs. */
+ * on success the record is want. The thread, if running, waits meanwhile
+ * (-EBUSY if a guest command is on the device). */
 int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, bool pipelined, unsigned *sent,
 		      struct err *e);
 /* A copy of the record. */

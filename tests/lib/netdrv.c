@@ -157,16 +157,16 @@ uint64_t netdrv_pump(struct netdrv *d, uint64_t n, unsigned ms)
 	return t < r ? t : r;
 }
 
-int netdrv_cvq(struct netdrv *d, uint8_t cls, uint8_t cmd, uint8_t val)
+int netdrv_cvq_raw(struct netdrv *d, const void *cmd, size_t len, uint32_t ack_len)
 {
 	struct netdrv_q *q = &d->q[2];
-	uint64_t b = q->bufs;
-	uint8_t c[3] = { cls, cmd, val };
-	struct vring_desc d0 = { b, 3, VRING_DESC_F_NEXT, 1 }, d1 = { b + 64, 1, VRING_DESC_F_WRITE, 0 };
+	uint64_t b = q->bufs, ack = b + 0x10000; /* up to 64 KiB of command */
+	struct vring_desc d0 = { b, (uint32_t)len, ack_len ? VRING_DESC_F_NEXT : 0, 1 };
+	struct vring_desc d1 = { ack, ack_len, VRING_DESC_F_WRITE, 0 };
 	uint16_t head = 0;
 
-	memcpy(gpa(d, b), c, 3);
-	gpa(d, b + 64)[0] = 0xee;
+	memcpy(gpa(d, b), cmd, len);
+	gpa(d, ack)[0] = 0xee;
 	memcpy(gpa(d, q->desc), &d0, 16);
 	memcpy(gpa(d, q->desc + 16), &d1, 16);
 	memcpy(gpa(d, q->avail + 4 + 2ull * (q->avail_idx % NETDRV_NUM)), &head, 2);
@@ -174,14 +174,29 @@ int netdrv_cvq(struct netdrv *d, uint8_t cls, uint8_t cmd, uint8_t val)
 	__atomic_store_n((uint16_t *)gpa(d, q->avail + 2), q->avail_idx, __ATOMIC_RELEASE);
 	kick(d, 2);
 	for (int i = 0; i < 2000; i++) {
-		if (__atomic_load_n((uint16_t *)gpa(d, q->used + 2), __ATOMIC_ACQUIRE) == q->avail_idx)
-			return gpa(d, b + 64)[0];
+		if (__atomic_load_n((uint16_t *)gpa(d, q->used + 2), __ATOMIC_ACQUIRE) == q->avail_idx) {
+			uint32_t ulen;
+			memcpy(&ulen, gpa(d, q->used + 4 + 8ull * ((q->avail_idx - 1) % NETDRV_NUM) + 4), 4);
+			return ulen ? gpa(d, ack)[0] : -ENODATA;
+		}
 		usleep(1000);
 	}
 	return -ETIMEDOUT;
 }
 
+int netdrv_cvq(struct netdrv *d, uint8_t cls, uint8_t cmd, uint8_t val)
+{
+	uint8_t c[3] = { cls, cmd, val };
+
+	return netdrv_cvq_raw(d, c, 3, 1);
+}
+
 int netdrv_init(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost, struct err *e)
+{
+	return netdrv_init_ctrl(d, mem, backend_off, cost, false, e);
+}
+
+int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost, bool ctrl, struct err *e)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	static const uint8_t mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
@@ -215,7 +230,8 @@ int netdrv_init(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost,
 		return r;
 	o->get_features(d->dev, &f);
 	f &= (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VNET_F_MAC) |
-	     (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VNET_F_CTRL_VQ) | (1ull << VNET_F_CTRL_RX);
+	     (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VNET_F_CTRL_VQ) | (1ull << VNET_F_CTRL_RX) |
+	     (ctrl ? (1ull << VNET_F_CTRL_VLAN) | (1ull << VNET_F_CTRL_RX_EXTRA) | (1ull << VNET_F_CTRL_MAC_ADDR) : 0);
 	if ((r = shadow_set_features(&d->sh, f)) < 0)
 		return err_errno(e, r, "features");
 	for (unsigned i = 0; i < 3; i++) {
@@ -229,10 +245,20 @@ int netdrv_init(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost,
 		d->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		d->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		struct vdpa_vring_addr ad = { q->desc, q->avail, q->used };
+		if (i == 2 && ctrl) {
+			struct vring_dev g = { .num = NETDRV_NUM, .desc_iova = q->desc, .avail_iova = q->avail,
+					       .used_iova = q->used, .event_idx = !!(f & (1ull << VIRTIO_F_EVENT_IDX)) };
+			if ((r = cvq_shadow_setup(&d->cvq, &d->sh, 2, f, 1, mac, &g, &d->cvq_asid, e)) < 0)
+				return r;
+			d->ctrl = true;
+			continue;
+		}
 		shadow_set_queue(&d->sh, i, i < 2, NETDRV_NUM, &ad, d->kick[i], d->call[i]);
 	}
 	if ((r = shadow_start(&d->sh, NULL)) < 0)
 		return err_errno(e, r, "start");
+	if (ctrl && (r = cvq_shadow_start(&d->cvq, d->kick[2], d->call[2], e)) < 0)
+		return r;
 	return 0;
 }
 
@@ -251,8 +277,10 @@ bool netdrv_dirty(const struct netdrv *d, uint64_t gpa_)
 
 void netdrv_exit(struct netdrv *d)
 {
-	/* the relay first (it kicks the device), then the device (it reads
+	/* the relays first (they kick the device), then the device (it reads
 	 * the shadow rings), then the rings */
+	if (d->ctrl)
+		cvq_shadow_exit(&d->cvq);
 	relay_stop(&d->sh.relay);
 	if (d->dev)
 		d->dev->ops->destroy(d->dev);

@@ -15,6 +15,7 @@
 #define TERN_TESTS_LIB_NETDRV_H
 
 #include "migrate/dirty.h"
+#include "vdpa/cvq_shadow.h"
 #include "vdpa/shadow.h"
 #include "vdpa/sim_net.h"
 #include "vmm/vm.h"
@@ -46,18 +47,28 @@ struct netdrv {
 	int kick[3], call[3];
 	struct netdrv_q q[3];     /* rx, tx, cvq */
 	struct netdrv_dir tx, rx; /* guest -> peer, peer -> guest */
+	struct cvq_shadow cvq;    /* with ctrl: tern's shadow of queue 2 */
+	bool ctrl;
+	unsigned cvq_asid;
 };
 
 /* Brings it up: mem bytes of guest RAM (sparse), features f (VERSION_1,
  * ACCESS_PLATFORM, MAC, EVENT_IDX, CTRL_VQ, CTRL_RX by default when 0),
  * backend features minus backend_off, the mlx5 cost model if asked. */
 int netdrv_init(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost, struct err *e);
+/* The same with the control queue behind a shadow (vdpa/cvq_shadow.h),
+ * as tern runs it, when ctrl. */
+int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost, bool ctrl, struct err *e);
 void netdrv_exit(struct netdrv *d);
 /* Moves traffic for up to ms milliseconds or until n frames each way have
  * arrived (whichever first); returns frames that arrived in both. */
 uint64_t netdrv_pump(struct netdrv *d, uint64_t n, unsigned ms);
 /* Sends a CVQ command (class, cmd, one data byte) and returns its ack. */
 int netdrv_cvq(struct netdrv *d, uint8_t cls, uint8_t cmd, uint8_t val);
+/* Any command bytes (len up to 64 KiB) with an ack buffer of ack_len bytes
+ * (0: none); returns the ack byte, or -ENODATA when the used length says
+ * nothing was written, -ETIMEDOUT. */
+int netdrv_cvq_raw(struct netdrv *d, const void *cmd, size_t len, uint32_t ack_len);
 /* A dirty log that svq can mark (no KVM): npages of tern's bitmap. */
 void netdrv_log_on(struct netdrv *d);
 bool netdrv_dirty(const struct netdrv *d, uint64_t gpa);

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdpa/cvq_shadow.c without KVM (tests/lib/netdrv.c with the control queue
+ * shadowed, over tern's software device): hostile guest commands are
+ * answered ERR without reaching the device, good ones reach it and change
+ * the record only when it says OK, a device NACK leaves the record alone;
+ * the queue is isolated in ASID 1 on this device; the record round-trips
+ * through its travelling form, which refuses out-of-range input; a replay
+ * of 64 MAC addresses and 32 VLANs gives a new device the same state,
+ * pipelined or one command at a time, and a NACK in it is reported.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tests/lib/netdrv.h"
+#include "tests/unit/unit.h"
+
+static struct netdrv *up(void)
+{
+	struct netdrv *d = calloc(1, sizeof(*d));
+	struct err e = { { 0 } };
+
+	if (netdrv_init_ctrl(d, 16 * MiB, 0, false, true, &e) < 0)
+		fail_msg("netdrv_init_ctrl: %s", e.msg);
+	return d;
+}
+
+static void down(struct netdrv *d)
+{
+	netdrv_exit(d);
+	free(d);
+}
+
+static uint64_t device_cmds(struct netdrv *d)
+{
+	struct sim_net_stats st;
+
+	sim_net_get_stats(d->dev, &st);
+	return st.cvq_cmds;
+}
+
+static void test_hostile_commands_never_reach_the_device(void **state)
+{
+	struct netdrv *d = up();
+	static uint8_t big[CVQ_CMD_MAX + 16];
+	const uint8_t bad_class[] = { 9, 0, 1 };
+	const uint8_t bad_rx[] = { CVQ_RX, 7, 1 };
+	const uint8_t rx_two[] = { CVQ_RX, CVQ_RX_PROMISC, 2 };
+	const uint8_t vlan_4096[] = { CVQ_VLAN, CVQ_VLAN_ADD, 0x00, 0x10 };
+	const uint8_t mq_zero[] = { CVQ_MQ, CVQ_MQ_VQ_PAIRS_SET, 0, 0 };
+	/* a unicast table that claims 1000 entries in 8 bytes */
+	const uint8_t table_lies[] = { CVQ_MAC, CVQ_MAC_TABLE_SET, 0xe8, 0x03, 0, 0, 1, 2, 3, 4 };
+	const uint8_t mcast_in_uni[] = { CVQ_MAC, CVQ_MAC_TABLE_SET, 1, 0, 0, 0, 0x01, 0, 0x5e, 0, 0, 1, 0, 0, 0, 0 };
+
+	(void)state;
+	assert_int_equal(d->cvq_asid, 1); /* the CVQ's group is its own here */
+	uint64_t before = device_cmds(d);
+	const struct {
+		const void *c;
+		size_t len;
+	} cases[] = {
+		{ bad_class, sizeof(bad_class) }, { bad_rx, sizeof(bad_rx) },     { rx_two, sizeof(rx_two) },
+		{ vlan_4096, sizeof(vlan_4096) }, { mq_zero, sizeof(mq_zero) },   { table_lies, sizeof(table_lies) },
+		{ mcast_in_uni, sizeof(mcast_in_uni) }, { big, sizeof(big) },     { bad_class, 1 },
+	};
+	big[0] = CVQ_RX;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(netdrv_cvq_raw(d, cases[i].c, cases[i].len, 1), CVQ_ERR);
+	/* no ack byte to answer in: returned with nothing written */
+	const uint8_t promisc_off[] = { CVQ_RX, CVQ_RX_PROMISC, 0 };
+	assert_int_equal(netdrv_cvq_raw(d, promisc_off, 3, 0), -ENODATA);
+	assert_int_equal(device_cmds(d), before);
+	assert_int_equal(d->cvq.refused, 10);
+	/* a good one reaches it, and the record follows */
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 0), CVQ_OK);
+	assert_int_equal(device_cmds(d), before + 1);
+	struct net_ctrl_state rec;
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_false(rec.promisc);
+	/* traffic still flows on the data queues (now filtered by MAC) */
+	down(d);
+}
+
+static void test_device_nack_leaves_the_record(void **state)
+{
+	struct net_ctrl_state rec;
+
+	(void)state;
+	setenv("TERN_SIM_CVQ_NACK", "2", 1);
+	struct netdrv *d = up();
+	unsetenv("TERN_SIM_CVQ_NACK");
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_ALLMULTI, 1), CVQ_OK);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 0), CVQ_ERR); /* the device's 2nd: refused */
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_true(rec.allmulti);
+	assert_true(rec.promisc);
+	assert_int_equal(d->cvq.nacked, 1);
+	down(d);
+}
+
+static void big_state(struct netdrv *d, struct net_ctrl_state *s)
+{
+	cvq_state_reset(s, d->mac, d->cvq.features);
+	s->promisc = false;
+	s->uni_count = 48;
+	s->multi_count = 16;
+	for (unsigned i = 0; i < 48; i++)
+		memcpy(s->uni[i], (uint8_t[6]){ 0x52, 0x54, 0, 1, 0, (uint8_t)i }, 6);
+	for (unsigned i = 0; i < 16; i++)
+		memcpy(s->multi[i], (uint8_t[6]){ 0x01, 0, 0x5e, 0, 1, (uint8_t)i }, 6);
+	for (unsigned v = 100; v < 132; v++)
+		s->vlans[v / 64] |= 1ull << (v % 64);
+	s->nobcast = true;
+}
+
+static void test_replay_pipelined_and_serial(void **state)
+{
+	(void)state;
+	for (int pipelined = 0; pipelined < 2; pipelined++) {
+		struct netdrv *d = up();
+		struct net_ctrl_state want, got;
+		struct err e = { { 0 } };
+		unsigned sent = 0;
+		big_state(d, &want);
+		/* the thread is idle (no guest command): replay on this thread */
+		pthread_mutex_lock(&d->cvq.lock);
+		pthread_mutex_unlock(&d->cvq.lock);
+		uint64_t before = device_cmds(d);
+		if (cvq_shadow_replay(&d->cvq, &want, pipelined, &sent, &e) < 0)
+			fail_msg("replay: %s", e.msg);
+		/* one table, PROMISC off, NOBCAST on, 32 VLANs */
+		assert_int_equal(sent, 1 + 2 + 32);
+		assert_int_equal(device_cmds(d), before + sent);
+		cvq_shadow_record(&d->cvq, &got);
+		assert_memory_equal(&got, &want, sizeof(got));
+		down(d);
+	}
+}
+
+static void test_replay_nack_is_reported(void **state)
+{
+	struct net_ctrl_state want;
+	struct err e = { { 0 } };
+	unsigned sent;
+
+	(void)state;
+	setenv("TERN_SIM_CVQ_NACK", "3", 1);
+	struct netdrv *d = up();
+	unsetenv("TERN_SIM_CVQ_NACK");
+	big_state(d, &want);
+	assert_int_equal(cvq_shadow_replay(&d->cvq, &want, true, &sent, &e), -EPROTO);
+	assert_err_contains(&e, "refused the replayed RX_NOBCAST");
+	down(d);
+}
+
+static void test_record_round_trip_and_refusals(void **state)
+{
+	struct netdrv *d = up();
+	struct net_ctrl_state s, back;
+	struct cvq_record r, bad;
+	struct err e = { { 0 } };
+
+	(void)state;
+	big_state(d, &s);
+	s.uni_overflow = true;
+	s.uni_count = 0;
+	memset(s.uni, 0, sizeof(s.uni));
+	cvq_record_pack(&s, &r);
+	assert_int_equal(cvq_record_unpack(&r, d->cvq.features, 1, &back, &e), 0);
+	assert_memory_equal(&back, &s, sizeof(s));
+	const struct {
+		size_t off;
+		uint8_t val;
+	} flips[] = {
+		{ offsetof(struct cvq_record, rx), 0x40 },       { offsetof(struct cvq_record, overflow), 4 },
+		{ offsetof(struct cvq_record, uni_count), 65 },  { offsetof(struct cvq_record, multi_count), 200 },
+		{ offsetof(struct cvq_record, pairs), 0 },       { offsetof(struct cvq_record, pairs), 2 },
+		{ offsetof(struct cvq_record, rsvd0), 1 },       { offsetof(struct cvq_record, mac), 1 },
+		{ offsetof(struct cvq_record, offloads) + 7, 0x80 },
+	};
+	for (unsigned i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		bad = r;
+		((uint8_t *)&bad)[flips[i].off] = flips[i].val;
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(cvq_record_unpack(&bad, d->cvq.features, 1, &back, &e), -EPROTO);
+	}
+	/* a multicast address among the unicast ones */
+	bad = r;
+	bad.uni_count = 1;
+	bad.uni[0][0] = 0x01;
+	assert_int_equal(cvq_record_unpack(&bad, d->cvq.features, 1, &back, &e), -EPROTO);
+	down(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hostile_commands_never_reach_the_device),
+		cmocka_unit_test(test_device_nack_leaves_the_record),
+		cmocka_unit_test(test_replay_pipelined_and_serial),
+		cmocka_unit_test(test_replay_nack_is_reported),
+		cmocka_unit_test(test_record_round_trip_and_refusals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
