@@ -252,7 +252,7 @@ demo: setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh $(BUILD)
 
-BENCH_BINS := $(BUILD)/tests/bench/switch_bench
+BENCH_BINS := $(BUILD)/tests/bench/switch_bench $(BUILD)/tests/bench/replay_bench
 
 bench: all $(BENCH_BINS)
 	$(Q)python3 tests/bench/boot --build $(BUILD)
@@ -260,6 +260,7 @@ bench: all $(BENCH_BINS)
 	$(Q)python3 tests/bench/snapshot --build $(BUILD)
 	$(Q)python3 tests/bench/migrate --build $(BUILD)
 	$(Q)python3 tests/bench/switch --build $(BUILD)
+	$(Q)python3 tests/bench/replay --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
