@@ -206,7 +206,7 @@ void vnet_notify(struct vnet *v, struct vq *q);
 struct bootinfo;
 unsigned net_test(const char *name, const struct bootinfo *bi);
 /* test=net-filter (net_filter.c). */
-unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold);
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsigned bigtable);
 /* test=net-echo (net_echo.c). */
 unsigned net_echo_run(struct vnet *v);
 

@@ -23,6 +23,7 @@ libclang-rt-14-dev
 qemu-system-x86
 busybox-static
 iproute2
+ethtool
 cpio
 xz-utils
 zstd
