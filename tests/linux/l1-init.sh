@@ -18,7 +18,7 @@ dmesg -n 1
 up() { cut -d' ' -f1 /proc/uptime; }
 
 echo "@@L1 init uptime=$(up)"
-for m in irqbypass kvm kvm-amd tun vhost_iotlb vdpa vduse vhost vhost_vdpa; do
+for m in irqbypass kvm kvm-amd tun vhost_iotlb vdpa vduse vhost vhost_vdpa llc stp garp mrp 8021q; do
 	insmod /lib/modules/$m.ko || echo "@@L1 insmod-failed $m"
 done
 if [ -c /dev/kvm ]; then
@@ -261,6 +261,7 @@ run_migrate() {
 		--net "${SRC_NET:-vdpa-sim,tap=$stap,mac=$l2mac}"
 	src=$pid
 	tap_up "$stap" "$addr" "$mac" "$src"
+	[ -n "$AFTER_SRC_TAP" ] && eval "$AFTER_SRC_TAP"
 	if ! wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
 		echo "@@L1 prompt-missing"
 		kill "$src"
@@ -283,6 +284,7 @@ run_migrate() {
 	exec 3>&-
 	sed 's/^/@@L1 source-console /' /tmp/con.out
 	tap_up "$dtap" "$addr" "$mac" "$dst"
+	[ -n "$AFTER_DST_TAP" ] && eval "$AFTER_DST_TAP"
 	echo "@@L1 migrate-neigh $(neigh_of "$dtap" "$peer") now=$(up)"
 	# the same typing as type_expect, on the destination's console
 	printf '%s\n' "$cmd" >&4
@@ -421,6 +423,24 @@ run_xchg() {
 		vduse_down xb
 	fi
 	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
+}
+
+# vlan_up TAP ADDR: VLAN 42 on TAP (TAP.42) with ADDR.
+vlan_up() {
+	ip link add link "$1" name "$1.42" type vlan id 42 && ip addr add "$2" dev "$1.42" &&
+		ip link set "$1.42" up && echo "@@L1 vlan-up $1.42" || echo "@@L1 vlan-missing $1.42"
+}
+
+# run_migrate_ctrl NAME ... VADDR: run_migrate (the same first eleven
+# arguments) for L2's ctrl run: two queue pairs on each device, and VLAN 42
+# with VADDR on L1's side of each TAP. L2 has set its MAC, VLAN 42, a
+# multicast address, promiscuous mode and two queues through its control
+# queue before the move; the destination must have them replayed.
+run_migrate_ctrl() {
+	vaddr=${12}
+	SRC_NET="vdpa-sim,tap=$3,mac=$8,queues=2" DST_NET="vdpa-sim,tap=$4,mac=$8,queues=2" \
+		AFTER_SRC_TAP="vlan_up $3 $vaddr" AFTER_DST_TAP="vlan_up $4 $vaddr" \
+		run_migrate "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "${11}"
 }
 
 # bench_vmm NAME VMM CMDLINE: boots L2 with VMM (tern, qemu-microvm or

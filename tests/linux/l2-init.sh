@@ -137,6 +137,36 @@ snap)
 	echo "@@L2 shell-ready"
 	exec setsid cttyhack sh
 	;;
+ctrl)
+	# Issue 9: state set through the control queue - MAC, VLAN 42, a
+	# multicast address, promiscuous mode, two queue pairs - then a shell
+	# to be migrated; L1 checks after the move that it all still holds.
+	arg() { sed -n "s/.*lane\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+	for m in failover net_failover virtio_net llc stp garp mrp 8021q; do
+		insmod /lib/modules/$m.ko || echo "@@L2 insmod-failed $m"
+	done
+	n=50
+	while [ ! -e /sys/class/net/eth0 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	ip link set lo up
+	ip link set eth0 address "$(arg newmac)"
+	echo "@@L2 ctrl-mac $?"
+	ethtool -L eth0 combined 2
+	echo "@@L2 ctrl-queues $?"
+	ip link set eth0 up
+	ip addr add "$(arg ip)" dev eth0
+	ip link add link eth0 name eth0.42 type vlan id 42 && ip addr add "$(arg vip)" dev eth0.42 &&
+		ip link set eth0.42 up
+	echo "@@L2 ctrl-vlan $?"
+	ip.full maddr add 01:00:5e:01:02:03 dev eth0
+	echo "@@L2 ctrl-maddr $?"
+	ip link set eth0 promisc on
+	echo "@@L2 ctrl-promisc $?"
+	ping -c 1 -w 20 "$(arg vpeer)" >/dev/null 2>&1
+	echo "@@L2 ctrl-vping-before $?"
+	export PS1='lane-sh# '
+	echo "@@L2 shell-ready"
+	exec setsid cttyhack sh
+	;;
 reboot)
 	echo "@@L2 reboot"
 	reboot -f

@@ -61,7 +61,8 @@ CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocks
           "net-bind", "net-mac", "net-ping", "net-tcp", "snapshot", "restore-shell", "restore-ping",
           "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce",
           "vduse-dev", "vduse-fd-leak", "vduse-errors", "vduse-bind", "vduse-mac", "vduse-ping", "vduse-tcp",
-          "vmig", "vmig-switch", "vmig-shell", "vmig-ping", "xchg-sim", "xchg-vduse"]
+          "vmig", "vmig-switch", "vmig-shell", "vmig-ping", "xchg-sim", "xchg-vduse",
+          "ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-replay"]
 # Which run each check belongs to (for --only); the rest belong to their own.
 CHECK_RUN = {c: c if c.startswith("xchg") else c.split("-")[0] for c in CHECKS}
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
@@ -90,6 +91,13 @@ MIG_TAP_MAC = "02:00:5e:00:53:02"
 VDUSE_TAP = "lane4"
 VDUSE_L1_ADDR = "169.254.7.1"
 VDUSE_L2_ADDR = "169.254.8.8"
+# The control-queue state run (issue 9).
+CTRL_TAPS = ("lane7", "lane8")
+CTRL_L1_ADDR = "169.254.11.1"
+CTRL_L2_ADDR = "169.254.12.12"
+CTRL_L1_VADDR = "169.254.13.1"  # on VLAN 42
+CTRL_L2_VADDR = "169.254.14.14"
+CTRL_MCAST = "01:00:5e:01:02:03"
 # The test guests' frame exchange in L1, in-process device vs VDUSE.
 XCHG_COUNT = 20000
 # The migration over vhost-vdpa (VDUSE) run.
@@ -134,6 +142,15 @@ class Plan:
         self.vmig_cmd = (f"wait; tail -2 /tmp/ping.out; ping -c 3 -W 5 {VMIG_L1_ADDR} >/dev/null && "
                          f"echo vmigrated-$(({e}+{f}))")
         self.vmig_expect = f"vmigrated-{e + f}"
+        octets[2] ^= 0x21
+        self.ctrl_mac = ":".join("%02x" % o for o in octets)
+        octets[1] ^= 0x42
+        self.ctrl_newmac = ":".join("%02x" % o for o in octets)
+        self.ctrl_cmd = (f"wait; ip.full -o link show eth0 | grep -o 'PROMISC\\|link/ether [0-9a-f:]*'; "
+                         f"ethtool -l eth0 | tail -4 | tr -s ' \\t' ' '; "
+                         f"echo maddr=$(ip.full maddr show dev eth0 | grep -c {CTRL_MCAST}); "
+                         f"ping -c 3 -W 5 {CTRL_L1_VADDR} >/dev/null && echo ctrl-ok-$(({e}+{f}))")
+        self.ctrl_expect = f"ctrl-ok-{e + f}"
 
     def cmdline(self, run):
         # The L2 /init runs the checks for elf and pvh too.
@@ -151,6 +168,10 @@ class Plan:
         if run == "migrate":  # the same L2 script as snap
             line = (f"{CMDLINE_BASE} lane.run=snap lane.nonce={self.nonce} lane.name=migrate"
                     f" lane.ip={MIG_L2_ADDR}/{NET_PREFIX} lane.peer={MIG_L1_ADDR}")
+        if run == "ctrl":
+            line = (f"{CMDLINE_BASE} lane.run=ctrl lane.nonce={self.nonce} lane.name=ctrl"
+                    f" lane.ip={CTRL_L2_ADDR}/{NET_PREFIX} lane.peer={CTRL_L1_ADDR}"
+                    f" lane.vip={CTRL_L2_VADDR}/{NET_PREFIX} lane.vpeer={CTRL_L1_VADDR} lane.newmac={self.ctrl_newmac}")
         if run == "vmig":
             line = (f"{CMDLINE_BASE} lane.run=snap lane.nonce={self.nonce} lane.name=vmig"
                     f" lane.ip={VMIG_L2_ADDR}/{NET_PREFIX} lane.peer={VMIG_L1_ADDR}")
@@ -191,6 +212,9 @@ class Plan:
             f"run_vduse vduse {sh_quote(self.cmdline('vduse'))} {VDUSE_TAP} {VDUSE_L1_ADDR}/{NET_PREFIX} "
             f"{NET_PORT_UP} {NET_PORT_DOWN} {NET_BYTES} {self.vduse_mac}",
             f"LANE_TIMEOUT={RUN_TIMEOUT}",
+            f"run_migrate_ctrl ctrl {sh_quote(self.cmdline('ctrl'))} {CTRL_TAPS[0]} {CTRL_TAPS[1]} "
+            f"{CTRL_L1_ADDR}/{NET_PREFIX} {MIG_TAP_MAC} {CTRL_L2_ADDR} {self.ctrl_mac} {CTRL_L1_ADDR} "
+            f"{sh_quote(self.ctrl_cmd)} {sh_quote(self.ctrl_expect)} {CTRL_L1_VADDR}/{NET_PREFIX}",
             f"run_xchg xchg-sim {XCHG_COUNT} sim",
             f"run_xchg xchg-vduse {XCHG_COUNT} vduse",
             f"run_migrate_vduse vmig {sh_quote(self.cmdline('vmig'))} {VMIG_TAPS[0]} {VMIG_TAPS[1]} "
@@ -343,8 +367,44 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
     evaluate_vduse(res, plan, runs.get("vduse"), l1marks, lane)
     evaluate_vmig(res, plan, runs.get("vmig"))
     evaluate_xchg(res, runs, lane)
+    evaluate_ctrl(res, plan, runs.get("ctrl"))
     evaluate_snap(res, plan, runs.get("snap"))
     evaluate_migrate(res, plan, runs.get("migrate"))
+
+
+def evaluate_ctrl(res, plan, run):
+    """Issue 9 in the lane: L2 set MAC, VLAN 42, a multicast address,
+    promiscuous mode and two queues through its control queue; after the
+    migration it still has them (as Linux sees its device) and uses them
+    (a ping over VLAN 42 from the new MAC), and the destination replayed
+    the state to its device before the data queues ran."""
+    names = ["ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-replay"]
+    if run is None or run.rc is None:
+        for c in names:
+            res.ok(c, False, run_summary(run))
+        return
+    mig = run.mark("migrate-rc", "L1") or ""
+    res.ok("ctrl", mig.startswith("0 ") and '"state":"completed"' in mig, f"tern migrate: {mig[:300]!r}")
+    # L2's marks come through the source's console (a shell run)
+    marks = dict(m.groups() for l in run.lines for m in [re.search(r"@@L2 ctrl-(\S+) (\S+)", l)] if m)
+    sets = {k: marks.get(k) for k in ("mac", "queues", "vlan", "maddr", "promisc", "vping-before")}
+    res.ok("ctrl-set", all(v == "0" for v in sets.values()) and run.mark("vlan-up", "L1") is not None,
+           f"L2's settings (exit status each): {sets}; L1's VLAN: {run.mark('vlan-up', 'L1')!r}")
+    text = "\n".join(run.lines)
+    # each fact is checked in the output, not in the echo of the command
+    has = {"mac": f"link/ether {plan.ctrl_newmac}" in text,
+           "promisc": any(l.strip() == "PROMISC" for l in run.lines),
+           "queues": bool(re.search(r"Combined: 2\b", text)),
+           "maddr": "maddr=1" in text}
+    res.ok("ctrl-state", all(has.values()), f"after the migration, L2 has: {has}")
+    answered = any(l.strip() == plan.ctrl_expect for l in run.lines)
+    res.ok("ctrl-use", answered and run.rc == 0, f"ping over VLAN 42 from the new MAC answered={answered}; "
+           + run_summary(run))
+    rep = [l for l in run.lines if "control state replayed" in l]
+    m = re.search(r"replayed: (\d+) commands", rep[0]) if rep else None
+    res.ok("ctrl-replay", m is not None and int(m.group(1)) >= 4, f"the destination's replay: {rep[:1]!r}")
+    if rep:
+        print(f"# ctrl: {rep[0].strip()[-80:]}")
 
 
 def evaluate_xchg(res, runs, lane):
@@ -596,7 +656,7 @@ def lane_main(args, res, plan):
         return res.report()
 
     serial = os.path.join(lane, "serial.log")
-    timeout = 90 + (10 + len(ALT_RUNS)) * RUN_TIMEOUT + 2 * NET_TIMEOUT
+    timeout = 90 + (11 + len(ALT_RUNS)) * RUN_TIMEOUT + 2 * NET_TIMEOUT
     rc, wall = lanelib.run_l1(kernel, l1, serial, timeout)
     lines = lanelib.read_log(serial)
     runs, l1marks = lanelib.parse_runs(lines)

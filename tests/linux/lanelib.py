@@ -30,10 +30,15 @@ BUSYBOX = "/bin/busybox"
 # --net vdpa-sim,tap=; vduse and vhost_vdpa give /dev/vhost-vdpa-N for tern's
 # software device exported by tern vduse-net (never virtio_vdpa: it would
 # claim the device); L2's network driver needs the other two first.
-L1_MODULES = ["irqbypass", "kvm", "kvm-amd", "tun", "vhost_iotlb", "vdpa", "vduse", "vhost", "vhost_vdpa"]
+L1_MODULES = ["irqbypass", "kvm", "kvm-amd", "tun", "vhost_iotlb", "vdpa", "vduse", "vhost", "vhost_vdpa",
+              "llc", "stp", "garp", "mrp", "8021q"]
 # iproute2's vdpa tool binds a VDUSE device to vhost_vdpa (vdpa dev add).
 VDPA_TOOL = "/usr/sbin/vdpa"
-L2_MODULES = ["failover", "net_failover", "virtio_net"]
+L2_MODULES = ["failover", "net_failover", "virtio_net", "llc", "stp", "garp", "mrp", "8021q"]
+# ethtool (Debian's) sets L2's queue count in the ctrl run, iproute2's ip
+# (as ip.full) its multicast addresses: busybox's ip has no maddr.
+ETHTOOL = "/usr/sbin/ethtool"
+IPROUTE2 = "/bin/ip"
 
 
 class LaneError(Exception):
@@ -262,6 +267,8 @@ def build_l2_initramfs(build, marker, name="l2", kernel=None):
     if kernel:
         for m in L2_MODULES:
             ir.module(kernel, m)
+        ir.binary(ETHTOOL, "/bin/ethtool")
+        ir.binary(IPROUTE2, "/bin/ip.full")
     ir.file(os.path.join(HERE, "l2-init.sh"), "/init", 0o755)
     ir.text("/lane-marker", marker + "\n")
     return ir.pack(os.path.join(d, f"{name}.cpio.gz"))
