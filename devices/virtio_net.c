@@ -74,6 +74,24 @@ static int net_features_ok(struct virtio_pci *vp)
 
 static int net_switch(struct net_dev *n, bool to_svq, struct err *e);
 
+/* A switch or a freeze reset the device: the control state the guest set
+ * goes back to it (docs/net.md). */
+static void net_restarted(void *opaque)
+{
+	struct net_dev *n = opaque;
+	struct net_ctrl_state rec;
+	struct err e = { { 0 } };
+	unsigned sent = 0;
+
+	if (!n->cvq_live)
+		return;
+	cvq_shadow_record(&n->cvq, &rec);
+	if (cvq_shadow_replay(&n->cvq, &rec, true, &sent, &e) < 0)
+		pr_warn("%s: after a reset, the control state could not be replayed: %s", n->vdpa->name, e.msg);
+	else
+		pr_info("%s: after a reset, control state replayed: %u commands", n->vdpa->name, sent);
+}
+
 static void cvq_stop(struct net_dev *n)
 {
 	if (!n->cvq_live)
@@ -322,6 +340,8 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 	if (r < 0)
 		return r;
 	n->sh_live = true;
+	n->sh.on_restart = net_restarted;
+	n->sh.on_restart_opaque = n;
 	if (c->strategy && (r = shadow_force(&n->sh, c->strategy, e)) < 0)
 		return r;
 	r = switch_fault_hook(n, e);

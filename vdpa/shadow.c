@@ -328,12 +328,26 @@ int shadow_start(struct shadow *sh, const uint16_t *bases)
 	return start_queues(sh, false);
 }
 
-/* After a reset: features again, then the queues. */
+int shadow_enable_data(struct shadow *sh);
+
+/* After a reset: features again, then the queues; the owner's state
+ * (the control queue's record) is given back to the device before the data
+ * queues run where it can enable them after DRIVER_OK. A failed replay is
+ * reported, not fatal: the device runs on its defaults. */
 static int restart(struct shadow *sh, bool svq)
 {
+	bool late = sh->on_restart && has(sh, VDPA_BF_ENABLE_AFTER_DRIVER_OK);
 	int r = shadow_set_features(sh, sh->features);
 
-	return r ? r : start_queues(sh, svq);
+	sh->defer_data = late;
+	if (!r)
+		r = start_queues(sh, svq);
+	sh->defer_data = false;
+	if (!r && sh->on_restart)
+		sh->on_restart(sh->on_restart_opaque);
+	if (!r && late)
+		r = shadow_enable_data(sh);
+	return r;
 }
 
 void shadow_reset(struct shadow *sh)

@@ -103,6 +103,11 @@ struct shadow {
 	int own_group;                 /* a group moved to own_asid at each start, or -1 */
 	unsigned own_asid;
 	bool defer_data;               /* shadow_start() leaves data queues disabled */
+	/* called after every restart from a reset (strategies 3 and 4, a
+	 * freeze without SUSPEND, a recovery): the owner replays what the
+	 * reset dropped */
+	void (*on_restart)(void *opaque);
+	void *on_restart_opaque;
 	/* fault injection: the fail_at-th backend call (from 0) of a switch in
 	 * direction fail_dir fails with -EIO instead of being made */
 	enum shadow_dir fail_dir, dir;

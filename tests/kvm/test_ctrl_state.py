@@ -38,11 +38,11 @@ def send_phase(s, dev, t, phase, ready=None):
     raise AssertionError(f"no counts for phase {phase}: {t.reports()}")
 
 
-def filter_vm(ctx, s, peer, name="src", big=0):
+def filter_vm(ctx, s, peer, name="src", big=0, opts=""):
     dev = ctx.path(f"{name}.dev")
     t = Tern(ctx, name, ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
                          f"test=net-filter hold=2 bigtable={big} timeout=60",
-                         "--net", f"vdpa-sim,socket={dev},peer={peer},mac={MAC}"])
+                         "--net", f"vdpa-sim,socket={dev},peer={peer},mac={MAC}{opts}"])
     for phase in range(4):
         send_phase(s, dev, t, phase)
     t.t.wait_report("filter hold set fail=0")
@@ -164,3 +164,37 @@ def test_oversized_mac_tables_survive_migration(ctx):
             for x in (src, dst):
                 if x:
                     x.kill()
+
+
+def test_switch_resets_keep_the_source_filter(ctx):
+    """Switch strategy 3 resets the source's device twice - into shadow
+    virtqueues when the migration starts, back when it fails (here, on a
+    NACK at the destination) - and each reset drops the device's filter:
+    tern replays its record after each, so the source's guest sees the
+    same frames afterwards."""
+    import os as _os
+    s, peer = peer_socket(ctx)
+    src = dst = None
+    try:
+        src, dev = filter_vm(ctx, s, peer, opts=",switch=3")
+        addr = f"unix:{ctx.path('s3.mig')}"
+        saved = dict(_os.environ)
+        _os.environ["TERN_SIM_CVQ_NACK"] = "1"
+        try:
+            dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d3')},peer={peer},mac={MAC}"])
+        finally:
+            _os.environ.clear()
+            _os.environ.update(saved)
+        rc, out, err = migrate(src, addr)
+        check(rc != 0, f"the migration should fail: {err}")
+        got = send_phase(s, dev, src, 5)
+        check(got == HOLD, f"the source's filter after two strategy-3 resets: {got}, want {HOLD}")
+        src.kill()
+        r = src.t.finish()
+        n = r.stderr.count("after a reset, control state replayed")
+        check(n >= 2, f"the source replayed {n} times: {r.stderr}")
+    finally:
+        s.close()
+        for x in (src, dst):
+            if x:
+                x.kill()
