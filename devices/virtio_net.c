@@ -181,10 +181,12 @@ static int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const st
 		cvq_stop(n);
 		return r;
 	}
-	if (n->svq == NET_SVQ_ON) {
+	/* svq=on, or a driver that reset and restarted the device while a
+	 * migration tracks pages: its writes must reach the log */
+	if (n->svq == NET_SVQ_ON || (n->tracking && n->svq == NET_SVQ_AUTO)) {
 		struct err e2 = { { 0 } };
 		if (net_switch(n, true, &e2) < 0)
-			pr_warn("%s: svq=on: %s", n->vdpa->name, e2.msg);
+			pr_warn("%s: %s: %s", n->vdpa->name, n->tracking ? "during a migration" : "svq=on", e2.msg);
 	}
 	return 0;
 }
@@ -466,6 +468,7 @@ int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e)
 			r = net_switch(n, true, e);
 		if (r < 0)
 			shadow_set_log(&n->sh, NULL);
+		n->tracking = r == 0;
 	}
 	pthread_mutex_unlock(&n->vp.lock);
 	return r;
@@ -479,6 +482,7 @@ void net_dev_track_end(struct net_dev *n)
 	if (n->frozen_for_log)
 		shadow_thaw(&n->sh);
 	n->frozen_for_log = false;
+	n->tracking = false;
 	shadow_set_log(&n->sh, NULL);
 	if (n->svq == NET_SVQ_AUTO && net_switch(n, false, &e) < 0)
 		pr_warn("%s", e.msg);

@@ -50,6 +50,7 @@ struct net_dev {
 	bool sh_live;
 	enum net_svq svq;
 	bool frozen_for_log;       /* svq=off during tracking: suspended */
+	bool tracking;             /* a migration's log is attached (svq=auto|on) */
 	bool lost;                 /* a failed switch lost the device: NEEDS_RESET */
 	bool fail_each;            /* TERN_SWITCH_FAIL=DIR:each */
 	bool is_sim;               /* tern's software device (not /dev/vhost-vdpa-N) */

@@ -18,6 +18,9 @@
  * a shadow-paging host a guest's read fault can mark a page dirty, which
  * would hide a VMM that failed to.
  *
+ * An 'r' on the console resets and restarts the device ("net echo
+ * restarted"), as a driver reloading would.
+ *
  * With a control queue on offer it is used, with GUEST_ANNOUNCE: whenever
  * the device shows VIRTIO_NET_S_ANNOUNCE (after a restore or migration) the
  * guest reports "net announce seen", acknowledges it through the control
@@ -102,8 +105,20 @@ unsigned net_echo_run(struct vnet *v)
 		vnet_tx_reclaim(v, 0);
 		if (spin & 0xfff)
 			continue;
-		if (uart_getc_poll() == 'q')
+		int ch = uart_getc_poll();
+		if (ch == 'q')
 			break;
+		if (ch == 'r') {
+			/* the driver resets and restarts its device (the kept
+			 * buffers go with the old rings) */
+			vnet_reset(v);
+			nkept = 0;
+			if (vnet_up(v, 1, (v->dev_features & VBIT(VIRTIO_NET_F_CTRL_VQ)) != 0) < 0) {
+				report("error restart: %s (status=0x%x)", v->error, vnet_status(v));
+				return GUEST_EXIT_FAIL;
+			}
+			report("net echo restarted");
+		}
 		if ((v->features & VBIT(VIRTIO_NET_F_GUEST_ANNOUNCE)) && (vnet_link_status(v) & VIRTIO_NET_S_ANNOUNCE)) {
 			report("net announce seen");
 			int ack = vnet_ctrl_announce_ack(v);
