@@ -194,7 +194,9 @@ tap_up() {
 # prints it, or nothing.
 neigh_of() {
 	n=50
-	while ! ip neigh show dev "$1" | grep -q "^$2 " && [ $n -gt 0 ]; do
+	# an INCOMPLETE entry (L1 resolving L2 to answer its pings) is not yet
+	# an answer: wait for one with L2's link address
+	while ! ip neigh show dev "$1" | grep "^$2 " | grep -q lladdr && [ $n -gt 0 ]; do
 		sleep 0.1
 		n=$((n - 1))
 	done
