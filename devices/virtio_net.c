@@ -178,7 +178,10 @@ static int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const st
 	if (!r && n->cvq_live)
 		r = cvq_shadow_start(&n->cvq, vp->q[cvq].kick_fd, vp->q[cvq].call_fd, e);
 	if (r < 0) {
+		/* stopped before the shadow CVQ's memory goes away */
 		cvq_stop(n);
+		n->vdpa->ops->set_status(n->vdpa, 0);
+		shadow_own_unmap_all(&n->sh);
 		return r;
 	}
 	/* svq=on, or a driver that reset and restarted the device while a
