@@ -8,7 +8,7 @@ BUILD=${1:-build}
 TERN=$BUILD/tern
 GUEST=$BUILD/firmware/testguest.elf
 TMP=$(mktemp -d /tmp/tern-demo.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
@@ -68,7 +68,7 @@ echo "   source:      $TERN run ... --net vdpa-sim,... --api-sock $TMP/src.api"
 echo "   destination: $TERN run --incoming unix:$TMP/mig.sock --net vdpa-sim,..."
 "$TERN" run --kernel "$GUEST" --cpus 2 --memory 256M --api-sock "$TMP/src.api" --test-device="$TMP/src.txt" \
 	--net "vdpa-sim,socket=$TMP/s1.sock,peer=$TMP/p.sock" --cmdline "test=stamp mb=64 hot=8" \
-	</dev/null >/dev/null 2>&1 &
+	</dev/null >/dev/null 2>"$TMP/src.err" &
 src=$!
 mkfifo "$TMP/dst.in"
 "$TERN" run --incoming "unix:$TMP/mig.sock" --api-sock "$TMP/dst.api" --test-device="$TMP/dst.txt" \
@@ -84,10 +84,21 @@ wait "$src" || rc=$?
 field() { sed -n "s/^  \"$1\": \([0-9]*\).*/\1/p" "$TMP/result.json"; }
 echo "== migrated in $(field total_ms) ms over $(sed -n 's/^  \"pass\": //p' "$TMP/result.json" | tr -d ,) passes;"
 echo "   the guest was paused for $(field downtime_ms) ms; the source tern exited with status $rc"
+if grep -q "shadow virtqueues on" "$TMP/src.err"; then
+	echo "   its network device ran on shadow virtqueues from the migration's start:"
+	sed -n 's/^tern: /   /p' "$TMP/src.err" | grep "shadow virtqueues on"
+else
+	echo "   (this guest never started its network device, so it had no data path to switch;"
+	echo "   tests/kvm/test_svq.py migrates guests whose device runs on shadow virtqueues)"
+fi
 wait_for "stamp pass=$(($(sed -n 's/^testdev: stamp pass=//p' "$TMP/dst.txt" | head -1) + 2))" "$TMP/dst.txt"
 printf q >&3
 rc=0
 wait "$dst" || rc=$?
 echo "== on the destination the guest went on from pass $(sed -n 's/^testdev: stamp pass=//p' "$TMP/dst.txt" | head -1),"
 echo "   checked every page over whole passes and ended: $(sed -n 's/^testdev: stamp \(ok.*\)/\1/p' "$TMP/dst.txt")"
+if [ "$rc" != 0 ]; then
+	echo "== the destination tern exited with status $rc:"
+	tail -5 "$TMP/dst.err"
+fi
 exit "$rc"
