@@ -79,9 +79,9 @@ def source(ctx, name="src", stamp=STAMP, memory="64M", cpus=2, extra=(), env=Non
     return s
 
 
-def destination(ctx, name, addr, extra=()):
+def destination(ctx, name, addr, extra=(), env=None):
     """A tern waiting for a migration on addr, once it listens."""
-    d = Tern(ctx, name, ["--incoming", addr] + list(extra))
+    d = Tern(ctx, name, ["--incoming", addr] + list(extra), env=env)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if addr.startswith("unix:") and os.path.exists(addr[5:]):

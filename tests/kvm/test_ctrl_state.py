@@ -115,19 +115,13 @@ def test_nack_during_replay_leaves_the_source_running(ctx):
     """The destination's device refuses the second replayed command
     (TERN_SIM_CVQ_NACK=2): the migration fails, saying which command, and
     the source runs on with its filter intact."""
-    import os
     s, peer = peer_socket(ctx)
     src = dst = None
     try:
         src, dev = filter_vm(ctx, s, peer)
         addr = f"unix:{ctx.path('n.mig')}"
-        saved = dict(os.environ)
-        os.environ["TERN_SIM_CVQ_NACK"] = "2"
-        try:
-            dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d2')},peer={peer},mac={MAC}"])
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d2')},peer={peer},mac={MAC}"],
+                          env={"TERN_SIM_CVQ_NACK": "2"})
         rc, out, err = migrate(src, addr)
         check(rc != 0 and "refused the replayed" in err, f"migrate should fail on the NACK: rc={rc} {err}")
         check(src.status()["state"] == "running", "the source must run on")
@@ -172,19 +166,13 @@ def test_switch_resets_keep_the_source_filter(ctx):
     NACK at the destination) - and each reset drops the device's filter:
     tern replays its record after each, so the source's guest sees the
     same frames afterwards."""
-    import os as _os
     s, peer = peer_socket(ctx)
     src = dst = None
     try:
         src, dev = filter_vm(ctx, s, peer, opts=",switch=3")
         addr = f"unix:{ctx.path('s3.mig')}"
-        saved = dict(_os.environ)
-        _os.environ["TERN_SIM_CVQ_NACK"] = "1"
-        try:
-            dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d3')},peer={peer},mac={MAC}"])
-        finally:
-            _os.environ.clear()
-            _os.environ.update(saved)
+        dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d3')},peer={peer},mac={MAC}"],
+                          env={"TERN_SIM_CVQ_NACK": "1"})
         rc, out, err = migrate(src, addr)
         check(rc != 0, f"the migration should fail: {err}")
         got = send_phase(s, dev, src, 5)
