@@ -297,3 +297,24 @@ void netdrv_exit(struct netdrv *d)
 	free((void *)d->log.tern);
 	mem_destroy(&d->vm.mem);
 }
+
+struct netdrv *netdrv_new(uint64_t mem, uint64_t backend_off, bool ctrl, struct err *e)
+{
+	struct netdrv *d = calloc(1, sizeof(*d));
+
+	if (!d) {
+		err_set(e, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (netdrv_init_ctrl(d, mem, backend_off, false, ctrl, e) < 0) {
+		netdrv_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void netdrv_free(struct netdrv *d)
+{
+	netdrv_exit(d);
+	free(d);
+}

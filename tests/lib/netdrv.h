@@ -60,6 +60,10 @@ int netdrv_init(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost,
  * as tern runs it, when ctrl. */
 int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost, bool ctrl, struct err *e);
 void netdrv_exit(struct netdrv *d);
+/* A driver on the heap, brought up as netdrv_init_ctrl() does (no cost
+ * model); NULL with e set on failure. netdrv_free() takes it down. */
+struct netdrv *netdrv_new(uint64_t mem, uint64_t backend_off, bool ctrl, struct err *e);
+void netdrv_free(struct netdrv *d);
 /* Moves traffic for up to ms milliseconds or until n frames each way have
  * arrived (whichever first); returns frames that arrived in both. */
 uint64_t netdrv_pump(struct netdrv *d, uint64_t n, unsigned ms);

@@ -17,19 +17,15 @@
 
 static struct netdrv *up(void)
 {
-	struct netdrv *d = calloc(1, sizeof(*d));
 	struct err e = { { 0 } };
+	struct netdrv *d = netdrv_new(16 * MiB, 0, true, &e);
 
-	if (netdrv_init_ctrl(d, 16 * MiB, 0, false, true, &e) < 0)
-		fail_msg("netdrv_init_ctrl: %s", e.msg);
+	if (!d)
+		fail_msg("netdrv_new: %s", e.msg);
 	return d;
 }
 
-static void down(struct netdrv *d)
-{
-	netdrv_exit(d);
-	free(d);
-}
+#define down netdrv_free
 
 static uint64_t device_cmds(struct netdrv *d)
 {

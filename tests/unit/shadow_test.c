@@ -22,19 +22,15 @@
 
 static struct netdrv *up(uint64_t backend_off)
 {
-	struct netdrv *d = calloc(1, sizeof(*d));
 	struct err e = { { 0 } };
+	struct netdrv *d = netdrv_new(MEM, backend_off, false, &e);
 
-	if (netdrv_init(d, MEM, backend_off, false, &e) < 0)
-		fail_msg("netdrv_init: %s", e.msg);
+	if (!d)
+		fail_msg("netdrv_new: %s", e.msg);
 	return d;
 }
 
-static void down(struct netdrv *d)
-{
-	netdrv_exit(d);
-	free(d);
-}
+#define down netdrv_free
 
 static unsigned entries(struct netdrv *d)
 {
