@@ -21,7 +21,11 @@
 #include "vmm/api.h"
 #include "vmm/vm.h"
 
+/* Config space: through mtu (12 bytes), or through supported_hash_types
+ * (24) when the device has RSS or HASH_REPORT (virtio 1.2 5.1.4). */
 #define NET_CONFIG_LEN 12
+#define NET_CONFIG_LEN_RSS 24
+#define RSS_FEATURES ((1ull << VNET_F_RSS) | (1ull << VNET_F_HASH_REPORT))
 #define WANTED_BACKEND ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) | \
 			(1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) | \
 			(1ull << VDPA_BF_IOTLB_PERSIST) | (1ull << VDPA_BF_DESC_ASID) | \
@@ -36,9 +40,11 @@ static void net_config_read(struct virtio_pci *vp, unsigned off, void *buf, unsi
 {
 	struct net_dev *n = to_net(vp);
 
+	unsigned size = (n->offered & RSS_FEATURES) ? NET_CONFIG_LEN_RSS : NET_CONFIG_LEN;
+
 	memset(buf, 0, len);
-	if (off < NET_CONFIG_LEN)
-		n->vdpa->ops->get_config(n->vdpa, off, buf, len < NET_CONFIG_LEN - off ? len : NET_CONFIG_LEN - off);
+	if (off < size)
+		n->vdpa->ops->get_config(n->vdpa, off, buf, len < size - off ? len : size - off);
 	net_announce_config(&n->announce, off, buf, len);
 }
 
@@ -108,16 +114,13 @@ static int cvq_setup(struct net_dev *n, unsigned i, const struct virtio_pci_queu
 	struct virtio_pci *vp = &n->vp;
 	uint64_t f = vp->driver_features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
 	unsigned asid = 0;
-	uint16_t pairs = 1;
 	uint8_t mac[6];
 	int r;
 
 	n->vdpa->ops->get_config(n->vdpa, 0, mac, 6);
-	if (f & (1ull << VNET_F_MQ))
-		n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2);
 	struct vring_dev g = { .num = q->size, .desc_iova = q->desc, .avail_iova = q->driver, .used_iova = q->device,
 			       .last_avail = base, .used_idx = base, .event_idx = !!(f & (1ull << 29)) };
-	if ((r = cvq_shadow_setup(&n->cvq, &n->sh, i, f, pairs, mac, &g, &asid, e)) < 0)
+	if ((r = cvq_shadow_setup(&n->cvq, &n->sh, i, f, mac, &g, &asid, e)) < 0)
 		return r;
 	if (!n->cvq_logged++)
 		pr_info("%s: control queue shadowed by tern, %s", n->vdpa->name,
@@ -522,7 +525,7 @@ static void net_send_rarp(struct net_dev *n)
 		pr_warn("%s: cannot announce the guest (RARP): %s", n->vdpa->name, strerror(-r));
 }
 
-int net_dev_ctrl(struct net_dev *n, struct cvq_record *r)
+int net_dev_ctrl(struct net_dev *n, struct cvq_record *r, struct cvq_rss *rss)
 {
 	struct net_ctrl_state s;
 
@@ -530,10 +533,12 @@ int net_dev_ctrl(struct net_dev *n, struct cvq_record *r)
 		return 0;
 	cvq_shadow_record(&n->cvq, &s);
 	cvq_record_pack(&s, r);
+	*rss = s.rss;
 	return 1;
 }
 
-int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl, struct err *e)
+int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl,
+		 const struct cvq_rss *rss, struct err *e)
 {
 	struct virtio_pci *vp = &n->vp;
 	struct net_ctrl_state want;
@@ -547,13 +552,14 @@ int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct
 		return err_set(e, -EPROTO, "snapshot: the device refused the saved features 0x%llx",
 			       (unsigned long long)vp->driver_features);
 	if (vp->status & VIRTIO_S_DRIVER_OK) {
-		uint16_t pairs = 1;
+		struct cvq_limits lim;
 		uint64_t f = vp->driver_features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
-		if (f & (1ull << VNET_F_MQ))
-			n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2);
-		if (ctrl && !(f & (1ull << VNET_F_CTRL_VQ)))
+		cvq_limits_read(n->vdpa, f, &lim);
+		if ((ctrl || rss) && !(f & (1ull << VNET_F_CTRL_VQ)))
 			return err_set(e, -EPROTO, "snapshot: control-queue state for a driver without a control queue");
-		if (ctrl && (r = cvq_record_unpack(ctrl, f, pairs, &want, e)) < 0)
+		if (rss && !ctrl)
+			return err_set(e, -EPROTO, "snapshot: RSS state without the control-queue state");
+		if (ctrl && (r = cvq_record_unpack(ctrl, rss, f, &lim, &want, e)) < 0)
 			return r;
 		r = net_start_ctrl(vp, st->last_avail, ctrl ? &want : NULL, e);
 		if (r < 0)
@@ -657,8 +663,27 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 	return 0;
 }
 
+static void ctrl_summary(const struct net_ctrl_state *s, struct api_net_ctrl *o)
+{
+	const bool modes[6] = { s->promisc, s->allmulti, s->alluni, s->nomulti, s->nouni, s->nobcast };
+
+	*o = (struct api_net_ctrl){ .valid = true, .uni = s->uni_count, .multi = s->multi_count,
+				    .uni_overflow = s->uni_overflow, .multi_overflow = s->multi_overflow,
+				    .pairs = s->pairs, .offloads = s->offloads, .rss_mode = s->rss.mode,
+				    .hash_types = s->rss.hash_types, .rss_unclassified = s->rss.unclassified,
+				    .rss_table_len = s->rss.table_len };
+	memcpy(o->mac, s->mac, 6);
+	for (unsigned m = 0; m < 6; m++)
+		o->rx |= (unsigned)modes[m] << m;
+	for (unsigned w = 0; w < 64; w++)
+		o->vlans += (unsigned)__builtin_popcountll(s->vlans[w]);
+	_Static_assert(sizeof(o->rss_table) == sizeof(s->rss.table), "RSS table sizes");
+	memcpy(o->rss_table, s->rss.table, sizeof(o->rss_table));
+}
+
 void net_dev_info(struct net_dev *n, struct api_net_info *out)
 {
+	struct net_ctrl_state cs;
 	static const char *const svq_names[] = { [NET_SVQ_AUTO] = "auto", [NET_SVQ_ON] = "on", [NET_SVQ_OFF] = "off" };
 	struct sim_net_stats st = { 0 };
 
@@ -677,5 +702,11 @@ void net_dev_info(struct net_dev *n, struct api_net_info *out)
 		.shadow_maps = n->sh.stats.maps,
 		.iotlb_entries = n->is_sim ? (int64_t)st.iotlb_entries : -1,
 	};
+	if (n->cvq_live) {
+		cvq_shadow_record(&n->cvq, &cs);
+		ctrl_summary(&cs, &out->ctrl);
+	}
+	if (n->is_sim && sim_net_get_ctrl(n->vdpa, &cs))
+		ctrl_summary(&cs, &out->device_ctrl);
 	pthread_mutex_unlock(&n->vp.lock);
 }

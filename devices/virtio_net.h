@@ -88,12 +88,14 @@ bool net_dev_frozen(const struct net_dev *n);
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
 /* Loads state into a new device before the VM runs, and restarts the
  * backend where the driver left it: the control-queue state ctrl (or
- * NULL) is replayed before the data queues are enabled, and a NACK fails
- * the load; a driver that negotiated GUEST_ANNOUNCE is then asked to
- * announce itself (the VM moved). */
-int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl, struct err *e);
-/* The control-queue state to carry (1), or 0 when the driver has none. */
-int net_dev_ctrl(struct net_dev *n, struct cvq_record *r);
+ * NULL) and its RSS part rss (or NULL: off) are replayed before the data
+ * queues are enabled, and a NACK fails the load; a driver that negotiated
+ * GUEST_ANNOUNCE is then asked to announce itself (the VM moved). */
+int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl,
+		 const struct cvq_rss *rss, struct err *e);
+/* The control-queue state to carry (1), or 0 when the driver has none;
+ * rss->mode says whether there is RSS state to carry too. */
+int net_dev_ctrl(struct net_dev *n, struct cvq_record *r, struct cvq_rss *rss);
 
 struct api_net_info;
 /* The device's data-path mode and switch statistics, for GET /vm. */

@@ -364,7 +364,7 @@ int vnet_up(struct vnet *v, unsigned pairs, int want_cvq)
 			return fail(v, "device does not offer MQ");
 		want |= VBIT(VIRTIO_NET_F_CTRL_VQ) | VBIT(VIRTIO_NET_F_MQ) | VBIT(VIRTIO_NET_F_CTRL_RX) |
 			VBIT(VIRTIO_NET_F_CTRL_VLAN) | VBIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VBIT(VIRTIO_NET_F_CTRL_RX_EXTRA) |
-			VBIT(VIRTIO_NET_F_GUEST_ANNOUNCE) | VBIT(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS);
+			VBIT(VIRTIO_NET_F_GUEST_ANNOUNCE) | VBIT(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) | v->want_extra;
 	}
 	set_status(v, VIRTIO_STATUS_ACKNOWLEDGE);
 	set_status(v, VIRTIO_STATUS_DRIVER);
@@ -598,6 +598,26 @@ int vnet_ctrl_vlan(struct vnet *v, uint8_t cmd, uint16_t vid)
 int vnet_ctrl_mq_pairs(struct vnet *v, uint16_t pairs)
 {
 	return vnet_ctrl(v, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2);
+}
+
+int vnet_ctrl_rss(struct vnet *v, uint32_t hash_types, const uint16_t *table, unsigned n, uint16_t unclassified,
+		  uint16_t max_tx, const uint8_t *key, uint8_t key_len)
+{
+	uint8_t b[8 + 2 * 128 + 3 + 255];
+	uint16_t mask = (uint16_t)(n - 1);
+	unsigned o = 8;
+
+	if (!n || n > 128)
+		return -1;
+	memcpy(b, &hash_types, 4);
+	memcpy(b + 4, &mask, 2);
+	memcpy(b + 6, &unclassified, 2);
+	memcpy(b + o, table, 2 * n);
+	o += 2 * n;
+	memcpy(b + o, &max_tx, 2);
+	b[o + 2] = key_len;
+	memcpy(b + o + 3, key, key_len);
+	return vnet_ctrl(v, VIRTIO_NET_CTRL_MQ, 1 /* RSS_CONFIG */, b, o + 3 + key_len);
 }
 
 int vnet_ctrl_guest_offloads(struct vnet *v, uint64_t offloads)

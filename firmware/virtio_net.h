@@ -49,6 +49,7 @@
 #define VIRTIO_NET_F_GUEST_ANNOUNCE 21
 #define VIRTIO_NET_F_MQ 22
 #define VIRTIO_NET_F_CTRL_MAC_ADDR 23
+#define VIRTIO_NET_F_RSS 60
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_ACCESS_PLATFORM 33
 #define VIRTIO_F_ORDER_PLATFORM 36
@@ -138,6 +139,7 @@ struct vnet {
 	uint16_t max_pairs; /* from config (1 without MQ) */
 	uint16_t pairs;     /* pairs set up */
 	uint16_t num_queues;
+	uint64_t want_extra; /* more features to take (with a control queue), if offered */
 	struct vq rx[VNET_MAX_PAIRS], tx[VNET_MAX_PAIRS], cvq;
 	uint8_t *cmd;       /* one page for CVQ command header/data/ack */
 	uint64_t dev_errors; /* hostile or broken device responses seen */
@@ -190,6 +192,10 @@ int vnet_ctrl_mac_table_set(struct vnet *v, const uint8_t (*uc)[6], unsigned nuc
 			    unsigned nmc);
 int vnet_ctrl_vlan(struct vnet *v, uint8_t cmd, uint16_t vid); /* ADD, DEL */
 int vnet_ctrl_mq_pairs(struct vnet *v, uint16_t pairs);
+/* MQ.RSS_CONFIG: hash_types, n table entries (a power of two), the
+ * unclassified queue, max_tx_vq, and a key of key_len bytes. */
+int vnet_ctrl_rss(struct vnet *v, uint32_t hash_types, const uint16_t *table, unsigned n, uint16_t unclassified,
+		  uint16_t max_tx, const uint8_t *key, uint8_t key_len);
 int vnet_ctrl_guest_offloads(struct vnet *v, uint64_t offloads);
 int vnet_ctrl_announce_ack(struct vnet *v);
 /* VQ_PAIRS_SET to v->pairs when more than one pair is set up: 0 or -1. */
@@ -206,7 +212,7 @@ void vnet_notify(struct vnet *v, struct vq *q);
 struct bootinfo;
 unsigned net_test(const char *name, const struct bootinfo *bi);
 /* test=net-filter (net_filter.c). */
-unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsigned bigtable);
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsigned bigtable, unsigned rss);
 /* test=net-echo (net_echo.c). */
 unsigned net_echo_run(struct vnet *v);
 

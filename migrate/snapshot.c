@@ -141,10 +141,14 @@ int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 		struct net_dev_state *ns = malloc(sizeof(*ns));
 		snprintf(name, sizeof(name), "net@%u", i);
 		struct cvq_record ctrl;
+		struct cvq_rss rss;
 		r = ns ? net_dev_save(vm->nets[i], ns, e) : err_set(e, -ENOMEM, "out of memory");
 		if (r == 0 && (r = begin(fdt, name, 1, e)) == 0 && (r = blob(fdt, "regs", ns, sizeof(*ns), e)) == 0 &&
-		    net_dev_ctrl(vm->nets[i], &ctrl) > 0)
+		    net_dev_ctrl(vm->nets[i], &ctrl, &rss) > 0) {
 			r = blob(fdt, "ctrl", &ctrl, sizeof(ctrl), e);
+			if (r == 0 && rss.mode != CVQ_RSS_OFF)
+				r = blob(fdt, "rss", &rss, sizeof(rss), e);
+		}
 		if (r == 0)
 			r = end(fdt, name, e);
 		free(ns);
@@ -701,18 +705,23 @@ int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
 	for (unsigned i = 0; r == 0 && i < s->nr_nets; i++) {
 		struct net_dev_state ns;
 		struct cvq_record ctrl;
+		struct cvq_rss rss;
 		snprintf(name, sizeof(name), "net@%u", i);
 		r = load_dev(fdt, name, &ns, sizeof(ns), e);
-		/* the control-queue state (format 1.2) is optional: an older
-		 * stream, or a driver without a control queue, has none */
-		int nn = fdt_subnode_offset(fdt, 0, name), plen = 0;
+		/* the control-queue state (format 1.2) and its RSS part (1.3)
+		 * are optional: an older stream, a driver without a control
+		 * queue, or RSS off, has none */
+		int nn = fdt_subnode_offset(fdt, 0, name), plen = 0, rlen = 0;
 		const void *cp = r == 0 && nn >= 0 ? fdt_getprop(fdt, nn, "ctrl", &plen) : NULL;
-		if (cp && (size_t)plen != sizeof(ctrl))
+		const void *rp = r == 0 && nn >= 0 ? fdt_getprop(fdt, nn, "rss", &rlen) : NULL;
+		if ((cp && (size_t)plen != sizeof(ctrl)) || (rp && (size_t)rlen != sizeof(rss)))
 			r = err_set(e, -EPROTO, "snapshot: %s control-queue state has the wrong size", name);
 		if (cp && r == 0)
 			memcpy(&ctrl, cp, sizeof(ctrl));
+		if (rp && r == 0)
+			memcpy(&rss, rp, sizeof(rss));
 		if (r == 0)
-			r = net_dev_load(vm->nets[i], &ns, cp ? &ctrl : NULL, e);
+			r = net_dev_load(vm->nets[i], &ns, cp ? &ctrl : NULL, rp ? &rss : NULL, e);
 	}
 	for (unsigned i = 0; r == 0 && i < s->nr_layers; i++)
 		r = snapmem_apply(&vm->mem, s->layers[i].mem_path, s->layers[i].pages, e);

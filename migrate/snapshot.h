@@ -13,7 +13,7 @@
 struct vm;
 
 #define SNAP_MAJOR 1
-#define SNAP_MINOR 2       /* 1.1: diff snapshots (parent, page bitmap); 1.2: control-queue state */
+#define SNAP_MINOR 3       /* 1.1: diff snapshots (parent, page bitmap); 1.2: control-queue state; 1.3: RSS */
 #define SNAP_STATE_FILE "state"
 #define SNAP_MAX_FILE (64u << 20) /* state file limit */
 #define SNAP_MAX_CHAIN 32  /* diffs over one full snapshot */

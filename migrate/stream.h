@@ -21,7 +21,7 @@
 
 #define MIG_MAGIC "TERNMIGR"
 #define MIG_MAJOR 1
-#define MIG_MINOR 1 /* 1.1: control-queue state in net@N nodes */
+#define MIG_MINOR 2 /* 1.1: control-queue state in net@N nodes; 1.2: its RSS part */
 
 enum mig_rec_type {
 	MIG_CONFIG = 1,  /* the machine's configuration tree */

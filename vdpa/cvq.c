@@ -70,6 +70,74 @@ static uint8_t mac_table_set(struct net_ctrl_state *s, const struct cvq_limits *
 	return CVQ_OK;
 }
 
+/* The hash types and key both commands carry: supported types only, a
+ * key the device can take, and a key whenever something is hashed. */
+static bool hash_ok(const struct cvq_limits *lim, uint32_t types, uint8_t key_len)
+{
+	if (types & ~lim->hash_types)
+		return false;
+	if (key_len > lim->rss_key_max || key_len > CVQ_RSS_KEY_MAX)
+		return false;
+	return key_len || !types;
+}
+
+/* RSS_CONFIG: hash_types le32, indirection_table_mask le16,
+ * unclassified_queue le16, indirection_table le16[mask + 1], max_tx_vq
+ * le16, hash_key_length u8, hash_key_data[length]; nothing after. It
+ * also sets the queue pairs (max_tx_vq), as QEMU's model and Linux's
+ * driver (which then skips VQ_PAIRS_SET) take it. */
+static uint8_t rss_config(struct net_ctrl_state *s, const struct cvq_limits *lim, const uint8_t *p, size_t left)
+{
+	struct cvq_rss r = { .mode = CVQ_RSS_STEER };
+
+	if (left < 8)
+		return CVQ_ERR;
+	r.hash_types = le32(p);
+	uint32_t n = le16(p + 4) + 1u;
+	r.unclassified = le16(p + 6);
+	if ((n & (n - 1)) || n > lim->rss_table_max || n > CVQ_RSS_TABLE_MAX || left < 8 + 2 * n + 3)
+		return CVQ_ERR;
+	const uint8_t *t = p + 8, *q = t + 2 * n;
+	uint16_t max_tx = le16(q);
+	r.key_len = q[2];
+	if (left != 8 + 2 * n + 3 + r.key_len || !hash_ok(lim, r.hash_types, r.key_len))
+		return CVQ_ERR;
+	if (!max_tx || max_tx > lim->max_pairs || r.unclassified >= lim->max_pairs)
+		return CVQ_ERR;
+	r.table_len = (uint16_t)n;
+	for (uint32_t i = 0; i < n; i++) {
+		r.table[i] = le16(t + 2 * i);
+		if (r.table[i] >= lim->max_pairs)
+			return CVQ_ERR; /* a receive queue the device does not have */
+	}
+	memcpy(r.key, q + 3, r.key_len);
+	s->pairs = max_tx;
+	/* nothing hashed and no key: RSS off (how QEMU's model reads it) */
+	if (!r.hash_types && !r.key_len)
+		memset(&r, 0, sizeof(r));
+	s->rss = r;
+	return CVQ_OK;
+}
+
+/* HASH_CONFIG: hash_types le32, reserved le16[4], hash_key_length u8,
+ * hash_key_data[length]. Hash reporting only; steering goes off. */
+static uint8_t hash_config(struct net_ctrl_state *s, const struct cvq_limits *lim, const uint8_t *p, size_t left)
+{
+	struct cvq_rss r = { .mode = CVQ_RSS_HASH };
+
+	if (left < 13)
+		return CVQ_ERR;
+	r.hash_types = le32(p);
+	r.key_len = p[12];
+	if (left != 13u + r.key_len || !hash_ok(lim, r.hash_types, r.key_len))
+		return CVQ_ERR;
+	memcpy(r.key, p + 13, r.key_len);
+	if (!r.hash_types && !r.key_len)
+		memset(&r, 0, sizeof(r));
+	s->rss = r;
+	return CVQ_OK;
+}
+
 uint8_t cvq_apply(struct net_ctrl_state *s, const struct cvq_limits *lim, uint64_t features, const uint8_t *cmd,
 		  size_t len)
 {
@@ -116,15 +184,19 @@ uint8_t cvq_apply(struct net_ctrl_state *s, const struct cvq_limits *lim, uint64
 			return CVQ_ERR;
 		s->announce_acks++;
 		return CVQ_OK;
-	case CVQ_MQ: {
-		if (!has(features, VNET_F_MQ) || cmd[1] != CVQ_MQ_VQ_PAIRS_SET || left != 2)
-			return CVQ_ERR;
-		uint16_t pairs = le16(p);
-		if (!pairs || pairs > lim->max_pairs)
-			return CVQ_ERR;
-		s->pairs = pairs;
-		return CVQ_OK;
-	}
+	case CVQ_MQ:
+		if (cmd[1] == CVQ_MQ_RSS_CONFIG && has(features, VNET_F_RSS))
+			return rss_config(s, lim, p, left);
+		if (cmd[1] == CVQ_MQ_HASH_CONFIG && has(features, VNET_F_HASH_REPORT))
+			return hash_config(s, lim, p, left);
+		if (has(features, VNET_F_MQ) && cmd[1] == CVQ_MQ_VQ_PAIRS_SET && left == 2) {
+			uint16_t pairs = le16(p);
+			if (!pairs || pairs > lim->max_pairs)
+				return CVQ_ERR;
+			s->pairs = pairs;
+			return CVQ_OK;
+		}
+		return CVQ_ERR;
 	case CVQ_GUEST_OFFLOADS: {
 		if (!has(features, VNET_F_CTRL_GUEST_OFFLOADS) || cmd[1] != CVQ_GUEST_OFFLOADS_SET || left != 8)
 			return CVQ_ERR;
@@ -169,4 +241,56 @@ bool cvq_filter_pass(const struct net_ctrl_state *s, const uint8_t *dst, int vla
 		if (!memcmp(dst, s->uni[i], 6))
 			return true;
 	return false;
+}
+
+uint32_t cvq_toeplitz(const uint8_t *key, size_t key_len, const uint8_t *in, size_t n)
+{
+	uint32_t h = 0, v = 0;
+	size_t next = 4; /* the key byte that feeds v next */
+
+	for (size_t i = 0; i < 4; i++)
+		v = (v << 8) | (i < key_len ? key[i] : 0);
+	/* v is the key's 32-bit window at the current input bit */
+	for (size_t i = 0; i < n; i++, next++) {
+		uint8_t k = next < key_len ? key[next] : 0;
+		for (int b = 7; b >= 0; b--) {
+			if (in[i] & (1u << b))
+				h ^= v;
+			v = (v << 1) | ((k >> b) & 1u);
+		}
+	}
+	return h;
+}
+
+int cvq_rss_queue(const struct net_ctrl_state *s, const uint8_t *f, size_t len)
+{
+	const struct cvq_rss *r = &s->rss;
+	size_t off = 14;
+	uint8_t in[12];
+	size_t n = 0;
+
+	if (r->mode != CVQ_RSS_STEER)
+		return -1;
+	if (len >= 18 && f[12] == 0x81 && f[13] == 0x00)
+		off += 4; /* one 802.1Q tag */
+	/* IPv4 without options beyond the header length it states */
+	if (len >= off + 20 && f[off - 2] == 0x08 && f[off - 1] == 0x00 && (f[off] >> 4) == 4) {
+		const uint8_t *ip = f + off;
+		size_t ihl = (size_t)(ip[0] & 15) * 4;
+		bool frag = ((ip[6] & 0x3f) | ip[7]) != 0; /* MF or an offset */
+		uint32_t l4 = ip[9] == 6 ? CVQ_HASH_TCPV4 : ip[9] == 17 ? CVQ_HASH_UDPV4 : 0;
+		if (ihl >= 20 && len >= off + ihl) {
+			memcpy(in, ip + 12, 8); /* source, destination */
+			if (l4 && (r->hash_types & l4) && !frag && len >= off + ihl + 4) {
+				memcpy(in + 8, ip + ihl, 4); /* source, destination port */
+				n = 12;
+			} else if (r->hash_types & CVQ_HASH_IPV4) {
+				n = 8;
+			}
+		}
+	}
+	if (!n)
+		return r->unclassified;
+	uint32_t h = cvq_toeplitz(r->key, r->key_len, in, n);
+	return r->table[h & (uint32_t)(r->table_len - 1)];
 }

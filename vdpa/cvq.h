@@ -30,6 +30,8 @@
 #define CVQ_ANNOUNCE_ACK 0
 #define CVQ_MQ 4
 #define CVQ_MQ_VQ_PAIRS_SET 0
+#define CVQ_MQ_RSS_CONFIG 1
+#define CVQ_MQ_HASH_CONFIG 2
 #define CVQ_GUEST_OFFLOADS 5
 #define CVQ_GUEST_OFFLOADS_SET 0
 
@@ -47,15 +49,48 @@
 #define VNET_F_GUEST_ANNOUNCE 21
 #define VNET_F_MQ 22
 #define VNET_F_CTRL_MAC_ADDR 23
+#define VNET_F_HASH_REPORT 57
+#define VNET_F_RSS 60
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_ACCESS_PLATFORM 33
 
 #define CVQ_CMD_MAX 4096 /* longest command accepted (bounce buffer) */
 
+/* RSS hash types (virtio 1.2 5.1.6.5.7.1); tern's devices hash IPv4 only */
+#define CVQ_HASH_IPV4 (1u << 0)
+#define CVQ_HASH_TCPV4 (1u << 1)
+#define CVQ_HASH_UDPV4 (1u << 2)
+#define CVQ_HASH_ALL 0x1ffu /* IPv4 .. UDP_EX: every type the spec defines */
+
+#define CVQ_RSS_KEY_MAX 40    /* key bytes tern records (the spec's usual size) */
+#define CVQ_RSS_TABLE_MAX 128 /* indirection entries tern records */
+
 struct cvq_limits {
 	unsigned mac_table_max; /* unicast + multicast entries the device keeps */
 	uint16_t max_pairs;     /* max_virtqueue_pairs */
+	/* from the config space with RSS or HASH_REPORT (0: none) */
+	uint8_t rss_key_max;    /* rss_max_key_size */
+	uint16_t rss_table_max; /* rss_max_indirection_table_length */
+	uint32_t hash_types;    /* supported_hash_types */
 };
+
+enum { CVQ_RSS_OFF, CVQ_RSS_STEER, CVQ_RSS_HASH };
+
+/* What RSS_CONFIG (mode STEER) or HASH_CONFIG (mode HASH) set last. The
+ * layout is also the "rss" property of snapshots and streams
+ * (docs/state-format.md), little endian; max_tx_vq is not kept: it set
+ * the queue pairs, which net_ctrl_state holds. */
+struct cvq_rss {
+	uint8_t mode;          /* CVQ_RSS_* */
+	uint8_t key_len;
+	uint16_t table_len;    /* indirection entries, a power of two (STEER) */
+	uint16_t unclassified; /* receive queue for what is not hashed (STEER) */
+	uint16_t rsvd;
+	uint32_t hash_types;
+	uint16_t table[CVQ_RSS_TABLE_MAX];
+	uint8_t key[CVQ_RSS_KEY_MAX];
+};
+_Static_assert(sizeof(struct cvq_rss) == 12 + 2 * CVQ_RSS_TABLE_MAX + CVQ_RSS_KEY_MAX, "cvq_rss layout");
 
 struct net_ctrl_state {
 	uint8_t mac[6];         /* the default filter MAC */
@@ -67,6 +102,7 @@ struct net_ctrl_state {
 	bool vlan_filtering;        /* CTRL_VLAN negotiated: filter by the table */
 	uint16_t pairs;             /* active queue pairs */
 	uint64_t offloads;          /* guest offloads */
+	struct cvq_rss rss;
 	unsigned announce_acks;
 };
 
@@ -80,5 +116,11 @@ uint8_t cvq_apply(struct net_ctrl_state *s, const struct cvq_limits *lim, uint64
 /* Whether a frame with this destination MAC (and VLAN id, or -1 if
  * untagged) passes the receive filter. */
 bool cvq_filter_pass(const struct net_ctrl_state *s, const uint8_t *dst, int vlan);
+/* The receive queue RSS steering picks for a frame (from its Ethernet
+ * header on), or -1 when steering is off and the device chooses. */
+int cvq_rss_queue(const struct net_ctrl_state *s, const uint8_t *f, size_t len);
+/* The Toeplitz hash of in[0..n) under key (virtio 1.2 5.1.6.4.3.1; a
+ * key shorter than n + 4 bytes is padded with zeros). */
+uint32_t cvq_toeplitz(const uint8_t *key, size_t key_len, const uint8_t *in, size_t n);
 
 #endif

@@ -58,9 +58,29 @@ static void signal_fd(int fd)
 		pr_warn("control queue: eventfd write failed: %s", strerror(errno));
 }
 
+void cvq_limits_read(struct vdpa_dev *dev, uint64_t features, struct cvq_limits *lim)
+{
+	uint8_t cfg[24] = { 0 };
+
+	*lim = (struct cvq_limits){ .mac_table_max = 64, .max_pairs = 1 };
+	if (features & (1ull << VNET_F_MQ)) {
+		uint16_t pairs = 0;
+		dev->ops->get_config(dev, 8, &pairs, 2);
+		lim->max_pairs = pairs ? pairs : 1;
+	}
+	/* the RSS fields exist with either feature (virtio 1.2 5.1.4) */
+	if ((features & ((1ull << VNET_F_RSS) | (1ull << VNET_F_HASH_REPORT))) &&
+	    dev->ops->get_config(dev, 16, cfg + 16, 8) == 0) {
+		lim->rss_key_max = cfg[17];
+		lim->rss_table_max = (uint16_t)(cfg[18] | (cfg[19] << 8));
+		lim->hash_types = ((uint32_t)cfg[20] | ((uint32_t)cfg[21] << 8) | ((uint32_t)cfg[22] << 16) |
+				   ((uint32_t)cfg[23] << 24)) & CVQ_HASH_ALL;
+	}
+}
+
 int cvq_shadow_init(struct cvq_shadow *c, struct vdpa_dev *dev, unsigned idx, uint64_t features,
-		    uint16_t max_pairs, const uint8_t mac[6], const struct vring_dev *g, const struct iotlb *ram,
-		    void *mem, uint64_t iova, struct err *e)
+		    const struct cvq_limits *lim, const uint8_t mac[6], const struct vring_dev *g,
+		    const struct iotlb *ram, void *mem, uint64_t iova, struct err *e)
 {
 	int r;
 
@@ -68,7 +88,10 @@ int cvq_shadow_init(struct cvq_shadow *c, struct vdpa_dev *dev, unsigned idx, ui
 	c->dev = dev;
 	c->idx = idx;
 	c->features = features;
-	c->lim = (struct cvq_limits){ .mac_table_max = 64, .max_pairs = max_pairs ? max_pairs : 1 };
+	c->lim = *lim;
+	c->lim.mac_table_max = 64; /* what the record holds: the device falls back itself */
+	if (!c->lim.max_pairs)
+		c->lim.max_pairs = 1;
 	memcpy(c->default_mac, mac, 6);
 	c->ram = ram;
 	c->guest = *g;
@@ -290,6 +313,9 @@ void cvq_shadow_record(struct cvq_shadow *c, struct net_ctrl_state *out)
 
 /* ---- replay --------------------------------------------------------------- */
 
+/* MAC, table, six modes, 4096 VLANs, pairs or RSS, hash, offloads */
+#define REPLAY_MAX (2 + 6 + 4096 + 3)
+
 struct replay_cmd {
 	uint8_t b[2 + 8 + 2 * (4 + 64 * 6)];
 	size_t len;
@@ -359,8 +385,31 @@ static unsigned replay_list(const struct cvq_shadow *c, const struct net_ctrl_st
 			snprintf(w, sizeof(w), "VLAN_ADD %u", vid);
 			put_cmd(list, &n, CVQ_VLAN, CVQ_VLAN_ADD, &v, 2, w);
 		}
-	if (has(f, VNET_F_MQ) && want->pairs != def.pairs)
+	/* RSS_CONFIG carries the pair count too (max_tx_vq), so with
+	 * steering on it stands for VQ_PAIRS_SET */
+	const struct cvq_rss *rss = &want->rss;
+	if (rss->mode == CVQ_RSS_STEER) {
+		uint8_t b[8 + 2 * CVQ_RSS_TABLE_MAX + 3 + CVQ_RSS_KEY_MAX];
+		uint16_t mask = (uint16_t)(rss->table_len - 1);
+		size_t t = 8 + 2u * rss->table_len;
+		memcpy(b, &rss->hash_types, 4);
+		memcpy(b + 4, &mask, 2);
+		memcpy(b + 6, &rss->unclassified, 2);
+		memcpy(b + 8, rss->table, 2u * rss->table_len);
+		memcpy(b + t, &want->pairs, 2);
+		b[t + 2] = rss->key_len;
+		memcpy(b + t + 3, rss->key, rss->key_len);
+		put_cmd(list, &n, CVQ_MQ, CVQ_MQ_RSS_CONFIG, b, t + 3 + rss->key_len, "MQ_RSS_CONFIG");
+	} else if (has(f, VNET_F_MQ) && want->pairs != def.pairs) {
 		put_cmd(list, &n, CVQ_MQ, CVQ_MQ_VQ_PAIRS_SET, &want->pairs, 2, "MQ_VQ_PAIRS_SET");
+	}
+	if (rss->mode == CVQ_RSS_HASH) {
+		uint8_t b[13 + CVQ_RSS_KEY_MAX] = { 0 };
+		memcpy(b, &rss->hash_types, 4);
+		b[12] = rss->key_len;
+		memcpy(b + 13, rss->key, rss->key_len);
+		put_cmd(list, &n, CVQ_MQ, CVQ_MQ_HASH_CONFIG, b, 13u + rss->key_len, "MQ_HASH_CONFIG");
+	}
 	if (has(f, VNET_F_CTRL_GUEST_OFFLOADS) && want->offloads != def.offloads)
 		put_cmd(list, &n, CVQ_GUEST_OFFLOADS, CVQ_GUEST_OFFLOADS_SET, &want->offloads, 8, "GUEST_OFFLOADS_SET");
 	return n;
@@ -395,7 +444,7 @@ static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned
 int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, bool pipelined, unsigned *sent,
 		      struct err *e)
 {
-	struct replay_cmd *list = calloc(2 + 6 + 4096 + 2, sizeof(*list));
+	struct replay_cmd *list = calloc(REPLAY_MAX, sizeof(*list));
 	unsigned n, per = pipelined ? CVQS_SLOTS : 1;
 	int r = 0;
 
@@ -447,9 +496,48 @@ void cvq_record_pack(const struct net_ctrl_state *s, struct cvq_record *r)
 	memcpy(r->vlans, s->vlans, sizeof(r->vlans));
 }
 
-int cvq_record_unpack(const struct cvq_record *r, uint64_t features, uint16_t max_pairs, struct net_ctrl_state *s,
-		      struct err *e)
+/* RSS state: what the command that set it would have had to pass
+ * (cvq.c's rss_config() and hash_config() rules). */
+static int rss_unpack(const struct cvq_rss *r, uint64_t features, const struct cvq_limits *lim, struct err *e)
 {
+	bool steer = r->mode == CVQ_RSS_STEER, hash = r->mode == CVQ_RSS_HASH;
+	uint32_t n = r->table_len;
+
+	if (r->mode == CVQ_RSS_OFF)
+		return 0;
+	if ((steer && !(features & (1ull << VNET_F_RSS))) || (hash && !(features & (1ull << VNET_F_HASH_REPORT))) ||
+	    (!steer && !hash))
+		return err_set(e, -EPROTO, "control-queue state: RSS mode %u without its feature", r->mode);
+	if (r->rsvd || (r->hash_types & ~lim->hash_types) || r->key_len > lim->rss_key_max ||
+	    r->key_len > CVQ_RSS_KEY_MAX || (!r->key_len && r->hash_types))
+		return err_set(e, -EPROTO, "control-queue state: RSS hash types 0x%x or key length %u not possible here",
+			       r->hash_types, r->key_len);
+	for (unsigned i = r->key_len; i < CVQ_RSS_KEY_MAX; i++)
+		if (r->key[i])
+			return err_set(e, -EPROTO, "control-queue state: RSS key padding not zero");
+	if (hash) {
+		if (r->table_len || r->unclassified)
+			return err_set(e, -EPROTO, "control-queue state: hash-only RSS with a table");
+		for (unsigned i = 0; i < CVQ_RSS_TABLE_MAX; i++)
+			if (r->table[i])
+				return err_set(e, -EPROTO, "control-queue state: hash-only RSS with a table");
+		return 0;
+	}
+	if (!n || (n & (n - 1)) || n > lim->rss_table_max || n > CVQ_RSS_TABLE_MAX || r->unclassified >= lim->max_pairs)
+		return err_set(e, -EPROTO, "control-queue state: RSS table of %u entries (device %u), unclassified "
+					   "queue %u", n, lim->rss_table_max, r->unclassified);
+	for (unsigned i = 0; i < CVQ_RSS_TABLE_MAX; i++)
+		if (i < n ? r->table[i] >= lim->max_pairs : r->table[i] != 0)
+			return err_set(e, -EPROTO, "control-queue state: RSS table entry %u is queue %u of %u", i,
+				       r->table[i], lim->max_pairs);
+	return 0;
+}
+
+int cvq_record_unpack(const struct cvq_record *r, const struct cvq_rss *rss, uint64_t features,
+		      const struct cvq_limits *lim, struct net_ctrl_state *s, struct err *e)
+{
+	uint16_t max_pairs = lim->max_pairs;
+
 	if ((r->rx & ~0x3fu) || (r->overflow & ~3u) || r->rsvd0 || r->uni_count > 64 || r->multi_count > 64 ||
 	    !r->pairs || r->pairs > max_pairs || (r->mac[0] & 1))
 		return err_set(e, -EPROTO, "control-queue state out of range (counts %u/%u, pairs %u of %u, flags "
@@ -477,12 +565,19 @@ int cvq_record_unpack(const struct cvq_record *r, uint64_t features, uint16_t ma
 	memcpy(s->vlans, r->vlans, sizeof(s->vlans));
 	s->pairs = r->pairs;
 	s->offloads = r->offloads;
+	if (rss) {
+		int err = rss_unpack(rss, features, lim, e);
+		if (err < 0)
+			return err;
+		s->rss = *rss;
+	}
 	return 0;
 }
 
-int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint64_t features, uint16_t max_pairs,
-		     const uint8_t mac[6], const struct vring_dev *guest, unsigned *asid, struct err *e)
+int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint64_t features, const uint8_t mac[6],
+		     const struct vring_dev *guest, unsigned *asid, struct err *e)
 {
+	struct cvq_limits lim;
 	struct vdpa_vring_addr a;
 	unsigned group = 0;
 	uint16_t num;
@@ -493,7 +588,8 @@ int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint
 	int g = sh->dev->ops->get_vring_group(sh->dev, idx, &group) == 0 ? (int)group : -1;
 	if ((r = shadow_own_map(sh, CVQS_SIZE, g, &mem, &iova, asid, e)) < 0)
 		return r;
-	if ((r = cvq_shadow_init(c, sh->dev, idx, features, max_pairs, mac, guest, &sh->ram, mem, iova, e)) < 0)
+	cvq_limits_read(sh->dev, features, &lim);
+	if ((r = cvq_shadow_init(c, sh->dev, idx, features, &lim, mac, guest, &sh->ram, mem, iova, e)) < 0)
 		return r;
 	c->log = &sh->log;
 	cvq_shadow_addrs(c, &a, &num);

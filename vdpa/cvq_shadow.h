@@ -87,18 +87,22 @@ struct cvq_shadow {
 	pthread_cond_t cond;
 };
 
+/* What a device with these negotiated features accepts, from its config
+ * space: max_virtqueue_pairs with MQ, the RSS fields with RSS or
+ * HASH_REPORT; the MAC table size is what the record holds (64). */
+void cvq_limits_read(struct vdpa_dev *dev, uint64_t features, struct cvq_limits *lim);
 /* Sets up the shadow of the guest's control queue (ring g, in RAM ram)
  * over tern's memory mem (CVQS_SIZE bytes, zeroed, at iova in the
- * device), for a device with max_pairs pairs and MAC mac. */
+ * device), for a device with limits lim and MAC mac. */
 int cvq_shadow_init(struct cvq_shadow *c, struct vdpa_dev *dev, unsigned idx, uint64_t features,
-		    uint16_t max_pairs, const uint8_t mac[6], const struct vring_dev *g, const struct iotlb *ram,
-		    void *mem, uint64_t iova, struct err *e);
+		    const struct cvq_limits *lim, const uint8_t mac[6], const struct vring_dev *g,
+		    const struct iotlb *ram, void *mem, uint64_t iova, struct err *e);
 /* Everything at once, for queue idx of the device behind sh: tern's
  * memory mapped (shadow_own_map(): *asid says where), the shadow set up
  * over the guest's ring guest, and the device's queue idx pointed at it
  * for shadow_start(). The thread starts with cvq_shadow_start(). */
-int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint64_t features, uint16_t max_pairs,
-		     const uint8_t mac[6], const struct vring_dev *guest, unsigned *asid, struct err *e);
+int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint64_t features, const uint8_t mac[6],
+		     const struct vring_dev *guest, unsigned *asid, struct err *e);
 /* The shadow ring's IOVAs and size, for the device. */
 void cvq_shadow_addrs(const struct cvq_shadow *c, struct vdpa_vring_addr *a, uint16_t *num);
 /* Where the shadow ring's used index lives (the device's progress). */
@@ -118,9 +122,11 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 void cvq_shadow_record(struct cvq_shadow *c, struct net_ctrl_state *out);
 
 /* The record in its travelling form, and back (-EPROTO for a record that
- * is out of range: counts, pairs, reserved bits). */
+ * is out of range for a device with features and limits lim: counts,
+ * pairs, reserved bits, RSS against the device). The RSS part travels as
+ * the struct cvq_rss itself (NULL: RSS off, as in streams before 1.2). */
 void cvq_record_pack(const struct net_ctrl_state *s, struct cvq_record *r);
-int cvq_record_unpack(const struct cvq_record *r, uint64_t features, uint16_t max_pairs, struct net_ctrl_state *s,
-		      struct err *e);
+int cvq_record_unpack(const struct cvq_record *r, const struct cvq_rss *rss, uint64_t features,
+		      const struct cvq_limits *lim, struct net_ctrl_state *s, struct err *e);
 
 #endif

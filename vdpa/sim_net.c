@@ -154,13 +154,19 @@ static bool process_tx(struct sim_net *s, unsigned pair)
 	return worked;
 }
 
-/* RX queue for a frame: a flow hash over the MACs, ethertype and the first
- * 8 bytes of payload (for IPv4 that covers addresses' start; good enough to
- * keep each flow on one queue). */
+/* RX queue for a frame: RSS's choice when the driver configured it (a
+ * queue beyond the active pairs falls back to queue 0); otherwise a flow
+ * hash over the MACs, ethertype and the first 8 bytes of payload (for
+ * IPv4 that covers addresses' start; good enough to keep each flow on one
+ * queue). */
 static unsigned steer(const struct sim_net *s, const uint8_t *f, size_t len)
 {
 	uint32_t h = 2166136261u;
 	unsigned pairs = neg(s, VNET_F_MQ) ? s->ctrl.pairs : 1;
+	int q = cvq_rss_queue(&s->ctrl, f, len);
+
+	if (q >= 0)
+		return (unsigned)q < pairs ? (unsigned)q : 0;
 
 	for (size_t i = 0; i < 22 && i < len; i++)
 		h = (h ^ f[i]) * 16777619u;

@@ -57,6 +57,10 @@ struct sim_net_stats {
 
 struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e);
 void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *s);
+struct net_ctrl_state;
+/* The device's own control state (what its control queue accepted), and
+ * whether it has one (features negotiated with a control queue). */
+bool sim_net_get_ctrl(struct vdpa_dev *d, struct net_ctrl_state *out);
 /* Changes the cost model (benchmarks set up guest memory for free first). */
 void sim_net_set_cost(struct vdpa_dev *d, const struct sim_net_cost *c);
 /* Starts a new measurement of the longest pause between used buffers. */

@@ -510,9 +510,11 @@ struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e)
 			   (1ull << VNET_F_CTRL_VQ) | (1ull << VNET_F_CTRL_RX) | (1ull << VNET_F_CTRL_VLAN) |
 			   (1ull << VNET_F_CTRL_RX_EXTRA) | (1ull << VNET_F_GUEST_ANNOUNCE) |
 			   (1ull << VNET_F_CTRL_MAC_ADDR) | (1ull << VNET_F_CTRL_GUEST_OFFLOADS) |
-			   (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
+			   (1ull << VNET_F_RSS) | (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
 			   (cfg->max_pairs > 1 ? 1ull << VNET_F_MQ : 0)) &
 			  ~cfg->features_off;
+	if (!(s->dev_features & (1ull << VNET_F_CTRL_VQ)))
+		s->dev_features &= ~(1ull << VNET_F_RSS); /* RSS is configured through it */
 	s->backend_offered = ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) |
 			      (1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) |
 			      (1ull << VDPA_BF_ENABLE_AFTER_DRIVER_OK) | (1ull << VDPA_BF_IOTLB_PERSIST) |
@@ -520,13 +522,19 @@ struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e)
 			     ~cfg->backend_off;
 	s->nvqs = 2u * cfg->max_pairs + (has_cvq(s) ? 1 : 0);
 	s->lim = (struct cvq_limits){ .mac_table_max = cfg->mac_table_max ? cfg->mac_table_max : 32,
-				      .max_pairs = cfg->max_pairs };
+				      .max_pairs = cfg->max_pairs, .rss_key_max = CVQ_RSS_KEY_MAX,
+				      .rss_table_max = CVQ_RSS_TABLE_MAX,
+				      .hash_types = CVQ_HASH_IPV4 | CVQ_HASH_TCPV4 | CVQ_HASH_UDPV4 };
 	memcpy(s->config, cfg->mac, 6);
 	s->config[6] = 1; /* status: link up */
 	s->config[8] = (uint8_t)cfg->max_pairs;
 	s->config[9] = (uint8_t)(cfg->max_pairs >> 8);
 	s->config[10] = (uint8_t)cfg->mtu;
 	s->config[11] = (uint8_t)(cfg->mtu >> 8);
+	s->config[17] = s->lim.rss_key_max;
+	s->config[18] = (uint8_t)s->lim.rss_table_max;
+	s->config[19] = (uint8_t)(s->lim.rss_table_max >> 8);
+	s->config[20] = (uint8_t)s->lim.hash_types;
 	for (unsigned i = 0; i < MAX_VQS; i++)
 		s->vq[i].kick_fd = s->vq[i].call_fd = -1;
 	for (unsigned a = 0; a < NR_AS; a++)
@@ -571,6 +579,17 @@ void sim_net_get_stats(struct vdpa_dev *d, struct sim_net_stats *st)
 	for (unsigned a = 0; a < NR_AS; a++)
 		st->iotlb_entries += s->tlb[a].nr;
 	pthread_mutex_unlock(&s->lock);
+}
+
+bool sim_net_get_ctrl(struct vdpa_dev *d, struct net_ctrl_state *out)
+{
+	struct sim_net *s = to_sim(d);
+
+	pthread_mutex_lock(&s->lock);
+	*out = s->ctrl;
+	bool live = (s->status & VIRTIO_S_FEATURES_OK) && neg(s, VNET_F_CTRL_VQ);
+	pthread_mutex_unlock(&s->lock);
+	return live;
 }
 
 void sim_net_set_cost(struct vdpa_dev *d, const struct sim_net_cost *c)

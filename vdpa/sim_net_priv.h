@@ -49,7 +49,10 @@ struct sim_net {
 	uint64_t dev_features, features, backend_offered, backend;
 	uint8_t status;
 	bool suspended;
-	uint8_t config[12]; /* mac[6], status, max_virtqueue_pairs, mtu (le) */
+	/* mac[6], status, max_virtqueue_pairs, mtu, speed, duplex,
+	 * rss_max_key_size, rss_max_indirection_table_length,
+	 * supported_hash_types (virtio 1.2 5.1.4; little endian) */
+	uint8_t config[24];
 	unsigned nvqs;
 	struct sim_vq vq[MAX_VQS];
 	struct iotlb tlb[NR_AS];

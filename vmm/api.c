@@ -257,6 +257,47 @@ static const char *const no_fields[] = { NULL };
 
 /* ---- handlers ------------------------------------------------------------------ */
 
+/* A control-queue state as JSON (NULL if there is none). */
+static struct json_object *ctrl_json(const struct api_net_ctrl *c)
+{
+	static const char *const modes[] = { "promisc", "allmulti", "alluni", "nomulti", "nouni", "nobcast" };
+	static const char *const rss_modes[] = { "off", "steer", "hash" };
+	struct json_object *o, *rx, *rss, *t;
+	char mac[18];
+	int bad = 0;
+
+	if (!c->valid || !(o = json_object_new_object()))
+		return NULL;
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", c->mac[0], c->mac[1], c->mac[2], c->mac[3],
+		 c->mac[4], c->mac[5]);
+	bad |= json_object_object_add(o, "mac", json_object_new_string(mac));
+	bad |= json_object_object_add(o, "rx", rx = json_object_new_array());
+	for (unsigned m = 0; rx && m < 6; m++)
+		if (c->rx & (1u << m))
+			bad |= json_object_array_add(rx, json_object_new_string(modes[m]));
+	bad |= json_object_object_add(o, "unicast", json_object_new_int64(c->uni));
+	bad |= json_object_object_add(o, "multicast", json_object_new_int64(c->multi));
+	bad |= json_object_object_add(o, "unicast_overflow", json_object_new_boolean(c->uni_overflow));
+	bad |= json_object_object_add(o, "multicast_overflow", json_object_new_boolean(c->multi_overflow));
+	bad |= json_object_object_add(o, "vlans", json_object_new_int64(c->vlans));
+	bad |= json_object_object_add(o, "pairs", json_object_new_int64(c->pairs));
+	bad |= json_object_object_add(o, "offloads", json_object_new_uint64(c->offloads));
+	bad |= json_object_object_add(o, "rss", rss = json_object_new_object());
+	if (rss) {
+		bad |= json_object_object_add(rss, "mode", json_object_new_string(rss_modes[c->rss_mode % 3]));
+		bad |= json_object_object_add(rss, "hash_types", json_object_new_int64(c->hash_types));
+		bad |= json_object_object_add(rss, "unclassified", json_object_new_int64(c->rss_unclassified));
+		bad |= json_object_object_add(rss, "table", t = json_object_new_array());
+		for (unsigned i = 0; t && i < c->rss_table_len && i < 128; i++)
+			bad |= json_object_array_add(t, json_object_new_int64(c->rss_table[i]));
+	}
+	if (bad) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
 static int handle_info(struct api_call *c)
 {
 	struct api_vm_info info;
@@ -292,6 +333,8 @@ static int handle_info(struct api_call *c)
 		bad |= json_object_object_add(x, "blackout_us", json_object_new_uint64(n->blackout_us));
 		bad |= json_object_object_add(x, "shadow_maps", json_object_new_int64(n->shadow_maps));
 		bad |= json_object_object_add(x, "iotlb_entries", json_object_new_int64(n->iotlb_entries));
+		bad |= json_object_object_add(x, "ctrl", ctrl_json(&n->ctrl));
+		bad |= json_object_object_add(x, "device_ctrl", ctrl_json(&n->device_ctrl));
 	}
 	if (bad) {
 		json_object_put(o);

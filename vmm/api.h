@@ -33,6 +33,22 @@ enum api_vm_state {
 /* What GET /vm reports. Strings belong to the ops' owner and stay valid
  * while the API runs; initrd and cmdline may be NULL. */
 /* A network device's data path (GET /vm "net"). */
+/* A control-queue state as GET /vm shows it (docs/api.md). */
+struct api_net_ctrl {
+	bool valid;
+	uint8_t mac[6];
+	unsigned rx;               /* bit i: RX mode i on (PROMISC .. NOBCAST) */
+	unsigned uni, multi;       /* MAC table entries */
+	bool uni_overflow, multi_overflow;
+	unsigned vlans;            /* VLAN ids in the filter */
+	unsigned pairs;
+	uint64_t offloads;
+	unsigned rss_mode;         /* 0 off, 1 steering (RSS_CONFIG), 2 hash only */
+	uint32_t hash_types;
+	unsigned rss_unclassified, rss_table_len;
+	uint16_t rss_table[128];
+};
+
 struct api_net_info {
 	const char *mode;          /* "passthrough" or "svq" */
 	const char *svq;           /* the svq= setting: "auto", "on", "off" */
@@ -41,6 +57,8 @@ struct api_net_info {
 	uint64_t blackout_us;      /* of the last switch */
 	unsigned shadow_maps;      /* shadow-ring mappings in the device now */
 	int64_t iotlb_entries;     /* the software device's mappings, -1 unknown */
+	struct api_net_ctrl ctrl;  /* tern's record of what the guest set */
+	struct api_net_ctrl device_ctrl; /* the software device's own state */
 };
 
 #define API_MAX_NETS 4

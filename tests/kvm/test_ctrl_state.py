@@ -33,22 +33,58 @@ def send_phase(s, dev, t, phase, ready=None):
         got = [x for x in t.reports() if x.startswith(f"filter phase={phase} own=")]
         if got:
             f = dict(kv.split("=") for kv in got[0].split()[1:])
-            return {k: num(f[k]) for k in HOLD}
+            return {k: num(f[k]) for k in list(HOLD) + ["q0", "q1"] if k in f}
         time.sleep(0.02)
     raise AssertionError(f"no counts for phase {phase}: {t.reports()}")
 
 
-def filter_vm(ctx, s, peer, name="src", big=0, opts=""):
+def classes(got):
+    return {k: got[k] for k in HOLD}
+
+
+def filter_vm(ctx, s, peer, name="src", big=0, opts="", hold=2, extra=""):
     dev = ctx.path(f"{name}.dev")
     t = Tern(ctx, name, ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
-                         f"test=net-filter hold=2 bigtable={big} timeout=60",
+                         f"test=net-filter hold={hold} bigtable={big} timeout=60 {extra}",
                          "--net", f"vdpa-sim,socket={dev},peer={peer},mac={MAC}{opts}"])
     for phase in range(4):
         send_phase(s, dev, t, phase)
     t.t.wait_report("filter hold set fail=0")
     got = send_phase(s, dev, t, 4)
-    check(got == HOLD, f"the filter before the move: {got}, want {HOLD}")
+    check(classes(got) == HOLD, f"the filter before the move: {got}, want {HOLD}")
+    t.before = got
     return t, dev
+
+
+def move(ctx, src, s, peer, name="dst", opts=""):
+    """Migrates src to a new destination tern on the same wire and runs
+    phase 5 there; returns (destination, its counts). The destination is
+    killed if the move fails."""
+    addr = f"unix:{ctx.path(name + '.mig')}"
+    dev2 = ctx.path(f"{name}.dev")
+    dst = destination(ctx, name, addr, ["--net", f"vdpa-sim,socket={dev2},peer={peer},mac={MAC}{opts}"])
+    try:
+        src.t.wait_report("filter phase=5 ready")
+        rc, out, err = migrate(src, addr)
+        check(rc == 0, f"migrate: {err}")
+        return dst, send_phase(s, dev2, dst, 5, ready=src)
+    except BaseException:
+        dst.kill()
+        raise
+
+
+def restore(ctx, t, peer, phase, opts=""):
+    """Snapshots t once its guest waits for phase, shuts it down and
+    restores the snapshot in a new tern with a new device (no mac=: its
+    own MAC differs, and the guest's (CTRL_MAC_ADDR) is part of what is
+    replayed); returns (the new tern, its device's socket)."""
+    snap = ctx.path("snap")
+    t.t.wait_report(f"filter phase={phase} ready")
+    t.api.client_ok("snapshot", "--path", snap, "--no-resume")
+    t.api.client("shutdown")
+    t.t.finish()
+    dev = ctx.path("r.dev")
+    return Tern(ctx, "restored", ["--restore", snap, "--net", f"vdpa-sim,socket={dev},peer={peer}{opts}"]), dev
 
 
 def peer_socket(ctx):
@@ -65,14 +101,8 @@ def test_filters_survive_migration(ctx):
     src = dst = None
     try:
         src, _ = filter_vm(ctx, s, peer)
-        addr = f"unix:{ctx.path('c.mig')}"
-        dev2 = ctx.path("dst.dev")
-        dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={dev2},peer={peer},mac={MAC}"])
-        src.t.wait_report("filter phase=5 ready")
-        rc, out, err = migrate(src, addr)
-        check(rc == 0, f"migrate: {err}")
-        got = send_phase(s, dev2, dst, 5, ready=src)
-        check(got == HOLD, f"the filter after the migration: {got}, want {HOLD} (a blank device passes all)")
+        dst, got = move(ctx, src, s, peer)
+        check(classes(got) == HOLD, f"the filter after the migration: {got}, want {HOLD} (a blank device passes all)")
         r = dst.t.finish()
         check(r.rc == 0, "the guest's filter test failed on the destination", r)
         rep = [l for l in r.stderr.splitlines() if "control state replayed" in l]
@@ -91,17 +121,9 @@ def test_filters_survive_restore(ctx):
     src = new = None
     try:
         src, _ = filter_vm(ctx, s, peer)
-        snap = ctx.path("snap")
-        src.t.wait_report("filter phase=5 ready")
-        src.api.client_ok("snapshot", "--path", snap, "--no-resume")
-        src.api.client("shutdown")
-        src.t.finish()
-        dev2 = ctx.path("r.dev")
-        # no mac=: the new device's own MAC differs, and the guest's
-        # (CTRL_MAC_ADDR) is part of what is replayed
-        new = Tern(ctx, "restored", ["--restore", snap, "--net", f"vdpa-sim,socket={dev2},peer={peer}"])
+        new, dev2 = restore(ctx, src, peer, 5)
         got = send_phase(s, dev2, new, 5, ready=src)
-        check(got == HOLD, f"the filter after the restore: {got}, want {HOLD}")
+        check(classes(got) == HOLD, f"the filter after the restore: {got}, want {HOLD}")
         r = new.t.finish()
         check(r.rc == 0 and "control state replayed" in r.stderr, "the restored guest", r)
     finally:
@@ -144,13 +166,7 @@ def test_oversized_mac_tables_survive_migration(ctx):
         src = dst = None
         try:
             src, _ = filter_vm(ctx, s, peer, name=f"src{big}", big=big)
-            addr = f"unix:{ctx.path(f'b{big}.mig')}"
-            dev2 = ctx.path(f"dst{big}.dev")
-            dst = destination(ctx, f"dst{big}", addr, ["--net", f"vdpa-sim,socket={dev2},peer={peer},mac={MAC}"])
-            src.t.wait_report("filter phase=5 ready")
-            rc, out, err = migrate(src, addr)
-            check(rc == 0, f"migrate: {err}")
-            got = send_phase(s, dev2, dst, 5, ready=src)
+            dst, got = move(ctx, src, s, peer, name=f"dst{big}")
             check(got == HOLD, f"table of {big}: the filter after the migration: {got}, want {HOLD}")
         finally:
             s.close()
@@ -184,5 +200,57 @@ def test_switch_resets_keep_the_source_filter(ctx):
     finally:
         s.close()
         for x in (src, dst):
+            if x:
+                x.kill()
+
+
+def net_info(t):
+    return t.api.client_ok("info")["net"][0]
+
+
+def all_on_queue_1(got, when):
+    """Every frame of a phase (the held classes and END) on queue 1."""
+    total = sum(HOLD.values()) + 1
+    check(got.get("q0") == 0 and got.get("q1") == total,
+          f"{when}: frames per queue {got.get('q0')}/{got.get('q1')}, want 0/{total} (RSS steers all to queue 1; "
+          "a device without the replayed pairs or RSS uses queue 0)")
+
+
+def test_rss_and_queue_pairs_survive_migration_and_restore(ctx):
+    """Two queue pairs and an RSS state that sends everything to receive
+    queue 1, set by the guest, hold after a migration and again after a
+    snapshot of the destination is restored in a third tern: checked from
+    inside the guest (which queue the frames arrive on, and the filter
+    counts) and from the software device's own state, which must equal
+    what the source recorded."""
+    s, peer = peer_socket(ctx)
+    src = dst = new = None
+    try:
+        src, _ = filter_vm(ctx, s, peer, opts=",queues=2", hold=3, extra="rss=1")
+        all_on_queue_1(src.before, "before the move")
+        rec = net_info(src)["ctrl"]
+        check(rec["pairs"] == 2 and rec["rss"]["mode"] == "steer" and rec["rss"]["table"] == [1] * 8 and
+              rec["rss"]["unclassified"] == 1 and rec["rss"]["hash_types"] == 7 and rec["vlans"] == 1 and
+              rec["rx"] == ["nobcast"], f"tern's record of the guest's state: {rec}")
+        check(net_info(src)["device_ctrl"] == rec, f"the source device {net_info(src)['device_ctrl']} vs {rec}")
+        dst, got = move(ctx, src, s, peer, opts=",queues=2")
+        check(classes(got) == HOLD, f"the filter after the migration: {got}, want {HOLD}")
+        all_on_queue_1(got, "after the migration")
+        check(net_info(dst)["device_ctrl"] == rec,
+              f"the destination device's state {net_info(dst)['device_ctrl']}, want the source's {rec}")
+        new, dev3 = restore(ctx, dst, peer, 6, opts=",queues=2")
+        # the device's state now (the guest exits after its last phase)
+        check(net_info(new)["device_ctrl"] == rec,
+              f"the restored device's state {net_info(new)['device_ctrl']}, want {rec}")
+        got = send_phase(s, dev3, new, 6, ready=dst)
+        check(classes(got) == HOLD, f"the filter after the restore: {got}, want {HOLD}")
+        all_on_queue_1(got, "after the restore")
+        r = new.t.finish()
+        check(r.rc == 0 and "control state replayed" in r.stderr, "the restored guest", r)
+        rep = [l for l in r.stderr.splitlines() if "control state replayed" in l]
+        print(f"# restore: {rep[0].split(': ', 1)[1]}")
+    finally:
+        s.close()
+        for x in (src, dst, new):
             if x:
                 x.kill()

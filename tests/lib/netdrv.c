@@ -231,7 +231,9 @@ int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool 
 	o->get_features(d->dev, &f);
 	f &= (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VNET_F_MAC) |
 	     (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VNET_F_CTRL_VQ) | (1ull << VNET_F_CTRL_RX) |
-	     (ctrl ? (1ull << VNET_F_CTRL_VLAN) | (1ull << VNET_F_CTRL_RX_EXTRA) | (1ull << VNET_F_CTRL_MAC_ADDR) : 0);
+	     (ctrl ? (1ull << VNET_F_CTRL_VLAN) | (1ull << VNET_F_CTRL_RX_EXTRA) | (1ull << VNET_F_CTRL_MAC_ADDR) |
+			(1ull << VNET_F_RSS)
+		      : 0);
 	if ((r = shadow_set_features(&d->sh, f)) < 0)
 		return err_errno(e, r, "features");
 	for (unsigned i = 0; i < 3; i++) {
@@ -248,7 +250,7 @@ int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool 
 		if (i == 2 && ctrl) {
 			struct vring_dev g = { .num = NETDRV_NUM, .desc_iova = q->desc, .avail_iova = q->avail,
 					       .used_iova = q->used, .event_idx = !!(f & (1ull << VIRTIO_F_EVENT_IDX)) };
-			if ((r = cvq_shadow_setup(&d->cvq, &d->sh, 2, f, 1, mac, &g, &d->cvq_asid, e)) < 0)
+			if ((r = cvq_shadow_setup(&d->cvq, &d->sh, 2, f, mac, &g, &d->cvq_asid, e)) < 0)
 				return r;
 			d->ctrl = true;
 			continue;

@@ -7,7 +7,9 @@
  * the queue is isolated in ASID 1 on this device; the record round-trips
  * through its travelling form, which refuses out-of-range input; a replay
  * of 64 MAC addresses and 32 VLANs gives a new device the same state,
- * pipelined or one command at a time, and a NACK in it is reported.
+ * pipelined or one command at a time, and a NACK in it is reported; an
+ * RSS state reaches the new device in one RSS_CONFIG and its travelling
+ * form is checked against the device's limits.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -162,7 +164,7 @@ static void test_record_round_trip_and_refusals(void **state)
 	s.uni_count = 0;
 	memset(s.uni, 0, sizeof(s.uni));
 	cvq_record_pack(&s, &r);
-	assert_int_equal(cvq_record_unpack(&r, d->cvq.features, 1, &back, &e), 0);
+	assert_int_equal(cvq_record_unpack(&r, NULL, d->cvq.features, &d->cvq.lim, &back, &e), 0);
 	assert_memory_equal(&back, &s, sizeof(s));
 	const struct {
 		size_t off;
@@ -178,13 +180,63 @@ static void test_record_round_trip_and_refusals(void **state)
 		bad = r;
 		((uint8_t *)&bad)[flips[i].off] = flips[i].val;
 		memset(&e, 0, sizeof(e));
-		assert_int_equal(cvq_record_unpack(&bad, d->cvq.features, 1, &back, &e), -EPROTO);
+		assert_int_equal(cvq_record_unpack(&bad, NULL, d->cvq.features, &d->cvq.lim, &back, &e), -EPROTO);
 	}
 	/* a multicast address among the unicast ones */
 	bad = r;
 	bad.uni_count = 1;
 	bad.uni[0][0] = 0x01;
-	assert_int_equal(cvq_record_unpack(&bad, d->cvq.features, 1, &back, &e), -EPROTO);
+	assert_int_equal(cvq_record_unpack(&bad, NULL, d->cvq.features, &d->cvq.lim, &back, &e), -EPROTO);
+	down(d);
+}
+
+static void rss_state(struct netdrv *d, struct net_ctrl_state *s)
+{
+	cvq_state_reset(s, d->cvq.default_mac, d->cvq.features);
+	s->rss = (struct cvq_rss){ .mode = CVQ_RSS_STEER, .key_len = 40, .table_len = 16, .hash_types = 5 };
+	for (unsigned i = 0; i < 40; i++)
+		s->rss.key[i] = (uint8_t)(i * 7 + 1);
+}
+
+static void test_rss_replay_and_record(void **state)
+{
+	struct netdrv *d = up();
+	struct net_ctrl_state want, got, dev;
+	struct err e = { { 0 } };
+	unsigned sent = 0;
+
+	(void)state;
+	assert_int_equal(d->cvq.lim.rss_key_max, 40); /* read from the config space */
+	assert_int_equal(d->cvq.lim.rss_table_max, 128);
+	rss_state(d, &want);
+	if (cvq_shadow_replay(&d->cvq, &want, true, &sent, &e) < 0)
+		fail_msg("replay: %s", e.msg);
+	assert_int_equal(sent, 1);
+	cvq_shadow_record(&d->cvq, &got);
+	assert_memory_equal(&got.rss, &want.rss, sizeof(want.rss));
+	assert_true(sim_net_get_ctrl(d->dev, &dev));
+	assert_memory_equal(&dev.rss, &want.rss, sizeof(want.rss)); /* the device's own state */
+	/* travelling form: back as it was, and what the device cannot take refused */
+	struct cvq_record r;
+	struct net_ctrl_state back;
+	cvq_record_pack(&want, &r);
+	assert_int_equal(cvq_record_unpack(&r, &want.rss, d->cvq.features, &d->cvq.lim, &back, &e), 0);
+	assert_memory_equal(&back.rss, &want.rss, sizeof(want.rss));
+	struct cvq_rss bad[8];
+	for (unsigned i = 0; i < 8; i++)
+		bad[i] = want.rss;
+	bad[0].mode = 3;
+	bad[1].table_len = 12;       /* not a power of two */
+	bad[2].table[3] = 1;         /* queue 1 of 1 */
+	bad[3].hash_types = 1u << 3; /* IPv6: not offered */
+	bad[4].key_len = 41;
+	bad[5].table[20] = 0x100;    /* beyond table_len: padding */
+	bad[6].mode = CVQ_RSS_HASH;  /* no HASH_REPORT negotiated */
+	bad[7].rsvd = 1;
+	for (unsigned i = 0; i < 8; i++) {
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(cvq_record_unpack(&r, &bad[i], d->cvq.features, &d->cvq.lim, &back, &e), -EPROTO);
+	}
 	down(d);
 }
 
@@ -196,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_replay_pipelined_and_serial),
 		cmocka_unit_test(test_replay_nack_is_reported),
 		cmocka_unit_test(test_record_round_trip_and_refusals),
+		cmocka_unit_test(test_rss_replay_and_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
