@@ -85,14 +85,12 @@ static int net_switch(struct net_dev *n, bool to_svq, struct err *e);
 static void net_restarted(void *opaque)
 {
 	struct net_dev *n = opaque;
-	struct net_ctrl_state rec;
 	struct err e = { { 0 } };
 	unsigned sent = 0;
 
 	if (!n->cvq_live)
 		return;
-	cvq_shadow_record(&n->cvq, &rec);
-	if (cvq_shadow_replay(&n->cvq, &rec, true, &sent, &e) < 0)
+	if (cvq_shadow_replay(&n->cvq, NULL, true, &sent, &e) < 0)
 		pr_warn("%s: after a reset, the control state could not be replayed: %s", n->vdpa->name, e.msg);
 	else
 		pr_info("%s: after a reset, control state replayed: %u commands", n->vdpa->name, sent);
@@ -431,6 +429,9 @@ int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e)
 	r = shadow_bases(&n->sh, bases, e);
 	for (unsigned i = 0; r == 0 && i < n->vp.nqueues && i < SHADOW_MAX_QUEUES; i++)
 		st->last_avail[i] = n->vp.q[i].enabled ? bases[i] : 0;
+	/* the device's index of the shadow control ring is not the guest's */
+	if (r == 0 && n->cvq_live && n->cvq.idx < SHADOW_MAX_QUEUES)
+		st->last_avail[n->cvq.idx] = cvq_shadow_guest_base(&n->cvq);
 	return r;
 }
 

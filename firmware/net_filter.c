@@ -29,7 +29,9 @@
  * RSS and, in the held state, steers everything to receive queue 1 (an
  * 8-entry table of 1s, unclassified queue 1: the test frames are not IP);
  * each report then adds "q0=.. q1=..", the frames each queue got. A
- * device that lost the pairs or the RSS state delivers on queue 0.
+ * device that lost the pairs or the RSS state delivers on queue 0. It also
+ * sends one RSS_CONFIG that must be refused (3 entries), and after each
+ * phase from 5 on an RX command that must be answered OK.
  */
 #include "lib.h"
 #include "virtio_net.h"
@@ -169,6 +171,8 @@ unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsig
 			report("error rss=1 needs VIRTIO_NET_F_RSS");
 			fail = 1;
 		} else {
+			/* a table of 3 entries (not a power of two): refused */
+			fail |= vnet_ctrl_rss(v, 7, ones, 3, 1, 2, key, 40) != VIRTIO_NET_ERR;
 			fail |= vnet_ctrl_rss(v, 7, ones, 8, 1, 2, key, 40) != VIRTIO_NET_OK;
 		}
 	}
@@ -177,7 +181,15 @@ unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsig
 			fail |= vnet_ctrl_rx(v, VIRTIO_NET_CTRL_RX_NOBCAST, 1) != VIRTIO_NET_OK;
 		report("filter hold set fail=%d", fail);
 	}
-	for (unsigned k = 0; k < hold; k++)
+	for (unsigned k = 0; k < hold; k++) {
+		/* with rss=1 the control queue must answer after each move
+		 * too (where it resumes is the guest's index, not the
+		 * device's: tern answered the refused command itself) */
+		if (rss && k > 0 && vnet_ctrl_rx(v, VIRTIO_NET_CTRL_RX_NOBCAST, 1) != VIRTIO_NET_OK) {
+			report("error control queue after phase %u: no OK", 3 + k);
+			fail = 1;
+		}
 		fail |= run_phase(v, 4 + k, timeout_s);
+	}
 	return fail ? GUEST_EXIT_FAIL : GUEST_EXIT_PASS;
 }

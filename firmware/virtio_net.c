@@ -555,7 +555,12 @@ int vnet_ctrl(struct vnet *v, uint8_t cls, uint8_t cmd, const void *data, size_t
 		return -3;
 	}
 	vnet_rmb(); /* the ack byte after the used entry that covers it */
-	return *ack;
+	uint8_t r = *ack;
+	/* The chain is the driver's again: point its head nowhere, as a
+	 * driver that reuses its memory (Linux) may, so a device that takes a
+	 * finished command again fails loudly instead of silently. */
+	q->desc[0].addr = 0xdead00000000ull;
+	return r;
 }
 
 int vnet_ctrl_rx(struct vnet *v, uint8_t cmd, int on)

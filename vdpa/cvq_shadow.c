@@ -203,7 +203,12 @@ static void guest_commands(struct cvq_shadow *c)
 		/* validated against tern's own rules before the device sees it */
 		if (c->chain.out_len > CVQ_CMD_MAX || !c->chain.in_len ||
 		    cvq_apply(&c->trial, &c->lim, c->features, cmd, len) != CVQ_OK) {
-			c->refused++;
+			/* the first few are logged: a driver tern refuses is
+			 * either hostile or one tern's checks do not know */
+			if (c->refused++ < 8)
+				pr_warn("%s: the guest's control command class %u command %u (%zu bytes) fails tern's "
+					"checks: answered ERR", c->dev->name, len ? cmd[0] : 0, len > 1 ? cmd[1] : 0,
+					(size_t)c->chain.out_len);
 			answer(c, CVQ_ERR);
 			continue;
 		}
@@ -302,6 +307,14 @@ void cvq_shadow_exit(struct cvq_shadow *c)
 	if (c->stop_fd >= 0)
 		close(c->stop_fd);
 	c->dev_kick = c->dev_call = c->stop_fd = -1;
+}
+
+uint16_t cvq_shadow_guest_base(struct cvq_shadow *c)
+{
+	pthread_mutex_lock(&c->lock);
+	uint16_t b = c->guest.used_idx;
+	pthread_mutex_unlock(&c->lock);
+	return b;
 }
 
 void cvq_shadow_record(struct cvq_shadow *c, struct net_ctrl_state *out)
@@ -441,6 +454,31 @@ static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned
 	return 0;
 }
 
+/* Lock held. A guest command was on the device when tern reset it. The
+ * device restarted at the shadow ring's used index, so it takes the
+ * command again from the ring: its answer goes to the guest (who would
+ * otherwise wait for ever) and, if OK, into the record, before anything
+ * is replayed after it. */
+static int settle_guest_command(struct cvq_shadow *c, struct err *e)
+{
+	signal_fd(c->dev_kick);
+	for (;;) {
+		device_answers(c);
+		if (!c->busy)
+			return 0;
+		struct pollfd p = { c->dev_call, POLLIN, 0 };
+		if (poll(&p, 1, REPLAY_TIMEOUT_MS) == 0) {
+			/* the guest gets an answer whatever the device does; the
+			 * ring is the replay's from here (the entry stays lost) */
+			c->busy = false;
+			answer(c, CVQ_ERR);
+			return err_set(e, -ETIMEDOUT, "%s: the device did not answer the guest's control command "
+						      "it had when reset, in %d ms", c->dev->name, REPLAY_TIMEOUT_MS);
+		}
+		drain(c->dev_call);
+	}
+}
+
 int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, bool pipelined, unsigned *sent,
 		      struct err *e)
 {
@@ -448,15 +486,23 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 	unsigned n, per = pipelined ? CVQS_SLOTS : 1;
 	int r = 0;
 
+	*sent = 0;
 	if (!list)
 		return err_set(e, -ENOMEM, "out of memory for the control-queue replay");
 	/* the thread, if it runs, waits: the ring is this call's meanwhile */
 	pthread_mutex_lock(&c->lock);
-	if (c->busy) {
+	if (c->busy && want) {
 		pthread_mutex_unlock(&c->lock);
 		free(list);
 		return err_set(e, -EBUSY, "%s: a guest control command is in flight", c->dev->name);
 	}
+	if (c->busy && (r = settle_guest_command(c, e)) < 0) {
+		pthread_mutex_unlock(&c->lock);
+		free(list);
+		return r;
+	}
+	if (!want)
+		want = &c->rec;
 	n = replay_list(c, want, list);
 
 	*sent = n;
@@ -469,7 +515,7 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 		signal_fd(c->dev_kick);
 		r = collect(c, list, first, k, e);
 	}
-	if (r == 0)
+	if (r == 0 && want != &c->rec)
 		c->rec = *want;
 	pthread_mutex_unlock(&c->lock);
 	free(list);

@@ -115,9 +115,17 @@ void cvq_shadow_exit(struct cvq_shadow *c);
  * to CVQS_SLOTS commands in flight when pipelined, else one at a time.
  * Any NACK (or silence for 5 s) fails with a message naming the command;
  * on success the record is want. The thread, if running, waits meanwhile
- * (-EBUSY if a guest command is on the device). */
+ * (-EBUSY if a guest command is on the device). want NULL: the record
+ * itself, after a reset - a guest command the device had then is taken
+ * again and answered first (the guest never waits for ever), and the
+ * record replayed includes it if the device said OK. */
 int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, bool pipelined, unsigned *sent,
 		      struct err *e);
+/* Where the guest's control ring resumes (a destination's or a restore's
+ * base): its used index - tern answers in order, so a command the device
+ * still has is taken again there. Not the device's index: tern answers
+ * some commands itself (refusals, ANNOUNCE_ACK), so the two differ. */
+uint16_t cvq_shadow_guest_base(struct cvq_shadow *c);
 /* A copy of the record. */
 void cvq_shadow_record(struct cvq_shadow *c, struct net_ctrl_state *out);
 

@@ -139,8 +139,9 @@ snap)
 	;;
 ctrl)
 	# Issue 9: state set through the control queue - MAC, VLAN 42, a
-	# multicast address, promiscuous mode, two queue pairs - then a shell
-	# to be migrated; L1 checks after the move that it all still holds.
+	# multicast address, promiscuous mode, two queue pairs, an RSS table
+	# that sends every hashed flow to queue 1 - then a shell to be
+	# migrated; L1 checks after the move that it all still holds.
 	arg() { sed -n "s/.*lane\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 	for m in failover net_failover virtio_net llc stp garp mrp 8021q; do
 		insmod /lib/modules/$m.ko || echo "@@L2 insmod-failed $m"
@@ -152,6 +153,8 @@ ctrl)
 	echo "@@L2 ctrl-mac $?"
 	ethtool -L eth0 combined 2
 	echo "@@L2 ctrl-queues $?"
+	ethtool -X eth0 weight 0 1
+	echo "@@L2 ctrl-rss $?"
 	ip link set eth0 up
 	ip addr add "$(arg ip)" dev eth0
 	ip link add link eth0 name eth0.42 type vlan id 42 && ip addr add "$(arg vip)" dev eth0.42 &&

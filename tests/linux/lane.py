@@ -149,7 +149,13 @@ class Plan:
         self.ctrl_cmd = (f"wait; ip.full -o link show eth0 | grep -o 'PROMISC\\|link/ether [0-9a-f:]*'; "
                          f"ethtool -l eth0 | tail -4 | tr -s ' \\t' ' '; "
                          f"echo maddr=$(ip.full maddr show dev eth0 | grep -c {CTRL_MCAST}); "
-                         f"ping -c 3 -W 5 {CTRL_L1_VADDR} >/dev/null && echo ctrl-ok-$(({e}+{f}))")
+                         # RSS: the echo replies (IPv4 in VLAN 42) land on
+                         # queue 1; its counter is rx1_packets (6.10+) or
+                         # rx_queue_1_packets (older)
+                         f"q1() {{ ethtool -S eth0 | grep -E '^ *rx(_queue_)?1_packets:' | sed 's/.*: //'; }}; "
+                         f"a=$(q1); "
+                         f"ping -c 3 -W 5 {CTRL_L1_VADDR} >/dev/null && echo ctrl-ok-$(({e}+{f})); "
+                         f"echo rssq1=$(($(q1) - a))")
         self.ctrl_expect = f"ctrl-ok-{e + f}"
 
     def cmdline(self, run):
@@ -374,10 +380,12 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
 
 def evaluate_ctrl(res, plan, run):
     """Issue 9 in the lane: L2 set MAC, VLAN 42, a multicast address,
-    promiscuous mode and two queues through its control queue; after the
-    migration it still has them (as Linux sees its device) and uses them
-    (a ping over VLAN 42 from the new MAC), and the destination replayed
-    the state to its device before the data queues ran."""
+    promiscuous mode, two queues and an RSS table of all 1s through its
+    control queue; after the migration it still has them (as Linux sees its
+    device) and uses them (a ping over VLAN 42 from the new MAC, whose
+    replies the destination's device steers to queue 1), and the
+    destination replayed the state to its device before the data queues
+    ran."""
     names = ["ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-replay"]
     if run is None or run.rc is None:
         for c in names:
@@ -387,7 +395,7 @@ def evaluate_ctrl(res, plan, run):
     res.ok("ctrl", mig.startswith("0 ") and '"state":"completed"' in mig, f"tern migrate: {mig[:300]!r}")
     # L2's marks come through the source's console (a shell run)
     marks = dict(m.groups() for l in run.lines for m in [re.search(r"@@L2 ctrl-(\S+) (\S+)", l)] if m)
-    sets = {k: marks.get(k) for k in ("mac", "queues", "vlan", "maddr", "promisc", "vping-before")}
+    sets = {k: marks.get(k) for k in ("mac", "queues", "rss", "vlan", "maddr", "promisc", "vping-before")}
     res.ok("ctrl-set", all(v == "0" for v in sets.values()) and run.mark("vlan-up", "L1") is not None,
            f"L2's settings (exit status each): {sets}; L1's VLAN: {run.mark('vlan-up', 'L1')!r}")
     text = "\n".join(run.lines)
@@ -395,7 +403,10 @@ def evaluate_ctrl(res, plan, run):
     has = {"mac": f"link/ether {plan.ctrl_newmac}" in text,
            "promisc": any(l.strip() == "PROMISC" for l in run.lines),
            "queues": bool(re.search(r"Combined: 2\b", text)),
-           "maddr": "maddr=1" in text}
+           "maddr": "maddr=1" in text,
+           # at least the three echo replies on queue 1 (ARP is not
+           # hashed: Linux's unclassified queue is 0)
+           "rss": any(re.fullmatch(r"rssq1=([3-9]|\d\d+)", l.strip()) for l in run.lines)}
     res.ok("ctrl-state", all(has.values()), f"after the migration, L2 has: {has}")
     answered = any(l.strip() == plan.ctrl_expect for l in run.lines)
     res.ok("ctrl-use", answered and run.rc == 0, f"ping over VLAN 42 from the new MAC answered={answered}; "

@@ -240,6 +240,60 @@ static void test_rss_replay_and_record(void **state)
 	down(d);
 }
 
+struct restart_seen {
+	struct netdrv *d;
+	int r;
+	unsigned sent;
+	struct err e;
+};
+
+static void replay_after_restart(void *opaque)
+{
+	struct restart_seen *x = opaque;
+
+	x->r = cvq_shadow_replay(&x->d->cvq, NULL, true, &x->sent, &x->e);
+}
+
+/* A guest command on the device when tern resets it (a strategy-3
+ * switch): the device, restarted at the shadow ring's used index, takes it
+ * again; the guest gets its answer, and the replay that follows keeps it. */
+static void test_command_in_flight_at_a_reset_is_answered(void **state)
+{
+	struct netdrv *d = up();
+	struct restart_seen x = { .d = d };
+	struct net_ctrl_state rec, dev;
+	struct err e = { { 0 } };
+
+	(void)state;
+	d->sh.on_restart = replay_after_restart;
+	d->sh.on_restart_opaque = &x;
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_NOBCAST, 1), CVQ_OK); /* something to replay */
+	/* the device stops taking work: the next command stays on it */
+	assert_int_equal(d->dev->ops->suspend(d->dev), 0);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 0), -ETIMEDOUT);
+	assert_true(d->cvq.busy);
+	assert_int_equal(shadow_force(&d->sh, 3, &e), 0);
+	if (shadow_to_svq(&d->sh, &e) < 0)
+		fail_msg("switch: %s", e.msg);
+	if (x.r < 0)
+		fail_msg("replay after the reset: %s", x.e.msg);
+	/* the guest's answer: its used index moved, with OK in the ack */
+	struct netdrv_q *q = &d->q[2];
+	uint16_t used = __atomic_load_n((uint16_t *)(d->vm.mem.hva + q->used + 2), __ATOMIC_ACQUIRE);
+	assert_int_equal(used, q->avail_idx);
+	assert_int_equal((d->vm.mem.hva + q->bufs + 0x10000)[0], CVQ_OK);
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_false(rec.promisc);
+	assert_true(rec.nobcast);
+	assert_true(sim_net_get_ctrl(d->dev, &dev));
+	assert_false(dev.promisc); /* the device has both after its reset */
+	assert_true(dev.nobcast);
+	assert_int_equal(x.sent, 2);
+	/* and the queue goes on */
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_ALLMULTI, 1), CVQ_OK);
+	down(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_replay_nack_is_reported),
 		cmocka_unit_test(test_record_round_trip_and_refusals),
 		cmocka_unit_test(test_rss_replay_and_record),
+		cmocka_unit_test(test_command_in_flight_at_a_reset_is_answered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
