@@ -83,9 +83,11 @@ static bool hash_ok(const struct cvq_limits *lim, uint32_t types, uint8_t key_le
 
 /* RSS_CONFIG: hash_types le32, indirection_table_mask le16,
  * unclassified_queue le16, indirection_table le16[mask + 1], max_tx_vq
- * le16, hash_key_length u8, hash_key_data[length]; nothing after. It
- * also sets the queue pairs (max_tx_vq), as QEMU's model and Linux's
- * driver (which then skips VQ_PAIRS_SET) take it. */
+ * le16, hash_key_length u8, hash_key_data[length]. Bytes after the key
+ * are ignored, as QEMU's model does: Linux 6.12's driver sends one (it
+ * sizes its trailer with struct_size() over a padded struct). It also
+ * sets the queue pairs (max_tx_vq), as QEMU's model and Linux's driver
+ * (which then skips VQ_PAIRS_SET) take it. */
 static uint8_t rss_config(struct net_ctrl_state *s, const struct cvq_limits *lim, const uint8_t *p, size_t left)
 {
 	struct cvq_rss r = { .mode = CVQ_RSS_STEER };
@@ -100,7 +102,7 @@ static uint8_t rss_config(struct net_ctrl_state *s, const struct cvq_limits *lim
 	const uint8_t *t = p + 8, *q = t + 2 * n;
 	uint16_t max_tx = le16(q);
 	r.key_len = q[2];
-	if (left != 8 + 2 * n + 3 + r.key_len || !hash_ok(lim, r.hash_types, r.key_len))
+	if (left < 8 + 2 * n + 3 + r.key_len || !hash_ok(lim, r.hash_types, r.key_len))
 		return CVQ_ERR;
 	if (!max_tx || max_tx > lim->max_pairs || r.unclassified >= lim->max_pairs)
 		return CVQ_ERR;
@@ -120,7 +122,8 @@ static uint8_t rss_config(struct net_ctrl_state *s, const struct cvq_limits *lim
 }
 
 /* HASH_CONFIG: hash_types le32, reserved le16[4], hash_key_length u8,
- * hash_key_data[length]. Hash reporting only; steering goes off. */
+ * hash_key_data[length] (bytes after it ignored, as for RSS_CONFIG). Hash
+ * reporting only; steering goes off. */
 static uint8_t hash_config(struct net_ctrl_state *s, const struct cvq_limits *lim, const uint8_t *p, size_t left)
 {
 	struct cvq_rss r = { .mode = CVQ_RSS_HASH };
@@ -129,7 +132,7 @@ static uint8_t hash_config(struct net_ctrl_state *s, const struct cvq_limits *li
 		return CVQ_ERR;
 	r.hash_types = le32(p);
 	r.key_len = p[12];
-	if (left != 13u + r.key_len || !hash_ok(lim, r.hash_types, r.key_len))
+	if (left < 13u + r.key_len || !hash_ok(lim, r.hash_types, r.key_len))
 		return CVQ_ERR;
 	memcpy(r.key, p + 13, r.key_len);
 	if (!r.hash_types && !r.key_len)

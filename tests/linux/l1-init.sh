@@ -437,11 +437,13 @@ vlan_up() {
 # arguments) for L2's ctrl run: two queue pairs on each device, and VLAN 42
 # with VADDR on L1's side of each TAP. L2 has set its MAC, VLAN 42, a
 # multicast address, promiscuous mode and two queues through its control
-# queue before the move; the destination must have them replayed.
+# queue before the move; the destination must have them replayed. L1
+# reports the destination's GET /vm (its device's own state) as dst-ctrl.
 run_migrate_ctrl() {
 	vaddr=${12}
 	SRC_NET="vdpa-sim,tap=$3,mac=$8,queues=2" DST_NET="vdpa-sim,tap=$4,mac=$8,queues=2" \
-		AFTER_SRC_TAP="vlan_up $3 $vaddr" AFTER_DST_TAP="vlan_up $4 $vaddr" \
+		AFTER_SRC_TAP="vlan_up $3 $vaddr" \
+		AFTER_DST_TAP="vlan_up $4 $vaddr; echo \"@@L1 dst-ctrl \$(tern info --api-sock /tmp/dst.sock | tr -d '\n ')\"" \
 		run_migrate "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "${11}"
 }
 

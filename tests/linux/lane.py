@@ -41,6 +41,7 @@ l2-dmesg.txt, l1-dmesg.txt and run-NAME.log per L2 boot.
 usage: tests/linux/lane.py [--build DIR]
 """
 import argparse
+import json
 import os
 import random
 import re
@@ -62,7 +63,7 @@ CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocks
           "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce",
           "vduse-dev", "vduse-fd-leak", "vduse-errors", "vduse-bind", "vduse-mac", "vduse-ping", "vduse-tcp",
           "vmig", "vmig-switch", "vmig-shell", "vmig-ping", "xchg-sim", "xchg-vduse",
-          "ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-replay"]
+          "ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-device", "ctrl-replay"]
 # Which run each check belongs to (for --only); the rest belong to their own.
 CHECK_RUN = {c: c if c.startswith("xchg") else c.split("-")[0] for c in CHECKS}
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
@@ -150,9 +151,10 @@ class Plan:
                          f"ethtool -l eth0 | tail -4 | tr -s ' \\t' ' '; "
                          f"echo maddr=$(ip.full maddr show dev eth0 | grep -c {CTRL_MCAST}); "
                          # RSS: the echo replies (IPv4 in VLAN 42) land on
-                         # queue 1; its counter is rx1_packets (6.10+) or
-                         # rx_queue_1_packets (older)
-                         f"q1() {{ ethtool -S eth0 | grep -E '^ *rx(_queue_)?1_packets:' | sed 's/.*: //'; }}; "
+                         # queue 1: its interrupts (all CPUs' columns) grow.
+                         # (6.12 has no per-queue packets in ethtool -S.)
+                         f"q1() {{ awk '/input\\.1$/ {{n = 0; for (i = 2; i <= NF; i++) "
+                         f"if ($i ~ /^[0-9]+$/) n += $i; print n}}' /proc/interrupts; }}; "
                          f"a=$(q1); "
                          f"ping -c 3 -W 5 {CTRL_L1_VADDR} >/dev/null && echo ctrl-ok-$(({e}+{f})); "
                          f"echo rssq1=$(($(q1) - a))")
@@ -386,7 +388,7 @@ def evaluate_ctrl(res, plan, run):
     replies the destination's device steers to queue 1), and the
     destination replayed the state to its device before the data queues
     ran."""
-    names = ["ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-replay"]
+    names = ["ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-device", "ctrl-replay"]
     if run is None or run.rc is None:
         for c in names:
             res.ok(c, False, run_summary(run))
@@ -411,6 +413,19 @@ def evaluate_ctrl(res, plan, run):
     answered = any(l.strip() == plan.ctrl_expect for l in run.lines)
     res.ok("ctrl-use", answered and run.rc == 0, f"ping over VLAN 42 from the new MAC answered={answered}; "
            + run_summary(run))
+    # the destination device's own state, from its GET /vm
+    dev = {}
+    js = run.mark("dst-ctrl", "L1")
+    try:
+        dev = json.loads(js)["net"][0]["device_ctrl"] or {}
+    except (TypeError, ValueError, KeyError, IndexError):
+        pass
+    rss = dev.get("rss") or {}
+    want = {"pairs": dev.get("pairs") == 2, "promisc": "promisc" in (dev.get("rx") or []),
+            "vlans": (dev.get("vlans") or 0) >= 1, "multicast": (dev.get("multicast") or 0) >= 1,
+            "mac": dev.get("mac") == plan.ctrl_newmac,
+            "rss": rss.get("mode") == "steer" and set(rss.get("table") or [0]) == {1}}
+    res.ok("ctrl-device", all(want.values()), f"the destination device's own state: {want} ({str(js)[:200]!r})")
     rep = [l for l in run.lines if "control state replayed" in l]
     m = re.search(r"replayed: (\d+) commands", rep[0]) if rep else None
     res.ok("ctrl-replay", m is not None and int(m.group(1)) >= 4, f"the destination's replay: {rep[:1]!r}")
