@@ -29,7 +29,9 @@
  * RSS and, in the held state, steers everything to receive queue 1 (an
  * 8-entry table of 1s, unclassified queue 1: the test frames are not IP);
  * each report then adds "q0=.. q1=..", the frames each queue got. A
- * device that lost the pairs or the RSS state delivers on queue 0. It also
+ * device that lost the pairs or the RSS state delivers on queue 0. It
+ * negotiates GUEST_CSUM and turns that offload off (GUEST_OFFLOADS_SET 0),
+ * which only the device's state shows. It also
  * sends one RSS_CONFIG that must be refused (3 entries), and after each
  * phase from 5 on an RX command that must be answered OK.
  */
@@ -126,7 +128,7 @@ unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsig
 	int fail = 0;
 
 	if (rss)
-		v->want_extra = 1ull << VIRTIO_NET_F_RSS;
+		v->want_extra = (1ull << VIRTIO_NET_F_RSS) | (1ull << VIRTIO_NET_F_GUEST_CSUM);
 	if (vnet_up(v, rss ? 2 : 1, 1) < 0 || vnet_set_pairs(v) < 0) {
 		report("error bring-up: %s (status=0x%x)", v->error, vnet_status(v));
 		return GUEST_EXIT_FAIL;
@@ -175,6 +177,9 @@ unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsig
 			fail |= vnet_ctrl_rss(v, 7, ones, 3, 1, 2, key, 40) != VIRTIO_NET_ERR;
 			fail |= vnet_ctrl_rss(v, 7, ones, 8, 1, 2, key, 40) != VIRTIO_NET_OK;
 		}
+		/* the checksum offload off: a state only the device shows */
+		if (v->features & (1ull << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS))
+			fail |= vnet_ctrl_guest_offloads(v, 0) != VIRTIO_NET_OK;
 	}
 	if (hold) {
 		if (v->features & (1ull << VIRTIO_NET_F_CTRL_RX_EXTRA))

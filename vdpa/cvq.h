@@ -39,6 +39,7 @@
 #define CVQ_ERR 1
 
 /* virtio-net feature bits the commands depend on */
+#define VNET_F_GUEST_CSUM 1
 #define VNET_F_CTRL_GUEST_OFFLOADS 2
 #define VNET_F_MAC 5
 #define VNET_F_STATUS 16
