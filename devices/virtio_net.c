@@ -39,12 +39,23 @@ static struct net_dev *to_net(struct virtio_pci *vp)
 static void net_config_read(struct virtio_pci *vp, unsigned off, void *buf, unsigned len)
 {
 	struct net_dev *n = to_net(vp);
-
 	unsigned size = (n->offered & RSS_FEATURES) ? NET_CONFIG_LEN_RSS : NET_CONFIG_LEN;
+	uint8_t cfg[NET_CONFIG_LEN_RSS] = { 0 };
 
 	memset(buf, 0, len);
-	if (off < size)
-		n->vdpa->ops->get_config(n->vdpa, off, buf, len < size - off ? len : size - off);
+	if (off < size) {
+		n->vdpa->ops->get_config(n->vdpa, 0, cfg, size);
+		if (size == NET_CONFIG_LEN_RSS) {
+			/* the guest sizes its RSS key and table from these: no
+			 * more than tern records and replays (vdpa/cvq.h) */
+			uint16_t t = (uint16_t)(cfg[18] | (cfg[19] << 8));
+			cfg[17] = cfg[17] < CVQ_RSS_KEY_MAX ? cfg[17] : CVQ_RSS_KEY_MAX;
+			t = t < CVQ_RSS_TABLE_MAX ? t : CVQ_RSS_TABLE_MAX;
+			cfg[18] = (uint8_t)t;
+			cfg[19] = (uint8_t)(t >> 8);
+		}
+		memcpy(buf, cfg + off, len < size - off ? len : size - off);
+	}
 	net_announce_config(&n->announce, off, buf, len);
 }
 
@@ -405,6 +416,10 @@ int net_dev_suspend(struct net_dev *n, struct err *e)
 {
 	pthread_mutex_lock(&n->vp.lock);
 	int r = shadow_freeze(&n->sh, e);
+	/* tern answers some guest commands itself: the guest's control
+	 * ring must not move while its index is saved */
+	if (r == 0 && n->cvq_live)
+		cvq_shadow_pause(&n->cvq, true);
 	pthread_mutex_unlock(&n->vp.lock);
 	return r;
 }
@@ -413,6 +428,8 @@ void net_dev_resume(struct net_dev *n)
 {
 	pthread_mutex_lock(&n->vp.lock);
 	shadow_thaw(&n->sh);
+	if (n->cvq_live)
+		cvq_shadow_pause(&n->cvq, false);
 	pthread_mutex_unlock(&n->vp.lock);
 }
 

@@ -272,8 +272,11 @@ static void *cvq_thread(void *arg)
 			drain(c->guest_kick);
 		if (p[2].revents)
 			drain(c->dev_call);
-		device_answers(c);
-		guest_commands(c);
+		/* paused: the work waits (cvq_shadow_pause() wakes us after) */
+		if (!c->paused) {
+			device_answers(c);
+			guest_commands(c);
+		}
 		pthread_mutex_unlock(&c->lock);
 	}
 	return NULL;
@@ -307,6 +310,15 @@ void cvq_shadow_exit(struct cvq_shadow *c)
 	if (c->stop_fd >= 0)
 		close(c->stop_fd);
 	c->dev_kick = c->dev_call = c->stop_fd = -1;
+}
+
+void cvq_shadow_pause(struct cvq_shadow *c, bool paused)
+{
+	pthread_mutex_lock(&c->lock);
+	c->paused = paused;
+	pthread_mutex_unlock(&c->lock);
+	if (!paused)
+		signal_fd(c->guest_kick); /* what arrived meanwhile */
 }
 
 uint16_t cvq_shadow_guest_base(struct cvq_shadow *c)
@@ -468,8 +480,10 @@ static int settle_guest_command(struct cvq_shadow *c, struct err *e)
 			return 0;
 		struct pollfd p = { c->dev_call, POLLIN, 0 };
 		if (poll(&p, 1, REPLAY_TIMEOUT_MS) == 0) {
-			/* the guest gets an answer whatever the device does; the
-			 * ring is the replay's from here (the entry stays lost) */
+			/* the device is not answering: the guest gets ERR rather
+			 * than waiting for ever, and the caller reports that
+			 * nothing was replayed (the device, stuck on that entry,
+			 * would not take a replay either) */
 			c->busy = false;
 			answer(c, CVQ_ERR);
 			return err_set(e, -ETIMEDOUT, "%s: the device did not answer the guest's control command "
@@ -555,7 +569,7 @@ static int rss_unpack(const struct cvq_rss *r, uint64_t features, const struct c
 	    (!steer && !hash))
 		return err_set(e, -EPROTO, "control-queue state: RSS mode %u without its feature", r->mode);
 	if (r->rsvd || (r->hash_types & ~lim->hash_types) || r->key_len > lim->rss_key_max ||
-	    r->key_len > CVQ_RSS_KEY_MAX || (!r->key_len && r->hash_types))
+	    r->key_len > CVQ_RSS_KEY_MAX || (!r->key_len && r->hash_types) || (!r->key_len && !r->hash_types))
 		return err_set(e, -EPROTO, "control-queue state: RSS hash types 0x%x or key length %u not possible here",
 			       r->hash_types, r->key_len);
 	for (unsigned i = r->key_len; i < CVQ_RSS_KEY_MAX; i++)

@@ -121,6 +121,10 @@ void cvq_shadow_exit(struct cvq_shadow *c);
  * record replayed includes it if the device said OK. */
 int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, bool pipelined, unsigned *sent,
 		      struct err *e);
+/* Paused, the thread answers nothing and takes no guest command, so the
+ * guest's control ring holds still while a VM's state is saved; on
+ * unpausing it catches up. */
+void cvq_shadow_pause(struct cvq_shadow *c, bool paused);
 /* Where the guest's control ring resumes (a destination's or a restore's
  * base): its used index - tern answers in order, so a command the device
  * still has is taken again there. Not the device's index: tern answers

@@ -271,7 +271,7 @@ static struct json_object *ctrl_json(const struct api_net_ctrl *c)
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", c->mac[0], c->mac[1], c->mac[2], c->mac[3],
 		 c->mac[4], c->mac[5]);
 	bad |= json_object_object_add(o, "mac", json_object_new_string(mac));
-	bad |= json_object_object_add(o, "rx", rx = json_object_new_array());
+	bad |= json_object_object_add(o, "rx", rx = json_object_new_array()) || !rx;
 	for (unsigned m = 0; rx && m < 6; m++)
 		if (c->rx & (1u << m))
 			bad |= json_object_array_add(rx, json_object_new_string(modes[m]));
@@ -282,12 +282,12 @@ static struct json_object *ctrl_json(const struct api_net_ctrl *c)
 	bad |= json_object_object_add(o, "vlans", json_object_new_int64(c->vlans));
 	bad |= json_object_object_add(o, "pairs", json_object_new_int64(c->pairs));
 	bad |= json_object_object_add(o, "offloads", json_object_new_uint64(c->offloads));
-	bad |= json_object_object_add(o, "rss", rss = json_object_new_object());
+	bad |= json_object_object_add(o, "rss", rss = json_object_new_object()) || !rss;
 	if (rss) {
 		bad |= json_object_object_add(rss, "mode", json_object_new_string(rss_modes[c->rss_mode % 3]));
 		bad |= json_object_object_add(rss, "hash_types", json_object_new_int64(c->hash_types));
 		bad |= json_object_object_add(rss, "unclassified", json_object_new_int64(c->rss_unclassified));
-		bad |= json_object_object_add(rss, "table", t = json_object_new_array());
+		bad |= json_object_object_add(rss, "table", t = json_object_new_array()) || !t;
 		for (unsigned i = 0; t && i < c->rss_table_len && i < 128; i++)
 			bad |= json_object_array_add(t, json_object_new_int64(c->rss_table[i]));
 	}

@@ -222,8 +222,8 @@ static void test_rss_replay_and_record(void **state)
 	cvq_record_pack(&want, &r);
 	assert_int_equal(cvq_record_unpack(&r, &want.rss, d->cvq.features, &d->cvq.lim, &back, &e), 0);
 	assert_memory_equal(&back.rss, &want.rss, sizeof(want.rss));
-	struct cvq_rss bad[8];
-	for (unsigned i = 0; i < 8; i++)
+	struct cvq_rss bad[9];
+	for (unsigned i = 0; i < 9; i++)
 		bad[i] = want.rss;
 	bad[0].mode = 3;
 	bad[1].table_len = 12;       /* not a power of two */
@@ -233,7 +233,10 @@ static void test_rss_replay_and_record(void **state)
 	bad[5].table[20] = 0x100;    /* beyond table_len: padding */
 	bad[6].mode = CVQ_RSS_HASH;  /* no HASH_REPORT negotiated */
 	bad[7].rsvd = 1;
-	for (unsigned i = 0; i < 8; i++) {
+	bad[8].hash_types = 0;       /* nothing hashed, no key: that is mode OFF */
+	bad[8].key_len = 0;
+	memset(bad[8].key, 0, sizeof(bad[8].key));
+	for (unsigned i = 0; i < 9; i++) {
 		memset(&e, 0, sizeof(e));
 		assert_int_equal(cvq_record_unpack(&r, &bad[i], d->cvq.features, &d->cvq.lim, &back, &e), -EPROTO);
 	}
