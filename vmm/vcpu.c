@@ -277,6 +277,11 @@ static void *vcpu_thread(void *arg)
 		vcpu->exits++;
 		if (!vcpu_handle_exit(vcpu))
 			break;
+		/* the exit just handled may have ended the VM (a reset, a
+		 * test device exit, a device failure): run no further guest
+		 * instruction; vm_stop() will find this thread gone */
+		if (atomic_load(&vm->exit_requested))
+			break;
 	}
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->exited++;

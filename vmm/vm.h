@@ -99,10 +99,13 @@ struct vm {
 	struct dirty_log *ring_log;
 
 	/* Life cycle. exit_* are written once, under lock, by the first
-	 * vm_request_exit(); exit_fd then becomes readable. */
+	 * vm_request_exit(); exit_fd then becomes readable. exit_requested is
+	 * also read without the lock by vCPU threads, which stop running the
+	 * guest once it is set (a reset the guest asked for takes effect at
+	 * the instruction that asked, not when the main loop wakes). */
 	pthread_mutex_t lock;
 	int exit_fd;              /* eventfd */
-	bool exit_requested;
+	atomic_bool exit_requested;
 	bool exit_error;          /* tern failed, rather than the guest asking */
 	int exit_status;
 	char exit_reason[160];
