@@ -90,6 +90,10 @@ struct migration {
 	enum mig_state stall;      /* test hook: TERN_MIGRATE_STALL */
 	struct mig_params params;
 	struct mig_progress prog;  /* under lock */
+	/* A hand-over whose end is unknown leaves the devices as they were
+	 * at the stop (frozen, shadowed) until the operator resumes the VM
+	 * here: migrate_thaw() then undoes what the migration did. */
+	unsigned left_suspended, left_tracked; /* under lock */
 };
 
 /* Starts migrating vm to p->to on a thread of its own; -EBUSY while one
@@ -109,6 +113,12 @@ bool migrate_busy(struct vm *vm);
  * refused. (A hand-over whose DONE was lost ends FAILED and stays paused:
  * the operator may resume it then.) */
 bool migrate_handed_over(struct vm *vm);
+/* After a hand-over that ended FAILED (GO or DONE lost), the source's
+ * devices stay frozen while it stays paused, so that two copies never
+ * move frames; the operator's resume (or snapshot, or next migration)
+ * calls this first: the devices run again and the shadowing ends. Nothing
+ * otherwise. From the API thread. */
+void migrate_thaw(struct vm *vm);
 /* Cancels and joins a running migration, frees its state (vm_destroy). */
 void migrate_exit(struct vm *vm);
 
@@ -116,8 +126,12 @@ void migrate_exit(struct vm *vm);
  * configuration against cfg (given --net devices), completes cfg from it,
  * creates vm, loads everything and waits for GO. Returns the connection
  * (then: vm_start(), migrate_incoming_done()) or -errno; on failure the
- * guest never ran and vm is destroyed. */
-int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms, struct err *e);
+ * guest never ran and vm is destroyed. A readable descriptor of cancel
+ * (may be NULL) stops it with -ECANCELED, whether it is still waiting for
+ * the source or receiving (the source is told and resumes). */
+struct mig_cancel;
+int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms,
+		     const struct mig_cancel *cancel, struct err *e);
 /* The records after ACCEPT up to END (RAM, ZERO, PASS, STATE, ERROR),
  * into vm's RAM and snap->state (tree-checked). Exposed for the fuzzer. */
 struct mig_stream;

@@ -151,9 +151,10 @@ static int recv_config(struct mig_stream *s, struct vm_config *cfg, struct snaps
 	return 0;
 }
 
-int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms, struct err *e)
+int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms,
+		     const struct mig_cancel *cancel, struct err *e)
 {
-	struct mig_stream s = { .fd = -1 };
+	struct mig_stream s = { .fd = -1, .cancel = cancel };
 	struct snapshot snap;
 	bool made = false, accepted = false;
 	int lfd, r;
@@ -162,7 +163,7 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 	lfd = mig_listen(addr, e);
 	if (lfd < 0)
 		return lfd;
-	s.fd = mig_accept(lfd, addr, 0, e);
+	s.fd = mig_accept(lfd, addr, 0, cancel, e);
 	close(lfd);
 	mig_unlink(addr);
 	if (s.fd < 0)

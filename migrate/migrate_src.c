@@ -336,15 +336,22 @@ static void finish(struct src *x, enum mig_state st, const struct err *e)
 }
 
 /* Before the commit: the VM goes back to how it was. */
-static void roll_back(struct src *x)
+/* The net devices back to how they were before the migration: the first
+ * *suspended resumed, the first *tracked no longer shadowed for it. */
+static void thaw_devices(struct vm *vm, unsigned *suspended, unsigned *tracked)
 {
-	while (x->suspended) {
-		struct net_dev *n = x->vm->nets[--x->suspended];
+	while (*suspended) {
+		struct net_dev *n = vm->nets[--*suspended];
 		if (!net_dev_frozen(n))
 			net_dev_resume(n);
 	}
-	while (x->tracked)
-		net_dev_track_end(x->vm->nets[--x->tracked]);
+	while (*tracked)
+		net_dev_track_end(vm->nets[--*tracked]);
+}
+
+static void roll_back(struct src *x)
+{
+	thaw_devices(x->vm, &x->suspended, &x->tracked);
 	if (x->paused)
 		vm_resume(x->vm);
 	x->paused = false;
@@ -417,6 +424,11 @@ static void *run(void *arg)
 		err_set(&e2, r, "the destination may or may not run the guest (%s): this VM stays paused, so that "
 				"two copies never run; check the destination, then resume or shut down this one",
 			e.msg);
+		/* its devices stay frozen with it, until migrate_thaw() */
+		pthread_mutex_lock(&m->lock);
+		m->left_suspended = x.suspended;
+		m->left_tracked = x.tracked;
+		pthread_mutex_unlock(&m->lock);
 		finish(&x, MIG_S_FAILED, &e2);
 		goto out;
 	}
@@ -489,9 +501,7 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 		return err_set(e, -EBUSY, "a migration is in progress (%s)", mig_state_name(m->prog.state));
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (m->thread_live) /* a finished one */
-		pthread_join(m->thread, NULL);
-	m->thread_live = false;
+	migrate_thaw(vm); /* joins a finished one */
 	m->params = *p;
 	m->t0 = now_ns();
 	m->stall = MIG_S_NONE;
@@ -574,6 +584,30 @@ bool migrate_busy(struct vm *vm)
 	busy = !mig_state_final(m->prog.state);
 	pthread_mutex_unlock(&m->lock);
 	return busy;
+}
+
+void migrate_thaw(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	bool final = mig_state_final(m->prog.state);
+	pthread_mutex_unlock(&m->lock);
+	if (!final)
+		return;
+	/* the thread may still be letting go of its dirty log */
+	if (m->thread_live)
+		pthread_join(m->thread, NULL);
+	m->thread_live = false;
+	pthread_mutex_lock(&m->lock);
+	unsigned s = m->left_suspended, t = m->left_tracked;
+	m->left_suspended = m->left_tracked = 0;
+	pthread_mutex_unlock(&m->lock);
+	if (s || t)
+		pr_info("migration: the devices the failed hand-over left frozen run again");
+	thaw_devices(vm, &s, &t);
 }
 
 bool migrate_handed_over(struct vm *vm)

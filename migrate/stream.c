@@ -3,6 +3,7 @@
  * migrate/stream.c - records on a socket (see stream.h).
  */
 #include "migrate/stream.h"
+#include "migrate/transport.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -154,8 +155,13 @@ void mig_send_msg(struct mig_stream *s, uint32_t type, const char *msg)
 
 int mig_recv_header(struct mig_stream *s, struct rec_header *h, struct err *e)
 {
-	int r = read_all(s, h, sizeof(*h));
+	int r;
 
+	/* a record is at most MIG_RUN_MAX pages: a stop request waits for no
+	 * more than that, or for the stream's timeout */
+	if (mig_cancelled(s->cancel))
+		return err_set(e, -ECANCELED, "stopped while receiving the migration");
+	r = read_all(s, h, sizeof(*h));
 	if (r < 0)
 		return io_fail(e, r, "receiving");
 	if (h->rsvd)

@@ -56,8 +56,11 @@ struct mig_pass {
 _Static_assert(sizeof(struct mig_pages) == 16, "mig_pages layout");
 _Static_assert(sizeof(struct mig_pass) == 24, "mig_pass layout");
 
+struct mig_cancel;
 struct mig_stream {
 	int fd;
+	/* receiving: checked before each record (-ECANCELED); NULL: none */
+	const struct mig_cancel *cancel;
 	uint64_t sent, received;  /* bytes, framing included */
 	uint64_t limit;           /* bytes per second sent; 0: no limit */
 	uint64_t limit_start_ns;  /* the rate is kept over the whole stream */

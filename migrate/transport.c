@@ -120,18 +120,37 @@ fail:
 	return err_errno(e, r, "cannot listen on '%s'", addr);
 }
 
-int mig_accept(int lfd, const char *addr, unsigned timeout_ms, struct err *e)
+bool mig_cancelled(const struct mig_cancel *c)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	struct pollfd p[2];
 	int r;
 
+	if (!c)
+		return false;
+	for (unsigned i = 0; i < 2; i++)
+		p[i] = (struct pollfd){ .fd = c->fd[i], .events = POLLIN }; /* poll skips fd -1 */
 	do
-		r = poll(&p, 1, timeout_ms ? (int)timeout_ms : -1);
+		r = poll(p, 2, 0);
+	while (r < 0 && errno == EINTR);
+	return r > 0;
+}
+
+int mig_accept(int lfd, const char *addr, unsigned timeout_ms, const struct mig_cancel *cancel, struct err *e)
+{
+	struct pollfd p[3] = { { .fd = lfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
+	int r;
+
+	for (unsigned i = 0; cancel && i < 2; i++)
+		p[1 + i] = (struct pollfd){ .fd = cancel->fd[i], .events = POLLIN };
+	do
+		r = poll(p, 3, timeout_ms ? (int)timeout_ms : -1);
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
 		return err_set(e, -ETIMEDOUT, "no migration arrived on '%s' within %u s", addr, timeout_ms / 1000);
 	if (r < 0)
 		return err_errno(e, -errno, "waiting on '%s'", addr);
+	if (p[1].revents || p[2].revents)
+		return err_set(e, -ECANCELED, "stopped while waiting for a migration on '%s'", addr);
 	r = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (r < 0)
 		return err_errno(e, -errno, "accept on '%s'", addr);

@@ -17,8 +17,19 @@ int mig_addr_check(const char *addr, struct err *e);
 /* Listens on addr (a unix: path must not exist as anything but a stale
  * socket). Returns the listening fd or -errno. */
 int mig_listen(const char *addr, struct err *e);
-/* Waits for one connection (timeout_ms 0: forever); returns its fd. */
-int mig_accept(int lfd, const char *addr, unsigned timeout_ms, struct err *e);
+/* What ends a destination's wait early: descriptors (a signalfd, an
+ * eventfd) that become readable when the wait should stop; -1 entries are
+ * unused. They are only polled, never read, so their owner can still tell
+ * which one fired and why. */
+struct mig_cancel {
+	int fd[2];
+};
+/* Whether one of c's descriptors is readable now (false for c NULL). */
+bool mig_cancelled(const struct mig_cancel *c);
+/* Waits for one connection (timeout_ms 0: forever), or until one of
+ * cancel's descriptors is readable (-ECANCELED; cancel may be NULL);
+ * returns its fd. */
+int mig_accept(int lfd, const char *addr, unsigned timeout_ms, const struct mig_cancel *cancel, struct err *e);
 /* Connects to addr within timeout_ms; returns the fd. */
 int mig_connect(const char *addr, unsigned timeout_ms, struct err *e);
 /* Send and receive timeouts (and TCP_USER_TIMEOUT) of timeout_ms. */

@@ -135,6 +135,8 @@ static const char *state_name(enum api_vm_state s)
 		return "paused";
 	case API_VM_STOPPING:
 		return "stopping";
+	case API_VM_INCOMING:
+		return "incoming";
 	}
 	return "unknown";
 }
@@ -311,6 +313,8 @@ static int handle_info(struct api_call *c)
 		return -ENOMEM;
 	bad |= json_object_object_add(o, "version", json_object_new_string(TERN_VERSION));
 	bad |= json_object_object_add(o, "state", json_object_new_string(state_name(info.state)));
+	if (info.state == API_VM_INCOMING) /* the machine comes with the migration */
+		goto done;
 	bad |= json_object_object_add(o, "vcpus", json_object_new_int64(info.vcpus));
 	bad |= json_object_object_add(o, "memory_bytes", json_object_new_uint64(info.memory));
 	bad |= json_object_object_add(o, "memory_mib", json_object_new_uint64(info.memory / MiB));
@@ -336,6 +340,7 @@ static int handle_info(struct api_call *c)
 		bad |= json_object_object_add(x, "ctrl", ctrl_json(&n->ctrl));
 		bad |= json_object_object_add(x, "device_ctrl", ctrl_json(&n->device_ctrl));
 	}
+done:
 	if (bad) {
 		json_object_put(o);
 		return -ENOMEM;

@@ -28,6 +28,7 @@ enum api_vm_state {
 	API_VM_RUNNING,
 	API_VM_PAUSED,
 	API_VM_STOPPING, /* tern is exiting (shutdown, guest exit, error) */
+	API_VM_INCOMING, /* waiting for or receiving a migration: no VM yet */
 };
 
 /* What GET /vm reports. Strings belong to the ops' owner and stay valid

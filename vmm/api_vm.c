@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/virtio_net.h"
 #include "migrate/migrate.h"
@@ -15,6 +16,8 @@ static enum api_vm_state api_vm_state(void *opaque)
 	struct vm *vm = av->vm;
 	bool stopping;
 
+	if (!atomic_load(&av->ready))
+		return API_VM_INCOMING;
 	pthread_mutex_lock(&vm->lock);
 	stopping = vm->exit_requested;
 	pthread_mutex_unlock(&vm->lock);
@@ -30,6 +33,10 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 	uint64_t now = now_ns();
 
 	memset(info, 0, sizeof(*info));
+	if (!atomic_load(&av->ready)) {
+		info->state = API_VM_INCOMING;
+		return;
+	}
 	info->vcpus = cfg->nr_cpus;
 	info->memory = cfg->mem_size;
 	info->kernel = cfg->kernel;
@@ -47,6 +54,8 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 /* A migration pauses and resumes the VM itself: nothing else may then. */
 static int refuse_if_migrating(struct api_vm *av, struct err *e)
 {
+	if (!atomic_load(&av->ready))
+		return err_set(e, -EBUSY, "the VM is waiting for an incoming migration");
 	/* handed over: running it here too would make two copies */
 	if (migrate_handed_over(av->vm))
 		return err_set(e, -EBUSY, "this VM was handed over to its migration's destination: it runs there now");
@@ -68,8 +77,10 @@ static int api_vm_resume(void *opaque, struct err *e)
 	struct api_vm *av = opaque;
 	int r = refuse_if_migrating(av, e);
 
-	if (r == 0)
+	if (r == 0) {
+		migrate_thaw(av->vm);
 		vm_resume(av->vm);
+	}
 	return r;
 }
 
@@ -84,6 +95,7 @@ static int api_vm_snapshot(void *opaque, struct api_snapshot_req *req, struct er
 
 	if (r < 0)
 		return r;
+	migrate_thaw(av->vm); /* the snapshot freezes the devices itself */
 	vm_pause(av->vm);
 	r = snapshot_create(av->vm, req->path, &o, e);
 	req->pages = o.pages;
@@ -96,6 +108,8 @@ static int api_vm_migrate(void *opaque, const struct mig_params *p, struct err *
 {
 	struct api_vm *av = opaque;
 
+	if (!atomic_load(&av->ready))
+		return err_set(e, -EBUSY, "the VM is waiting for an incoming migration");
 	return migrate_start(av->vm, p, e);
 }
 
@@ -103,6 +117,8 @@ static int api_vm_migrate_cancel(void *opaque, struct err *e)
 {
 	struct api_vm *av = opaque;
 
+	if (!atomic_load(&av->ready))
+		return err_set(e, -EBUSY, "the VM is waiting for an incoming migration, not migrating out");
 	return migrate_cancel(av->vm, e);
 }
 
@@ -110,6 +126,10 @@ static void api_vm_migration(void *opaque, struct mig_progress *out, bool result
 {
 	struct api_vm *av = opaque;
 
+	if (!atomic_load(&av->ready)) {
+		memset(out, 0, sizeof(*out)); /* no outgoing migration */
+		return;
+	}
 	migrate_progress(av->vm, out, results);
 }
 
@@ -117,7 +137,13 @@ static void api_vm_shutdown(void *opaque)
 {
 	struct api_vm *av = opaque;
 	struct mig_progress p;
+	uint64_t one = 1;
 
+	if (!atomic_load(&av->ready)) {
+		if (write(av->cancel_fd, &one, sizeof(one)) < 0)
+			pr_warn("api: cannot stop the incoming migration: %s", strerror(errno));
+		return;
+	}
 	migrate_progress(av->vm, &p, false);
 	if (p.state == MIG_S_COMPLETED)
 		vm_request_exit(av->vm, VM_EXIT_OK, "migrated to %s", p.to);

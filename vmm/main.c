@@ -2,15 +2,18 @@
 /* vmm/main.c - tern's entry point: subcommand dispatch and `tern run`. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "migrate/migrate.h"
 #include "migrate/snapshot.h"
+#include "migrate/transport.h"
 #include "vdpa/vduse.h"
 #include "vdpa/vhost_vdpa.h"
 #include "vmm/api.h"
@@ -49,6 +52,28 @@ static bool on_signal(struct event_source *src, unsigned revents)
 	return true;
 }
 
+/* An incoming migration that failed: why, and tern's exit status. A
+ * signal is an error (status 1, as for a running VM); PUT /vm/shutdown is
+ * an orderly exit (status 0). */
+static int incoming_stopped(int sfd, int cancel_fd, const struct err *e)
+{
+	struct signalfd_siginfo si;
+	uint64_t v;
+
+	if (read(cancel_fd, &v, sizeof(v)) == sizeof(v)) {
+		pr_info("api: shutdown requested before the migration completed");
+		return 0;
+	}
+	/* the signalfd blocks: read it only if poll says a signal is there */
+	struct pollfd p = { .fd = sfd, .events = POLLIN };
+	if (poll(&p, 1, 0) == 1 && read(sfd, &si, sizeof(si)) == sizeof(si))
+		fprintf(stderr, "tern: error: incoming migration: stopped by signal %u (%s)\n", si.ssi_signo,
+			strsignal((int)si.ssi_signo));
+	else
+		fprintf(stderr, "tern: error: incoming migration: %s\n", e->msg);
+	return 1;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_options o;
@@ -58,7 +83,7 @@ static int cmd_run(int argc, char **argv)
 	struct vm vm;
 	struct run_loop rl = { .vm = &vm, .el = &el };
 	struct api api = { .listen_fd = -1 };
-	struct api_vm api_vm = { .vm = &vm };
+	struct api_vm api_vm = { .vm = &vm, .cancel_fd = -1 };
 	FILE *report = NULL;
 	struct snapshot snap;
 	bool restoring = false;
@@ -92,6 +117,11 @@ static int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0) {
+		fprintf(stderr, "tern: error: signalfd: %s\n", strerror(errno));
+		goto out_report;
+	}
 	/* The socket first: a bad --api-sock fails before any VM is built. */
 	if (o.api_sock && api_open(&api, o.api_sock, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
@@ -111,10 +141,21 @@ static int cmd_run(int argc, char **argv)
 		o.cfg.test_device = o.cfg.test_device || snap.test_device;
 	}
 	if (o.incoming) {
+		/* A signal or PUT /vm/shutdown ends the wait; the API answers
+		 * meanwhile (state "incoming"), its hooks touching no VM. */
+		struct mig_cancel cancel = { { sfd, api_vm.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) } };
+		if (api_vm.cancel_fd < 0) {
+			fprintf(stderr, "tern: error: eventfd: %s\n", strerror(errno));
+			goto out_report;
+		}
+		if (o.api_sock && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0) {
+			fprintf(stderr, "tern: error: %s\n", e.msg);
+			goto out_report;
+		}
 		pr_info("waiting for a migration on %s", o.incoming);
-		incoming_fd = migrate_incoming(o.incoming, &o.cfg, &vm, MIG_DEFAULT_TIMEOUT_MS, &e);
+		incoming_fd = migrate_incoming(o.incoming, &o.cfg, &vm, MIG_DEFAULT_TIMEOUT_MS, &cancel, &e);
 		if (incoming_fd < 0) {
-			fprintf(stderr, "tern: error: incoming migration: %s\n", e.msg);
+			status = incoming_stopped(sfd, api_vm.cancel_fd, &e);
 			goto out_report;
 		}
 	} else if (vm_create(&vm, &o.cfg, &e) < 0) {
@@ -136,7 +177,6 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_vm;
 	}
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	rl.exit_src = (struct event_source){ .fd = vm.exit_fd, .ready = on_vm_exit };
 	rl.signal_src = (struct event_source){ .fd = sfd, .ready = on_signal };
 	r = event_add(&el, &rl.exit_src);
@@ -144,7 +184,7 @@ static int cmd_run(int argc, char **argv)
 		r = event_add(&el, &rl.signal_src);
 	if (r == 0)
 		r = event_add(&el, &con.src);
-	if (r < 0 || sfd < 0) {
+	if (r < 0) {
 		fprintf(stderr, "tern: error: cannot set up the event loop\n");
 		goto out_console;
 	}
@@ -157,9 +197,11 @@ static int cmd_run(int argc, char **argv)
 		migrate_incoming_done(incoming_fd);
 		incoming_fd = -1;
 	}
-	/* Served from here on, so no request sees vCPU threads starting. */
+	/* The hooks see the VM from here on (an incoming VM's API was
+	 * already answering), so no request sees vCPU threads starting. */
 	api_vm.start_ns = now_ns();
-	if (o.api_sock && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0)
+	atomic_store(&api_vm.ready, true);
+	if (o.api_sock && !o.incoming && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0)
 		vm_fail(&vm, "%s", e.msg);
 	r = event_loop_run(&el);
 	if (r < 0)
@@ -181,8 +223,6 @@ static int cmd_run(int argc, char **argv)
 out_console:
 	console_exit(&con);
 	event_loop_exit(&el);
-	if (sfd >= 0)
-		close(sfd);
 out_vm:
 	if (incoming_fd >= 0)
 		close(incoming_fd); /* never started: the source gets no DONE */
@@ -190,6 +230,10 @@ out_vm:
 	vm_destroy(&vm);
 out_report:
 	api_stop(&api);
+	if (sfd >= 0)
+		close(sfd);
+	if (api_vm.cancel_fd >= 0)
+		close(api_vm.cancel_fd);
 	if (restoring)
 		snapshot_free(&snap);
 	if (report)

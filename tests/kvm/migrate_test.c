@@ -162,7 +162,7 @@ static int replay(const char *dir, const uint8_t *buf, size_t len, struct vm *v,
 	snprintf(path, sizeof(path), "%s/dst.sock", dir);
 	snprintf(addr, sizeof(addr), "unix:%s", path);
 	assert_int_equal(pthread_create(&t, NULL, feeder, &f), 0);
-	int r = migrate_incoming(addr, c, v, 5000, e);
+	int r = migrate_incoming(addr, c, v, 5000, NULL, e);
 	if (r >= 0) {
 		struct err se = { { 0 } };
 		if (vm_start(v, &se) < 0)

@@ -138,3 +138,24 @@ def never_ran(d, what):
     check(r.rc == 1, f"{what}: the destination should fail", r)
     check(not any(x.startswith("stamp") for x in r.reports), f"{what}: the destination's guest ran", r)
     return r
+
+
+ECHO_MAC = "52:54:00:ee:00:01"
+
+
+def echo_source(ctx, wire, peer, name="src"):
+    """A net-echo guest (test_snapshot.echo_round talks to it) on the
+    software device's socket wire `wire`, its frames sent to `peer`;
+    returns its Tern once the guest is ready."""
+    t = Tern(ctx, name, ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline", "test=net-echo",
+                         "--net", f"vdpa-sim,socket={wire},peer={peer},mac={ECHO_MAC}"])
+    t.t.wait_report("net echo ready")
+    return t
+
+
+def finish_echo(t, what):
+    """Ends a net-echo guest with 'q'; it must exit 0 with its count."""
+    t.t.send(b"q")
+    r = t.t.finish()
+    check(r.rc == 0 and any(x.startswith("net echo count=") for x in r.reports), what, r)
+    return r

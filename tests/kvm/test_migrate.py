@@ -4,12 +4,15 @@ loopback TCP and UNIX sockets and checks every page on the destination;
 idle and busy guests; twenty migrations in a row; refusals; cancel in every
 state of the source's state machine."""
 import json
+import os
+import signal
 import socket
 import struct
+import subprocess
 import time
 
-from migratelib import (destination, finish_guest, free_port, migrate, never_ran, source, still_running,
-                        wait_state)
+from migratelib import (ECHO_MAC, destination, echo_source, finish_echo, finish_guest, free_port, migrate,
+                        never_ran, source, still_running, wait_state)
 from ternlib import check, one_error_line, run_tern
 
 
@@ -213,13 +216,10 @@ def test_network_device_across_migration(ctx):
     s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
     s.bind(peer)
     dev1, dev2, addr = ctx.path("dev1.sock"), ctx.path("dev2.sock"), f"unix:{ctx.path('n.mig')}"
-    mac = "mac=52:54:00:ee:00:01"
+    mac = f"mac={ECHO_MAC}"
     src = dst = None
     try:
-        from migratelib import Tern
-        src = Tern(ctx, "src", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline", "test=net-echo",
-                                "--net", f"vdpa-sim,socket={dev1},peer={peer},{mac}"])
-        src.t.wait_report("net echo ready")
+        src = echo_source(ctx, dev1, peer)
         check(echo_round(s, dev1, 200, 1) == 200, "no echoes before the migration")
         dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={dev2},peer={peer},{mac}"])
         # a steady stream to the source's wire during the migration
@@ -265,9 +265,7 @@ def test_network_device_across_migration(ctx):
         print(f"# frames during the migration: {len(sent)} sent at 2 ms intervals, {len(echoed)} echoed "
               f"by the source before it stopped, {len(sent) - len(echoed)} lost (the device runs on shadow "
               f"virtqueues through the {out['total_ms']} ms migration; the rest were sent after the hand-over)")
-        dst.t.send(b"q")
-        r = dst.t.finish()
-        check(r.rc == 0 and any(x.startswith("net echo count=") for x in r.reports), "destination guest", r)
+        finish_echo(dst, "destination guest")
     finally:
         s.close()
         for x in (src, dst):
@@ -348,3 +346,61 @@ def test_no_second_copy_after_hand_over(ctx):
     finally:
         src.kill()
         dst.kill()
+
+
+def test_waiting_destination_answers_and_stops(ctx):
+    """A destination waiting for its migration answers its API (state
+    "incoming"; 409 for what needs the VM) and stops when asked: PUT
+    /vm/shutdown (status 0) or SIGTERM (status 1), while waiting or while
+    receiving. Stopped mid-stream, it fails the migration and the source
+    runs on. (Before, such a tern held every signal until the migration
+    came, and its API accepted requests it never answered.)"""
+    addr = f"unix:{ctx.path('w.mig')}"
+    d = destination(ctx, "w1", addr)
+    try:
+        st, body, _ = d.api.curl("GET", "/vm")
+        check(st == 200 and body["state"] == "incoming" and "vcpus" not in body, f"GET /vm while waiting: {st} {body}")
+        st, body, _ = d.api.curl("GET", "/vm/status")
+        check(st == 200 and body["state"] == "incoming" and body["migration"]["state"] == "none",
+              f"GET /vm/status while waiting: {st} {body}")
+        for method, path, data in (("PUT", "/vm/pause", None), ("PUT", "/vm/resume", None),
+                                   ("PUT", "/vm/snapshot", json.dumps({"path": ctx.path("snap")})),
+                                   ("PUT", "/vm/migrate", json.dumps({"to": f"unix:{ctx.path('x.mig')}"}))):
+            st, body, _ = d.api.curl(method, path, data)
+            check(st == 409 and "incoming migration" in body["error"], f"{method} {path} while waiting: {st} {body}")
+        check(not os.path.exists(ctx.path("snap")), "a refused snapshot left a directory")
+        p = d.api.client("shutdown")
+        check(p.returncode == 0, f"tern shutdown: {p.stderr}")
+        r = d.t.finish(timeout=15)
+        check(r.rc == 0, "PUT /vm/shutdown ends a waiting destination with status 0", r)
+        check(not os.path.exists(addr[5:]) and not os.path.exists(d.sock), "sockets left behind after shutdown")
+    finally:
+        d.kill()
+
+    d = destination(ctx, "w2", addr)
+    try:
+        d.t.p.send_signal(signal.SIGTERM)
+        r = d.t.finish(timeout=15)
+        check(r.rc == 1 and "stopped by signal 15" in one_error_line(r), "SIGTERM while waiting", r)
+        check(not os.path.exists(addr[5:]), "the migration socket was left behind")
+    finally:
+        d.kill()
+
+    # 24 MiB at 4 MiB/s: the destination is stopped while receiving
+    src = source(ctx, stamp="stamp mb=24 hot=1")
+    d = destination(ctx, "w3", addr)
+    try:
+        mig = subprocess.Popen([ctx.tern, "migrate", "--api-sock", src.sock, "--to", addr, "--bandwidth", "4M"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_state(src, ("active",))
+        time.sleep(0.5)
+        d.t.p.send_signal(signal.SIGTERM)
+        r = d.t.finish(timeout=20)
+        check(r.rc == 1 and "stopped by signal 15" in one_error_line(r), "SIGTERM while receiving", r)
+        out, err = mig.communicate(timeout=60)
+        check(mig.returncode == 1 and "failed" in err, f"the source's migration: rc {mig.returncode} {err!r}")
+        still_running(src)
+        finish_guest(src, "the source after its destination was stopped")
+    finally:
+        src.kill()
+        d.kill()
