@@ -468,7 +468,7 @@ static int net_switch(struct net_dev *n, bool to_svq, struct err *e)
 	if (r == -ENODEV) {
 		/* the device could not be brought back: tell the driver */
 		n->lost = true;
-		virtio_pci_config_changed(&n->vp);
+		virtio_pci_config_changed_locked(&n->vp); /* our caller holds vp.lock */
 	} else if (r == 0) {
 		pr_info("%s: %s (strategy %u), blackout %.2f ms", n->vdpa->name,
 			to_svq ? "shadow virtqueues on" : "back to passthrough", n->sh.strategy,

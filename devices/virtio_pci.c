@@ -72,17 +72,22 @@ static void rebind_all(struct virtio_pci *vp)
 	rebind(vp, vp->config_call_fd, vp->config_vector, &vp->config_irqfd_gsi);
 }
 
-void virtio_pci_config_changed(struct virtio_pci *vp)
+void virtio_pci_config_changed_locked(struct virtio_pci *vp)
 {
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&vp->lock);
 	vp->isr |= 2;
 	vp->config_generation++;
-	pthread_mutex_unlock(&vp->lock);
 	if (write(vp->config_call_fd, &one, sizeof(one)) < 0) {
 		/* saturated counter: an interrupt is pending anyway */
 	}
+}
+
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	virtio_pci_config_changed_locked(vp);
+	pthread_mutex_unlock(&vp->lock);
 }
 
 /* ---- common config ------------------------------------------------------- */

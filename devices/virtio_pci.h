@@ -105,5 +105,7 @@ int virtio_pci_register(struct virtio_pci *vp, struct pci_bus *bus, struct err *
 void virtio_pci_exit(struct virtio_pci *vp);
 /* Raises the config-change interrupt (status bit changes, NEEDS_RESET). */
 void virtio_pci_config_changed(struct virtio_pci *vp);
+/* The same, for a caller that holds vp->lock (the lock is not recursive). */
+void virtio_pci_config_changed_locked(struct virtio_pci *vp);
 
 #endif

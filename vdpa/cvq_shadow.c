@@ -448,6 +448,16 @@ static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned
 	while (got < n) {
 		int s = take_used(c, n);
 		if (s == -1) {
+			/* With EVENT_IDX, used_event still names the first answer
+			 * of this batch: a device that answers the rest in a
+			 * later round would not call. Ask for the next one, then
+			 * look again, in case it came before the device saw the
+			 * store (the fence orders the store before the load). */
+			__atomic_store_n(&avail(c)[2 + CVQS_NUM], c->last_used, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			s = take_used(c, n);
+		}
+		if (s == -1) {
 			struct pollfd p = { c->dev_call, POLLIN, 0 };
 			if (poll(&p, 1, REPLAY_TIMEOUT_MS) == 0)
 				return err_set(e, -ETIMEDOUT, "%s: the device did not answer the replayed %s in %d ms",

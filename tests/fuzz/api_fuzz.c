@@ -36,7 +36,7 @@ static void shutdown_vm(void *o)
 	(void)o;
 }
 
-static int snap(void *o, const struct api_snapshot_req *r, struct err *e)
+static int snap(void *o, struct api_snapshot_req *r, struct err *e)
 {
 	(void)o, (void)e;
 	return r->path[0] ? 0 : -1;
