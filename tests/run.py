@@ -71,7 +71,8 @@ def run_tap(res, prefix, argv, env=None, timeout=600):
         name = m.group(2)
         res.record(name if name.startswith(prefix + "/") else f"{prefix}/{name}", ok, m.group(3) or "")
     if rc is None:
-        res.record(f"{prefix}", False, f"timed out after {timeout}s")
+        tail = "\n".join(out.splitlines()[-30:])
+        res.record(f"{prefix}", False, f"timed out after {timeout}s; its output ended with:\n{tail}")
     elif seen == 0 or (rc != 0 and failed_here == 0):
         tail = "\n".join(out.splitlines()[-15:])
         res.record(f"{prefix}", False, f"exit status {rc}, {seen} results\n{tail}")
@@ -180,7 +181,9 @@ def suite_linux(res, build):
     if not os.path.exists(lane):
         res.record("linux", False, f"{lane} is missing")
         return
-    run_tap(res, "linux", [sys.executable, lane, "--build", build], timeout=1200)
+    # the lane kills its QEMU at its deadline and still reports; the
+    # timeout here is for a lane that hangs outside QEMU
+    run_tap(res, "linux", [sys.executable, lane, "--build", build, "--deadline", "1080"], timeout=1200)
 
 
 def main():

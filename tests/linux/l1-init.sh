@@ -46,7 +46,7 @@ run_l2() {
 	name=$1 kernel=$2 cmdline=$3
 	shift 3
 	echo "@@L1 run-begin $name uptime=$(up)"
-	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" $(tern_argv) --kernel "$kernel" --cmdline "$cmdline" "$@" \
+	TERN_DEBUG=1 timeout -k 10 "$LANE_TIMEOUT" $(tern_argv) --kernel "$kernel" --cmdline "$cmdline" "$@" \
 		</dev/null 2>&1
 	rc=$?
 	echo
@@ -71,7 +71,7 @@ console_tern() {
 	rm -f /tmp/con.in
 	mkfifo /tmp/con.in
 	: >/tmp/con.out
-	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" "$@" </tmp/con.in >/tmp/con.out 2>&1 &
+	TERN_DEBUG=1 timeout -k 10 "$LANE_TIMEOUT" "$@" </tmp/con.in >/tmp/con.out 2>&1 &
 	pid=$!
 	exec 3>/tmp/con.in
 }
@@ -141,11 +141,11 @@ run_net() {
 	# connection and quits only when L2 has sent everything and closed.
 	mkfifo /tmp/hold
 	exec 4<>/tmp/hold
-	timeout "$LANE_TIMEOUT" nc -l -p "$port_up" </tmp/hold >/tmp/net-up 2>/tmp/nc-up.err &
+	timeout -k 10 "$LANE_TIMEOUT" nc -l -p "$port_up" </tmp/hold >/tmp/net-up 2>/tmp/nc-up.err &
 	up_pid=$!
-	timeout "$LANE_TIMEOUT" nc -l -p "$port_down" </tmp/net-down >/dev/null 2>/tmp/nc-down.err &
+	timeout -k 10 "$LANE_TIMEOUT" nc -l -p "$port_down" </tmp/net-down >/dev/null 2>/tmp/nc-down.err &
 	down_pid=$!
-	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" "$@" \
+	TERN_DEBUG=1 timeout -k 10 "$LANE_TIMEOUT" $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" "$@" \
 		</dev/null 2>&1 &
 	pid=$!
 	n=100
@@ -218,9 +218,9 @@ run_snap() {
 	console_tern $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" --api-sock /tmp/api.sock "$@"
 	tap_up "$tap" "$addr" "$mac" "$pid"
 	if wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
-		tern snapshot --api-sock /tmp/api.sock --path /tmp/snap >/tmp/snap.out 2>&1
+		timeout -k 10 "$LANE_TIMEOUT" tern snapshot --api-sock /tmp/api.sock --path /tmp/snap >/tmp/snap.out 2>&1
 		echo "@@L1 snapshot-rc $? $(tr -d '\n' </tmp/snap.out)"
-		tern shutdown --api-sock /tmp/api.sock >/dev/null 2>&1
+		timeout -k 10 30 tern shutdown --api-sock /tmp/api.sock >/dev/null 2>&1
 	else
 		echo "@@L1 prompt-missing"
 		kill "$pid"
@@ -270,7 +270,7 @@ run_migrate() {
 	fi
 	printf 'ping -i 0.2 -c 150 -W 1 %s >/tmp/ping.out 2>&1 &\n' "$l1ip" >&3
 	mkfifo /tmp/dcon.in
-	TERN_DEBUG=1 timeout "$LANE_TIMEOUT" tern run --incoming unix:/tmp/mig.sock --api-sock /tmp/dst.sock \
+	TERN_DEBUG=1 timeout -k 10 "$LANE_TIMEOUT" tern run --incoming unix:/tmp/mig.sock --api-sock /tmp/dst.sock \
 		--net "${DST_NET:-vdpa-sim,tap=$dtap,mac=$l2mac}" </tmp/dcon.in >/tmp/dcon.out 2>&1 &
 	dst=$!
 	exec 4>/tmp/dcon.in
@@ -278,7 +278,7 @@ run_migrate() {
 	while [ ! -S /tmp/mig.sock ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 	sleep 3 # pings before the move
 	t0=$(up)
-	tern migrate --api-sock /tmp/src.sock --to unix:/tmp/mig.sock >/tmp/mig.json 2>/tmp/mig.err
+	timeout -k 10 "$LANE_TIMEOUT" tern migrate --api-sock /tmp/src.sock --to unix:/tmp/mig.sock >/tmp/mig.json 2>/tmp/mig.err
 	echo "@@L1 migrate-rc $? $(tr -d '\n ' </tmp/mig.json) $(tail -1 /tmp/mig.err) start=$t0 end=$(up)"
 	wait "$src"
 	echo "@@L1 source-rc $?"
@@ -320,7 +320,7 @@ vduse_up() {
 		sed 's/^/@@L1 vduse-out /' "/tmp/vduse-$vname.out"
 		return 1
 	fi
-	vdpa dev add name "$vname" mgmtdev vduse 2>&1 | sed 's/^/@@L1 vduse-out /'
+	timeout -k 10 30 vdpa dev add name "$vname" mgmtdev vduse 2>&1 | sed 's/^/@@L1 vduse-out /'
 	n=50
 	while ! ls "/sys/bus/vdpa/devices/$vname/" 2>/dev/null | grep -q vhost-vdpa && [ $n -gt 0 ]; do
 		sleep 0.1
@@ -331,8 +331,12 @@ vduse_up() {
 
 # vduse_down NAME: unbinds the device and stops its daemon ($vpid).
 vduse_down() {
-	vdpa dev del "$1"
+	timeout -k 10 30 vdpa dev del "$1"
 	kill "$vpid"
+	# a daemon that ignores SIGTERM for 20 s is killed (its rc says so)
+	n=100
+	while kill -0 "$vpid" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
+	kill -0 "$vpid" 2>/dev/null && kill -9 "$vpid"
 	wait "$vpid"
 	echo "@@L1 vduse-exit $1 rc=$? $(tail -1 "/tmp/vduse-$1.out")"
 }
@@ -350,14 +354,16 @@ run_vduse() {
 	dev=$vdev
 	echo "@@L1 vduse-dev $dev"
 	[ -c "$dev" ] || return
-	echo "@@L1 vduse-probe $(tern vdpa-probe --dev "$dev" 2>&1 | tr '\n' ' ')"
+	echo "@@L1 vduse-probe $(timeout -k 10 30 tern vdpa-probe --dev "$dev" 2>&1 | tr '\n' ' ')"
 	t0=$(up)
-	echo "@@L1 vduse-cycles $(tern vdpa-probe --dev "$dev" --cycles 1000 2>&1 | tail -1) start=$t0 end=$(up)"
-	echo "@@L1 vduse-err-missing $(tern run --kernel "$L2_KERNEL" --net vhost-vdpa,dev=/dev/vhost-vdpa-77 2>&1 | tail -1)"
+	echo "@@L1 vduse-cycles $(timeout -k 10 "$LANE_TIMEOUT" tern vdpa-probe --dev "$dev" --cycles 1000 2>&1 | tail -1) start=$t0 end=$(up)"
+	echo "@@L1 vduse-err-missing $(timeout -k 10 30 tern run --kernel "$L2_KERNEL" --net vhost-vdpa,dev=/dev/vhost-vdpa-77 2>&1 | tail -1)"
 	exec 5<>"$dev"
-	echo "@@L1 vduse-err-busy $(tern run --kernel "$L2_KERNEL" --net "vhost-vdpa,dev=$dev" 2>&1 | tail -1)"
+	# (5>&-: busybox timeout's watcher, which outlives tern by up to a
+	# second, must not hold the device open for the next run)
+	echo "@@L1 vduse-err-busy $(timeout -k 10 30 tern run --kernel "$L2_KERNEL" --net "vhost-vdpa,dev=$dev" 5>&- 2>&1 | tail -1)"
 	exec 5>&-
-	echo "@@L1 vduse-err-queues $(tern run --kernel "$L2_KERNEL" --net "vhost-vdpa,dev=$dev,queues=2" 2>&1 | tail -1)"
+	echo "@@L1 vduse-err-queues $(timeout -k 10 30 tern run --kernel "$L2_KERNEL" --net "vhost-vdpa,dev=$dev,queues=2" 2>&1 | tail -1)"
 	run_net "$name" "$cmdline" "$tap" "$addr" "$port_up" "$port_down" "$bytes" --net "vhost-vdpa,dev=$dev"
 	vduse_down "vduse-$name"
 }
@@ -401,13 +407,13 @@ run_xchg() {
 	fi
 	echo "@@L1 xchg-nets $neta $netb"
 	mkfifo /tmp/xa.in 2>/dev/null
-	timeout "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --cmdline test=net-echo \
+	timeout -k 10 "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --cmdline test=net-echo \
 		--net "$neta" --test-device=/tmp/xa.rep </tmp/xa.in >/tmp/xa.out 2>&1 &
 	apid=$!
 	exec 6>/tmp/xa.in
 	wait_for "net echo ready" /tmp/xa.rep 30 || echo "@@L1 xchg-echo-missing $(tail -3 /tmp/xa.out | tr '\n' ' ')"
 	t0=$(up)
-	timeout "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --net "$netb" \
+	timeout -k 10 "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --net "$netb" \
 		--cmdline "test=net-xchg count=$count peer=$maca timeout=$((LANE_TIMEOUT - 20))" \
 		--test-device=/tmp/xb.rep </dev/null >/tmp/xb.out 2>&1
 	rc=$?
@@ -443,7 +449,7 @@ run_migrate_ctrl() {
 	vaddr=${12}
 	SRC_NET="vdpa-sim,tap=$3,mac=$8,queues=2" DST_NET="vdpa-sim,tap=$4,mac=$8,queues=2" \
 		AFTER_SRC_TAP="vlan_up $3 $vaddr" \
-		AFTER_DST_TAP="vlan_up $4 $vaddr; echo \"@@L1 dst-ctrl \$(tern info --api-sock /tmp/dst.sock | tr -d '\n ')\"" \
+		AFTER_DST_TAP="vlan_up $4 $vaddr; echo \"@@L1 dst-ctrl \$(timeout -k 10 30 tern info --api-sock /tmp/dst.sock | tr -d '\n ')\"" \
 		run_migrate "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "${11}"
 }
 
@@ -468,7 +474,7 @@ bench_vmm() {
 	echo "@@L1 run-begin $name uptime=$(up)"
 	echo "@@L1 vmm-start $(up)"
 	{
-		timeout "$LANE_TIMEOUT" "$@" </dev/null 2>&1
+		timeout -k 10 "$LANE_TIMEOUT" "$@" </dev/null 2>&1
 		echo $? >/tmp/bench.rc
 	} | awk '
 		/@@L2 init/ && !seen {
