@@ -310,6 +310,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		.socket_path = c->socket[0] ? c->socket : NULL,
 		.peer_path = c->peer[0] ? c->peer : NULL,
 		.tap = c->tap[0] ? c->tap : NULL,
+		.hash_report = c->hash_report,
 	};
 	if (c->cost_mlx5)
 		sim_net_cost_mlx5(&sc.cost);
@@ -615,7 +616,7 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 		if (!val)
 			return err_set(e, -EINVAL, "--net: '%s' is not key=value", tok);
 		*val++ = '\0';
-		static const char *const sim_only[] = { "socket", "peer", "tap", "mac", "cost" };
+		static const char *const sim_only[] = { "socket", "peer", "tap", "mac", "cost", "hash-report" };
 		for (unsigned i = 0; c->kernel && i < sizeof(sim_only) / sizeof(sim_only[0]); i++)
 			if (!strcmp(tok, sim_only[i]))
 				return err_set(e, -EINVAL, "--net: %s= is for vdpa-sim; a vhost-vdpa device's wire and MAC "
@@ -656,6 +657,10 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 				c->strategy = (unsigned)v;
 			else
 				return err_set(e, -EINVAL, "--net: switch '%s' is not auto or a strategy 1..4", val);
+		} else if (!strcmp(tok, "hash-report")) {
+			if (strcmp(val, "on") && strcmp(val, "off"))
+				return err_set(e, -EINVAL, "--net: hash-report '%s' is not on or off", val);
+			c->hash_report = !strcmp(val, "on");
 		} else if (!strcmp(tok, "cost")) {
 			if (strcmp(val, "mlx5") && strcmp(val, "none"))
 				return err_set(e, -EINVAL, "--net: cost '%s' is not mlx5 or none", val);

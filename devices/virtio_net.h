@@ -36,6 +36,7 @@ struct net_config {
 	uint64_t features_off;  /* virtio feature bits to withhold */
 	uint64_t backend_off;   /* backend feature bits to withhold */
 	bool cost_mlx5;         /* cost=mlx5: the device-cost model */
+	bool hash_report;       /* hash-report=on: vdpa-sim offers HASH_REPORT */
 	enum net_svq svq;
 	unsigned strategy;      /* switch=1..4, or 0: the best the device allows */
 };

@@ -34,6 +34,14 @@
  * which only the device's state shows. It also
  * sends one RSS_CONFIG that must be refused (3 entries), and after each
  * phase from 5 on an RX command that must be answered OK.
+ *
+ * With hash=1 the guest negotiates HASH_REPORT (20-byte headers) and, in
+ * the held state, configures hash reporting only (MQ_HASH_CONFIG: IPv4,
+ * TCPv4, UDPv4 with the same key; one with a 41-byte key must be
+ * refused). IPv4 frames are counted in no class; each report adds
+ * "hashed=N hash=R:0xV": the frames whose header carried a hash report,
+ * and the last one's type and value, for the host to check against its
+ * own Toeplitz hash. A device that lost the configuration reports none.
  */
 #include "lib.h"
 #include "virtio_net.h"
@@ -62,6 +70,8 @@ static int classify(const struct vnet *v, const uint8_t *p, uint32_t len, int *e
 		vid = ((p[14] << 8) | p[15]) & 0xfff;
 		off = 16;
 	}
+	if (len >= off + 2 && p[off] == 0x08 && p[off + 1] == 0x00)
+		return C_NR; /* IPv4: hash=1's probes, counted apart */
 	if (len >= off + 2 + 8 && ((p[off] << 8) | p[off + 1]) == ETHERTYPE_FRNT &&
 	    ((p[off + 2 + 6] | (p[off + 2 + 7] << 8)) & FLAG_END)) {
 		*end = 1;
@@ -86,7 +96,8 @@ static int classify(const struct vnet *v, const uint8_t *p, uint32_t len, int *e
 
 static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 {
-	unsigned count[C_NR] = { 0 }, perq[VNET_MAX_PAIRS] = { 0 };
+	unsigned count[C_NR] = { 0 }, perq[VNET_MAX_PAIRS] = { 0 }, hashed = 0, last_report = 0;
+	uint32_t last_hash = 0;
 	struct timeout t;
 	int end = 0;
 
@@ -103,6 +114,13 @@ static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 			for (unsigned q = 0; q < v->pairs; q++) {
 				while (vnet_rx_poll(v, q, &p, &len, &id)) {
 					int e = 0, c = classify(v, p, len, &e);
+					uint32_t h;
+					unsigned rep = vnet_rx_hash(v, p, &h);
+					if (rep) {
+						hashed++;
+						last_report = rep;
+						last_hash = h;
+					}
 					if (c < C_NR)
 						count[c]++;
 					end |= e;
@@ -113,9 +131,11 @@ static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 			}
 		}
 	}
-	char qs[64] = "";
+	char qs[96] = "";
 	if (v->pairs > 1)
 		snprintf(qs, sizeof(qs), " q0=%u q1=%u", perq[0], perq[1]);
+	else if (v->hdr_len == VNET_HDR_HASH_LEN)
+		snprintf(qs, sizeof(qs), " hashed=%u hash=%u:0x%x", hashed, last_report, last_hash);
 	report("filter phase=%u own=%u other=%u bcast=%u mcast=%u v42=%u v43=%u%s%s", phase, count[C_OWN],
 	       count[C_OTHER], count[C_BCAST], count[C_MCAST], count[C_V42], count[C_V43], qs, end ? "" : " timeout=1");
 	return end ? 0 : -1;
@@ -123,12 +143,20 @@ static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 
 static uint8_t big_uc[100][6];
 
-unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsigned bigtable, unsigned rss)
+static const uint8_t hash_key[41] = { 0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
+				      0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
+				      0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+				      0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa, 0x00 };
+
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsigned bigtable, unsigned rss,
+			unsigned hash)
 {
 	int fail = 0;
 
 	if (rss)
 		v->want_extra = (1ull << VIRTIO_NET_F_RSS) | (1ull << VIRTIO_NET_F_GUEST_CSUM);
+	if (hash)
+		v->want_extra |= 1ull << VIRTIO_NET_F_HASH_REPORT;
 	if (vnet_up(v, rss ? 2 : 1, 1) < 0 || vnet_set_pairs(v) < 0) {
 		report("error bring-up: %s (status=0x%x)", v->error, vnet_status(v));
 		return GUEST_EXIT_FAIL;
@@ -163,11 +191,18 @@ unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsig
 	} else if (hold) {
 		fail |= vnet_ctrl_mac_table_set(v, &other_mac, 1, &mcast_mac, 1) != VIRTIO_NET_OK;
 	}
+	if (hold && hash) {
+		if (!(v->features & (1ull << VIRTIO_NET_F_HASH_REPORT))) {
+			report("error hash=1 needs VIRTIO_NET_F_HASH_REPORT");
+			fail = 1;
+		} else {
+			/* a key longer than the device's 40 bytes: refused */
+			fail |= vnet_ctrl_hash(v, 7, hash_key, 41) != VIRTIO_NET_ERR;
+			fail |= vnet_ctrl_hash(v, 7, hash_key, 40) != VIRTIO_NET_OK;
+		}
+	}
 	if (hold && rss) {
-		static const uint8_t key[40] = { 0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
-						 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
-						 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
-						 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa };
+		const uint8_t *key = hash_key; /* its first 40 bytes */
 		static const uint16_t ones[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
 		if (!(v->features & (1ull << VIRTIO_NET_F_RSS))) {
 			report("error rss=1 needs VIRTIO_NET_F_RSS");

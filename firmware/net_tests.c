@@ -54,7 +54,7 @@ extern char __image_end[];
 static struct vnet net;
 
 struct opts {
-	unsigned count, queues, size, timeout, sync, up, window, reassign, hold, bigtable, rss;
+	unsigned count, queues, size, timeout, sync, up, window, reassign, hold, bigtable, rss, hash;
 	uint8_t peer[6];
 	int peer_given;
 	char scribble[16];
@@ -112,6 +112,7 @@ static int parse_opts(const char *cmdline, struct opts *o)
 	o->hold = opt_uint(cmdline, "hold", 0);
 	o->bigtable = opt_uint(cmdline, "bigtable", 0);
 	o->rss = opt_uint(cmdline, "rss", 0);
+	o->hash = opt_uint(cmdline, "hash", 0);
 	cmdline_find(cmdline, "skip", o->skip, sizeof(o->skip));
 	memset(o->peer, 0xff, 6);
 	if (cmdline_find(cmdline, "peer", buf, sizeof(buf))) {
@@ -556,7 +557,7 @@ unsigned net_test(const char *name, const struct bootinfo *bi)
 	if (!strncmp(name, "net-echo", 9))
 		return net_echo_run(&net);
 	if (!strncmp(name, "net-filter", 11))
-		return net_filter_run(&net, o.timeout, o.hold, o.bigtable, o.rss);
+		return net_filter_run(&net, o.timeout, o.hold, o.bigtable, o.rss, o.hash);
 	report("error unknown test '%s'", name);
 	return GUEST_EXIT_USAGE;
 }

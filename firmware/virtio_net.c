@@ -369,6 +369,7 @@ int vnet_up(struct vnet *v, unsigned pairs, int want_cvq)
 	set_status(v, VIRTIO_STATUS_ACKNOWLEDGE);
 	set_status(v, VIRTIO_STATUS_DRIVER);
 	v->features = v->dev_features & want;
+	v->hdr_len = (v->features & VBIT(VIRTIO_NET_F_HASH_REPORT)) ? VNET_HDR_HASH_LEN : VNET_HDR_LEN;
 	mmio_write32(v->common + CC_GFSELECT, 0);
 	mmio_write32(v->common + CC_GF, (uint32_t)v->features);
 	mmio_write32(v->common + CC_GFSELECT, 1);
@@ -424,7 +425,7 @@ uint8_t *vnet_tx_alloc(struct vnet *v, unsigned qn, uint16_t *id)
 	if (qn >= v->pairs || !q->size || !q->nfree)
 		return NULL;
 	*id = q->free[--q->nfree];
-	return q->bufs + (uint64_t)*id * VNET_BUF_LEN + VNET_HDR_LEN;
+	return q->bufs + (uint64_t)*id * VNET_BUF_LEN + v->hdr_len;
 }
 
 void vnet_tx_submit(struct vnet *v, unsigned qn, uint16_t id, size_t len)
@@ -433,10 +434,10 @@ void vnet_tx_submit(struct vnet *v, unsigned qn, uint16_t id, size_t len)
 	uint8_t *buf = q->bufs + (uint64_t)id * VNET_BUF_LEN;
 
 	/* No offloads: flags 0, GSO_NONE, num_buffers 0 (unused on TX). */
-	memset(buf, 0, VNET_HDR_LEN);
+	memset(buf, 0, v->hdr_len);
 	q->desc[id] = (struct vring_desc){
 		.addr = (uint64_t)(uintptr_t)buf,
-		.len = (uint32_t)(VNET_HDR_LEN + len),
+		.len = (uint32_t)(v->hdr_len + len),
 	};
 	vnet_vq_push(q, id, 1);
 }
@@ -446,7 +447,7 @@ int vnet_tx(struct vnet *v, unsigned q, const void *frame, size_t len)
 	uint16_t id;
 	uint8_t *p;
 
-	if (len > VNET_FRAME_MAX || !(p = vnet_tx_alloc(v, q, &id)))
+	if (len > VNET_BUF_LEN - v->hdr_len || !(p = vnet_tx_alloc(v, q, &id)))
 		return -1;
 	memcpy(p, frame, len);
 	vnet_tx_submit(v, q, id, len);
@@ -489,14 +490,14 @@ int vnet_rx_poll(struct vnet *v, unsigned qn, uint8_t **frame, uint32_t *len, ui
 	if (qn >= v->pairs)
 		return 0;
 	while (vq_pop(v, q, VNET_BUF_LEN, id, len)) {
-		if (*len < VNET_HDR_LEN || *len > VNET_BUF_LEN) {
-			if (*len < VNET_HDR_LEN)
+		if (*len < v->hdr_len || *len > VNET_BUF_LEN) {
+			if (*len < v->hdr_len)
 				dev_error(v, "RX used len shorter than the header");
 			rx_post(q, *id); /* give it straight back */
 			continue;
 		}
-		*frame = q->bufs + (uint64_t)*id * VNET_BUF_LEN + VNET_HDR_LEN;
-		*len -= VNET_HDR_LEN;
+		*frame = q->bufs + (uint64_t)*id * VNET_BUF_LEN + v->hdr_len;
+		*len -= v->hdr_len;
 		return 1;
 	}
 	return 0;
@@ -623,6 +624,29 @@ int vnet_ctrl_rss(struct vnet *v, uint32_t hash_types, const uint16_t *table, un
 	b[o + 2] = key_len;
 	memcpy(b + o + 3, key, key_len);
 	return vnet_ctrl(v, VIRTIO_NET_CTRL_MQ, 1 /* RSS_CONFIG */, b, o + 3 + key_len);
+}
+
+int vnet_ctrl_hash(struct vnet *v, uint32_t hash_types, const uint8_t *key, uint8_t key_len)
+{
+	uint8_t b[4 + 8 + 1 + 255] = { 0 }; /* types, reserved[4], key length, key */
+
+	memcpy(b, &hash_types, 4);
+	b[12] = key_len;
+	memcpy(b + 13, key, key_len);
+	return vnet_ctrl(v, VIRTIO_NET_CTRL_MQ, 2 /* HASH_CONFIG */, b, 13u + key_len);
+}
+
+unsigned vnet_rx_hash(const struct vnet *v, const uint8_t *frame, uint32_t *value)
+{
+	const uint8_t *h = frame - v->hdr_len; /* the header before it */
+	uint16_t report;
+
+	*value = 0;
+	if (v->hdr_len != VNET_HDR_HASH_LEN)
+		return 0;
+	memcpy(value, h + 12, 4);
+	memcpy(&report, h + 16, 2);
+	return report;
 }
 
 int vnet_ctrl_guest_offloads(struct vnet *v, uint64_t offloads)

@@ -49,6 +49,7 @@
 #define VIRTIO_NET_F_GUEST_ANNOUNCE 21
 #define VIRTIO_NET_F_MQ 22
 #define VIRTIO_NET_F_CTRL_MAC_ADDR 23
+#define VIRTIO_NET_F_HASH_REPORT 57
 #define VIRTIO_NET_F_RSS 60
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_ACCESS_PLATFORM 33
@@ -80,10 +81,11 @@
 #define VIRTIO_NET_ERR 1
 
 #define VNET_HDR_LEN 12       /* struct virtio_net_hdr with VERSION_1 */
+#define VNET_HDR_HASH_LEN 20  /* ... with HASH_REPORT (virtio_net_hdr_v1_hash), both ways */
 #define VNET_BUF_LEN 2048     /* every RX and TX buffer */
 #define VNET_MAX_QSIZE 256    /* queue size = min(device max, this) */
 #define VNET_MAX_PAIRS 16     /* queue pairs this driver sets up at most */
-#define VNET_FRAME_MAX (VNET_BUF_LEN - VNET_HDR_LEN)
+#define VNET_FRAME_MAX (VNET_BUF_LEN - VNET_HDR_LEN) /* with HASH_REPORT, 8 less */
 
 struct vring_desc {
 	uint64_t addr;
@@ -140,6 +142,7 @@ struct vnet {
 	uint16_t pairs;     /* pairs set up */
 	uint16_t num_queues;
 	uint64_t want_extra; /* more features to take (with a control queue), if offered */
+	unsigned hdr_len;    /* VNET_HDR_LEN, or VNET_HDR_HASH_LEN with HASH_REPORT */
 	struct vq rx[VNET_MAX_PAIRS], tx[VNET_MAX_PAIRS], cvq;
 	uint8_t *cmd;       /* one page for CVQ command header/data/ack */
 	uint64_t dev_errors; /* hostile or broken device responses seen */
@@ -197,6 +200,11 @@ int vnet_ctrl_mq_pairs(struct vnet *v, uint16_t pairs);
 int vnet_ctrl_rss(struct vnet *v, uint32_t hash_types, const uint16_t *table, unsigned n, uint16_t unclassified,
 		  uint16_t max_tx, const uint8_t *key, uint8_t key_len);
 int vnet_ctrl_guest_offloads(struct vnet *v, uint64_t offloads);
+/* MQ_HASH_CONFIG (needs HASH_REPORT): hash types and key, no steering. */
+int vnet_ctrl_hash(struct vnet *v, uint32_t hash_types, const uint8_t *key, uint8_t key_len);
+/* The hash report of a frame vnet_rx_poll() returned (0 without
+ * HASH_REPORT or when the device hashed nothing) and *value its hash. */
+unsigned vnet_rx_hash(const struct vnet *v, const uint8_t *frame, uint32_t *value);
 int vnet_ctrl_announce_ack(struct vnet *v);
 /* VQ_PAIRS_SET to v->pairs when more than one pair is set up: 0 or -1. */
 int vnet_set_pairs(struct vnet *v);
@@ -212,7 +220,8 @@ void vnet_notify(struct vnet *v, struct vq *q);
 struct bootinfo;
 unsigned net_test(const char *name, const struct bootinfo *bi);
 /* test=net-filter (net_filter.c). */
-unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsigned bigtable, unsigned rss);
+unsigned net_filter_run(struct vnet *v, unsigned timeout_s, unsigned hold, unsigned bigtable, unsigned rss,
+			unsigned hash);
 /* test=net-echo (net_echo.c). */
 unsigned net_echo_run(struct vnet *v);
 

@@ -265,15 +265,17 @@ uint32_t cvq_toeplitz(const uint8_t *key, size_t key_len, const uint8_t *in, siz
 	return h;
 }
 
-int cvq_rss_queue(const struct net_ctrl_state *s, const uint8_t *f, size_t len)
+unsigned cvq_rss_hash(const struct net_ctrl_state *s, const uint8_t *f, size_t len, uint32_t *hash)
 {
 	const struct cvq_rss *r = &s->rss;
+	unsigned report = CVQ_REPORT_NONE;
 	size_t off = 14;
 	uint8_t in[12];
 	size_t n = 0;
 
-	if (r->mode != CVQ_RSS_STEER)
-		return -1;
+	*hash = 0;
+	if (r->mode == CVQ_RSS_OFF)
+		return CVQ_REPORT_NONE;
 	if (len >= 18 && f[12] == 0x81 && f[13] == 0x00)
 		off += 4; /* one 802.1Q tag */
 	/* IPv4 without options beyond the header length it states */
@@ -287,13 +289,26 @@ int cvq_rss_queue(const struct net_ctrl_state *s, const uint8_t *f, size_t len)
 			if (l4 && (r->hash_types & l4) && !frag && len >= off + ihl + 4) {
 				memcpy(in + 8, ip + ihl, 4); /* source, destination port */
 				n = 12;
+				report = l4 == CVQ_HASH_TCPV4 ? CVQ_REPORT_TCPV4 : CVQ_REPORT_UDPV4;
 			} else if (r->hash_types & CVQ_HASH_IPV4) {
 				n = 8;
+				report = CVQ_REPORT_IPV4;
 			}
 		}
 	}
-	if (!n)
+	if (n)
+		*hash = cvq_toeplitz(r->key, r->key_len, in, n);
+	return report;
+}
+
+int cvq_rss_queue(const struct net_ctrl_state *s, const uint8_t *f, size_t len)
+{
+	const struct cvq_rss *r = &s->rss;
+	uint32_t h;
+
+	if (r->mode != CVQ_RSS_STEER)
+		return -1;
+	if (cvq_rss_hash(s, f, len, &h) == CVQ_REPORT_NONE)
 		return r->unclassified;
-	uint32_t h = cvq_toeplitz(r->key, r->key_len, in, n);
 	return r->table[h & (uint32_t)(r->table_len - 1)];
 }

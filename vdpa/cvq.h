@@ -120,6 +120,15 @@ bool cvq_filter_pass(const struct net_ctrl_state *s, const uint8_t *dst, int vla
 /* The receive queue RSS steering picks for a frame (from its Ethernet
  * header on), or -1 when steering is off and the device chooses. */
 int cvq_rss_queue(const struct net_ctrl_state *s, const uint8_t *f, size_t len);
+/* Hash reports (virtio_net_hdr_v1_hash.hash_report; IPv4 kinds only). */
+#define CVQ_REPORT_NONE 0
+#define CVQ_REPORT_IPV4 1
+#define CVQ_REPORT_TCPV4 2
+#define CVQ_REPORT_UDPV4 3
+/* The hash of a frame under the RSS or hash configuration (steering or
+ * hash mode): its report type and, unless NONE, *hash (Toeplitz over the
+ * IPv4 addresses, and the ports for the TCP/UDP types configured). */
+unsigned cvq_rss_hash(const struct net_ctrl_state *s, const uint8_t *f, size_t len, uint32_t *hash);
 /* The Toeplitz hash of in[0..n) under key (virtio 1.2 5.1.6.4.3.1; a
  * key shorter than n + 4 bytes is padded with zeros). */
 uint32_t cvq_toeplitz(const uint8_t *key, size_t key_len, const uint8_t *in, size_t n);

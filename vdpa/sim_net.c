@@ -136,10 +136,9 @@ static bool process_tx(struct sim_net *s, unsigned pair)
 		if (!r)
 			break;
 		worked = true;
-		uint64_t len = s->chain.out_len;
-		if (len > VNET_HDR_LEN && len - VNET_HDR_LEN <= WIRE_MAX_FRAME) {
-			size_t got = vring_chain_read(&s->chain, vq_tlb(s, idx), VNET_HDR_LEN, s->tx_frame,
-						      (size_t)(len - VNET_HDR_LEN));
+		uint64_t len = s->chain.out_len, hl = hdr_len(s);
+		if (len > hl && len - hl <= WIRE_MAX_FRAME) {
+			size_t got = vring_chain_read(&s->chain, vq_tlb(s, idx), hl, s->tx_frame, (size_t)(len - hl));
 			int w = wire_send(&s->wire, s->tx_frame, got);
 			if (w == -EAGAIN) {
 				s->tx_len = got; /* copied: the buffer goes back now */
@@ -204,12 +203,23 @@ static bool deliver_rx(struct sim_net *s)
 	}
 	if (!r)
 		return false;
-	uint8_t hdr[VNET_HDR_LEN] = { 0 };
+	uint8_t hdr[VNET_HDR_HASH_LEN] = { 0 };
+	unsigned hl = hdr_len(s);
 	hdr[10] = 1; /* num_buffers */
+	if (hl == VNET_HDR_HASH_LEN) {
+		/* hash_value le32, hash_report le16, padding (virtio 1.2 5.1.6.4.3) */
+		uint32_t h;
+		unsigned rep = cvq_rss_hash(&s->ctrl, f, len, &h);
+		if (rep != CVQ_REPORT_NONE) {
+			for (unsigned i = 0; i < 4; i++)
+				hdr[12 + i] = (uint8_t)(h >> (8 * i));
+			hdr[16] = (uint8_t)rep;
+		}
+	}
 	uint32_t used = 0;
-	if (s->chain.in_len >= VNET_HDR_LEN + len) {
-		used = (uint32_t)vring_chain_write(&s->chain, vq_tlb(s, idx), 0, hdr, sizeof(hdr));
-		used += (uint32_t)vring_chain_write(&s->chain, vq_tlb(s, idx), VNET_HDR_LEN, f, len);
+	if (s->chain.in_len >= hl + len) {
+		used = (uint32_t)vring_chain_write(&s->chain, vq_tlb(s, idx), 0, hdr, hl);
+		used += (uint32_t)vring_chain_write(&s->chain, vq_tlb(s, idx), hl, f, len);
 		s->stats.rx_frames++;
 	} else {
 		s->stats.rx_too_big++;

@@ -41,6 +41,7 @@ struct sim_net_config {
 	uint64_t features_off;     /* virtio feature bits not to offer */
 	uint64_t backend_off;      /* backend feature bits not to offer */
 	unsigned mac_table_max;    /* MAC filter entries the device keeps */
+	bool hash_report;          /* offer VIRTIO_NET_F_HASH_REPORT (with a CVQ) */
 	const char *socket_path;   /* wire: UNIX datagram socket ... */
 	const char *peer_path;     /* ... joined to this peer */
 	const char *tap;           /* or a TAP interface */

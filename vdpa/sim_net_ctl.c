@@ -513,8 +513,10 @@ struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e)
 			   (1ull << VNET_F_RSS) | (1ull << VNET_F_GUEST_CSUM) | (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
 			   (cfg->max_pairs > 1 ? 1ull << VNET_F_MQ : 0)) &
 			  ~cfg->features_off;
-	if (!(s->dev_features & (1ull << VNET_F_CTRL_VQ)))
-		s->dev_features &= ~(1ull << VNET_F_RSS); /* RSS is configured through it */
+	if (cfg->hash_report)
+		s->dev_features |= (1ull << VNET_F_HASH_REPORT) & ~cfg->features_off;
+	if (!(s->dev_features & (1ull << VNET_F_CTRL_VQ))) /* both are configured through it */
+		s->dev_features &= ~((1ull << VNET_F_RSS) | (1ull << VNET_F_HASH_REPORT));
 	s->backend_offered = ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) |
 			      (1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) |
 			      (1ull << VDPA_BF_ENABLE_AFTER_DRIVER_OK) | (1ull << VDPA_BF_IOTLB_PERSIST) |

@@ -21,7 +21,8 @@
 #include "vdpa/wire.h"
 
 #define VIRTIO_ID_NET 1
-#define VNET_HDR_LEN 12
+#define VNET_HDR_LEN 12      /* struct virtio_net_hdr_v1 */
+#define VNET_HDR_HASH_LEN 20 /* struct virtio_net_hdr_v1_hash (HASH_REPORT) */
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_RING_INDIRECT_DESC 28
 #define VNET_F_MTU 3
@@ -80,6 +81,12 @@ static inline struct sim_net *to_sim(struct vdpa_dev *d)
 static inline bool neg(const struct sim_net *s, unsigned bit)
 {
 	return s->features & (1ull << bit);
+}
+
+/* The header before each frame, both ways (Linux sizes both alike). */
+static inline unsigned hdr_len(const struct sim_net *s)
+{
+	return neg(s, VNET_F_HASH_REPORT) ? VNET_HDR_HASH_LEN : VNET_HDR_LEN;
 }
 
 static inline unsigned cvq_index(const struct sim_net *s)

@@ -15,10 +15,12 @@ from ternlib import check, num
 HOLD = dict(own=BURST, other=BURST, bcast=0, mcast=BURST, v42=BURST, v43=0)
 
 
-def send_phase(s, dev, t, phase, ready=None):
+def send_phase(s, dev, t, phase, ready=None, ip=None):
     """The bursts and the END marker for one phase, once the guest is ready
     for it (as reported to `ready`, t by default: a guest that moved said
-    so before it moved); returns the counts it reported to t."""
+    so before it moved); returns the counts it reported to t. ip: a frame
+    sent once before END (hash=1's probe; "hashed" and "hash" then come
+    back too)."""
     import time
     (ready or t).t.wait_report(f"filter phase={phase} ready", timeout=30)
     deadline = time.monotonic() + 10
@@ -27,13 +29,18 @@ def send_phase(s, dev, t, phase, ready=None):
     for dst, vid in DEST.values():
         for _ in range(BURST):
             s.sendto(frame(dst, vid), dev)
+    if ip:
+        s.sendto(ip, dev)
     s.sendto(frame(DEST["own"][0], None, flags=2), dev)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         got = [x for x in t.reports() if x.startswith(f"filter phase={phase} own=")]
         if got:
             f = dict(kv.split("=") for kv in got[0].split()[1:])
-            return {k: num(f[k]) for k in list(HOLD) + ["q0", "q1"] if k in f}
+            out = {k: num(f[k]) for k in list(HOLD) + ["q0", "q1", "hashed"] if k in f}
+            if "hash" in f:
+                out["hash"] = f["hash"]
+            return out
         time.sleep(0.02)
     raise AssertionError(f"no counts for phase {phase}: {t.reports()}")
 
@@ -42,15 +49,15 @@ def classes(got):
     return {k: got[k] for k in HOLD}
 
 
-def filter_vm(ctx, s, peer, name="src", big=0, opts="", hold=2, extra=""):
+def filter_vm(ctx, s, peer, name="src", big=0, opts="", hold=2, extra="", ip=None):
     dev = ctx.path(f"{name}.dev")
     t = Tern(ctx, name, ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
                          f"test=net-filter hold={hold} bigtable={big} timeout=60 {extra}",
                          "--net", f"vdpa-sim,socket={dev},peer={peer},mac={MAC}{opts}"])
     for phase in range(4):
-        send_phase(s, dev, t, phase)
+        t.early = send_phase(s, dev, t, phase, ip=ip)
     t.t.wait_report("filter hold set fail=0")
-    got = send_phase(s, dev, t, 4)
+    got = send_phase(s, dev, t, 4, ip=ip)
     check(classes(got) == HOLD, f"the filter before the move: {got}, want {HOLD}")
     t.before = got
     # tern's record of what the guest set, and the device's own state:
@@ -62,7 +69,7 @@ def filter_vm(ctx, s, peer, name="src", big=0, opts="", hold=2, extra=""):
     return t, dev
 
 
-def move(ctx, src, s, peer, name="dst", opts="", same=None):
+def move(ctx, src, s, peer, name="dst", opts="", same=None, ip=None):
     """Migrates src to a new destination tern on the same wire and runs
     phase 5 there; returns (destination, its counts). With same, the
     destination's device must have that state once the move is done. The
@@ -77,7 +84,7 @@ def move(ctx, src, s, peer, name="dst", opts="", same=None):
         if same is not None:
             dev = net_info(dst)["device_ctrl"]
             check(dev == same, f"the destination device's state {dev}, want {same}")
-        return dst, send_phase(s, dev2, dst, 5, ready=src)
+        return dst, send_phase(s, dev2, dst, 5, ready=src, ip=ip)
     except BaseException:
         dst.kill()
         raise
@@ -268,6 +275,83 @@ def test_rss_and_queue_pairs_survive_migration_and_restore(ctx):
         check(r.rc == 0 and "control state replayed" in r.stderr, "the restored guest", r)
         rep = [l for l in r.stderr.splitlines() if "control state replayed" in l]
         print(f"# restore: {rep[0].split(': ', 1)[1]}")
+    finally:
+        s.close()
+        for x in (src, dst, new):
+            if x:
+                x.kill()
+
+
+def udp_probe(sport=40001, dport=5001):
+    """An IPv4/UDP frame to the guest (10.9.8.7 -> 10.9.8.1): what the
+    device hashes; returns (frame, the Toeplitz hash it must have under
+    the guest's key, over addresses and ports)."""
+    import struct
+    src_ip, dst_ip = bytes([10, 9, 8, 7]), bytes([10, 9, 8, 1])
+    payload = b"hash probe"
+    udp = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, src_ip, dst_ip)
+    f = bytes.fromhex(MAC.replace(":", "")) + bytes.fromhex("525400dd0001") + b"\x08\x00" + ip + udp
+    return f, toeplitz(HASH_KEY, src_ip + dst_ip + struct.pack(">HH", sport, dport))
+
+
+# firmware/net_filter.c's key (the DPDK/Microsoft verification key)
+HASH_KEY = bytes.fromhex("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa")
+
+
+def toeplitz(key, data):
+    """The Toeplitz hash (virtio 1.2 5.1.6.4.3.1), written from the spec."""
+    k, kbits, h = int.from_bytes(key, "big"), len(key) * 8, 0
+    for i, byte in enumerate(data):
+        for b in range(8):
+            if byte & (0x80 >> b):
+                h ^= (k >> (kbits - 32 - (8 * i + b))) & 0xffffffff
+    return h
+
+
+def hashed(got, want, when):
+    check(got.get("hashed") == 1 and got.get("hash") == f"3:{want:#x}",
+          f"{when}: the guest saw {got.get('hashed')} hashed frames, the last {got.get('hash')!r}; want 1, "
+          f"3:{want:#x} (UDPv4 and the Toeplitz hash; a device without the replayed hash configuration "
+          "reports none)")
+
+
+def test_hash_reporting_survives_migration_and_restore(ctx):
+    """HASH_REPORT (vdpa-sim,hash-report=on): the guest configures hash
+    reporting only (MQ_HASH_CONFIG; one with a 41-byte key is refused by
+    tern). Before the configuration the device reports no hash; after it,
+    and after a migration and a restore of the destination, the guest's
+    UDP probe arrives with the UDPv4 report and the hash the test computes
+    itself; and each new device's own state equals the source's record
+    (mode "hash", which replay sends as HASH_CONFIG, not RSS_CONFIG)."""
+    s, peer = peer_socket(ctx)
+    src = dst = new = None
+    probe, want = udp_probe()
+    # the spec's verification vector for this key (virtio 1.2 5.1.6.4.3.1,
+    # from the Microsoft RSS documentation): 66.9.149.187:2794 ->
+    # 161.142.100.80:1766 hashes to 0x51ccc178
+    check(toeplitz(HASH_KEY, bytes([66, 9, 149, 187, 161, 142, 100, 80, 0x0a, 0xea, 0x06, 0xe6])) == 0x51ccc178,
+          "the test's own Toeplitz hash")
+    opts = ",hash-report=on"
+    try:
+        src, _ = filter_vm(ctx, s, peer, opts=opts, hold=4, extra="hash=1", ip=probe)
+        check(src.early.get("hashed") == 0, f"a hash before the guest configured one: {src.early}")
+        hashed(src.before, want, "before the move")
+        rec = src.rec
+        check(rec["rss"]["mode"] == "hash" and rec["rss"]["hash_types"] == 7 and rec["pairs"] == 1,
+              f"tern's record of the guest's state: {rec}")
+        dst, got = move(ctx, src, s, peer, opts=opts, same=rec, ip=probe)
+        check(classes(got) == HOLD, f"the filter after the migration: {got}, want {HOLD}")
+        hashed(got, want, "after the migration")
+        new, dev3 = restore(ctx, dst, peer, 6, opts=opts)
+        check(net_info(new)["device_ctrl"] == rec,
+              f"the restored device's state {net_info(new)['device_ctrl']}, want {rec}")
+        got = send_phase(s, dev3, new, 6, ready=dst, ip=probe)
+        check(classes(got) == HOLD, f"the filter after the restore: {got}, want {HOLD}")
+        hashed(got, want, "after the restore")
+        send_phase(s, dev3, new, 7, ip=probe)
+        r = new.t.finish()
+        check(r.rc == 0 and "control state replayed" in r.stderr, "the restored guest", r)
     finally:
         s.close()
         for x in (src, dst, new):

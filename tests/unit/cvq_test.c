@@ -256,6 +256,22 @@ static void test_rss(void **state)
 	assert_int_equal(s.rss.mode, CVQ_RSS_HASH);
 	assert_int_equal(s.rss.hash_types, 3);
 	assert_int_equal(cvq_rss_queue(&s, f, fl), -1);
+	/* what HASH_REPORT puts in the header: type and value */
+	uint32_t hv = 1;
+	assert_int_equal(cvq_rss_hash(&s, f, fl, &hv), CVQ_REPORT_NONE); /* ARP */
+	assert_int_equal(hv, 0);
+	fl = ipv4_frame(f, src, dst, 6, 2794, 1766, false);
+	assert_int_equal(cvq_rss_hash(&s, f, fl, &hv), CVQ_REPORT_TCPV4);
+	assert_int_equal(hv, 0x51ccc178u);
+	fl = ipv4_frame(f, src, dst, 17, 2794, 1766, true); /* UDPv4 not configured: IPv4 */
+	assert_int_equal(cvq_rss_hash(&s, f, fl, &hv), CVQ_REPORT_IPV4);
+	assert_int_equal(hv, 0x323e8fc2u);
+	h[2] = CVQ_HASH_UDPV4;
+	assert_int_equal(run(&s, RSSF, h, sizeof(h)), CVQ_OK);
+	assert_int_equal(cvq_rss_hash(&s, f, fl, &hv), CVQ_REPORT_UDPV4);
+	assert_int_equal(hv, 0x51ccc178u);
+	cvq_state_reset(&s, mac, RSSF); /* off: nothing reported */
+	assert_int_equal(cvq_rss_hash(&s, f, fl, &hv), CVQ_REPORT_NONE);
 }
 
 static void test_rss_hostile(void **state)
