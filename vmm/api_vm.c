@@ -142,7 +142,11 @@ static void api_vm_shutdown(void *opaque)
 	if (!atomic_load(&av->ready)) {
 		if (write(av->cancel_fd, &one, sizeof(one)) < 0)
 			pr_warn("api: cannot stop the incoming migration: %s", strerror(errno));
-		return;
+		/* the VM may have started meanwhile: main() looks at
+		 * cancel_fd once after setting ready, so between the two one
+		 * of us sees the request (both orders are seq_cst) */
+		if (!atomic_load(&av->ready))
+			return;
 	}
 	migrate_progress(av->vm, &p, false);
 	if (p.state == MIG_S_COMPLETED)

@@ -203,6 +203,11 @@ static int cmd_run(int argc, char **argv)
 	atomic_store(&api_vm.ready, true);
 	if (o.api_sock && !o.incoming && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0)
 		vm_fail(&vm, "%s", e.msg);
+	/* a shutdown asked for while the migration completed (see
+	 * api_vm_shutdown()) */
+	uint64_t asked;
+	if (api_vm.cancel_fd >= 0 && read(api_vm.cancel_fd, &asked, sizeof(asked)) == sizeof(asked))
+		vm_request_exit(&vm, VM_EXIT_OK, "api: shutdown requested");
 	r = event_loop_run(&el);
 	if (r < 0)
 		vm_fail(&vm, "event loop: %s", strerror(-r));

@@ -149,11 +149,11 @@ run_net() {
 		</dev/null 2>&1 &
 	pid=$!
 	n=100
-	while [ ! -e "/sys/class/net/$tap" ] && [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+	while [ ! -e "/proc/sys/net/ipv4/conf/$tap" ] && [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
 		sleep 0.1
 		n=$((n - 1))
 	done
-	if [ -e "/sys/class/net/$tap" ] && ip addr add "$addr" dev "$tap"; then
+	if [ -e "/proc/sys/net/ipv4/conf/$tap" ] && ip addr add "$addr" dev "$tap"; then
 		tap_state="tap-up $tap uptime=$(up) $(cat "/sys/class/net/$tap/operstate") $(cat "/sys/class/net/$tap/flags")"
 	else
 		tap_state="tap-missing $tap"
@@ -180,11 +180,13 @@ run_net() {
 # L2 create a neighbour entry, which is how L1 sees an announcement.
 tap_up() {
 	n=100
-	while [ ! -e "/sys/class/net/$1" ] && [ $n -gt 0 ] && kill -0 "$4" 2>/dev/null; do
+	# the interface shows in sysfs a moment before its IPv4 settings do
+	# (a lane run once lost the race: no MAC, address or arp_accept)
+	while [ ! -e "/proc/sys/net/ipv4/conf/$1" ] && [ $n -gt 0 ] && kill -0 "$4" 2>/dev/null; do
 		sleep 0.1
 		n=$((n - 1))
 	done
-	[ -e "/sys/class/net/$1" ] && echo 1 >"/proc/sys/net/ipv4/conf/$1/arp_accept" &&
+	[ -e "/proc/sys/net/ipv4/conf/$1" ] && echo 1 >"/proc/sys/net/ipv4/conf/$1/arp_accept" &&
 		ip link set "$1" address "$3" && ip addr add "$2" dev "$1" && ip link set "$1" up &&
 		echo "@@L1 tap-up $1 uptime=$(up)" || echo "@@L1 tap-missing $1"
 }

@@ -402,8 +402,10 @@ def evaluate_ctrl(res, plan, run):
     # L2's marks come through the source's console (a shell run)
     marks = dict(m.groups() for l in run.lines for m in [re.search(r"@@L2 ctrl-(\S+) (\S+)", l)] if m)
     sets = {k: marks.get(k) for k in ("mac", "queues", "rss", "vlan", "maddr", "promisc", "vping-before")}
-    res.ok("ctrl-set", all(v == "0" for v in sets.values()) and run.mark("vlan-up", "L1") is not None,
-           f"L2's settings (exit status each): {sets}; L1's VLAN: {run.mark('vlan-up', 'L1')!r}")
+    res.ok("ctrl-set", all(v == "0" for v in sets.values()) and run.mark("vlan-up", "L1") is not None
+           and run.mark("tap-missing", "L1") is None,
+           f"L2's settings (exit status each): {sets}; L1's VLAN: {run.mark('vlan-up', 'L1')!r}; "
+           f"L1's TAP set-up failed for: {run.mark('tap-missing', 'L1')!r}")
     text = "\n".join(run.lines)
     # each fact is checked in the output, not in the echo of the command
     has = {"mac": f"link/ether {plan.ctrl_newmac}" in text,
