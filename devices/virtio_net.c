@@ -724,6 +724,8 @@ void net_dev_info(struct net_dev *n, struct api_net_info *out)
 		.blackout_us = n->sh.stats.blackout_ns / 1000,
 		.shadow_maps = n->sh.stats.maps,
 		.iotlb_entries = n->is_sim ? (int64_t)st.iotlb_entries : -1,
+		.rx_frames = n->is_sim ? (int64_t)st.rx_frames : -1,
+		.tx_frames = n->is_sim ? (int64_t)st.tx_frames : -1,
 	};
 	if (n->cvq_live) {
 		cvq_shadow_record(&n->cvq, &cs);

@@ -39,7 +39,8 @@
  * the held state, configures hash reporting only (MQ_HASH_CONFIG: IPv4,
  * TCPv4, UDPv4 with the same key; one with a 41-byte key must be
  * refused). IPv4 frames are counted in no class; each report adds
- * "hashed=N hash=R:0xV": the frames whose header carried a hash report,
+ * "ip4=N hashed=N hash=R:0xV": the IPv4 frames that arrived, the frames
+ * whose header carried a hash report,
  * and the last one's type and value, for the host to check against its
  * own Toeplitz hash. A device that lost the configuration reports none.
  */
@@ -96,7 +97,7 @@ static int classify(const struct vnet *v, const uint8_t *p, uint32_t len, int *e
 
 static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 {
-	unsigned count[C_NR] = { 0 }, perq[VNET_MAX_PAIRS] = { 0 }, hashed = 0, last_report = 0;
+	unsigned count[C_NR] = { 0 }, perq[VNET_MAX_PAIRS] = { 0 }, hashed = 0, last_report = 0, ip4 = 0;
 	uint32_t last_hash = 0;
 	struct timeout t;
 	int end = 0;
@@ -116,6 +117,7 @@ static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 					int e = 0, c = classify(v, p, len, &e);
 					uint32_t h;
 					unsigned rep = vnet_rx_hash(v, p, &h);
+					ip4 += len >= 14 && p[12] == 0x08 && p[13] == 0x00;
 					if (rep) {
 						hashed++;
 						last_report = rep;
@@ -135,7 +137,7 @@ static int run_phase(struct vnet *v, unsigned phase, unsigned timeout_s)
 	if (v->pairs > 1)
 		snprintf(qs, sizeof(qs), " q0=%u q1=%u", perq[0], perq[1]);
 	else if (v->hdr_len == VNET_HDR_HASH_LEN)
-		snprintf(qs, sizeof(qs), " hashed=%u hash=%u:0x%x", hashed, last_report, last_hash);
+		snprintf(qs, sizeof(qs), " ip4=%u hashed=%u hash=%u:0x%x", ip4, hashed, last_report, last_hash);
 	report("filter phase=%u own=%u other=%u bcast=%u mcast=%u v42=%u v43=%u%s%s", phase, count[C_OWN],
 	       count[C_OTHER], count[C_BCAST], count[C_MCAST], count[C_V42], count[C_V43], qs, end ? "" : " timeout=1");
 	return end ? 0 : -1;

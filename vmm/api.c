@@ -337,6 +337,8 @@ static int handle_info(struct api_call *c)
 		bad |= json_object_object_add(x, "blackout_us", json_object_new_uint64(n->blackout_us));
 		bad |= json_object_object_add(x, "shadow_maps", json_object_new_int64(n->shadow_maps));
 		bad |= json_object_object_add(x, "iotlb_entries", json_object_new_int64(n->iotlb_entries));
+		bad |= json_object_object_add(x, "rx_frames", json_object_new_int64(n->rx_frames));
+		bad |= json_object_object_add(x, "tx_frames", json_object_new_int64(n->tx_frames));
 		bad |= json_object_object_add(x, "ctrl", ctrl_json(&n->ctrl));
 		bad |= json_object_object_add(x, "device_ctrl", ctrl_json(&n->device_ctrl));
 	}

@@ -58,6 +58,7 @@ struct api_net_info {
 	uint64_t blackout_us;      /* of the last switch */
 	unsigned shadow_maps;      /* shadow-ring mappings in the device now */
 	int64_t iotlb_entries;     /* the software device's mappings, -1 unknown */
+	int64_t rx_frames, tx_frames; /* the software device's, -1 unknown */
 	struct api_net_ctrl ctrl;  /* tern's record of what the guest set */
 	struct api_net_ctrl device_ctrl; /* the software device's own state */
 };

@@ -90,11 +90,11 @@ static int api_vm_snapshot(void *opaque, struct api_snapshot_req *req, struct er
 {
 	struct api_vm *av = opaque;
 	struct snapshot_opts o = { .diff = req->diff };
-	bool was_paused = vm_is_paused(av->vm);
 	int r = refuse_if_migrating(av, e);
 
 	if (r < 0)
 		return r;
+	bool was_paused = vm_is_paused(av->vm);
 	migrate_thaw(av->vm); /* the snapshot freezes the devices itself */
 	vm_pause(av->vm);
 	r = snapshot_create(av->vm, req->path, &o, e);
@@ -143,8 +143,9 @@ static void api_vm_shutdown(void *opaque)
 		if (write(av->cancel_fd, &one, sizeof(one)) < 0)
 			pr_warn("api: cannot stop the incoming migration: %s", strerror(errno));
 		/* the VM may have started meanwhile: main() looks at
-		 * cancel_fd once after setting ready, so between the two one
-		 * of us sees the request (both orders are seq_cst) */
+		 * cancel_fd once after setting ready (and then sends no
+		 * DONE), so between the two one of us sees the request (both
+		 * orders are seq_cst) */
 		if (!atomic_load(&av->ready))
 			return;
 	}

@@ -192,22 +192,30 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_console;
 	}
-	if (incoming_fd >= 0) {
-		/* the guest runs here now: the source may let go */
-		migrate_incoming_done(incoming_fd);
-		incoming_fd = -1;
-	}
 	/* The hooks see the VM from here on (an incoming VM's API was
 	 * already answering), so no request sees vCPU threads starting. */
 	api_vm.start_ns = now_ns();
 	atomic_store(&api_vm.ready, true);
+	if (incoming_fd >= 0) {
+		/* A stop asked for while GET /vm still said "incoming" (a
+		 * signal, or a shutdown that saw ready false; see
+		 * api_vm_shutdown()) ends this copy before the source hears
+		 * DONE: the source then stays paused, as when DONE is lost,
+		 * rather than both copies ending. After this point a stop is
+		 * a stop of the running VM. */
+		struct mig_cancel cancel = { { sfd, api_vm.cancel_fd } };
+		if (mig_cancelled(&cancel)) {
+			close(incoming_fd);
+			int st = incoming_stopped(sfd, api_vm.cancel_fd, &(struct err){ .msg = "stopped" });
+			vm_request_exit(&vm, st, "stopped before the source was told the migration completed");
+		} else {
+			/* the guest runs here now: the source may let go */
+			migrate_incoming_done(incoming_fd);
+		}
+		incoming_fd = -1;
+	}
 	if (o.api_sock && !o.incoming && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0)
 		vm_fail(&vm, "%s", e.msg);
-	/* a shutdown asked for while the migration completed (see
-	 * api_vm_shutdown()) */
-	uint64_t asked;
-	if (api_vm.cancel_fd >= 0 && read(api_vm.cancel_fd, &asked, sizeof(asked)) == sizeof(asked))
-		vm_request_exit(&vm, VM_EXIT_OK, "api: shutdown requested");
 	r = event_loop_run(&el);
 	if (r < 0)
 		vm_fail(&vm, "event loop: %s", strerror(-r));

@@ -37,7 +37,7 @@ def send_phase(s, dev, t, phase, ready=None, ip=None):
         got = [x for x in t.reports() if x.startswith(f"filter phase={phase} own=")]
         if got:
             f = dict(kv.split("=") for kv in got[0].split()[1:])
-            out = {k: num(f[k]) for k in list(HOLD) + ["q0", "q1", "hashed"] if k in f}
+            out = {k: num(f[k]) for k in list(HOLD) + ["q0", "q1", "ip4", "hashed"] if k in f}
             if "hash" in f:
                 out["hash"] = f["hash"]
             return out
@@ -310,6 +310,7 @@ def toeplitz(key, data):
 
 
 def hashed(got, want, when):
+    check(got.get("ip4") == 1, f"{when}: the guest got {got.get('ip4')} UDP probes, want 1")
     check(got.get("hashed") == 1 and got.get("hash") == f"3:{want:#x}",
           f"{when}: the guest saw {got.get('hashed')} hashed frames, the last {got.get('hash')!r}; want 1, "
           f"3:{want:#x} (UDPv4 and the Toeplitz hash; a device without the replayed hash configuration "
@@ -335,7 +336,8 @@ def test_hash_reporting_survives_migration_and_restore(ctx):
     opts = ",hash-report=on"
     try:
         src, _ = filter_vm(ctx, s, peer, opts=opts, hold=4, extra="hash=1", ip=probe)
-        check(src.early.get("hashed") == 0, f"a hash before the guest configured one: {src.early}")
+        check(src.early.get("ip4") == 1 and src.early.get("hashed") == 0,
+              f"the probe before the guest configured hashing (it must arrive, unhashed): {src.early}")
         hashed(src.before, want, "before the move")
         rec = src.rec
         check(rec["rss"]["mode"] == "hash" and rec["rss"]["hash_types"] == 7 and rec["pairs"] == 1,

@@ -225,8 +225,11 @@ def test_go_lost_device_frozen_until_resumed(ctx):
         check(rc == 1 and "stays paused" in err, f"GO lost: {err!r}")
         check(src.status()["state"] == "paused", "GO lost: the source must stay paused")
         never_ran(dst, "GO lost")
-        # (not echo_round: it retries for long, and a frozen device's
-        # full socket makes every send wait)
+        # a paused guest echoes nothing either way: the device's own count
+        # of frames delivered shows whether it is frozen (not echo_round:
+        # it retries for long, and a frozen device's full socket makes
+        # every send wait)
+        rx0 = src.api.client_ok("info")["net"][0]["rx_frames"]
         s.setblocking(False)
         for i in range(20):
             try:
@@ -242,6 +245,9 @@ def test_go_lost_device_frozen_until_resumed(ctx):
         except so.timeout:
             pass
         check(echoed == 0, f"the paused source's device echoed {echoed} of 20 frames")
+        rx1 = src.api.client_ok("info")["net"][0]["rx_frames"]
+        check(rx0 >= 50 and rx1 == rx0, f"the paused source's device delivered {rx1 - rx0} of 20 frames to its guest "
+              "(it must stay frozen until the resume)")
         src.api.client_ok("resume")
         got = echo_round(s, dev1, 100, 3)
         check(got == 100, f"after the resume the source echoed {got} of 100 frames")
