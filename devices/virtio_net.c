@@ -221,6 +221,20 @@ static int net_driver_ok(struct virtio_pci *vp)
 	return net_start(vp, NULL);
 }
 
+/* A shadowed queue broke (its guest or the device broke the ring rules)
+ * and stopped: the driver is told as virtio 1.x 2.1.2 says, NEEDS_RESET
+ * and a configuration change. The relay calls this: it must not wait for
+ * vp.lock, whose holder may be stopping the relay. */
+static void net_queue_broken(void *opaque, unsigned queue, int err)
+{
+	struct net_dev *n = opaque;
+
+	(void)queue;
+	(void)err;
+	__atomic_store_n(&n->lost, true, __ATOMIC_RELEASE);
+	virtio_pci_config_changed_async(&n->vp);
+}
+
 static void net_reset(struct virtio_pci *vp)
 {
 	struct net_dev *n = to_net(vp);
@@ -229,7 +243,8 @@ static void net_reset(struct virtio_pci *vp)
 	cvq_stop(n);
 	shadow_reset(&n->sh);
 	shadow_own_unmap_all(&n->sh);
-	n->lost = false; /* the driver's reset is what NEEDS_RESET asked for */
+	/* the driver's reset is what NEEDS_RESET asked for */
+	__atomic_store_n(&n->lost, false, __ATOMIC_RELEASE);
 }
 
 static uint8_t net_backend_status(struct virtio_pci *vp)
@@ -238,7 +253,7 @@ static uint8_t net_backend_status(struct virtio_pci *vp)
 	uint8_t st = 0;
 
 	n->vdpa->ops->get_status(n->vdpa, &st);
-	return n->lost ? (uint8_t)(st | VIRTIO_S_NEEDS_RESET) : st;
+	return __atomic_load_n(&n->lost, __ATOMIC_ACQUIRE) ? (uint8_t)(st | VIRTIO_S_NEEDS_RESET) : st;
 }
 
 static const struct virtio_pci_ops net_vp_ops = {
@@ -360,6 +375,8 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 	n->sh_live = true;
 	n->sh.on_restart = net_restarted;
 	n->sh.on_restart_opaque = n;
+	n->sh.on_queue_error = net_queue_broken;
+	n->sh.on_queue_error_opaque = n;
 	if (c->strategy && (r = shadow_force(&n->sh, c->strategy, e)) < 0)
 		return r;
 	r = switch_fault_hook(n, e);
@@ -468,7 +485,7 @@ static int net_switch(struct net_dev *n, bool to_svq, struct err *e)
 
 	if (r == -ENODEV) {
 		/* the device could not be brought back: tell the driver */
-		n->lost = true;
+		__atomic_store_n(&n->lost, true, __ATOMIC_RELEASE);
 		virtio_pci_config_changed_locked(&n->vp); /* our caller holds vp.lock */
 	} else if (r == 0) {
 		pr_info("%s: %s (strategy %u), blackout %.2f ms", n->vdpa->name,

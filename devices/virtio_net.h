@@ -52,7 +52,7 @@ struct net_dev {
 	enum net_svq svq;
 	bool frozen_for_log;       /* svq=off during tracking: suspended */
 	bool tracking;             /* a migration's log is attached (svq=auto|on) */
-	bool lost;                 /* a failed switch lost the device: NEEDS_RESET */
+	bool lost;                 /* the device or a shadowed queue is lost: NEEDS_RESET (atomic) */
 	bool fail_each;            /* TERN_SWITCH_FAIL=DIR:each */
 	bool is_sim;               /* tern's software device (not /dev/vhost-vdpa-N) */
 	struct cvq_shadow cvq;     /* the shadow control queue, when the driver has one */

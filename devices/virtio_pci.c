@@ -76,11 +76,17 @@ void virtio_pci_config_changed_locked(struct virtio_pci *vp)
 {
 	uint64_t one = 1;
 
-	vp->isr |= 2;
-	vp->config_generation++;
+	/* atomic, so that virtio_pci_config_changed_async() needs no lock */
+	__atomic_fetch_or(&vp->isr, 2, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&vp->config_generation, 1, __ATOMIC_SEQ_CST);
 	if (write(vp->config_call_fd, &one, sizeof(one)) < 0) {
 		/* saturated counter: an interrupt is pending anyway */
 	}
+}
+
+void virtio_pci_config_changed_async(struct virtio_pci *vp)
+{
+	virtio_pci_config_changed_locked(vp);
 }
 
 void virtio_pci_config_changed(struct virtio_pci *vp)
@@ -110,7 +116,7 @@ static uint64_t common_read(struct virtio_pci *vp, unsigned off)
 	case CC(num_queues): return vp->nqueues;
 	case CC(device_status):
 		return vp->status | (vp->status && vp->ops->backend_status ? vp->ops->backend_status(vp) & 0x40 : 0);
-	case CC(config_generation): return vp->config_generation;
+	case CC(config_generation): return __atomic_load_n(&vp->config_generation, __ATOMIC_SEQ_CST);
 	case CC(queue_select): return vp->queue_select;
 	case CC(queue_size): return q ? q->size : 0;
 	case CC(queue_msix_vector): return q ? q->vector : VPCI_NO_VECTOR;
@@ -264,8 +270,7 @@ static void bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data
 	} else if (off < DEVCFG_OFF) {
 		if (!is_write) {
 			memset(data, 0, len);
-			*(uint8_t *)data = vp->isr; /* read-to-clear */
-			vp->isr = 0;
+			*(uint8_t *)data = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST); /* read-to-clear */
 		}
 	} else if (off < NOTIFY_OFF) {
 		if (is_write)

@@ -107,5 +107,9 @@ void virtio_pci_exit(struct virtio_pci *vp);
 void virtio_pci_config_changed(struct virtio_pci *vp);
 /* The same, for a caller that holds vp->lock (the lock is not recursive). */
 void virtio_pci_config_changed_locked(struct virtio_pci *vp);
+/* The same, without taking vp->lock (ISR and generation change
+ * atomically): for a thread that must not wait for the lock's holder,
+ * such as a shadow-queue relay the holder may be stopping. */
+void virtio_pci_config_changed_async(struct virtio_pci *vp);
 
 #endif

@@ -27,7 +27,8 @@ static void drain_fd(int fd)
 		pr_warn("shadow queue: eventfd read failed: %s", strerror(errno));
 }
 
-/* Lock held. A failed queue stops; the first error is kept. */
+/* Lock held. A failed queue stops; the first error is kept, and the
+ * owner is told (report_failures(), once no lock of the relay is held). */
 static void queue_failed(struct relay *r, unsigned i, const char *who, int err)
 {
 	struct relay_queue *q = &r->q[i];
@@ -35,9 +36,24 @@ static void queue_failed(struct relay *r, unsigned i, const char *who, int err)
 	if (q->stopped)
 		return;
 	q->stopped = true;
+	q->unreported = err;
 	if (!r->error)
 		r->error = err;
-	pr_warn("%s: shadow queue %u stopped: the %s broke the ring rules (%s)", r->name, i, who, strerror(-err));
+	pr_warn("%s: shadow queue %u stopped: the %s broke the ring rules (%s)", r->name, q->id, who,
+		strerror(-err));
+}
+
+/* Tells the owner of every queue that failed since the last call. Called
+ * on the relay thread after it dropped its lock, or on the caller's
+ * thread at the end of relay_drain(). */
+static void report_failures(struct relay *r)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		int err = r->q[i].unreported;
+		r->q[i].unreported = 0;
+		if (err && r->on_error)
+			r->on_error(r->on_error_opaque, r->q[i].id, err);
+	}
 }
 
 /* Lock held: returns used elements, then places new chains (room may have
@@ -45,7 +61,7 @@ static void queue_failed(struct relay *r, unsigned i, const char *who, int err)
 static void serve(struct relay *r, unsigned i, bool place)
 {
 	struct relay_queue *q = &r->q[i];
-	bool notify = false, kick = false;
+	bool notify = false, notify_empty = false, kick = false;
 	int n;
 
 	if (q->stopped)
@@ -53,15 +69,15 @@ static void serve(struct relay *r, unsigned i, bool place)
 	n = svq_used(q->svq, &notify);
 	if (n < 0)
 		return queue_failed(r, i, "device", n);
-	if (notify) {
+	if (place) {
+		n = svq_kick(q->svq, &kick, &notify_empty);
+		if (n < 0)
+			queue_failed(r, i, "guest", n);
+	}
+	if (notify || notify_empty) {
 		signal_fd(q->guest_call);
 		r->calls++;
 	}
-	if (!place)
-		return;
-	n = svq_kick(q->svq, &kick);
-	if (n < 0)
-		return queue_failed(r, i, "guest", n);
 	if (kick) {
 		signal_fd(q->dev_kick);
 		r->kicks++;
@@ -104,6 +120,7 @@ static void *relay_thread(void *arg)
 				serve(r, i, true);
 		}
 		pthread_mutex_unlock(&r->lock);
+		report_failures(r);
 	}
 	return NULL;
 }
@@ -121,8 +138,10 @@ int relay_start(struct relay *r, struct err *e)
 	pthread_cond_init(&r->cond, NULL);
 	r->paused = r->stop = false;
 	r->error = 0;
-	for (unsigned i = 0; i < r->n; i++)
+	for (unsigned i = 0; i < r->n; i++) {
 		r->q[i].stopped = false;
+		r->q[i].unreported = 0;
+	}
 	rc = pthread_create(&r->thread, NULL, relay_thread, r);
 	if (rc) {
 		close(r->wake_fd);
@@ -146,6 +165,9 @@ void relay_stop(struct relay *r)
 	signal_fd(r->wake_fd);
 	pthread_join(r->thread, NULL);
 	r->running = false;
+	/* the queues belonged to this session: a later relay_drain() (a
+	 * recovery after a failed switch) must not walk them */
+	r->n = 0;
 	close(r->wake_fd);
 	r->wake_fd = -1;
 	pthread_mutex_destroy(&r->lock);
@@ -189,5 +211,6 @@ int relay_drain(struct relay *r)
 {
 	for (unsigned i = 0; i < r->n; i++)
 		serve(r, i, false);
+	report_failures(r);
 	return r->error;
 }

@@ -10,7 +10,8 @@
  * the thread off the queues until relay_unpause(): the switch and the
  * migration's stop use it to read and change queue state from one thread.
  * A queue whose guest or device breaks the ring rules stops (sticky svq
- * error); the others go on, and relay_error() reports it.
+ * error); the others go on, and on_error tells the owner, which signals
+ * NEEDS_RESET to the guest (vring.h).
  */
 #ifndef TERN_VDPA_RELAY_H
 #define TERN_VDPA_RELAY_H
@@ -25,7 +26,9 @@ struct relay_queue {
 	struct svq *svq;
 	int guest_kick, guest_call; /* the guest's ioeventfd and irqfd */
 	int dev_kick, dev_call;     /* tern's eventfds towards the device */
+	unsigned id;                /* the owner's queue index, for messages and on_error */
 	bool stopped;               /* its svq failed: no longer served */
+	int unreported;             /* its error, until on_error has been told */
 };
 
 struct relay {
@@ -40,11 +43,16 @@ struct relay {
 	bool paused, stop;
 	int error;                  /* first queue error, or 0 */
 	uint64_t kicks, calls;      /* device kicks and guest interrupts sent */
+	/* Called once per failed queue with no lock of the relay held (on
+	 * the relay thread, or in relay_drain()'s caller); it must not wait
+	 * for anything that waits for the relay. May be NULL. */
+	void (*on_error)(void *opaque, unsigned id, int err);
+	void *on_error_opaque;
 };
 
 /* Starts the thread over r->q[0..n) (filled in by the caller). */
 int relay_start(struct relay *r, struct err *e);
-/* Stops and joins it (idempotent). */
+/* Stops and joins it (idempotent); forgets the queues (n = 0). */
 void relay_stop(struct relay *r);
 void relay_pause(struct relay *r);
 void relay_unpause(struct relay *r);

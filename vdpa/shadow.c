@@ -253,15 +253,32 @@ int shadow_start(struct shadow *sh, const uint16_t *bases)
 	return start_queues(sh, false);
 }
 
+/* One kick on every shadow ring: a device that was resumed or restarted
+ * may have forgotten kicks it got while stopped (a hardware NIC may), and
+ * the chains tern placed before are still on the ring. */
+static void kick_shadow(struct shadow *sh)
+{
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < sh->nq; i++)
+		if (sh->q[i].svq_live && sh->q[i].dev_kick >= 0 && write(sh->q[i].dev_kick, &one, sizeof(one)) < 0)
+			pr_warn("%s: kick of shadow queue %u failed", sh->dev->name, i);
+}
+
 /* After a reset: features again, then the queues; the owner's state
  * (the control queue's record) is given back to the device before the data
  * queues run where it can enable them after DRIVER_OK. A failed replay is
- * reported, not fatal: the device runs on its defaults. */
+ * reported, not fatal: the device runs on its defaults. On shadow rings,
+ * the device's event index from before the reset is forgotten and the
+ * device kicked once it runs. */
 static int restart(struct shadow *sh, bool svq)
 {
 	bool late = sh->on_restart && has(sh, VDPA_BF_ENABLE_AFTER_DRIVER_OK);
 	int r = shadow_set_features(sh, sh->features);
 
+	for (unsigned i = 0; svq && i < sh->nq; i++)
+		if (sh->q[i].svq_live)
+			svq_device_restarted(&sh->q[i].svq);
 	sh->defer_data = late;
 	if (!r)
 		r = start_queues(sh, svq);
@@ -270,6 +287,8 @@ static int restart(struct shadow *sh, bool svq)
 		sh->on_restart(sh->on_restart_opaque);
 	if (!r && late)
 		r = shadow_enable_data(sh);
+	if (!r && svq)
+		kick_shadow(sh);
 	return r;
 }
 
@@ -361,10 +380,12 @@ static int relay_begin(struct shadow *sh, struct err *e)
 	for (unsigned i = 0; i < sh->nq; i++) {
 		struct shadow_queue *q = &sh->q[i];
 		if (q->svq_live)
-			rl->q[rl->n++] = (struct relay_queue){ .svq = &q->svq, .guest_kick = q->guest_kick,
+			rl->q[rl->n++] = (struct relay_queue){ .svq = &q->svq, .id = i, .guest_kick = q->guest_kick,
 							       .guest_call = q->guest_call, .dev_kick = q->dev_kick,
 							       .dev_call = q->dev_call };
 	}
+	rl->on_error = sh->on_queue_error;
+	rl->on_error_opaque = sh->on_queue_error_opaque;
 	return relay_start(rl, e);
 }
 
@@ -486,6 +507,8 @@ static int undo(struct shadow *sh, unsigned s, bool svq, struct undo *u, bool re
 		r = ops(sh)->set_group_asid(sh->dev, sh->desc_group, svq ? 1 : 0);
 	if (!r)
 		r = ops(sh)->resume(sh->dev);
+	if (!r && svq)
+		kick_shadow(sh);
 	return r;
 }
 
@@ -705,13 +728,18 @@ int shadow_freeze(struct shadow *sh, struct err *e)
 	if (!has(sh, VDPA_BF_SUSPEND))
 		return err_set(e, -EOPNOTSUPP, "%s cannot suspend, and stops by a reset only on shadow virtqueues "
 					       "(svq=on): no snapshot of it is possible", sh->dev->name);
-	r = ops(sh)->suspend(sh->dev);
-	if (r < 0)
-		return err_errno(e, r, "%s: suspend", sh->dev->name);
-	if (sh->mode == SHADOW_SVQ) {
+	/* the relay stops first: a round after the suspend would kick a
+	 * device that may forget it, and place chains nobody drains */
+	if (sh->mode == SHADOW_SVQ)
 		relay_pause(&sh->relay);
-		relay_drain(&sh->relay);
+	r = ops(sh)->suspend(sh->dev);
+	if (r < 0) {
+		if (sh->mode == SHADOW_SVQ)
+			relay_unpause(&sh->relay);
+		return err_errno(e, r, "%s: suspend", sh->dev->name);
 	}
+	if (sh->mode == SHADOW_SVQ)
+		relay_drain(&sh->relay);
 	return 0;
 }
 
@@ -723,15 +751,25 @@ void shadow_thaw(struct shadow *sh)
 			if (sh->q[i].enabled && !sh->q[i].data)
 				sh->q[i].base = guest_used_idx(sh, i);
 		struct undo u = { .reset = true };
-		if (remap_restart(sh, sh->strategy, true, &u) < 0 && recover(sh) < 0)
-			pr_warn("%s: the device could not be restarted after a freeze", sh->dev->name);
+		if (remap_restart(sh, sh->strategy, true, &u) < 0) {
+			if (recover(sh) < 0)
+				pr_warn("%s: the device could not be restarted after a freeze", sh->dev->name);
+			else
+				kick_all(sh); /* in passthrough now */
+		}
 		relay_unpause(&sh->relay);
 		return;
 	}
-	if (sh->mode == SHADOW_SVQ)
-		relay_unpause(&sh->relay);
+	/* the device runs before the relay does, and is kicked on every ring
+	 * it serves: kicks it got while suspended may be forgotten */
 	if (ops(sh)->resume(sh->dev) < 0)
 		pr_warn("%s: resume failed", sh->dev->name);
+	if (sh->mode == SHADOW_SVQ) {
+		kick_shadow(sh);
+		relay_unpause(&sh->relay);
+	} else {
+		kick_all(sh);
+	}
 }
 
 int shadow_bases(struct shadow *sh, uint16_t *bases, struct err *e)

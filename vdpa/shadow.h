@@ -108,6 +108,12 @@ struct shadow {
 	 * reset dropped */
 	void (*on_restart)(void *opaque);
 	void *on_restart_opaque;
+	/* called when a shadowed queue stops because the guest or the device
+	 * broke the ring rules (struct relay's on_error: no lock of the relay
+	 * held, must not wait for the device's owner lock); the owner signals
+	 * NEEDS_RESET to the guest */
+	void (*on_queue_error)(void *opaque, unsigned queue, int err);
+	void *on_queue_error_opaque;
 	/* fault injection: the fail_at-th backend call (from 0) of a switch in
 	 * direction fail_dir fails with -EIO instead of being made */
 	enum shadow_dir fail_dir, dir;

@@ -50,10 +50,13 @@ int svq_init(struct svq *q, const struct vring_dev *g, const struct iotlb *ram, 
 	q->avail = (uint16_t *)((uint8_t *)mem + 16 * (size_t)n);
 	q->used = (uint8_t *)mem + used_off(n);
 	q->inflight = calloc(n, sizeof(*q->inflight));
-	if (!q->inflight)
+	q->next_free = calloc(n, sizeof(*q->next_free));
+	if (!q->inflight || !q->next_free) {
+		svq_exit(q);
 		return err_set(e, -ENOMEM, "out of memory for a shadow queue");
+	}
 	for (uint16_t i = 0; i < n; i++)
-		q->desc[i].next = (uint16_t)(i + 1);
+		q->next_free[i] = (uint16_t)(i + 1);
 	q->free_head = 0;
 	q->nfree = n;
 	/* the device negotiated what the guest did: event index both ways */
@@ -64,7 +67,9 @@ int svq_init(struct svq *q, const struct vring_dev *g, const struct iotlb *ram, 
 void svq_exit(struct svq *q)
 {
 	free(q->inflight);
+	free(q->next_free);
 	q->inflight = NULL;
+	q->next_free = NULL;
 }
 
 void svq_addrs(const struct svq *q, uint64_t *desc, uint64_t *avail, uint64_t *used)
@@ -90,7 +95,7 @@ static bool place(struct svq *q, const struct vring_chain *c)
 	struct svq_inflight *f = &q->inflight[head];
 	for (unsigned i = 0; i < c->nseg; i++) {
 		uint16_t d = q->free_head;
-		q->free_head = q->desc[d].next; /* the free list's link, before it is overwritten */
+		q->free_head = q->next_free[d];
 		f->descs[i] = d;
 		q->desc[d] = (struct vring_desc){
 			.addr = c->seg[i].iova, /* IOVA = GPA: the buffer is the guest's */
@@ -142,23 +147,40 @@ static bool dev_wants_kick(struct svq *q, uint16_t old)
 	return (uint16_t)(q->avail_idx - event - 1) < (uint16_t)(q->avail_idx - old);
 }
 
-int svq_kick(struct svq *q, bool *kick)
+/* Takes the guest's next chain. vring_dev_pop() may publish avail_event
+ * in the guest's used ring: tern wrote guest memory, so it is logged (from
+ * ring size 512 on it has a page of its own, and a destination holding a
+ * stale one would wait for a kick the guest never sends). */
+static int take(struct svq *q)
 {
-	uint16_t old = q->avail_idx;
+	int r = vring_dev_pop(&q->guest, &q->parked);
+
+	if (q->guest.avail_event_written) {
+		q->guest.avail_event_written = false;
+		mark(q, q->guest.used_iova + 4 + 8 * (uint64_t)q->num, 2);
+	}
+	return r;
+}
+
+int svq_kick(struct svq *q, bool *kick, bool *notify)
+{
+	uint16_t old = q->avail_idx, start = q->guest.used_idx;
 	int placed = 0;
 
-	*kick = false;
+	*kick = *notify = false;
 	if (q->error)
 		return q->error;
 	for (;;) {
 		if (!q->have_parked) {
-			int r = vring_dev_pop(&q->guest, &q->parked);
+			int r = take(q);
 			if (r < 0)
 				return fail(q, r);
 			if (r == 0)
 				break;
 			q->have_parked = true;
 		}
+		if (q->parked.nseg > q->num)
+			return fail(q, -EINVAL); /* would wait for room that never comes */
 		if (q->parked.nseg == 0) {
 			/* only empty buffers: nothing for the device. Returned
 			 * only once nothing before it is in flight, so that the
@@ -175,7 +197,17 @@ int svq_kick(struct svq *q, bool *kick)
 		q->have_parked = false;
 	}
 	*kick = placed && dev_wants_kick(q, old);
+	*notify = q->guest.used_idx != start && vring_dev_need_notify(&q->guest, start);
 	return placed;
+}
+
+void svq_device_restarted(struct svq *q)
+{
+	/* avail_event := the next entry tern makes available, so that
+	 * dev_wants_kick() says yes to it; the device writes its own again
+	 * once it runs */
+	__atomic_store_n((uint16_t *)q->used, 0, __ATOMIC_RELAXED);
+	__atomic_store_n((uint16_t *)(q->used + 4 + 8 * (size_t)q->num), q->avail_idx, __ATOMIC_RELEASE);
 }
 
 int svq_used(struct svq *q, bool *notify)
@@ -211,7 +243,7 @@ again:
 			left -= k;
 		}
 		for (unsigned i = 0; i < f->ndesc; i++) {
-			q->desc[f->descs[i]].next = q->free_head;
+			q->next_free[f->descs[i]] = q->free_head;
 			q->free_head = f->descs[i];
 		}
 		q->nfree = (uint16_t)(q->nfree + f->ndesc);

@@ -48,7 +48,13 @@ struct svq {
 	uint8_t *used;              /* flags, idx, {id, len}[num] */
 	uint16_t avail_idx;         /* next shadow avail entry */
 	uint16_t last_used;         /* next shadow used entry to read */
-	uint16_t free_head, nfree;  /* free descriptors, chained by next */
+	/* Free shadow descriptors, chained through next_free[]: tern's own
+	 * memory, never the ring's desc[].next, which the device can write
+	 * (a device, or a VDUSE daemon, that rewrote a link would otherwise
+	 * send place() outside inflight[] and desc[]; QEMU keeps its free
+	 * list in desc_next[] for the same reason). */
+	uint16_t free_head, nfree;
+	uint16_t *next_free;        /* num entries */
 	struct svq_inflight *inflight; /* num entries, by shadow head */
 	struct vring_chain parked;  /* taken from the guest, not yet placed */
 	bool have_parked;
@@ -68,9 +74,18 @@ void svq_exit(struct svq *q);
 void svq_addrs(const struct svq *q, uint64_t *desc, uint64_t *avail, uint64_t *used);
 /* Moves what the guest made available onto the shadow ring. Returns the
  * chains placed, or -errno on a guest ring error (sticky: the queue then
- * stops, as the device would). *kick says whether the device asked to be
- * kicked for them (its NO_NOTIFY flag or event index). */
-int svq_kick(struct svq *q, bool *kick);
+ * stops, as the device would); a chain with more buffers than the shadow
+ * ring has descriptors could never be placed and is such an error
+ * (-EINVAL). *kick says whether the device asked to be kicked for them
+ * (its NO_NOTIFY flag or event index). Chains of only empty buffers go
+ * back to the guest at once; *notify says whether the guest wants an
+ * interrupt for them. */
+int svq_kick(struct svq *q, bool *kick, bool *notify);
+/* The device was reset, or is about to be restarted or resumed: its event
+ * index and NO_NOTIFY flag in the shadow used ring are stale. Clears them
+ * so that the next placement kicks; the caller also kicks once, since a
+ * device may forget kicks it got while stopped. */
+void svq_device_restarted(struct svq *q);
 /* Returns what the device used to the guest. *notify says whether the
  * guest wants an interrupt. Returns the chains returned, or -errno on a
  * device error (sticky). */

@@ -126,6 +126,7 @@ int vring_dev_pop(struct vring_dev *v, struct vring_chain *c)
 		 * next entry, then look again: the driver may have added one
 		 * before it could see the request (store-load, hence the fence). */
 		__atomic_store_n((uint16_t *)(v->used + 4 + 8 * (size_t)v->num), v->last_avail, __ATOMIC_RELAXED);
+		v->avail_event_written = true;
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		pending = vring_dev_pending(v);
 	}

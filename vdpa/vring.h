@@ -53,6 +53,9 @@ struct vring_dev {
 	uint16_t last_avail;   /* next avail entry the device reads */
 	uint16_t used_idx;     /* the device's used index */
 	bool event_idx;        /* VIRTIO_F_EVENT_IDX negotiated */
+	/* Set by vring_dev_pop() when it wrote avail_event into the driver's
+	 * used ring; a caller that logs its writes marks it and clears this. */
+	bool avail_event_written;
 	/* Resolved by vring_dev_attach(): the rings as host pointers. */
 	struct vring_desc *desc;
 	uint16_t *avail;       /* flags, idx, ring[num], used_event */

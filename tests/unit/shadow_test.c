@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tests/lib/netdrv.h"
 #include "tests/unit/unit.h"
@@ -200,6 +202,111 @@ static void test_pick_by_features(void **state)
 	}
 }
 
+struct broken {
+	unsigned queue;
+	int err, count;
+};
+
+static void note_broken(void *opaque, unsigned queue, int err)
+{
+	struct broken *b = opaque;
+
+	b->queue = queue;
+	b->err = err;
+	__atomic_fetch_add(&b->count, 1, __ATOMIC_SEQ_CST);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { 0, (long)ms * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/* A guest that breaks a shadowed ring stops that queue, and the owner
+ * hears of it (once) so it can signal NEEDS_RESET: a broken queue used to
+ * stop silently. */
+static void test_broken_queue_reported(void **state)
+{
+	struct netdrv *d = up(ALL_BACKEND);
+	struct err e = { { 0 } };
+	struct broken b = { 0 };
+	uint64_t one = 1;
+
+	(void)state;
+	d->sh.on_queue_error = note_broken;
+	d->sh.on_queue_error_opaque = &b;
+	assert_int_equal(shadow_to_svq(&d->sh, &e), 0);
+	traffic(d, 50, 0);
+	/* TX (queue 1): a head outside the descriptor table */
+	struct netdrv_q *q = &d->q[1];
+	uint16_t bad = NETDRV_NUM + 3;
+	memcpy(d->vm.mem.hva + q->avail + 4 + 2 * (q->avail_idx % NETDRV_NUM), &bad, 2);
+	q->avail_idx++;
+	__atomic_store_n((uint16_t *)(d->vm.mem.hva + q->avail + 2), q->avail_idx, __ATOMIC_RELEASE);
+	assert_int_equal(write(d->kick[1], &one, 8), 8);
+	for (int i = 0; i < 200 && !__atomic_load_n(&b.count, __ATOMIC_SEQ_CST); i++)
+		sleep_ms(10);
+	assert_int_equal(__atomic_load_n(&b.count, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(b.queue, 1);
+	assert_int_equal(b.err, -EINVAL);
+	/* reported once, not at every kick */
+	assert_int_equal(write(d->kick[1], &one, 8), 8);
+	sleep_ms(50);
+	assert_int_equal(__atomic_load_n(&b.count, __ATOMIC_SEQ_CST), 1);
+	down(d);
+}
+
+/* A device whose resume and vring-base reads fail: a switch to SVQ then
+ * fails, and so does its rollback. */
+static const struct vdpa_ops *real_ops;
+
+static int fail_get_vring_base(struct vdpa_dev *dev, unsigned i, uint16_t *base)
+{
+	(void)dev;
+	(void)i;
+	(void)base;
+	return -EIO;
+}
+
+static int fail_resume(struct vdpa_dev *dev)
+{
+	(void)dev;
+	return -EIO;
+}
+
+/* A switch whose rollback fails recovers by a reset and a drain: the
+ * relay's queues from an earlier SVQ session, whose rings are gone, must
+ * not be drained (it used to read an unmapped shadow ring: a crash). */
+static void test_failed_rollback_after_earlier_session(void **state)
+{
+	struct netdrv *d = up(ALL_BACKEND);
+	struct err e = { { 0 } };
+	struct broken b = { 0 };
+
+	(void)state;
+	d->sh.on_queue_error = note_broken;
+	d->sh.on_queue_error_opaque = &b;
+	assert_int_equal(shadow_force(&d->sh, 2, &e), 0);
+	assert_int_equal(shadow_to_svq(&d->sh, &e), 0);
+	traffic(d, 50, 0);
+	assert_int_equal(shadow_to_passthrough(&d->sh, &e), 0);
+	traffic(d, 50, 0);
+	real_ops = d->dev->ops;
+	struct vdpa_ops broken = *real_ops;
+	broken.get_vring_base = fail_get_vring_base;
+	broken.resume = fail_resume;
+	d->dev->ops = &broken;
+	assert_true(shadow_to_svq(&d->sh, &e) < 0);
+	d->dev->ops = real_ops;
+	assert_int_equal(d->sh.stats.recoveries, 1);
+	/* nothing of the old session was walked: no queue "broke" */
+	assert_int_equal(b.count, 0);
+	assert_int_equal(d->sh.relay.error, 0);
+	assert_int_equal(d->sh.mode, SHADOW_PASSTHROUGH);
+	traffic(d, 50, 8);
+	down(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +314,8 @@ int main(void)
 		cmocka_unit_test(test_fault_at_every_call),
 		cmocka_unit_test(test_100_failed_starts),
 		cmocka_unit_test(test_pick_by_features),
+		cmocka_unit_test(test_broken_queue_reported),
+		cmocka_unit_test(test_failed_rollback_after_earlier_session),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,7 +153,7 @@ static void test_round_trip_and_dirty_bytes(void **state)
 	for (int indirect = 0; indirect < 2; indirect++) {
 		memset((void *)v->log.tern, 0, v->log.npages / 8);
 		uint16_t head = post(v, (unsigned)indirect, 64, 0x2000, 2, indirect);
-		assert_int_equal(svq_kick(&v->q, &kick), 1);
+		assert_int_equal(svq_kick(&v->q, &kick, &notify), 1);
 		/* the device sees the guest's buffers, at their GPAs */
 		device_serves(v, 100);
 		assert_int_equal(svq_used(&v->q, &notify), 1);
@@ -184,12 +184,12 @@ static void test_full_shadow_ring_parks(void **state)
 	uint16_t h[3];
 	for (unsigned i = 0; i < 3; i++)
 		h[i] = post(v, i, 64, 0x1000, 4, true);
-	assert_int_equal(svq_kick(&v->q, &kick), 2);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 2);
 	assert_true(v->q.have_parked);
-	assert_int_equal(svq_kick(&v->q, &kick), 0); /* still no room */
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 0); /* still no room */
 	device_serves(v, 10);
 	assert_int_equal(svq_used(&v->q, &notify), 1);
-	assert_int_equal(svq_kick(&v->q, &kick), 1); /* room again: the parked one goes */
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 1); /* room again: the parked one goes */
 	device_serves(v, 20);
 	device_serves(v, 30);
 	assert_int_equal(svq_used(&v->q, &notify), 2);
@@ -229,13 +229,13 @@ static void test_hostile_device(void **state)
 		struct env *v = env_new();
 		bool notify, kick;
 		post(v, 0, 64, 0x1000, 1, false);
-		assert_int_equal(svq_kick(&v->q, &kick), 1);
+		assert_int_equal(svq_kick(&v->q, &kick, &notify), 1);
 		forge_used(v, bad[i].id, bad[i].len, bad[i].idx);
 		assert_int_equal(svq_used(&v->q, &notify), -EPROTO);
 		assert_false(notify);
 		/* nothing reached the guest, and the queue stays stopped */
 		assert_int_equal(__atomic_load_n((uint16_t *)gpa(v, USED + 2), __ATOMIC_ACQUIRE), 0);
-		assert_int_equal(svq_kick(&v->q, &kick), -EPROTO);
+		assert_int_equal(svq_kick(&v->q, &kick, &notify), -EPROTO);
 		env_free(v);
 	}
 }
@@ -247,8 +247,8 @@ static void test_hostile_guest(void **state)
 
 	(void)state;
 	make_avail(v, NUM + 3); /* a head outside the table */
-	assert_int_equal(svq_kick(&v->q, &kick), -EINVAL);
-	assert_int_equal(svq_kick(&v->q, &kick), -EINVAL); /* sticky */
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), -EINVAL);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), -EINVAL); /* sticky */
 	assert_int_equal(svq_used(&v->q, &notify), -EINVAL);
 	env_free(v);
 	/* a ring outside RAM is refused at set-up */
@@ -263,6 +263,139 @@ static void test_hostile_guest(void **state)
 	iotlb_exit(&t);
 }
 
+/* The shadow ring is the device's to write: a device (or a VDUSE
+ * daemon) that rewrites every descriptor's next must not steer tern's
+ * free list (it used to live in desc[].next: place() then indexed
+ * inflight[] and desc[] at 0xfff0, a heap overflow under ASan). */
+static void test_device_rewrites_links(void **state)
+{
+	struct env *v = env_new();
+	bool notify, kick;
+
+	(void)state;
+	for (unsigned round = 0; round < 4; round++) {
+		unsigned nch = round % 2 ? 3 : 2; /* 4 shadow descriptors each: 8, then 4, stay free */
+		for (unsigned i = 0; i < nch; i++)
+			post(v, i, 64, 0x1000, 2, true);
+		assert_int_equal(svq_kick(&v->q, &kick, &notify), nch);
+		uint16_t heads[3];
+		struct vring_chain c;
+		for (unsigned i = 0; i < nch; i++) {
+			assert_int_equal(vring_dev_pop(&v->dev, &c), 1);
+			heads[i] = c.head;
+		}
+		/* having read them, the device scribbles on every link, the free
+		 * descriptors' too */
+		for (unsigned d = 0; d < NUM; d++)
+			v->q.desc[d].next = 0xfff0;
+		for (unsigned i = 0; i < nch; i++)
+			assert_int_equal(vring_dev_push(&v->dev, heads[i], 8), 0);
+		assert_int_equal(svq_used(&v->q, &notify), (int)nch);
+		assert_int_equal(v->q.nfree, NUM);
+		assert_true(v->q.free_head < NUM);
+	}
+	assert_int_equal(__atomic_load_n((uint16_t *)gpa(v, USED + 2), __ATOMIC_ACQUIRE), 10);
+	env_free(v);
+}
+
+/* Chains of only empty buffers are answered at once; the guest is
+ * interrupted for them as for any other used entry. */
+static void test_empty_chain_interrupts(void **state)
+{
+	struct env *v = env_new();
+	bool notify = false, kick = true;
+
+	(void)state;
+	put_desc(v, DESC, 0, BUFS, 0, VRING_DESC_F_NEXT, 1);
+	put_desc(v, DESC, 1, BUFS, 0, VRING_DESC_F_WRITE, 0);
+	make_avail(v, 0);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 0);
+	assert_false(kick);
+	assert_true(notify);
+	assert_int_equal(__atomic_load_n((uint16_t *)gpa(v, USED + 2), __ATOMIC_ACQUIRE), 1);
+	/* a guest that asked for no interrupts gets none */
+	*(uint16_t *)gpa(v, AVAIL) = VRING_AVAIL_F_NO_INTERRUPT;
+	make_avail(v, 0);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 0);
+	assert_false(notify);
+	env_free(v);
+}
+
+/* A chain with more buffers than the shadow ring has descriptors can never
+ * be placed: refused as malformed (the queue stops), not parked forever. */
+static void test_chain_longer_than_ring(void **state)
+{
+	struct env *v = env_new();
+	bool notify, kick;
+
+	(void)state;
+	post(v, 0, 16 * 64, 16 * 64, 16, true); /* 32 buffers, 16 descriptors */
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), -EINVAL);
+	assert_false(v->q.have_parked && v->q.error == 0);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), -EINVAL);
+	env_free(v);
+}
+
+/* From ring size 512 the guest's avail_event is on a page of its own:
+ * when tern publishes it, the page is logged. */
+static void test_avail_event_logged(void **state)
+{
+	enum { N = 512, D = 0x20000, A = 0x30000, U = 0x40000 };
+	struct vm vm = { 0 };
+	struct iotlb ram;
+	struct err e = { { 0 } };
+	struct svq q;
+	bool notify, kick;
+
+	(void)state;
+	assert_int_equal(mem_init(&vm.mem, 16 * MiB, &e), 0);
+	assert_int_equal(iotlb_init(&ram), 0);
+	assert_int_equal(iotlb_map(&ram, 0, 16 * MiB, vm.mem.hva, VDPA_PERM_RW), 0);
+	struct dirty_log log = { .vm = &vm, .npages = (16 * MiB) >> 12 };
+	log.tern = calloc(log.npages / 64, 8);
+	size_t sz = svq_ring_size(N);
+	void *shadow = aligned_alloc(4096, sz);
+	memset(shadow, 0, sz);
+	struct vring_dev g = { .num = N, .desc_iova = D, .avail_iova = A, .used_iova = U, .event_idx = true };
+	if (svq_init(&q, &g, &ram, &log, shadow, SHADOW_IOVA, &e) < 0)
+		fail_msg("svq_init: %s", e.msg);
+	*(uint16_t *)(vm.mem.hva + A + 2) = 0;
+	assert_int_equal(svq_kick(&q, &kick, &notify), 0); /* empty: asks for a kick at 0 */
+	uint64_t ev = U + 4 + 8 * N, p = ev >> 12;
+	assert_int_equal(p, (U >> 12) + 1);
+	assert_true((atomic_load(&log.tern[p / 64]) >> (p % 64)) & 1);
+	svq_exit(&q);
+	free(shadow);
+	free((void *)log.tern);
+	iotlb_exit(&ram);
+	mem_destroy(&vm.mem);
+}
+
+/* After the device restarted, its old event index must not decide kicks:
+ * the next chain tern places kicks. */
+static void test_restart_forgets_event(void **state)
+{
+	struct env *v = env_new();
+	bool notify, kick;
+	uint8_t *used = v->shadow + (v->dev.used_iova - SHADOW_IOVA);
+
+	(void)state;
+	v->q.dev_event_idx = true;
+	post(v, 0, 64, 0x1000, 1, false);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 1);
+	assert_true(kick); /* the device's avail_event is 0: it asked for this one */
+	/* the device took it and then was reset, its avail_event left at 0 */
+	post(v, 1, 64, 0x1000, 1, false);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 1);
+	assert_false(kick); /* as a device that is running asked */
+	svq_device_restarted(&v->q);
+	assert_int_equal(*(uint16_t *)(used + 4 + 8 * NUM), 2);
+	post(v, 2, 64, 0x1000, 1, false);
+	assert_int_equal(svq_kick(&v->q, &kick, &notify), 1);
+	assert_true(kick);
+	env_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +403,11 @@ int main(void)
 		cmocka_unit_test(test_full_shadow_ring_parks),
 		cmocka_unit_test(test_hostile_device),
 		cmocka_unit_test(test_hostile_guest),
+		cmocka_unit_test(test_device_rewrites_links),
+		cmocka_unit_test(test_empty_chain_interrupts),
+		cmocka_unit_test(test_chain_longer_than_ring),
+		cmocka_unit_test(test_avail_event_logged),
+		cmocka_unit_test(test_restart_forgets_event),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
