@@ -196,6 +196,11 @@ static int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const st
 		shadow_own_unmap_all(&n->sh);
 		return r;
 	}
+	/* the rings may already hold buffers (loaded ones on a restore or a
+	 * destination, or posted before DRIVER_OK) whose kick went to another
+	 * device or came too early: one kick each, as QEMU gives when it starts
+	 * a device's ioeventfds (virtio_device_start_ioeventfd_impl) */
+	shadow_kick_guest_rings(&n->sh);
 	/* svq=on, or a driver that reset and restarted the device while a
 	 * migration tracks pages: its writes must reach the log */
 	if (n->svq == NET_SVQ_ON || (n->tracking && n->svq == NET_SVQ_AUTO)) {
@@ -326,6 +331,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		.peer_path = c->peer[0] ? c->peer : NULL,
 		.tap = c->tap[0] ? c->tap : NULL,
 		.hash_report = c->hash_report,
+		.strict = c->strict,
 	};
 	if (c->cost_mlx5)
 		sim_net_cost_mlx5(&sc.cost);
@@ -430,10 +436,13 @@ const struct device_type net_device_type = {
 	.exit = net_dev_exit,
 };
 
+/* A device frozen for the whole migration (svq=off) is already
+ * suspended; its control queue, answered by tern, is not, and is paused
+ * here like any other's. */
 int net_dev_suspend(struct net_dev *n, struct err *e)
 {
 	pthread_mutex_lock(&n->vp.lock);
-	int r = shadow_freeze(&n->sh, e);
+	int r = n->frozen_for_log ? 0 : shadow_freeze(&n->sh, e);
 	/* tern answers some guest commands itself: the guest's control
 	 * ring must not move while its index is saved */
 	if (r == 0 && n->cvq_live)
@@ -445,7 +454,8 @@ int net_dev_suspend(struct net_dev *n, struct err *e)
 void net_dev_resume(struct net_dev *n)
 {
 	pthread_mutex_lock(&n->vp.lock);
-	shadow_thaw(&n->sh);
+	if (!n->frozen_for_log) /* net_dev_track_end() thaws that one */
+		shadow_thaw(&n->sh);
 	if (n->cvq_live)
 		cvq_shadow_pause(&n->cvq, false);
 	pthread_mutex_unlock(&n->vp.lock);
@@ -501,9 +511,12 @@ int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e)
 
 	pthread_mutex_lock(&n->vp.lock);
 	if (n->svq == NET_SVQ_OFF) {
-		/* no relay to see the device's writes: it stays frozen */
+		/* no relay to see the device's writes: it stays frozen; the
+		 * control queue's answers are tern's writes and are logged */
 		r = shadow_freeze(&n->sh, e);
 		n->frozen_for_log = r == 0;
+		if (r == 0)
+			shadow_set_log(&n->sh, log);
 	} else {
 		shadow_set_log(&n->sh, log);
 		if (n->vp.status & VIRTIO_S_DRIVER_OK)
@@ -529,11 +542,6 @@ void net_dev_track_end(struct net_dev *n)
 	if (n->svq == NET_SVQ_AUTO && net_switch(n, false, &e) < 0)
 		pr_warn("%s", e.msg);
 	pthread_mutex_unlock(&n->vp.lock);
-}
-
-bool net_dev_frozen(const struct net_dev *n)
-{
-	return n->frozen_for_log;
 }
 
 /* A guest that did not negotiate GUEST_ANNOUNCE cannot announce a move:
@@ -633,7 +641,7 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 		if (!val)
 			return err_set(e, -EINVAL, "--net: '%s' is not key=value", tok);
 		*val++ = '\0';
-		static const char *const sim_only[] = { "socket", "peer", "tap", "mac", "cost", "hash-report" };
+		static const char *const sim_only[] = { "socket", "peer", "tap", "mac", "cost", "hash-report", "strict" };
 		for (unsigned i = 0; c->kernel && i < sizeof(sim_only) / sizeof(sim_only[0]); i++)
 			if (!strcmp(tok, sim_only[i]))
 				return err_set(e, -EINVAL, "--net: %s= is for vdpa-sim; a vhost-vdpa device's wire and MAC "
@@ -678,6 +686,10 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 			if (strcmp(val, "on") && strcmp(val, "off"))
 				return err_set(e, -EINVAL, "--net: hash-report '%s' is not on or off", val);
 			c->hash_report = !strcmp(val, "on");
+		} else if (!strcmp(tok, "strict")) {
+			if (strcmp(val, "on") && strcmp(val, "off"))
+				return err_set(e, -EINVAL, "--net: strict '%s' is not on or off", val);
+			c->strict = !strcmp(val, "on");
 		} else if (!strcmp(tok, "cost")) {
 			if (strcmp(val, "mlx5") && strcmp(val, "none"))
 				return err_set(e, -EINVAL, "--net: cost '%s' is not mlx5 or none", val);

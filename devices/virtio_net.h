@@ -37,6 +37,7 @@ struct net_config {
 	uint64_t backend_off;   /* backend feature bits to withhold */
 	bool cost_mlx5;         /* cost=mlx5: the device-cost model */
 	bool hash_report;       /* hash-report=on: vdpa-sim offers HASH_REPORT */
+	bool strict;            /* strict=on: vdpa-sim as strict as hardware (sim_net.h) */
 	enum net_svq svq;
 	unsigned strategy;      /* switch=1..4, or 0: the best the device allows */
 };
@@ -71,20 +72,22 @@ struct net_dev_state {
 _Static_assert(sizeof(struct net_dev_state) == sizeof(struct virtio_pci_state) + 2 * VPCI_MAX_QUEUES + 4,
 	       "net_dev_state layout");
 
-/* Freezes the backend's data path (vDPA SUSPEND) so guest memory and ring
- * indices hold still; -EOPNOTSUPP if the backend cannot suspend. */
+/* Freezes the backend's data path (vDPA SUSPEND) and pauses the control
+ * queue tern answers, so guest memory and ring indices hold still;
+ * -EOPNOTSUPP if the backend cannot suspend. A device that tracking froze
+ * (svq=off) only has its control queue paused, and net_dev_resume() leaves
+ * it frozen for net_dev_track_end(). */
 int net_dev_suspend(struct net_dev *n, struct err *e);
 void net_dev_resume(struct net_dev *n);
 /* Dirty tracking (a migration) starts: from here the device's writes must
  * reach log. svq=auto|on: its data queues go through shadow virtqueues
- * that mark them; svq=off: it is frozen until net_dev_track_end(). On
+ * that mark them; svq=off: it is frozen until net_dev_track_end(), and
+ * only the control queue's answers (tern's writes) are marked. On
  * failure the device is as it was. */
 int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e);
 /* Tracking ended without a hand-over: svq=auto goes back to passthrough,
  * svq=off thaws. */
 void net_dev_track_end(struct net_dev *n);
-/* Whether net_dev_track_begin() froze it (svq=off). */
-bool net_dev_frozen(const struct net_dev *n);
 /* Reads the state of a suspended device. */
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
 /* Loads state into a new device before the VM runs, and restarts the

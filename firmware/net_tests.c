@@ -19,6 +19,11 @@
  *                 "cvq CLASS.CMD=ack" each, then "cvq commands=N failed=M";
  *                 skip=CLASS[,CLASS] leaves classes out (QEMU with a socket
  *                 backend answers GUEST_OFFLOADS.SET with ERR: no vnet hdr).
+ *                 loop=SEC then repeats a command of an unknown class
+ *                 (answered ERR) for SEC seconds, each within 5 s, across
+ *                 whatever happens to the VM meanwhile: "cvq loop started",
+ *                 then "cvq loop commands=N wrong=M" (a wrong answer or none
+ *                 ends the loop).
  *   net-scribble  scribble=next|len|both: corrupts its own TX descriptors,
  *                 kicks, reports "net status=0x.." (NEEDS_RESET is 0x40).
  *
@@ -54,7 +59,7 @@ extern char __image_end[];
 static struct vnet net;
 
 struct opts {
-	unsigned count, queues, size, timeout, sync, up, window, reassign, hold, bigtable, rss, hash;
+	unsigned count, queues, size, timeout, sync, up, window, reassign, hold, bigtable, rss, hash, loop;
 	uint8_t peer[6];
 	int peer_given;
 	char scribble[16];
@@ -113,6 +118,7 @@ static int parse_opts(const char *cmdline, struct opts *o)
 	o->bigtable = opt_uint(cmdline, "bigtable", 0);
 	o->rss = opt_uint(cmdline, "rss", 0);
 	o->hash = opt_uint(cmdline, "hash", 0);
+	o->loop = opt_uint(cmdline, "loop", 0);
 	cmdline_find(cmdline, "skip", o->skip, sizeof(o->skip));
 	memset(o->peer, 0xff, 6);
 	if (cmdline_find(cmdline, "peer", buf, sizeof(buf))) {
@@ -449,6 +455,29 @@ static void cvq_note(struct cvq_run *r, const char *what, int ack)
 		r->failed++;
 }
 
+/* Commands of an unknown class, one after another, for sec seconds: each
+ * must come back ERR (-2: none came within 5 s). Returns the wrong ones. */
+static unsigned cvq_loop(unsigned sec)
+{
+	struct timeout t;
+	unsigned n = 0, wrong = 0;
+
+	report("cvq loop started");
+	timeout_start(&t, sec);
+	/* the clock is read (an exit to the VMM) once every 256 commands, so
+	 * that nearly always one is in flight when the VM stops */
+	while (!wrong && ((n & 255) || !timeout_expired(&t))) {
+		int ack = vnet_ctrl(&net, 0xfe, 0, NULL, 0);
+		n++;
+		if (ack != VIRTIO_NET_ERR) {
+			wrong++;
+			report("cvq loop command %u answered %d", n, ack);
+		}
+	}
+	report("cvq loop commands=%u wrong=%u", n, wrong);
+	return wrong;
+}
+
 static unsigned test_cvq(const struct opts *o)
 {
 	static const uint8_t uc[2][6] = { { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 }, { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 } };
@@ -488,7 +517,9 @@ static unsigned test_cvq(const struct opts *o)
 	}
 	report("cvq commands=%u failed=%u features=0x%llx dev_errors=%llu status=0x%x", r.commands, r.failed,
 	       (unsigned long long)f, (unsigned long long)net.dev_errors, vnet_status(&net));
-	return r.commands && !r.failed && !net.dev_errors ? GUEST_EXIT_PASS : GUEST_EXIT_FAIL;
+	if (!r.commands || r.failed || net.dev_errors)
+		return GUEST_EXIT_FAIL;
+	return o->loop && cvq_loop(o->loop) ? GUEST_EXIT_FAIL : GUEST_EXIT_PASS;
 }
 
 /* ---- net-scribble --------------------------------------------------------- */

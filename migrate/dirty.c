@@ -20,22 +20,38 @@
 #define PAGE_SHIFT 12
 #define CLEAR_CHUNK (64u * 1024) /* pages re-protected per KVM_CLEAR_DIRTY_LOG */
 
-static int set_logging(struct vm *vm, bool on)
+static int set_slot_logging(struct vm *vm, unsigned i, bool on)
 {
 	const struct guest_mem *m = &vm->mem;
+	struct kvm_userspace_memory_region slot = {
+		.slot = i,
+		.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.guest_phys_addr = m->regions[i].gpa,
+		.memory_size = m->regions[i].size,
+		.userspace_addr = (uint64_t)(uintptr_t)(m->hva + m->regions[i].offset),
+	};
 
-	for (unsigned i = 0; i < m->nr_regions; i++) {
-		struct kvm_userspace_memory_region slot = {
-			.slot = i,
-			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-			.guest_phys_addr = m->regions[i].gpa,
-			.memory_size = m->regions[i].size,
-			.userspace_addr = (uint64_t)(uintptr_t)(m->hva + m->regions[i].offset),
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			return -errno;
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0 ? -errno : 0;
+}
+
+/* All slots or none: a slot that refuses to start logging turns the ones
+ * before it off again (they would otherwise log, and cost, for ever). */
+static int set_logging(struct vm *vm, bool on)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		r = set_slot_logging(vm, i, on);
+		if (r < 0 && on) {
+			while (i--)
+				if (set_slot_logging(vm, i, false) < 0)
+					pr_warn("memory slot %u: cannot turn dirty logging off", i);
+			return r;
+		}
+		if (r < 0)
+			pr_warn("memory slot %u: cannot turn dirty logging off: %s", i, strerror(-r));
 	}
-	return 0;
+	return r;
 }
 
 

@@ -60,7 +60,7 @@ struct src {
 	uint8_t *buf;            /* MIG_RUN_MAX pages being sent */
 	unsigned tracked;        /* net devices net_dev_track_begin() took */
 	unsigned suspended;      /* net devices frozen at the stop */
-	bool paused;             /* we paused the VM */
+	bool paused;             /* we paused the VM (it ran when the stop came) */
 	uint64_t t0, t_stop;
 };
 
@@ -95,6 +95,18 @@ static void set_state(struct src *x, enum mig_state st)
 static int cancelled(struct src *x, struct err *e)
 {
 	return atomic_load(&x->m->cancel) ? err_set(e, -ECANCELED, "migration cancelled") : 0;
+}
+
+/* A VM that is ending (its guest powered off or reset it, or tern was
+ * told to stop) is not handed over: the destination would run what its
+ * guest or operator ended. vm_pause() also returns early for it, with
+ * vCPUs perhaps still in KVM_RUN, so its state cannot be trusted. */
+static int vm_leaving(struct src *x, struct err *e)
+{
+	if (atomic_load(&x->vm->exit_requested) || atomic_load(&x->vm->stopping))
+		return err_set(e, -ESHUTDOWN, "the VM is stopping (its guest ended it, or tern was told to stop): it "
+					      "is not handed over");
+	return 0;
 }
 
 /* Merges the pages dirtied since the last sync into bm (and, with
@@ -292,13 +304,16 @@ static int precopy(struct src *x, struct err *e)
 
 	set_state(x, MIG_S_STOPPED);
 	x->t_stop = now_ns();
+	/* a VM paused before (by its operator, or by a hand-over whose last
+	 * message was lost) is not ours to resume if this migration fails */
+	x->paused = !vm_is_paused(x->vm);
 	vm_pause(x->vm);
-	x->paused = true;
+	if ((r = vm_leaving(x, e)) < 0)
+		return r;
 	/* the devices stop writing too; what their shadow queues return to
 	 * the guest now is marked before the last sync */
 	for (; x->suspended < x->vm->cfg.nr_nets; x->suspended++)
-		if (!net_dev_frozen(x->vm->nets[x->suspended]) &&
-		    (r = net_dev_suspend(x->vm->nets[x->suspended], e)) < 0)
+		if ((r = net_dev_suspend(x->vm->nets[x->suspended], e)) < 0)
 			return r;
 	if ((dirty = sync_dirty(x, true, e)) < 0)
 		return (int)dirty;
@@ -340,11 +355,8 @@ static void finish(struct src *x, enum mig_state st, const struct err *e)
  * *suspended resumed, the first *tracked no longer shadowed for it. */
 static void thaw_devices(struct vm *vm, unsigned *suspended, unsigned *tracked)
 {
-	while (*suspended) {
-		struct net_dev *n = vm->nets[--*suspended];
-		if (!net_dev_frozen(n))
-			net_dev_resume(n);
-	}
+	while (*suspended)
+		net_dev_resume(vm->nets[--*suspended]);
 	while (*tracked)
 		net_dev_track_end(vm->nets[--*tracked]);
 }
@@ -411,6 +423,10 @@ static void *run(void *arg)
 	if (atomic_load(&m->cancel)) {
 		pthread_mutex_unlock(&m->lock);
 		r = err_set(&e, -ECANCELED, "migration cancelled");
+		goto fail;
+	}
+	if ((r = vm_leaving(&x, &e)) < 0) {
+		pthread_mutex_unlock(&m->lock);
 		goto fail;
 	}
 	m->prog.state = MIG_S_COMMITTED;

@@ -630,9 +630,14 @@ static int read_chain(struct snapshot *s, struct err *e)
 	return r;
 }
 
+/* *s is an output: whatever it held is overwritten, so a caller's
+ * uninitialised struct is never freed on the failure path. */
 int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
 {
-	int r = read_one(dir, s, e);
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = read_one(dir, s, e);
 
 	if (r == 0)
 		r = read_chain(s, e);

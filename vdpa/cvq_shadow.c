@@ -158,12 +158,16 @@ static int take_used(struct cvq_shadow *c, unsigned nslots)
 	return (int)(id / 2);
 }
 
+/* The log's lock is held while marking: the migration thread detaches
+ * and frees the log (shadow_set_log(), then dirty_stop()) at any time. */
 static void mark(struct cvq_shadow *c, uint64_t gpa, uint64_t len)
 {
-	struct dirty_log *log = c->log ? __atomic_load_n(c->log, __ATOMIC_ACQUIRE) : NULL;
-
-	if (log)
-		dirty_mark(log, gpa, len);
+	if (!c->log)
+		return;
+	pthread_mutex_lock(c->log_lock);
+	if (*c->log)
+		dirty_mark(*c->log, gpa, len);
+	pthread_mutex_unlock(c->log_lock);
 }
 
 /* Answers the guest's current command with ack. */
@@ -662,6 +666,7 @@ int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint
 	if ((r = cvq_shadow_init(c, sh->dev, idx, features, &lim, mac, guest, &sh->ram, mem, iova, e)) < 0)
 		return r;
 	c->log = &sh->log;
+	c->log_lock = &sh->log_lock;
 	cvq_shadow_addrs(c, &a, &num);
 	shadow_set_queue(sh, idx, false, num, &a, c->dev_kick, c->dev_call);
 	shadow_set_own_ring(sh, idx, cvq_shadow_used_idx(c));

@@ -63,6 +63,7 @@ struct cvq_shadow {
 	const struct iotlb *ram;
 	struct vring_dev guest;
 	struct dirty_log *const *log; /* where the migration's log is (may hold NULL) */
+	pthread_mutex_t *log_lock;    /* held while marking it (struct shadow's) */
 	int guest_kick, guest_call;
 	/* the device's side: tern's ring and buffers */
 	uint8_t *mem;               /* CVQS_SIZE bytes */

@@ -537,7 +537,7 @@ static void begin(struct shadow *sh, enum shadow_dir dir)
 /* A spurious kick on every guest queue: a device back on the guest's
  * rings looks at their avail index even if the guest kicked while tern
  * held the queue. */
-static void kick_all(struct shadow *sh)
+void shadow_kick_guest_rings(struct shadow *sh)
 {
 	uint64_t one = 1;
 
@@ -617,7 +617,7 @@ fail:
 	}
 	rings_unmap(sh, s);
 	sh->mode = SHADOW_PASSTHROUGH;
-	kick_all(sh);
+	shadow_kick_guest_rings(sh);
 	return rewrap(e, r, "switch to shadow virtqueues (strategy %u: %s) failed at call %u, rolled back to "
 			    "passthrough: ", s, why, sh->stats.steps);
 }
@@ -686,7 +686,7 @@ int shadow_to_passthrough(struct shadow *sh, struct err *e)
 	sh->dir = SHADOW_DIR_NONE;
 	sh->stats.steps = sh->step;
 	sh->stats.switches++;
-	kick_all(sh);
+	shadow_kick_guest_rings(sh);
 	return 0;
 
 fail:
@@ -696,7 +696,7 @@ fail:
 		if (recover(sh) < 0)
 			return rewrap(e, -ENODEV, "switch to passthrough failed, and so did its rollback (the device "
 						  "is lost): ");
-		kick_all(sh);
+		shadow_kick_guest_rings(sh);
 		return rewrap(e, r, "switch to passthrough failed, device restarted in passthrough: ");
 	}
 	relay_unpause(&sh->relay);
@@ -755,7 +755,7 @@ void shadow_thaw(struct shadow *sh)
 			if (recover(sh) < 0)
 				pr_warn("%s: the device could not be restarted after a freeze", sh->dev->name);
 			else
-				kick_all(sh); /* in passthrough now */
+				shadow_kick_guest_rings(sh); /* in passthrough now */
 		}
 		relay_unpause(&sh->relay);
 		return;
@@ -768,7 +768,7 @@ void shadow_thaw(struct shadow *sh)
 		kick_shadow(sh);
 		relay_unpause(&sh->relay);
 	} else {
-		kick_all(sh);
+		shadow_kick_guest_rings(sh);
 	}
 }
 

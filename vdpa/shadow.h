@@ -96,7 +96,11 @@ struct shadow {
 	unsigned strategy;             /* the one the device is in SVQ by */
 	unsigned desc_group;           /* the data rings' group (strategy 1) */
 	struct relay relay;
+	/* The dirty log, and the lock that keeps it alive while a writer of
+	 * tern's own (the shadow control queue) marks it: shadow_set_log()
+	 * takes it, so once it returns nobody marks the old log. */
 	struct dirty_log *log;
+	pthread_mutex_t log_lock;
 	bool frozen_by_reset;          /* shadow_freeze() without SUSPEND */
 	unsigned nown;
 	struct shadow_own own[SHADOW_MAX_OWN];
@@ -144,6 +148,11 @@ void shadow_set_config_call(struct shadow *sh, int fd);
 int shadow_start(struct shadow *sh, const uint16_t *bases);
 /* Enables the data queues shadow_start() left disabled (defer_data). */
 int shadow_enable_data(struct shadow *sh);
+/* One kick on every enabled data queue's guest kick fd: a device that
+ * starts on rings already holding buffers (a restore, a migration's
+ * destination) may not look at them until it is kicked, and the guest,
+ * which kicked the old device, will not kick again. */
+void shadow_kick_guest_rings(struct shadow *sh);
 /* The guest reset the device: SVQ torn down, device reset (and RAM mapped
  * again where mappings do not survive a reset). */
 void shadow_reset(struct shadow *sh);
@@ -175,7 +184,8 @@ void shadow_own_unmap_all(struct shadow *sh);
  * a stop without SUSPEND). */
 void shadow_set_own_ring(struct shadow *sh, unsigned i, const uint16_t *used);
 
-/* Attaches the dirty log the SVQs mark (NULL detaches). */
+/* Attaches the dirty log the SVQs and the shadow control queue mark (NULL
+ * detaches); after it returns, nothing marks the previous one. */
 void shadow_set_log(struct shadow *sh, struct dirty_log *log);
 
 #endif

@@ -20,6 +20,7 @@ int shadow_init(struct shadow *sh, struct vdpa_dev *dev, uint64_t backend, const
 	int r;
 
 	memset(sh, 0, sizeof(*sh));
+	pthread_mutex_init(&sh->log_lock, NULL);
 	sh->dev = dev;
 	sh->backend = backend;
 	sh->mem = mem;
@@ -166,7 +167,9 @@ int shadow_force(struct shadow *sh, unsigned s, struct err *e)
 
 void shadow_set_log(struct shadow *sh, struct dirty_log *log)
 {
+	pthread_mutex_lock(&sh->log_lock);
 	sh->log = log;
+	pthread_mutex_unlock(&sh->log_lock);
 	if (sh->mode == SHADOW_SVQ)
 		relay_set_log(&sh->relay, log);
 }

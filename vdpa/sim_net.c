@@ -65,12 +65,13 @@ static bool running(const struct sim_net *s)
 	return (s->status & VIRTIO_S_DRIVER_OK) && !(s->status & VIRTIO_S_NEEDS_RESET) && !s->suspended;
 }
 
-/* Lock held. Resolves rings when a queue becomes usable. */
+/* Lock held. Resolves rings when a queue becomes usable; in strict mode a
+ * queue that was found empty is not usable until it is kicked. */
 static bool vq_usable(struct sim_net *s, unsigned idx)
 {
 	struct sim_vq *q = &s->vq[idx];
 
-	if (!q->ready)
+	if (!q->ready || (s->cfg.strict && q->starved))
 		return false;
 	if (!q->attached) {
 		q->ring.event_idx = neg(s, VIRTIO_F_EVENT_IDX);
@@ -98,8 +99,10 @@ static void process_cvq(struct sim_net *s)
 			fail_device(s);
 			break;
 		}
-		if (!r)
+		if (!r) {
+			q->starved = true;
 			break;
+		}
 		uint8_t ack = CVQ_ERR;
 		s->stats.cvq_cmds++;
 		/* test hook: the nack_at-th command is refused, unapplied */
@@ -133,8 +136,10 @@ static bool process_tx(struct sim_net *s, unsigned pair)
 			fail_device(s);
 			break;
 		}
-		if (!r)
+		if (!r) {
+			q->starved = true;
 			break;
+		}
 		worked = true;
 		uint64_t len = s->chain.out_len, hl = hdr_len(s);
 		if (len > hl && len - hl <= WIRE_MAX_FRAME) {
@@ -201,8 +206,10 @@ static bool deliver_rx(struct sim_net *s)
 		fail_device(s);
 		return false;
 	}
-	if (!r)
+	if (!r) {
+		q->starved = true;
 		return false;
+	}
 	uint8_t hdr[VNET_HDR_HASH_LEN] = { 0 };
 	unsigned hl = hdr_len(s);
 	hdr[10] = 1; /* num_buffers */
@@ -255,6 +262,18 @@ static void drain(int fd)
 	}
 }
 
+void sim_forget_kicks(struct sim_net *s)
+{
+	if (!s->cfg.strict)
+		return;
+	for (unsigned i = 0; i < s->nvqs; i++) {
+		struct pollfd pf = { .fd = s->vq[i].kick_fd, .events = POLLIN };
+		/* the fd may be blocking: read only what is there */
+		if (pf.fd >= 0 && poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN))
+			drain(pf.fd);
+	}
+}
+
 void sim_cost_delay(struct sim_net *s, uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
@@ -278,6 +297,7 @@ void *sim_thread(void *arg)
 {
 	struct sim_net *s = arg;
 	struct pollfd pf[MAX_VQS + 2];
+	int pf_vq[MAX_VQS + 2]; /* the queue whose kick fd pf[i] is, or -1 */
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
@@ -292,14 +312,19 @@ void *sim_thread(void *arg)
 				busy |= process_tx(s, p);
 			process_rx(s);
 		}
+		pf_vq[n] = -1;
 		pf[n++] = (struct pollfd){ .fd = s->ctl_fd, .events = POLLIN };
 		if (running(s)) {
 			for (unsigned i = 0; i < s->nvqs; i++)
-				if (s->vq[i].ready && s->vq[i].kick_fd >= 0)
+				if (s->vq[i].ready && s->vq[i].kick_fd >= 0) {
+					pf_vq[n] = (int)i;
 					pf[n++] = (struct pollfd){ .fd = s->vq[i].kick_fd, .events = POLLIN };
+				}
 			short ev = (short)((s->rx_held ? 0 : POLLIN) | (s->tx_held ? POLLOUT : 0));
-			if (ev)
+			if (ev) {
+				pf_vq[n] = -1;
 				pf[n++] = (struct pollfd){ .fd = s->wire.fd, .events = ev };
+			}
 		}
 		pthread_mutex_unlock(&s->lock);
 		/* A full batch means more may be waiting: look again at once. */
@@ -308,6 +333,11 @@ void *sim_thread(void *arg)
 			if (pf[i].revents & POLLIN && pf[i].fd != s->wire.fd)
 				drain(pf[i].fd);
 		pthread_mutex_lock(&s->lock);
+		/* a kick counts only if the device still runs: one that came
+		 * while it was being suspended or reset is forgotten */
+		for (unsigned i = 0; running(s) && i < n; i++)
+			if (pf_vq[i] >= 0 && (pf[i].revents & POLLIN))
+				s->vq[pf_vq[i]].starved = false;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;

@@ -42,6 +42,12 @@ struct sim_net_config {
 	uint64_t backend_off;      /* backend feature bits not to offer */
 	unsigned mac_table_max;    /* MAC filter entries the device keeps */
 	bool hash_report;          /* offer VIRTIO_NET_F_HASH_REPORT (with a CVQ) */
+	/* As strict as a hardware NIC may be: a queue found empty is served
+	 * again only after a kick (after the avail_event it published, with
+	 * EVENT_IDX), kicks that arrive while the device is suspended, reset
+	 * or not yet running are forgotten, and a reset queue waits for its
+	 * first kick. Off, the device looks at every queue on each round. */
+	bool strict;
 	const char *socket_path;   /* wire: UNIX datagram socket ... */
 	const char *peer_path;     /* ... joined to this peer */
 	const char *tap;           /* or a TAP interface */

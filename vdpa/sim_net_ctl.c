@@ -91,8 +91,10 @@ static uint64_t sim_reset(struct sim_net *s)
 	for (unsigned i = 0; i < s->nvqs; i++) {
 		struct sim_vq *q = &s->vq[i];
 		q->ready = q->attached = false;
+		q->starved = true; /* strict: waits for its first kick */
 		q->ring = (struct vring_dev){ .num = QUEUE_MAX };
 	}
+	sim_forget_kicks(s);
 	for (unsigned g = 0; g < NR_GROUPS; g++)
 		s->group_asid[g] = 0;
 	/* mappings survive reset only with IOTLB_PERSIST */
@@ -423,6 +425,7 @@ static int sim_resume(struct vdpa_dev *d)
 	s->suspended = false;
 	for (unsigned i = 0; i < s->nvqs; i++)
 		s->vq[i].attached = false;
+	sim_forget_kicks(s); /* those that came while suspended */
 	pthread_mutex_unlock(&s->lock);
 	sim_wake(s);
 	return 0;

@@ -37,6 +37,7 @@ struct sim_vq {
 	struct vring_dev ring;
 	bool ready;     /* SET_VRING_ENABLE */
 	bool attached;  /* rings resolved through the IOTLB */
+	bool starved;   /* strict: found empty (or reset), waits for a kick */
 	int kick_fd, call_fd;
 };
 
@@ -119,6 +120,9 @@ static inline unsigned vq_desc_group(const struct sim_net *s, unsigned idx)
 
 /* Data path (sim_net.c). */
 void sim_wake(struct sim_net *s);
+/* Lock held. Strict mode: kicks pending on every queue are dropped, as a
+ * device that is suspended or reset does not see them. */
+void sim_forget_kicks(struct sim_net *s);
 void *sim_thread(void *arg);
 /* Sleeps ns (called without the device lock) and accounts for it. */
 void sim_cost_delay(struct sim_net *s, uint64_t ns);

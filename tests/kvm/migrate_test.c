@@ -151,6 +151,22 @@ static void *feeder(void *arg)
 	return NULL;
 }
 
+/* A page-stamp source in a new directory dir (its reports in dir/src),
+ * running until it has done passes checked passes. */
+static void stamp_source(struct vm *vm, struct vm_config *c, char *dir, char *rep, size_t replen, unsigned passes)
+{
+	struct err e = { { 0 } };
+
+	*c = (struct vm_config){ .nr_cpus = 1, .mem_size = 32 * MiB, .kernel = guest_elf, .console_out_fd = -1,
+				 .cmdline = "test=stamp mb=4 hot=1", .test_device = true };
+	assert_non_null(mkdtemp(dir));
+	snprintf(rep, replen, "%s/src", dir);
+	c->testdev_out = fopen(rep, "w");
+	assert_int_equal(vm_create(vm, c, &e), 0);
+	assert_int_equal(vm_start(vm, &e), 0);
+	stamp_wait(rep, passes);
+}
+
 /* Runs one destination against a stream; returns migrate_incoming()'s
  * result (the connection, or -errno with e set). */
 static int replay(const char *dir, const uint8_t *buf, size_t len, struct vm *v, struct vm_config *c, struct err *e)
@@ -178,19 +194,13 @@ static void test_capture_replay_and_bit_flips(void **state)
 	char dir[] = "/tmp/tern-migtest-XXXXXX", rep[4200], path[128], addr[200];
 	struct err e = { { 0 } };
 	struct vm src, dst;
-	struct vm_config c = { .nr_cpus = 1, .mem_size = 32 * MiB, .kernel = guest_elf, .console_out_fd = -1,
-			       .cmdline = "test=stamp mb=4 hot=1", .test_device = true };
+	struct vm_config c;
 	struct capture cap = { 0 };
 	struct mig_params p = { .downtime_ms = 50, .timeout_ms = 5000, .max_passes = 5 };
 	struct mig_progress prog;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(rep, sizeof(rep), "%s/src", dir);
-	c.testdev_out = fopen(rep, "w");
-	assert_int_equal(vm_create(&src, &c, &e), 0);
-	assert_int_equal(vm_start(&src, &e), 0);
-	stamp_wait(rep, 2);
+	stamp_source(&src, &c, dir, rep, sizeof(rep), 2);
 
 	/* capture: the source migrates to the recorder */
 	snprintf(path, sizeof(path), "%s/rec.sock", dir);
@@ -258,10 +268,130 @@ static void test_capture_replay_and_bit_flips(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+struct go_recorder {
+	int lfd;
+	bool saw_go;
+};
+
+static bool read_all(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = read(fd, b, n);
+		if (r <= 0)
+			return false;
+		b += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* A destination's side that answers as record() does, until the source
+ * closes; notes whether GO came. */
+static void *record_go(void *arg)
+{
+	struct go_recorder *g = arg;
+	int fd = accept(g->lfd, NULL, NULL);
+	uint8_t hdr[16], *skip = malloc(1 << 20);
+	struct rec_header h;
+
+	if (fd >= 0 && read_all(fd, hdr, 16))
+		while (read_all(fd, &h, sizeof(h))) {
+			size_t rest = h.len + 4 + rec_pad(h.len), n;
+			for (; rest; rest -= n) {
+				n = rest < (1u << 20) ? rest : (1u << 20);
+				if (!read_all(fd, skip, n))
+					goto out;
+			}
+			struct mig_stream s = { .fd = fd };
+			struct err e = { { 0 } };
+			if (h.type == MIG_CONFIG)
+				mig_send(&s, MIG_ACCEPT, NULL, 0, &e);
+			else if (h.type == MIG_END)
+				mig_send(&s, MIG_READY, NULL, 0, &e);
+			else if (h.type == MIG_GO) {
+				g->saw_go = true;
+				mig_send(&s, MIG_DONE, NULL, 0, &e);
+			}
+		}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(skip);
+	return NULL;
+}
+
+static enum mig_state wait_state(struct vm *v, bool (*done)(enum mig_state, enum mig_state), enum mig_state want,
+				 struct mig_progress *prog)
+{
+	for (int i = 0; i < 1000; i++) {
+		migrate_progress(v, prog, true);
+		if (done(prog->state, want))
+			break;
+		usleep(10000);
+	}
+	return prog->state;
+}
+
+static bool is_state(enum mig_state st, enum mig_state want)
+{
+	return st == want || mig_state_final(st);
+}
+
+static bool is_final(enum mig_state st, enum mig_state want)
+{
+	(void)want;
+	return mig_state_final(st);
+}
+
+/* The guest powers off (or tern is told to stop) while the migration is
+ * at its stop: vm_pause() returns at once for a stopping VM, vCPUs maybe
+ * still in KVM_RUN. Such a VM must not be handed over: it used to be, and
+ * the destination ran a guest that had powered itself off. */
+static void test_stopping_vm_not_handed_over(void **state)
+{
+	char dir[] = "/tmp/tern-migtest-XXXXXX", rep[200], addr[200];
+	struct err e = { { 0 } };
+	struct vm src;
+	struct vm_config c;
+	struct mig_params p = { .downtime_ms = 50, .timeout_ms = 5000, .max_passes = 5 };
+	struct mig_progress prog;
+	struct go_recorder g = { 0 };
+	pthread_t t;
+
+	(void)state;
+	stamp_source(&src, &c, dir, rep, sizeof(rep), 1);
+	snprintf(addr, sizeof(addr), "unix:%s/rec.sock", dir);
+	g.lfd = mig_listen(addr, &e);
+	assert_true(g.lfd >= 0);
+	assert_int_equal(pthread_create(&t, NULL, record_go, &g), 0);
+	snprintf(p.to, sizeof(p.to), "%s", addr);
+	setenv("TERN_MIGRATE_STALL", "stopped", 1); /* the migration waits at its stop */
+	assert_int_equal(migrate_start(&src, &p, &e), 0);
+	unsetenv("TERN_MIGRATE_STALL");
+	assert_int_equal(wait_state(&src, is_state, MIG_S_STOPPED, &prog), MIG_S_STOPPED);
+	/* what tern's main loop does when the guest powers off */
+	vm_request_exit(&src, 0, "the guest powered off");
+	vm_stop(&src);
+	assert_int_equal(wait_state(&src, is_final, MIG_S_NONE, &prog), MIG_S_FAILED);
+	if (!strstr(prog.error, "stopping"))
+		fail_msg("the failure says: %s", prog.error);
+	vm_destroy(&src);
+	pthread_join(t, NULL);
+	close(g.lfd);
+	assert_false(g.saw_go);
+	fclose(c.testdev_out);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_capture_replay_and_bit_flips),
+		cmocka_unit_test(test_stopping_vm_not_handed_over),
 	};
 
 	if (argc != 2) {

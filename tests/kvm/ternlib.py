@@ -64,9 +64,21 @@ class Run:
                 f"  stderr={self.stderr[-2000:]!r}")
 
 
+def strict_sim(args):
+    """The software device in the tests is as strict as hardware
+    (strict=on: it serves a queue it found empty only after a kick and
+    forgets kicks sent while it is suspended or reset), so that a lost kick
+    fails a test instead of hiding. A test that says strict= keeps its own."""
+    out = list(args)
+    for i in range(1, len(out)):
+        if out[i - 1] == "--net" and out[i].startswith("vdpa-sim") and "strict=" not in out[i]:
+            out[i] += ",strict=on"
+    return out
+
+
 def run_tern(ctx, args, timeout=60, stdin_data=None, testdev=True):
     """Runs `tern run ARGS`; returns a Run with the test-device reports."""
-    argv = [ctx.tern, "run"] + list(args)
+    argv = [ctx.tern, "run"] + strict_sim(args)
     report_file = None
     if testdev:
         report_file = ctx.path("reports.txt")
@@ -132,7 +144,7 @@ class Spawned:
 
     def __init__(self, ctx, args, reports="spawn-reports.txt", console=None):
         self.reports_path = ctx.path(reports)
-        self.argv = [ctx.tern, "run"] + list(args) + [f"--test-device={self.reports_path}"]
+        self.argv = [ctx.tern, "run"] + strict_sim(args) + [f"--test-device={self.reports_path}"]
         self.console = open(console, "wb") if console else None
         self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
                                   stdout=self.console if self.console else subprocess.PIPE,

@@ -7,6 +7,7 @@ Without replay the destination's device would start promiscuous and let
 everything through."""
 import os
 import socket
+import time
 
 from migratelib import Tern, destination, migrate
 from test_net_filter import BURST, DEST, MAC, frame
@@ -359,3 +360,39 @@ def test_hash_reporting_survives_migration_and_restore(ctx):
         for x in (src, dst, new):
             if x:
                 x.kill()
+
+
+def test_control_queue_answers_held_at_the_stop_with_svq_off(ctx):
+    """svq=off: the device is frozen for the whole migration, but tern
+    still answers control commands itself (here: an unknown class, ERR).
+    The guest sends them back to back; each migration stops it with one in
+    flight. That answer must not be given after the stop (the saved index
+    would count an answer the destination's memory lacks, and the guest
+    would wait for it for ever), and those given during pre-copy must
+    reach the destination: three migrations, every command answered."""
+    s, peer = peer_socket(ctx)
+    ts = []
+    try:
+        net = lambda n: ["--net", f"vdpa-sim,socket={ctx.path(n + '.dev')},peer={peer},mac={MAC},svq=off"]
+        t = Tern(ctx, "c0", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
+                             "test=net-cvq loop=8"] + net("c0"))
+        ts.append(t)
+        t.t.wait_report("cvq loop started", timeout=30)
+        for i in range(1, 4):
+            addr = f"unix:{ctx.path(f'c{i}.mig')}"
+            d = destination(ctx, f"c{i}", addr, net(f"c{i}"))
+            ts.append(d)
+            time.sleep(0.3)  # commands go on between migrations
+            rc, out, err = migrate(t, addr)
+            check(rc == 0, f"migration {i}: {err}")
+            t.t.finish()
+            t = d
+        r = t.t.finish(timeout=60)
+        loop = [x for x in r.reports if x.startswith("cvq loop commands=")]
+        check(r.rc == 0 and loop and loop[0].endswith("wrong=0"), "a control command was not answered after a "
+              "migration", r)
+        print(f"# {loop[0]} across 3 migrations with svq=off")
+    finally:
+        s.close()
+        for x in ts:
+            x.kill()

@@ -110,6 +110,39 @@ def test_cut_after_go_never_runs_two_copies(ctx):
         src.kill()
 
 
+def test_failed_migration_leaves_a_paused_source_paused(ctx):
+    """A source paused before the migration (by its operator, or by a
+    hand-over whose GO was lost) is not resumed by a later migration that
+    fails at or after the stop: only its operator resumes it."""
+    src = source(ctx, "src-p")
+    try:
+        src.api.client_ok("pause")
+        dst, px = via_proxy(ctx, "p1", on_record=lambda d, t, i: "drop-cut" if (d, t) == ("down", mp.READY) else None)
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1, f"READY lost: {err!r}")
+        check(src.migration()["state"] == "failed", f"READY lost: {src.migration()}")
+        check(src.status()["state"] == "paused", "the operator paused the source: a failed migration must not resume it")
+        never_ran(dst, "READY lost")
+        src.api.client_ok("resume")
+        still_running(src, 1)
+
+        # GO lost leaves it paused; the next failing migration keeps it so
+        dst, px = via_proxy(ctx, "p2", on_record=lambda d, t, i: "drop-cut" if (d, t) == ("up", mp.GO) else None)
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1 and "stays paused" in err, f"GO lost: {err!r}")
+        never_ran(dst, "GO lost")
+        dst, px = via_proxy(ctx, "p3", on_record=lambda d, t, i: "drop-cut" if (d, t) == ("down", mp.READY) else None)
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1, f"READY lost after GO lost: {err!r}")
+        check(src.status()["state"] == "paused", "a source left paused by a lost GO was resumed by a later failure")
+        never_ran(dst, "READY lost after GO lost")
+        src.api.client_ok("resume")
+        still_running(src, 1)
+        src.api.client_ok("shutdown")
+    finally:
+        src.kill()
+
+
 def test_destination_killed_at_ten_points(ctx):
     src = source(ctx)
     points = [("up", mp.CONFIG, 1), ("down", mp.ACCEPT, 1), ("up", mp.RAM, 1), ("up", mp.RAM, 10),

@@ -215,7 +215,8 @@ int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool 
 	if ((r = mem_init(&d->vm.mem, mem, e)) < 0)
 		return r;
 	struct sim_net_config c = { .max_pairs = 1, .mtu = 1500, .mac_table_max = 4, .backend_off = backend_off,
-				    .socket_path = d->dev_path, .peer_path = d->peer_path };
+				    .socket_path = d->dev_path, .peer_path = d->peer_path,
+				    .strict = true /* lost kicks must fail tests */ };
 	memcpy(c.mac, mac, 6);
 	if (cost)
 		sim_net_cost_mlx5(&c.cost);

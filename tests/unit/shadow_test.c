@@ -307,6 +307,39 @@ static void test_failed_rollback_after_earlier_session(void **state)
 	down(d);
 }
 
+/* Freezes and thaws, each kind: a device as strict as hardware (it
+ * forgets kicks while suspended or reset, and serves a queue it found
+ * empty only after a kick) gets traffic going again only if the thaw kicks
+ * it: the guest's RX buffers are on the shadow ring already, and nothing
+ * else would tell the restarted device about them. */
+static void test_thaw_kicks_strict_device(void **state)
+{
+	static const uint64_t off[] = {
+		0,                                                          /* suspend, resume */
+		(1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME),       /* reset, restart (VDUSE) */
+	};
+
+	(void)state;
+	for (unsigned k = 0; k < ARRAY_SIZE(off); k++) {
+		for (int svq = 0; svq < 2; svq++) {
+			if (off[k] && !svq)
+				continue; /* without SUSPEND only shadow queues freeze */
+			struct netdrv *d = up(off[k]);
+			struct err e = { { 0 } };
+			if (svq)
+				assert_int_equal(shadow_to_svq(&d->sh, &e), 0);
+			traffic(d, 100, 0);
+			for (int i = 0; i < 5; i++) {
+				if (shadow_freeze(&d->sh, &e) < 0)
+					fail_msg("freeze: %s", e.msg);
+				shadow_thaw(&d->sh);
+				traffic(d, 100, off[k] ? 8 : 0);
+			}
+			down(d);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_pick_by_features),
 		cmocka_unit_test(test_broken_queue_reported),
 		cmocka_unit_test(test_failed_rollback_after_earlier_session),
+		cmocka_unit_test(test_thaw_kicks_strict_device),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
