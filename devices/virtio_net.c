@@ -196,18 +196,30 @@ static int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const st
 		shadow_own_unmap_all(&n->sh);
 		return r;
 	}
-	/* the rings may already hold buffers (loaded ones on a restore or a
-	 * destination, or posted before DRIVER_OK) whose kick went to another
-	 * device or came too early: one kick each, as QEMU gives when it starts
-	 * a device's ioeventfds (virtio_device_start_ioeventfd_impl) */
-	shadow_kick_guest_rings(&n->sh);
+	if (n->frozen_for_log) {
+		/* svq=off: the driver reset and restarted the device that a
+		 * migration froze; it runs, and nothing sees what it writes */
+		n->frozen_for_log = false;
+		__atomic_store_n(&n->unlogged, true, __ATOMIC_RELEASE);
+		pr_warn("%s: restarted by its driver during a migration with svq=off: the migration will fail",
+			n->vdpa->name);
+	}
 	/* svq=on, or a driver that reset and restarted the device while a
 	 * migration tracks pages: its writes must reach the log */
 	if (n->svq == NET_SVQ_ON || (n->tracking && n->svq == NET_SVQ_AUTO)) {
 		struct err e2 = { { 0 } };
-		if (net_switch(n, true, &e2) < 0)
+		if (net_switch(n, true, &e2) < 0) {
 			pr_warn("%s: %s: %s", n->vdpa->name, n->tracking ? "during a migration" : "svq=on", e2.msg);
+			if (n->tracking)
+				__atomic_store_n(&n->unlogged, true, __ATOMIC_RELEASE);
+		}
 	}
+	/* the rings may already hold buffers (loaded ones on a restore or a
+	 * destination, or posted before DRIVER_OK) whose kick went to another
+	 * device or came too early: one kick each, as QEMU gives when it starts
+	 * a device's ioeventfds (virtio_device_start_ioeventfd_impl); after
+	 * the switch, so that a relay takes them where one runs */
+	shadow_kick_guest_rings(&n->sh);
 	return 0;
 }
 
@@ -510,6 +522,7 @@ int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e)
 	int r = 0;
 
 	pthread_mutex_lock(&n->vp.lock);
+	__atomic_store_n(&n->unlogged, false, __ATOMIC_RELEASE);
 	if (n->svq == NET_SVQ_OFF) {
 		/* no relay to see the device's writes: it stays frozen; the
 		 * control queue's answers are tern's writes and are logged */
@@ -542,6 +555,11 @@ void net_dev_track_end(struct net_dev *n)
 	if (n->svq == NET_SVQ_AUTO && net_switch(n, false, &e) < 0)
 		pr_warn("%s", e.msg);
 	pthread_mutex_unlock(&n->vp.lock);
+}
+
+bool net_dev_unlogged(const struct net_dev *n)
+{
+	return __atomic_load_n(&n->unlogged, __ATOMIC_ACQUIRE);
 }
 
 /* A guest that did not negotiate GUEST_ANNOUNCE cannot announce a move:

@@ -52,6 +52,8 @@ struct net_dev {
 	bool sh_live;
 	enum net_svq svq;
 	bool frozen_for_log;       /* svq=off during tracking: suspended */
+	bool unlogged;             /* tracking, but the device ran without the log
+				    * (atomic: the migration thread reads it) */
 	bool tracking;             /* a migration's log is attached (svq=auto|on) */
 	bool lost;                 /* the device or a shadowed queue is lost: NEEDS_RESET (atomic) */
 	bool fail_each;            /* TERN_SWITCH_FAIL=DIR:each */
@@ -88,6 +90,10 @@ int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e)
 /* Tracking ended without a hand-over: svq=auto goes back to passthrough,
  * svq=off thaws. */
 void net_dev_track_end(struct net_dev *n);
+/* Whether the device wrote guest memory behind the log since tracking
+ * began: its driver restarted it (svq=off: it runs again; svq=auto|on: the
+ * switch into shadow virtqueues failed). The migration must then fail. */
+bool net_dev_unlogged(const struct net_dev *n);
 /* Reads the state of a suspended device. */
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
 /* Loads state into a new device before the VM runs, and restarts the

@@ -22,8 +22,9 @@
  *                 loop=SEC then repeats a command of an unknown class
  *                 (answered ERR) for SEC seconds, each within 5 s, across
  *                 whatever happens to the VM meanwhile: "cvq loop started",
- *                 then "cvq loop commands=N wrong=M" (a wrong answer or none
- *                 ends the loop).
+ *                 then "cvq loop commands=N wrong=M restarts=R" (a wrong
+ *                 answer or none ends the loop); restart=1 also resets and
+ *                 brings the device up again once a second.
  *   net-scribble  scribble=next|len|both: corrupts its own TX descriptors,
  *                 kicks, reports "net status=0x.." (NEEDS_RESET is 0x40).
  *
@@ -59,7 +60,7 @@ extern char __image_end[];
 static struct vnet net;
 
 struct opts {
-	unsigned count, queues, size, timeout, sync, up, window, reassign, hold, bigtable, rss, hash, loop;
+	unsigned count, queues, size, timeout, sync, up, window, reassign, hold, bigtable, rss, hash, loop, restart;
 	uint8_t peer[6];
 	int peer_given;
 	char scribble[16];
@@ -119,6 +120,7 @@ static int parse_opts(const char *cmdline, struct opts *o)
 	o->rss = opt_uint(cmdline, "rss", 0);
 	o->hash = opt_uint(cmdline, "hash", 0);
 	o->loop = opt_uint(cmdline, "loop", 0);
+	o->restart = opt_uint(cmdline, "restart", 0);
 	cmdline_find(cmdline, "skip", o->skip, sizeof(o->skip));
 	memset(o->peer, 0xff, 6);
 	if (cmdline_find(cmdline, "peer", buf, sizeof(buf))) {
@@ -457,16 +459,24 @@ static void cvq_note(struct cvq_run *r, const char *what, int ack)
 
 /* Commands of an unknown class, one after another, for sec seconds: each
  * must come back ERR (-2: none came within 5 s). Returns the wrong ones. */
-static unsigned cvq_loop(unsigned sec)
+static unsigned cvq_loop(unsigned sec, unsigned restart)
 {
 	struct timeout t;
-	unsigned n = 0, wrong = 0;
+	unsigned n = 0, wrong = 0, restarts = 0, last = 0;
 
 	report("cvq loop started");
 	timeout_start(&t, sec);
 	/* the clock is read (an exit to the VMM) once every 256 commands, so
 	 * that nearly always one is in flight when the VM stops */
 	while (!wrong && ((n & 255) || !timeout_expired(&t))) {
+		if (restart && !(n & 255) && t.elapsed != last) {
+			last = t.elapsed;
+			if (vnet_up(&net, 1, 1) < 0) {
+				report("cvq loop restart failed: %s", net.error);
+				return 1;
+			}
+			restarts++;
+		}
 		int ack = vnet_ctrl(&net, 0xfe, 0, NULL, 0);
 		n++;
 		if (ack != VIRTIO_NET_ERR) {
@@ -474,7 +484,7 @@ static unsigned cvq_loop(unsigned sec)
 			report("cvq loop command %u answered %d", n, ack);
 		}
 	}
-	report("cvq loop commands=%u wrong=%u", n, wrong);
+	report("cvq loop commands=%u wrong=%u restarts=%u", n, wrong, restarts);
 	return wrong;
 }
 
@@ -519,7 +529,7 @@ static unsigned test_cvq(const struct opts *o)
 	       (unsigned long long)f, (unsigned long long)net.dev_errors, vnet_status(&net));
 	if (!r.commands || r.failed || net.dev_errors)
 		return GUEST_EXIT_FAIL;
-	return o->loop && cvq_loop(o->loop) ? GUEST_EXIT_FAIL : GUEST_EXIT_PASS;
+	return o->loop && cvq_loop(o->loop, o->restart) ? GUEST_EXIT_FAIL : GUEST_EXIT_PASS;
 }
 
 /* ---- net-scribble --------------------------------------------------------- */

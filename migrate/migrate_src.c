@@ -112,11 +112,25 @@ static int vm_leaving(struct src *x, struct err *e)
 /* Merges the pages dirtied since the last sync into bm (and, with
  * --track-dirty, into the lineage's pending pages, which a later diff
  * snapshot must still see if this migration fails). */
+/* A device whose writes escaped the log since tracking began (its driver
+ * restarted it) fails the migration: the destination's memory could lack
+ * what it wrote. Checked at every sync, the last one after the stop. */
+static int devices_logged(struct src *x, struct err *e)
+{
+	for (unsigned i = 0; i < x->tracked; i++)
+		if (net_dev_unlogged(x->vm->nets[i]))
+			return err_set(e, -EIO, "network device %u was restarted by its driver during the migration "
+						"and wrote guest memory without dirty logging: not handed over", i);
+	return 0;
+}
+
 static int64_t sync_dirty(struct src *x, bool to_send, struct err *e)
 {
 	struct snap_lineage *l = x->vm->lineage;
 	int64_t n = 0;
 
+	if (devices_logged(x, e) < 0)
+		return -EIO;
 	memset(x->scratch, 0, x->words * 8);
 	if (dirty_sync(l ? &l->log : &x->own, x->scratch, e) < 0)
 		return -EIO;

@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from migratelib import Tern, destination, migrate
+from migratelib import Tern, destination, migrate, never_ran
 from test_net_filter import BURST, DEST, MAC, frame
 from ternlib import check, num
 
@@ -392,6 +392,37 @@ def test_control_queue_answers_held_at_the_stop_with_svq_off(ctx):
         check(r.rc == 0 and loop and loop[0].endswith("wrong=0"), "a control command was not answered after a "
               "migration", r)
         print(f"# {loop[0]} across 3 migrations with svq=off")
+    finally:
+        s.close()
+        for x in ts:
+            x.kill()
+
+
+def test_device_restarted_during_svq_off_migration_fails_it(ctx):
+    """svq=off: the guest resets and restarts its device while a migration
+    (held in pre-copy for 3 s) has it frozen. The restarted device runs
+    without the dirty log, so the migration must fail, saying why, and the
+    source run on with a working device."""
+    s, peer = peer_socket(ctx)
+    ts = []
+    try:
+        net = lambda n: ["--net", f"vdpa-sim,socket={ctx.path(n + '.dev')},peer={peer},mac={MAC},svq=off"]
+        t = Tern(ctx, "r0", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
+                             "test=net-cvq loop=6 restart=1"] + net("r0"), env={"TERN_MIGRATE_STALL": "active"})
+        ts.append(t)
+        t.t.wait_report("cvq loop started", timeout=30)
+        addr = f"unix:{ctx.path('r1.mig')}"
+        d = destination(ctx, "r1", addr, net("r1"))
+        ts.append(d)
+        rc, out, err = migrate(t, addr)
+        check(rc == 1 and "without dirty logging" in err, f"the migration should fail: rc={rc} {err!r}")
+        check(t.status()["state"] == "running", "the source must run on")
+        never_ran(d, "a device ran unlogged")
+        r = t.t.finish(timeout=60)
+        loop = [x for x in r.reports if x.startswith("cvq loop commands=")]
+        check(r.rc == 0 and loop and " wrong=0 " in loop[0] and not loop[0].endswith("restarts=0"),
+              "the source's guest after the failed migration", r)
+        print(f"# {loop[0]}; the migration failed: {err.strip().splitlines()[-1]}")
     finally:
         s.close()
         for x in ts:
