@@ -139,5 +139,9 @@ struct snapshot;
 int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *snap, struct err *e);
 /* Tells the source the guest runs, and closes the connection. */
 void migrate_incoming_done(int fd);
+/* Tells the source that this destination stops after GO without having
+ * started the guest (no vCPU entered KVM_RUN) and never will, so that the
+ * source resumes it; closes the connection. Only before vm_start(). */
+void migrate_incoming_never_ran(int fd);
 
 #endif

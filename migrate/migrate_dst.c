@@ -180,9 +180,15 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 	if ((r = migrate_recv_stream(&s, vm, &snap, e)) < 0 || (r = snapshot_load(vm, &snap, e)) < 0)
 		goto fail;
 	snapshot_free(&snap);
-	if ((r = mig_send(&s, MIG_READY, NULL, 0, e)) < 0 ||
-	    (r = mig_expect(&s, MIG_GO, "the source's GO", e)) < 0)
+	if ((r = mig_send(&s, MIG_READY, NULL, 0, e)) < 0)
 		goto fail_quiet;
+	if ((r = mig_expect(&s, MIG_GO, "the source's GO", e)) < 0) {
+		/* stopped (or the source failed) while waiting for GO: the guest
+		 * never runs here. A source that has sent GO by now reads that
+		 * instead of DONE and resumes rather than wait for a person. */
+		mig_send(&s, MIG_NOT_RUN, NULL, 0, &(struct err){ { 0 } });
+		goto fail_quiet;
+	}
 	return s.fd;
 
 fail:
@@ -197,12 +203,23 @@ fail_quiet:
 	return r;
 }
 
-void migrate_incoming_done(int fd)
+/* The destination's last word after GO, then the connection closes. */
+static void last_answer(int fd, uint32_t type, const char *what)
 {
 	struct mig_stream s = { .fd = fd };
 	struct err e = { { 0 } };
 
-	if (mig_send(&s, MIG_DONE, NULL, 0, &e) < 0)
-		pr_warn("migration: the source did not get DONE: %s", e.msg);
+	if (mig_send(&s, type, NULL, 0, &e) < 0)
+		pr_warn("migration: the source was not told %s: %s", what, e.msg);
 	close(fd);
+}
+
+void migrate_incoming_never_ran(int fd)
+{
+	last_answer(fd, MIG_NOT_RUN, "the guest never ran here");
+}
+
+void migrate_incoming_done(int fd)
+{
+	last_answer(fd, MIG_DONE, "the guest runs here (DONE)");
 }

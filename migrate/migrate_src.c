@@ -449,6 +449,13 @@ static void *run(void *arg)
 	r = mig_send(&x.s, MIG_GO, NULL, 0, &e);
 	if (r == 0)
 		r = mig_expect(&x.s, MIG_DONE, "the destination's DONE", &e);
+	if (r == -ESRCH) {
+		/* the destination never started the guest and never will: this
+		 * copy is the only one, and resumes as before the commit */
+		roll_back(&x);
+		finish(&x, MIG_S_FAILED, &e);
+		goto out;
+	}
 	if (r < 0) {
 		struct err e2 = { { 0 } };
 		err_set(&e2, r, "the destination may or may not run the guest (%s): this VM stays paused, so that "

@@ -86,7 +86,7 @@ static int cmd_run(int argc, char **argv)
 	struct api_vm api_vm = { .vm = &vm, .cancel_fd = -1 };
 	FILE *report = NULL;
 	struct snapshot snap;
-	bool restoring = false;
+	bool restoring = false, started = false;
 	sigset_t sigs;
 	int sfd = -1, incoming_fd = -1, status = 1, r;
 
@@ -188,6 +188,15 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tern: error: cannot set up the event loop\n");
 		goto out_console;
 	}
+	if (incoming_fd >= 0 && mig_cancelled(&(struct mig_cancel){ { sfd, api_vm.cancel_fd } })) {
+		/* a stop came before the guest started: it never runs here,
+		 * and the source, told so, resumes it */
+		status = incoming_stopped(sfd, api_vm.cancel_fd, &(struct err){ .msg = "stopped" });
+		migrate_incoming_never_ran(incoming_fd);
+		incoming_fd = -1;
+		goto out_console;
+	}
+	started = true;
 	if (vm_start(&vm, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_console;
@@ -237,8 +246,12 @@ out_console:
 	console_exit(&con);
 	event_loop_exit(&el);
 out_vm:
-	if (incoming_fd >= 0)
-		close(incoming_fd); /* never started: the source gets no DONE */
+	/* the guest never started here (vm_start() is past only on a
+	 * failure of its own, whose vCPUs may have run: no answer then) */
+	if (incoming_fd >= 0 && !started)
+		migrate_incoming_never_ran(incoming_fd);
+	else if (incoming_fd >= 0)
+		close(incoming_fd);
 	api_stop(&api);
 	vm_destroy(&vm);
 out_report:

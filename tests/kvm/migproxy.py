@@ -175,5 +175,5 @@ class Proxy:
 
 # record types (migrate/stream.h)
 CONFIG, STATE, RAM, ZERO, PASS = 1, 2, 16, 17, 18
-ACCEPT, REFUSE, READY, GO, DONE, ERROR = 32, 33, 34, 35, 36, 37
+ACCEPT, REFUSE, READY, GO, DONE, ERROR, NOT_RUN = 32, 33, 34, 35, 36, 37, 38
 END = 0xFFFFFFFF

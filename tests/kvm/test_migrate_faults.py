@@ -143,6 +143,35 @@ def test_failed_migration_leaves_a_paused_source_paused(ctx):
         src.kill()
 
 
+def test_destination_stopped_before_go_says_never_ran(ctx):
+    """The destination is told to stop (SIGTERM) after READY, while the
+    source's GO is on its way: it never starts the guest and answers "never
+    ran" instead of DONE, so the source, which has committed, resumes by
+    itself instead of staying paused for a person. Without that answer the
+    source could only stay paused."""
+    src = source(ctx, "src-nr")
+    holder = {}
+
+    def hook(d, t, i):
+        if (d, t) == ("up", mp.GO):
+            os.kill(holder["pid"], signal.SIGTERM)
+            time.sleep(0.5)  # the signal ends the destination's wait before GO arrives
+        return None
+
+    try:
+        dst, px = via_proxy(ctx, "nr", on_record=hook)
+        holder["pid"] = dst.t.p.pid
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1 and "stopped before it started the guest" in err, f"never ran: {err!r}")
+        check(mp.GO in px.types("up"), f"the source never sent GO: {px.types('up')[-3:]}")
+        check(src.migration()["state"] == "failed", f"{src.migration()}")
+        never_ran(dst, "stopped before GO")
+        still_running(src, 1)  # resumed on its own
+        src.api.client_ok("shutdown")
+    finally:
+        src.kill()
+
+
 def test_destination_killed_at_ten_points(ctx):
     src = source(ctx)
     points = [("up", mp.CONFIG, 1), ("down", mp.ACCEPT, 1), ("up", mp.RAM, 1), ("up", mp.RAM, 10),
