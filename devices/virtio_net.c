@@ -623,18 +623,34 @@ int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct
 			return err_set(e, -EPROTO, "snapshot: RSS state without the control-queue state");
 		if (ctrl && (r = cvq_record_unpack(ctrl, rss, f, &lim, &want, e)) < 0)
 			return r;
-		r = net_start_ctrl(vp, st->last_avail, ctrl ? &want : NULL, e);
-		if (r < 0)
-			return r;
-		/* the VM moved: the guest tells its network (the interrupt
-		 * waits in the restored LAPIC until the vCPUs run), or tern
-		 * does on its behalf */
-		if (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)) {
-			net_announce_request(&n->announce);
-			virtio_pci_config_changed(vp);
-		} else {
-			net_send_rarp(n);
-		}
+		_Static_assert(sizeof(n->staged_bases) == sizeof(st->last_avail), "staged bases");
+		memcpy(n->staged_bases, st->last_avail, sizeof(n->staged_bases));
+		n->staged_ctrl = ctrl != NULL;
+		if (ctrl)
+			n->staged_state = want;
+		n->staged = true;
+	}
+	return 0;
+}
+
+int net_dev_start(struct net_dev *n, struct err *e)
+{
+	struct virtio_pci *vp = &n->vp;
+	int r;
+
+	if (!n->staged)
+		return 0;
+	n->staged = false;
+	r = net_start_ctrl(vp, n->staged_bases, n->staged_ctrl ? &n->staged_state : NULL, e);
+	if (r < 0)
+		return r;
+	/* the VM moved: the guest tells its network (the interrupt waits in
+	 * the restored LAPIC until the vCPUs run), or tern does on its behalf */
+	if (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)) {
+		net_announce_request(&n->announce);
+		virtio_pci_config_changed(vp);
+	} else {
+		net_send_rarp(n);
 	}
 	return 0;
 }

@@ -63,6 +63,10 @@ struct net_dev {
 	unsigned cvq_logged;
 	unsigned replayed;         /* commands the last replay sent */
 	uint64_t replay_ns;
+	/* loaded by net_dev_load(), not yet started (net_dev_start()) */
+	bool staged, staged_ctrl;
+	uint16_t staged_bases[VPCI_MAX_QUEUES];
+	struct net_ctrl_state staged_state;
 };
 
 /* Snapshot state of one device (fixed layout, stored by migrate/). */
@@ -96,13 +100,18 @@ void net_dev_track_end(struct net_dev *n);
 bool net_dev_unlogged(const struct net_dev *n);
 /* Reads the state of a suspended device. */
 int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
-/* Loads state into a new device before the VM runs, and restarts the
- * backend where the driver left it: the control-queue state ctrl (or
- * NULL) and its RSS part rss (or NULL: off) are replayed before the data
- * queues are enabled, and a NACK fails the load; a driver that negotiated
- * GUEST_ANNOUNCE is then asked to announce itself (the VM moved). */
+/* Loads state into a new device before the VM runs: the transport's
+ * state and the features are set, the rings and the control-queue state
+ * ctrl (or NULL) with its RSS part rss (or NULL: off) checked and kept;
+ * nothing starts, so nothing is sent. */
 int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl,
 		 const struct cvq_rss *rss, struct err *e);
+/* Starts a loaded device where its driver left it (no-op if there is
+ * nothing to start): the control-queue state is replayed before the data
+ * queues are enabled, a NACK fails it; then the guest is asked to announce
+ * itself (GUEST_ANNOUNCE) or tern sends a RARP: the VM moved. A migration's
+ * destination calls it only after GO. */
+int net_dev_start(struct net_dev *n, struct err *e);
 /* The control-queue state to carry (1), or 0 when the driver has none;
  * rss->mode says whether there is RSS state to carry too. */
 int net_dev_ctrl(struct net_dev *n, struct cvq_record *r, struct cvq_rss *rss);

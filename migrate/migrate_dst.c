@@ -177,7 +177,9 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 	if ((r = mig_send(&s, MIG_ACCEPT, NULL, 0, e)) < 0)
 		goto fail;
 	accepted = true;
-	if ((r = migrate_recv_stream(&s, vm, &snap, e)) < 0 || (r = snapshot_load(vm, &snap, e)) < 0)
+	/* devices staged, not started: a destination refused or stopped
+	 * before GO has sent no frame and announced nothing */
+	if ((r = migrate_recv_stream(&s, vm, &snap, e)) < 0 || (r = snapshot_stage(vm, &snap, e)) < 0)
 		goto fail;
 	snapshot_free(&snap);
 	if ((r = mig_send(&s, MIG_READY, NULL, 0, e)) < 0)
@@ -187,6 +189,11 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 		 * never runs here. A source that has sent GO by now reads that
 		 * instead of DONE and resumes rather than wait for a person. */
 		mig_send(&s, MIG_NOT_RUN, NULL, 0, &(struct err){ { 0 } });
+		goto fail_quiet;
+	}
+	if ((r = snapshot_start_devices(vm, e)) < 0) {
+		/* the guest never runs here: the source resumes it, told why */
+		mig_send_msg(&s, MIG_NOT_RUN, e->msg);
 		goto fail_quiet;
 	}
 	return s.fd;

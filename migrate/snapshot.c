@@ -671,7 +671,23 @@ static int load_dev(const void *fdt, const char *name, void *dst, size_t len, st
 	return 0;
 }
 
+int snapshot_start_devices(struct vm *vm, struct err *e)
+{
+	int r = 0;
+
+	for (unsigned i = 0; r == 0 && i < vm->cfg.nr_nets; i++)
+		r = net_dev_start(vm->nets[i], e);
+	return r;
+}
+
 int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
+{
+	int r = snapshot_stage(vm, s, e);
+
+	return r < 0 ? r : snapshot_start_devices(vm, e);
+}
+
+int snapshot_stage(struct vm *vm, const struct snapshot *s, struct err *e)
 {
 	const void *fdt = s->state;
 	struct serial_state ss;

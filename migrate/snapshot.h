@@ -65,8 +65,14 @@ int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, str
  * the child was taken against. */
 int snapshot_read(const char *dir, struct snapshot *s, struct err *e);
 /* Loads the state into a VM created from s's configuration (and s's memory
- * file), lays the chain's diffs over its RAM, before it starts. */
+ * file), lays the chain's diffs over its RAM, before it starts:
+ * snapshot_stage() then snapshot_start_devices(). */
 int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e);
+/* Everything snapshot_load() does except starting the network devices:
+ * nothing is sent or announced (a migration's destination before GO). */
+int snapshot_stage(struct vm *vm, const struct snapshot *s, struct err *e);
+/* Starts the devices snapshot_stage() loaded (net_dev_start()). */
+int snapshot_start_devices(struct vm *vm, struct err *e);
 void snapshot_free(struct snapshot *s);
 
 /* The pieces the migration stream shares. Trees are built into fdt, of

@@ -250,8 +250,11 @@ int mig_expect(struct mig_stream *s, uint32_t type, const char *what, struct err
 			shown(p);
 		r = err_set(e, h.type == MIG_REFUSE ? -ECONNREFUSED : -ECONNABORTED, "the peer %s: %s",
 			    h.type == MIG_REFUSE ? "refused the migration" : "gave up", p ? (char *)p : "no reason given");
-	} else if (h.type == MIG_NOT_RUN && type == MIG_DONE && !h.len) {
-		r = err_set(e, -ESRCH, "the destination stopped before it started the guest, and says so");
+	} else if (h.type == MIG_NOT_RUN && type == MIG_DONE) {
+		if (p)
+			shown(p);
+		r = err_set(e, -ESRCH, "the destination stopped before it started the guest, and says so%s%s",
+			    p ? ": " : "", p ? (char *)p : "");
 	} else if (h.type != type || h.len) {
 		r = err_set(e, -EPROTO, "expected %s, got a record of type %u and %llu bytes", what, h.type,
 			    (unsigned long long)h.len);

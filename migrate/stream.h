@@ -36,7 +36,8 @@ enum mig_rec_type {
 	MIG_DONE = 36,   /* the guest runs on the destination */
 	MIG_ERROR = 37,  /* the sender gives up: a message says why */
 	MIG_NOT_RUN = 38, /* instead of DONE: stopped after GO without ever
-			   * starting the guest; the source may resume */
+			   * starting the guest (a message may say why); the
+			   * source may resume */
 	MIG_END = REC_END,
 };
 

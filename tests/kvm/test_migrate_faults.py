@@ -261,6 +261,65 @@ def test_black_hole_times_out(ctx):
         src.kill()
 
 
+def test_destination_sends_nothing_before_go(ctx):
+    """Until GO a destination only stages its devices: one whose GO is lost
+    has sent no frame and announced nothing on its wire (here the RARP tern
+    sends for a guest without GUEST_ANNOUNCE). The same migration, GO
+    arriving, announces the guest once from the new wire."""
+    import socket as so
+    from migratelib import ECHO_MAC, Tern
+    from test_snapshot import GUEST_ANNOUNCE, echo_round
+    peer = ctx.path("peer.sock")
+    s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    s.bind(peer)
+    s.settimeout(0.5)
+    net = lambda dev: ["--net", f"vdpa-sim,socket={ctx.path(dev)},peer={peer},mac={ECHO_MAC},"
+                                f"features-off={GUEST_ANNOUNCE:#x}"]
+    ts = []
+
+    def frames_from(dev):
+        got = []
+        try:
+            while True:
+                f, addr = s.recvfrom(65536)
+                if addr == ctx.path(dev):
+                    got.append(f)
+        except (BlockingIOError, so.timeout):
+            return got
+
+    try:
+        src = Tern(ctx, "src", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline", "test=net-echo"] +
+                   net("dev1.sock"))
+        ts.append(src)
+        src.t.wait_report("net echo ready")
+        check(echo_round(s, ctx.path("dev1.sock"), 20, 1) == 20, "no echoes before the migration")
+        dpath = ctx.path("g.mig")
+        dst = destination(ctx, "dst", f"unix:{dpath}", net("dev2.sock"))
+        ts.append(dst)
+        px = mp.Proxy(("unix", ctx.path("g.px")), ("unix", dpath),
+                      on_record=lambda d, t, i: "drop-cut" if (d, t) == ("up", mp.GO) else None)
+        rc, out, err = migrate(src, px.addr)
+        check(rc == 1 and "stays paused" in err, f"GO lost: {err!r}")
+        never_ran(dst, "GO lost")
+        sent = frames_from("dev2.sock")
+        check(not sent, f"the destination whose GO was lost sent {len(sent)} frames: "
+                        f"{[f[:42].hex() for f in sent]}")
+        src.api.client_ok("resume")
+        dpath = ctx.path("g2.mig")
+        dst2 = destination(ctx, "dst2", f"unix:{dpath}", net("dev3.sock"))
+        ts.append(dst2)
+        rc, out, err = migrate(src, f"unix:{dpath}")
+        check(rc == 0, f"migrate: {err}")
+        rarps = [f for f in frames_from("dev3.sock") if f[12:14] == b"\x80\x35"]
+        check(len(rarps) == 1, f"one RARP from the destination that got GO, not {len(rarps)}")
+        dst2.t.send(b"q")
+        dst2.t.finish()
+    finally:
+        s.close()
+        for x in ts:
+            x.kill()
+
+
 def test_go_lost_device_frozen_until_resumed(ctx):
     """GO lost with a network device: while the source stays paused its
     device moves no frame (two copies must never both answer on the wire);

@@ -12,7 +12,9 @@
  * form is checked against the device's limits.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tests/lib/netdrv.h"
 #include "tests/unit/unit.h"
@@ -297,10 +299,51 @@ static void test_command_in_flight_at_a_reset_is_answered(void **state)
 	down(d);
 }
 
+struct cvq_call {
+	struct netdrv *d;
+	int ack;
+	bool done;
+};
+
+static void *promisc_off(void *arg)
+{
+	struct cvq_call *c = arg;
+
+	c->ack = netdrv_cvq(c->d, CVQ_RX, CVQ_RX_PROMISC, 0);
+	__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* The shadow marks its answers under the log's lock, the one
+ * shadow_set_log() takes before the migration thread frees the log: while
+ * another thread holds it, no answer is marked (or given); once it is let
+ * go, the answer comes and its used ring is in the log. Without the lock
+ * the shadow read a log that could be freed under it. */
+static void test_answers_marked_under_the_log_lock(void **state)
+{
+	struct netdrv *d = up();
+	struct cvq_call c = { .d = d };
+	pthread_t t;
+
+	(void)state;
+	netdrv_log_on(d);
+	pthread_mutex_lock(&d->sh.log_lock);
+	assert_int_equal(pthread_create(&t, NULL, promisc_off, &c), 0);
+	usleep(300 * 1000);
+	bool early = __atomic_load_n(&c.done, __ATOMIC_ACQUIRE);
+	pthread_mutex_unlock(&d->sh.log_lock);
+	pthread_join(t, NULL);
+	assert_false(early);
+	assert_int_equal(c.ack, CVQ_OK);
+	assert_true(netdrv_dirty(d, d->q[2].used));
+	down(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hostile_commands_never_reach_the_device),
+		cmocka_unit_test(test_answers_marked_under_the_log_lock),
 		cmocka_unit_test(test_device_nack_leaves_the_record),
 		cmocka_unit_test(test_replay_pipelined_and_serial),
 		cmocka_unit_test(test_replay_nack_is_reported),
