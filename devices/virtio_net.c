@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * devices/virtio_net.c - the virtio-net front end on a vDPA backend. The
- * bring-up follows shared/docs/vdpa-reference.md §2.1: features with
+ * bring-up follows Linux's vhost-vdpa order: features with
  * ACCESS_PLATFORM towards the device (never towards the guest, which has no
  * IOMMU), guest RAM mapped at IOVA = GPA, queues configured and enabled
  * before DRIVER_OK.

@@ -2,7 +2,7 @@
 /*
  * migrate/dirty.c - see dirty.h. KVM facts from its API documentation
  * (KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
- * and shared/docs/vdpa-reference.md §6.
+ * and docs/switch.md (what shadow virtqueues add to it).
  */
 #include "migrate/dirty.h"
 

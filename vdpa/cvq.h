@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/cvq.h - virtio-net control-virtqueue commands (virtio 1.x §5.1.6.5,
- * shared/docs/vdpa-reference.md §5): parsing and validation of one command
+ * docs/net.md "The control queue"): parsing and validation of one command
  * into a receive-filter/queue state, and the filter that state implies.
  *
  * The command bytes are copied out of guest memory by the caller before

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/cvq_shadow.c - see cvq_shadow.h. What QEMU replays on a destination
- * (net/vhost-vdpa.c, shared/docs/vdpa-reference.md §5.3) shaped the list
+ * (net/vhost-vdpa.c) shaped the list
  * of commands; the command formats are virtio 1.x §5.1.6.5.
  */
 #include "vdpa/cvq_shadow.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/cvq_shadow.h - the virtio-net control queue, shadowed (issue 9;
- * shared/docs/vdpa-reference.md §2.4, §5).
+ * docs/net.md "The control queue").
  *
  * tern is the device of the guest's control queue and the driver of a
  * control queue of its own towards the vDPA device. Every guest command

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/iova.h - where things live in a vDPA device's I/O virtual address
- * space (issue 8, shared/DESIGN.md "The switch").
+ * space (issue 8; docs/switch.md).
  *
  * Guest RAM is mapped at IOVA = GPA for the device's whole life, so the
  * switch into shadow virtqueues never remaps it. The shadow rings need

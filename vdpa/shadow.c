@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/shadow.c - see shadow.h. The bring-up order follows
- * shared/docs/vdpa-reference.md §2.1 (features, then each queue's num,
+ * Linux's vhost-vdpa and QEMU's hw/virtio/vhost-vdpa.c (features, then each queue's num,
  * base, addresses, eventfds and enable, then DRIVER_OK); the switch
- * sequences are shared/DESIGN.md's, and docs/switch.md explains them.
+ * sequences are explained in docs/switch.md.
  * Set-up, strategy choice and tern's own memory are in shadow_setup.c.
  *
  * A switch is a list of backend calls, each made through call(): that is

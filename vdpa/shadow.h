@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/shadow.h - a vDPA device's two modes and the switch between them
- * (issue 8; shared/DESIGN.md "The switch, by device capability";
+ * (issue 8;
  * docs/switch.md).
  *
  * Passthrough: the device works on the guest's rings, kicked by the

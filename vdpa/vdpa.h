@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/vdpa.h - the vDPA backend interface: one ops table at the level of the
- * vhost-vdpa uAPI (shared/docs/vdpa-reference.md §1.2), so the in-process
+ * vhost-vdpa uAPI (Linux include/uapi/linux/vhost.h), so the in-process
  * software device and the kernel client of /dev/vhost-vdpa-N are two
  * implementations of the same contract.
  *
@@ -86,7 +86,7 @@ struct vdpa_dev {
 	const struct vdpa_ops *ops;
 	const char *name; /* for messages */
 	/* The device keeps its mappings across a reset without offering
-	 * IOTLB_PERSIST (VDUSE: shared/docs/vdpa-reference.md §1.6). */
+	 * IOTLB_PERSIST (VDUSE, whose bounce map outlives a reset). */
 	bool keeps_iotlb;
 };
 

@@ -6,7 +6,7 @@
  * the very same device core. The daemon is a *driver* of the device's
  * vdpa_ops: it turns the kernel's VDUSE messages into vdpa_ops calls and the
  * device's interrupts into VDUSE interrupt injections; frames never pass
- * through it. shared/docs/vdpa-reference.md §3 (Linux 6.12 VDUSE, API 0).
+ * through it. Linux 6.12 VDUSE, API 0 (drivers/vdpa/vdpa_user/vduse_dev.c).
  */
 #ifndef TERN_VDPA_VDUSE_H
 #define TERN_VDPA_VDUSE_H

@@ -2,8 +2,8 @@
 /*
  * vdpa/vhost_compat.h - vhost/vhost-vdpa uAPI constants newer than the
  * installed linux-libc-dev (Debian 12 ships 6.1 headers). Values from
- * shared/docs/vdpa-reference.md §1.3-1.4 (Linux include/uapi/linux/vhost.h,
- * vhost_types.h); each is defined only where the header lacks it.
+ * Linux include/uapi/linux/vhost.h and
+ * vhost_types.h; each is defined only where the header lacks it.
  */
 #ifndef TERN_VDPA_VHOST_COMPAT_H
 #define TERN_VDPA_VHOST_COMPAT_H

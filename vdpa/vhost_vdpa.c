@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/vhost_vdpa.c - see vhost_vdpa.h. Ioctl semantics and versions from
- * shared/docs/vdpa-reference.md §1 (Linux drivers/vhost/vdpa.c, QEMU
+ * Linux (drivers/vhost/vdpa.c, QEMU
  * hw/virtio/vhost-vdpa.c for the call order).
  */
 #include "vdpa/vhost_vdpa.h"

@@ -3,7 +3,7 @@
  * vdpa/vhost_vdpa.h - the kernel's vhost-vdpa character device
  * (/dev/vhost-vdpa-N) as a vdpa_ops backend (vdpa/vdpa.h): a hardware vDPA
  * NIC (mlx5 and others), or tern's own software device exported through
- * VDUSE (tern vduse-net). shared/docs/vdpa-reference.md §1-2.
+ * VDUSE (tern vduse-net). Linux drivers/vhost/vdpa.c.
  *
  * The guest's kick and call eventfds are handed to the kernel as they are
  * (the KVM ioeventfd and irqfd), so the data path never passes through
