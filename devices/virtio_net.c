@@ -26,10 +26,6 @@
 #define NET_CONFIG_LEN 12
 #define NET_CONFIG_LEN_RSS 24
 #define RSS_FEATURES ((1ull << VNET_F_RSS) | (1ull << VNET_F_HASH_REPORT))
-#define WANTED_BACKEND ((1ull << VDPA_BF_IOTLB_MSG_V2) | (1ull << VDPA_BF_IOTLB_BATCH) | \
-			(1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_SUSPEND) | (1ull << VDPA_BF_RESUME) | \
-			(1ull << VDPA_BF_IOTLB_PERSIST) | (1ull << VDPA_BF_DESC_ASID) | \
-			(1ull << VDPA_BF_ENABLE_AFTER_DRIVER_OK))
 
 static struct net_dev *to_net(struct virtio_pci *vp)
 {
@@ -371,7 +367,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 	if ((r = n->vdpa->ops->get_backend_features(n->vdpa, &bf)) < 0)
 		return err_errno(e, r, "%s: backend features", n->vdpa->name);
 	/* each used when offered; tern works without any of them */
-	n->backend_features = bf & WANTED_BACKEND & ~(c->kernel ? c->backend_off : 0);
+	n->backend_features = shadow_backend_wanted(bf & ~(c->kernel ? c->backend_off : 0));
 	r = n->vdpa->ops->set_backend_features(n->vdpa, n->backend_features);
 	if (r < 0)
 		return err_errno(e, r, "%s: set backend features 0x%llx", n->vdpa->name,

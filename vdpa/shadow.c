@@ -45,26 +45,30 @@ static int inject(struct shadow *sh)
 int shadow_map_ram(struct shadow *sh)
 {
 	const struct guest_mem *m = sh->mem;
-	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev));
+	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev, 0));
 
+	if (r < 0)
+		return r;
 	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
 		r = call(sh, ops(sh)->iotlb_update(sh->dev, 0, m->regions[i].gpa, m->regions[i].size,
 						    m->hva + m->regions[i].offset, VDPA_PERM_RW));
-	if (r == 0)
-		r = call(sh, ops(sh)->iotlb_batch_end(sh->dev));
-	return r;
+	/* ended even after a failure: an open batch would refuse every later
+	 * message for another ASID */
+	int end = call(sh, ops(sh)->iotlb_batch_end(sh->dev, 0));
+	return r < 0 ? r : end;
 }
 
 static int unmap_ram(struct shadow *sh)
 {
 	const struct guest_mem *m = sh->mem;
-	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev));
+	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev, 0));
 
+	if (r < 0)
+		return r;
 	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
 		r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, 0, m->regions[i].gpa, m->regions[i].size));
-	if (r == 0)
-		r = call(sh, ops(sh)->iotlb_batch_end(sh->dev));
-	return r;
+	int end = call(sh, ops(sh)->iotlb_batch_end(sh->dev, 0));
+	return r < 0 ? r : end;
 }
 
 /* ---- shadow rings --------------------------------------------------------- */
@@ -105,7 +109,7 @@ static int rings_map(struct shadow *sh, unsigned strategy, struct err *e)
 		if ((r = iova_alloc(&sh->iova, q->ring_size, 4096, &q->iova)) < 0)
 			return err_errno(e, r, "%s: no IOVA for shadow ring %u", sh->dev->name, i);
 	}
-	if ((r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev))) < 0)
+	if ((r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev, asid))) < 0)
 		return err_errno(e, r, "%s: IOTLB batch begin", sh->dev->name);
 	for (unsigned i = 0; i < sh->nq; i++) {
 		struct shadow_queue *q = &sh->q[i];
@@ -114,14 +118,14 @@ static int rings_map(struct shadow *sh, unsigned strategy, struct err *e)
 		r = call(sh, ops(sh)->iotlb_update(sh->dev, asid, q->iova, q->ring_size, q->ring, VDPA_PERM_RW));
 		if (r < 0) {
 			/* a batch the kernel has half applied is ended, then undone */
-			ops(sh)->iotlb_batch_end(sh->dev);
+			ops(sh)->iotlb_batch_end(sh->dev, asid);
 			return err_errno(e, r, "%s: map shadow ring %u at IOVA 0x%llx in ASID %u", sh->dev->name, i,
 					 (unsigned long long)q->iova, asid);
 		}
 		q->mapped = true;
 		sh->stats.maps++;
 	}
-	r = call(sh, ops(sh)->iotlb_batch_end(sh->dev));
+	r = call(sh, ops(sh)->iotlb_batch_end(sh->dev, asid));
 	return r < 0 ? err_errno(e, r, "%s: IOTLB batch end", sh->dev->name) : 0;
 }
 
@@ -134,7 +138,7 @@ static void rings_unmap(struct shadow *sh, unsigned strategy)
 	enum shadow_dir dir = sh->dir;
 
 	sh->dir = SHADOW_DIR_NONE;
-	ops(sh)->iotlb_batch_begin(sh->dev);
+	ops(sh)->iotlb_batch_begin(sh->dev, asid);
 	for (unsigned i = 0; i < sh->nq; i++) {
 		struct shadow_queue *q = &sh->q[i];
 		if (q->mapped) {
@@ -144,7 +148,7 @@ static void rings_unmap(struct shadow *sh, unsigned strategy)
 			sh->stats.maps--;
 		}
 	}
-	ops(sh)->iotlb_batch_end(sh->dev);
+	ops(sh)->iotlb_batch_end(sh->dev, asid);
 	for (unsigned i = 0; i < sh->nq; i++) {
 		struct shadow_queue *q = &sh->q[i];
 		if (q->svq_live)
@@ -174,6 +178,22 @@ static int rings_remap(struct shadow *sh, unsigned strategy)
 				r = call(sh, ops(sh)->iotlb_update(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
 								    sh->q[i].ring_size, sh->q[i].ring, VDPA_PERM_RW));
 		}
+	return r;
+}
+
+/* Maps tern's own memory (the control queue's shadow) again after a reset
+ * that dropped it; a no-op where mappings persist. Invalidated first for
+ * the same reason as rings_remap(). */
+static int own_remap(struct shadow *sh)
+{
+	int r = 0;
+
+	for (unsigned i = 0; !r && !persist(sh) && i < sh->nown; i++) {
+		struct shadow_own *o = &sh->own[i];
+		r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, o->asid, o->iova, o->size));
+		if (!r)
+			r = call(sh, ops(sh)->iotlb_update(sh->dev, o->asid, o->iova, o->size, o->hva, VDPA_PERM_RW));
+	}
 	return r;
 }
 
@@ -412,6 +432,9 @@ static int recover(struct shadow *sh)
 	rings_unmap(sh, sh->strategy);
 	sh->mode = SHADOW_PASSTHROUGH;
 	r = shadow_map_ram(sh);
+	/* the control queue's shadow lives on: its memory too */
+	if (!r)
+		r = own_remap(sh);
 	if (!r)
 		r = restart(sh, false);
 	if (r < 0)
@@ -468,12 +491,8 @@ static int remap_restart(struct shadow *sh, unsigned s, bool svq, struct undo *u
 	}
 	if (!r && !persist(sh))
 		r = rings_remap(sh, s);
-	for (unsigned i = 0; !r && !persist(sh) && i < sh->nown; i++) {
-		struct shadow_own *o = &sh->own[i];
-		r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, o->asid, o->iova, o->size));
-		if (!r)
-			r = call(sh, ops(sh)->iotlb_update(sh->dev, o->asid, o->iova, o->size, o->hva, VDPA_PERM_RW));
-	}
+	if (!r)
+		r = own_remap(sh);
 	return r ? r : restart(sh, svq);
 }
 

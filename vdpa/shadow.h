@@ -126,6 +126,11 @@ struct shadow {
 	struct shadow_stats stats;
 };
 
+/* The backend features to negotiate from those offered: each one tern
+ * uses, minus the ASID features when IOTLB_MSG_V2 is missing (a v1
+ * IOTLB message cannot name an ASID: its map would land in ASID 0). */
+uint64_t shadow_backend_wanted(uint64_t offered);
+
 /* Sets up the shadow side of dev (whose backend features are negotiated)
  * for a guest with memory mem, and maps guest RAM at IOVA = GPA. */
 int shadow_init(struct shadow *sh, struct vdpa_dev *dev, uint64_t backend, const struct guest_mem *mem,

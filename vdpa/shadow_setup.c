@@ -13,6 +13,20 @@
 
 #include "vdpa/shadow_priv.h"
 
+#define WANTED_BACKEND                                                                                      \
+	(BF(VDPA_BF_IOTLB_MSG_V2) | BF(VDPA_BF_IOTLB_BATCH) | BF(VDPA_BF_IOTLB_ASID) | BF(VDPA_BF_SUSPEND) |   \
+	 BF(VDPA_BF_RESUME) | BF(VDPA_BF_IOTLB_PERSIST) | BF(VDPA_BF_DESC_ASID) |                             \
+	 BF(VDPA_BF_ENABLE_AFTER_DRIVER_OK))
+
+uint64_t shadow_backend_wanted(uint64_t offered)
+{
+	uint64_t f = offered & WANTED_BACKEND;
+
+	if (!(f & BF(VDPA_BF_IOTLB_MSG_V2)))
+		f &= ~(BF(VDPA_BF_IOTLB_ASID) | BF(VDPA_BF_DESC_ASID));
+	return f;
+}
+
 int shadow_init(struct shadow *sh, struct vdpa_dev *dev, uint64_t backend, const struct guest_mem *mem,
 		unsigned nq, struct err *e)
 {

@@ -305,13 +305,26 @@ static int sim_get_iova_range(struct vdpa_dev *d, uint64_t *first, uint64_t *las
 	return 0;
 }
 
+/* The ASID an IOTLB message reaches, under the kernel's rules
+ * (drivers/vhost/vhost.c vhost_chr_write_iter, drivers/vhost/vdpa.c
+ * vhost_vdpa_process_iotlb_msg): a v1 message has no ASID field and goes
+ * to ASID 0; inside a batch any other ASID than the batch's is refused. */
+static int sim_msg_asid(const struct sim_net *s, unsigned *asid)
+{
+	if (!(s->backend & (1ull << VDPA_BF_IOTLB_MSG_V2)))
+		*asid = 0;
+	if (*asid >= NR_AS || (s->in_batch && s->batch_asid != *asid))
+		return -EINVAL;
+	return 0;
+}
+
 static int sim_iotlb_update(struct vdpa_dev *d, unsigned asid, uint64_t iova, uint64_t size, void *hva,
 			    unsigned perm)
 {
 	struct sim_net *s = to_sim(d);
 	int r;
 
-	if (asid >= NR_AS || iova + size - 1 > (1ull << 48) - 1)
+	if (sim_msg_asid(s, &asid) < 0 || iova + size - 1 > (1ull << 48) - 1)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	r = iotlb_map(&s->tlb[asid], iova, size, hva, perm);
@@ -328,7 +341,7 @@ static int sim_iotlb_invalidate(struct vdpa_dev *d, unsigned asid, uint64_t iova
 	struct sim_net *s = to_sim(d);
 	int r;
 
-	if (asid >= NR_AS)
+	if (sim_msg_asid(s, &asid) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	uint64_t mapped = 0;
@@ -347,10 +360,27 @@ static int sim_iotlb_invalidate(struct vdpa_dev *d, unsigned asid, uint64_t iova
 	return r;
 }
 
-static int sim_batch(struct vdpa_dev *d)
+/* Updates apply at once (batching only saves round trips), but a batch
+ * holds the kernel's rule: one ASID from its begin to its end. */
+static int sim_batch_begin(struct vdpa_dev *d, unsigned asid)
 {
-	(void)d;
-	return 0; /* updates apply at once; batching only saves round trips */
+	struct sim_net *s = to_sim(d);
+
+	if (sim_msg_asid(s, &asid) < 0)
+		return -EINVAL;
+	s->in_batch = true;
+	s->batch_asid = asid;
+	return 0;
+}
+
+static int sim_batch_end(struct vdpa_dev *d, unsigned asid)
+{
+	struct sim_net *s = to_sim(d);
+
+	if (sim_msg_asid(s, &asid) < 0)
+		return -EINVAL;
+	s->in_batch = false;
+	return 0;
 }
 
 static unsigned sim_group_num(struct vdpa_dev *d)
@@ -474,8 +504,8 @@ static const struct vdpa_ops sim_ops = {
 	.get_iova_range = sim_get_iova_range,
 	.iotlb_update = sim_iotlb_update,
 	.iotlb_invalidate = sim_iotlb_invalidate,
-	.iotlb_batch_begin = sim_batch,
-	.iotlb_batch_end = sim_batch,
+	.iotlb_batch_begin = sim_batch_begin,
+	.iotlb_batch_end = sim_batch_end,
 	.group_num = sim_group_num,
 	.as_num = sim_as_num,
 	.get_vring_group = sim_get_vring_group,

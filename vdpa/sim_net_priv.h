@@ -51,6 +51,9 @@ struct sim_net {
 	uint64_t dev_features, features, backend_offered, backend;
 	uint8_t status;
 	bool suspended;
+	/* an IOTLB batch is open, for this ASID (vhost_vdpa_process_iotlb_msg) */
+	bool in_batch;
+	unsigned batch_asid;
 	/* mac[6], status, max_virtqueue_pairs, mtu, speed, duplex,
 	 * rss_max_key_size, rss_max_indirection_table_length,
 	 * supported_hash_types (virtio 1.2 5.1.4; little endian) */

@@ -70,8 +70,11 @@ struct vdpa_ops {
 	int (*iotlb_update)(struct vdpa_dev *d, unsigned asid, uint64_t iova, uint64_t size, void *hva,
 			    unsigned perm);
 	int (*iotlb_invalidate)(struct vdpa_dev *d, unsigned asid, uint64_t iova, uint64_t size);
-	int (*iotlb_batch_begin)(struct vdpa_dev *d);
-	int (*iotlb_batch_end)(struct vdpa_dev *d);
+	/* A batch belongs to one address space: every update and invalidate
+	 * inside it, and its end, name the ASID its begin named (the kernel
+	 * refuses any other with EINVAL: vhost_vdpa_process_iotlb_msg). */
+	int (*iotlb_batch_begin)(struct vdpa_dev *d, unsigned asid);
+	int (*iotlb_batch_end)(struct vdpa_dev *d, unsigned asid);
 	unsigned (*group_num)(struct vdpa_dev *d);
 	unsigned (*as_num)(struct vdpa_dev *d);
 	int (*get_vring_group)(struct vdpa_dev *d, unsigned idx, unsigned *group);

@@ -254,8 +254,11 @@ static int vv_msg(struct vhost_vdpa *v, unsigned asid, uint8_t type, uint64_t io
 	uint8_t buf[sizeof(struct vhost_msg_v2)];
 	bool v2 = v->backend & (1ull << VHOST_BACKEND_F_IOTLB_MSG_V2);
 
-	if (asid && !(v->backend & (1ull << VHOST_BACKEND_F_IOTLB_ASID)))
-		return -EOPNOTSUPP; /* the kernel would silently use ASID 0 */
+	/* a v1 message has no ASID field and the kernel applies it to ASID 0;
+	 * without IOTLB_ASID it ignores the field: either way the map would
+	 * land silently in the guest's space */
+	if (asid && (!v2 || !(v->backend & (1ull << VHOST_BACKEND_F_IOTLB_ASID))))
+		return -EOPNOTSUPP;
 	size_t len = vhost_vdpa_iotlb_msg(buf, v2, asid, type, iova, size, uaddr, perm);
 	ssize_t w = write(v->fd, buf, len);
 	if (w == (ssize_t)len)
@@ -284,22 +287,22 @@ static int vv_iotlb_invalidate(struct vdpa_dev *d, unsigned asid, uint64_t iova,
 
 /* Batches collapse N updates into one table rebuild for set_map parents
  * (mlx5, VDUSE): without IOTLB_BATCH they are plain no-ops. */
-static int vv_batch_begin(struct vdpa_dev *d)
+static int vv_batch_begin(struct vdpa_dev *d, unsigned asid)
 {
 	struct vhost_vdpa *v = to_vv(d);
 
 	if (!(v->backend & (1ull << VHOST_BACKEND_F_IOTLB_BATCH)))
 		return 0;
-	return vv_msg(v, 0, VHOST_IOTLB_BATCH_BEGIN, 0, 0, 0, 0);
+	return vv_msg(v, asid, VHOST_IOTLB_BATCH_BEGIN, 0, 0, 0, 0);
 }
 
-static int vv_batch_end(struct vdpa_dev *d)
+static int vv_batch_end(struct vdpa_dev *d, unsigned asid)
 {
 	struct vhost_vdpa *v = to_vv(d);
 
 	if (!(v->backend & (1ull << VHOST_BACKEND_F_IOTLB_BATCH)))
 		return 0;
-	return vv_msg(v, 0, VHOST_IOTLB_BATCH_END, 0, 0, 0, 0);
+	return vv_msg(v, asid, VHOST_IOTLB_BATCH_END, 0, 0, 0, 0);
 }
 
 static unsigned vv_count(struct vdpa_dev *d, unsigned long req)
@@ -523,8 +526,8 @@ static int cycle(const char *path, struct err *e)
 	struct vdpa_vring_addr a = { 0x1000, 0x1000 + 16 * 8, 0x2000 };
 	kick = eventfd(0, EFD_CLOEXEC);
 	call = eventfd(0, EFD_CLOEXEC);
-	if ((r = o->iotlb_batch_begin(d)) < 0 || (r = o->iotlb_update(d, 0, 0x1000, 4096, page, VDPA_PERM_RW)) < 0 ||
-	    (r = o->iotlb_batch_end(d)) < 0 || (r = o->set_vring_num(d, 0, 8)) < 0 ||
+	if ((r = o->iotlb_batch_begin(d, 0)) < 0 || (r = o->iotlb_update(d, 0, 0x1000, 4096, page, VDPA_PERM_RW)) < 0 ||
+	    (r = o->iotlb_batch_end(d, 0)) < 0 || (r = o->set_vring_num(d, 0, 8)) < 0 ||
 	    (r = o->set_vring_base(d, 0, 0)) < 0 || (r = o->set_vring_addr(d, 0, &a)) < 0 ||
 	    (r = o->set_vring_kick(d, 0, kick)) < 0 || (r = o->set_vring_call(d, 0, call)) < 0) {
 		err_errno(e, r, "%s: queue set-up", path);

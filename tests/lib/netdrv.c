@@ -225,6 +225,7 @@ int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool 
 		return -EINVAL;
 	const struct vdpa_ops *o = d->dev->ops;
 	o->get_backend_features(d->dev, &bf);
+	bf = shadow_backend_wanted(bf);
 	if ((r = o->set_backend_features(d->dev, bf)) < 0)
 		return err_errno(e, r, "backend features");
 	if ((r = shadow_init(&d->sh, d->dev, bf, &d->vm.mem, 3, e)) < 0)

@@ -274,6 +274,22 @@ static int fail_resume(struct vdpa_dev *dev)
 	return -EIO;
 }
 
+/* A switch to SVQ whose rollback fails (the device's base and resume
+ * fail): it ends in one recovery. */
+static void switch_with_failed_rollback(struct netdrv *d)
+{
+	struct err e = { { 0 } };
+
+	real_ops = d->dev->ops;
+	struct vdpa_ops broken = *real_ops;
+	broken.get_vring_base = fail_get_vring_base;
+	broken.resume = fail_resume;
+	d->dev->ops = &broken;
+	assert_true(shadow_to_svq(&d->sh, &e) < 0);
+	d->dev->ops = real_ops;
+	assert_int_equal(d->sh.stats.recoveries, 1);
+}
+
 /* A switch whose rollback fails recovers by a reset and a drain: the
  * relay's queues from an earlier SVQ session, whose rings are gone, must
  * not be drained (it used to read an unmapped shadow ring: a crash). */
@@ -291,19 +307,59 @@ static void test_failed_rollback_after_earlier_session(void **state)
 	traffic(d, 50, 0);
 	assert_int_equal(shadow_to_passthrough(&d->sh, &e), 0);
 	traffic(d, 50, 0);
-	real_ops = d->dev->ops;
-	struct vdpa_ops broken = *real_ops;
-	broken.get_vring_base = fail_get_vring_base;
-	broken.resume = fail_resume;
-	d->dev->ops = &broken;
-	assert_true(shadow_to_svq(&d->sh, &e) < 0);
-	d->dev->ops = real_ops;
-	assert_int_equal(d->sh.stats.recoveries, 1);
+	switch_with_failed_rollback(d);
 	/* nothing of the old session was walked: no queue "broke" */
 	assert_int_equal(b.count, 0);
 	assert_int_equal(d->sh.relay.error, 0);
 	assert_int_equal(d->sh.mode, SHADOW_PASSTHROUGH);
 	traffic(d, 50, 8);
+	down(d);
+}
+
+/* A recovery on a device whose mappings do not survive a reset, with the
+ * control queue's shadow isolated in ASID 1: the recovery maps tern's own
+ * control-queue memory again, or the next guest command never completes. */
+static void test_recovery_maps_the_control_queue_again(void **state)
+{
+	struct err e = { { 0 } };
+	struct netdrv *d = netdrv_new(MEM, 1ull << VDPA_BF_IOTLB_PERSIST, true, &e);
+
+	(void)state;
+	if (!d)
+		fail_msg("netdrv_new: %s", e.msg);
+	assert_int_equal(d->cvq_asid, 1);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 1), 0);
+	assert_int_equal(shadow_force(&d->sh, 2, &e), 0);
+	switch_with_failed_rollback(d);
+	assert_int_equal(d->sh.mode, SHADOW_PASSTHROUGH);
+	traffic(d, 50, 8);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 0), 0);
+	down(d);
+}
+
+/* Without IOTLB_MSG_V2 an IOTLB message cannot name an ASID: tern then
+ * negotiates no ASID feature and keeps the control queue in ASID 0, where
+ * it works, instead of mapping its ring "in ASID 1" that lands in 0. */
+static void test_no_msg_v2_keeps_everything_in_asid_0(void **state)
+{
+	struct err e = { { 0 } };
+	struct netdrv *d = netdrv_new(MEM, 1ull << VDPA_BF_IOTLB_MSG_V2, true, &e);
+
+	(void)state;
+	if (!d)
+		fail_msg("netdrv_new: %s", e.msg);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 1), 0);
+	assert_int_equal(d->cvq_asid, 0);
+	assert_int_equal(shadow_backend_wanted(~0ull & ~(1ull << VDPA_BF_IOTLB_MSG_V2)) &
+				 ((1ull << VDPA_BF_IOTLB_ASID) | (1ull << VDPA_BF_DESC_ASID)),
+			 0);
+	traffic(d, 50, 0);
+	if (shadow_to_svq(&d->sh, &e) < 0)
+		fail_msg("switch: %s", e.msg);
+	assert_true(d->sh.strategy != 1);
+	traffic(d, 50, 8);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 0), 0);
+	assert_int_equal(shadow_to_passthrough(&d->sh, &e), 0);
 	down(d);
 }
 
@@ -350,6 +406,8 @@ int main(void)
 		cmocka_unit_test(test_broken_queue_reported),
 		cmocka_unit_test(test_failed_rollback_after_earlier_session),
 		cmocka_unit_test(test_thaw_kicks_strict_device),
+		cmocka_unit_test(test_recovery_maps_the_control_queue_again),
+		cmocka_unit_test(test_no_msg_v2_keeps_everything_in_asid_0),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -352,6 +352,43 @@ static void test_cost_model_sparse_128g(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* The kernel's IOTLB rules hold (drivers/vhost/vdpa.c
+ * vhost_vdpa_process_iotlb_msg, drivers/vhost/vhost.c
+ * vhost_chr_write_iter): inside a batch only its own ASID is accepted,
+ * its end included; a v1 message (no IOTLB_MSG_V2) reaches ASID 0 only. */
+static void test_iotlb_batch_holds_one_asid(void **state)
+{
+	struct env *v = *state;
+	const struct vdpa_ops *o = v->d->ops;
+	struct sim_net_stats st;
+	uint8_t *page = aligned_alloc(4096, 4096);
+	uint64_t bf;
+
+	o->get_backend_features(v->d, &bf);
+	assert_int_equal(o->set_backend_features(v->d, bf), 0);
+	assert_int_equal(o->iotlb_batch_begin(v->d, 0), 0);
+	assert_int_equal(o->iotlb_update(v->d, 1, 0x8000000, 4096, page, VDPA_PERM_RW), -EINVAL);
+	assert_int_equal(o->iotlb_invalidate(v->d, 1, 0x8000000, 4096), -EINVAL);
+	assert_int_equal(o->iotlb_batch_begin(v->d, 1), -EINVAL);
+	assert_int_equal(o->iotlb_batch_end(v->d, 1), -EINVAL);
+	assert_int_equal(o->iotlb_batch_end(v->d, 0), 0);
+	/* one batch per ASID is fine */
+	assert_int_equal(o->iotlb_batch_begin(v->d, 1), 0);
+	assert_int_equal(o->iotlb_update(v->d, 1, 0x8000000, 4096, page, VDPA_PERM_RW), 0);
+	assert_int_equal(o->iotlb_update(v->d, 0, 0x9000000, 4096, page, VDPA_PERM_RW), -EINVAL);
+	assert_int_equal(o->iotlb_batch_end(v->d, 1), 0);
+	assert_int_equal(o->iotlb_invalidate(v->d, 1, 0x8000000, 4096), 0);
+	/* v1 messages: the ASID is not on the wire, the map lands in ASID 0 */
+	assert_int_equal(o->set_backend_features(v->d, bf & ~(1ull << VDPA_BF_IOTLB_MSG_V2)), 0);
+	sim_net_get_stats(v->d, &st);
+	unsigned before = st.iotlb_entries;
+	assert_int_equal(o->iotlb_update(v->d, 1, 0x8000000, 4096, page, VDPA_PERM_RW), 0);
+	assert_int_equal(o->iotlb_invalidate(v->d, 0, 0x8000000, 4096), 0); /* it was ASID 0's */
+	sim_net_get_stats(v->d, &st);
+	assert_int_equal(st.iotlb_entries, before);
+	free(page);
+}
+
 /* A tern that restores or receives a migration on the same host binds the
  * same socket path while the old one still runs: the old one's exit must
  * not delete the new one's socket file (found by the two-VM migration
@@ -384,6 +421,7 @@ int main(void)
 		T(test_hostile_ring_needs_reset),
 		T(test_suspend_resume),
 		T(test_desc_asid),
+		T(test_iotlb_batch_holds_one_asid),
 		cmocka_unit_test(test_cost_model_sparse_128g),
 		cmocka_unit_test(test_wire_close_keeps_a_successors_socket),
 	};
