@@ -55,15 +55,15 @@ static void net_config_read(struct virtio_pci *vp, unsigned off, void *buf, unsi
 	net_announce_config(&n->announce, off, buf, len);
 }
 
-/* The control queue's index, if the driver negotiated one (virtio 1.x
- * 5.1.2: after the data queues, 2 * max_virtqueue_pairs with MQ). */
+/* The control queue's index, if the driver negotiated one: the device's
+ * queues are 2 * max_virtqueue_pairs + 1. */
 static int cvq_index(const struct virtio_pci *vp)
 {
 	uint64_t f = vp->driver_features;
 
 	if (!(f & (1ull << VNET_F_CTRL_VQ)))
 		return -1;
-	return (f & (1ull << VNET_F_MQ)) ? (int)vp->nqueues - 1 : 2;
+	return (int)cvq_queue_index(f, (uint16_t)((vp->nqueues - 1) / 2));
 }
 
 static void net_config_write(struct virtio_pci *vp, unsigned off, const void *buf, unsigned len)
@@ -381,7 +381,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 			       n->vdpa->name);
 	if (c->kernel && (r = check_pairs(n, f, c->queues, e)) < 0)
 		return r;
-	n->offered = f & ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
+	n->offered = cvq_guest_features(f);
 	n->svq = c->svq;
 	r = shadow_init(&n->sh, n->vdpa, n->backend_features, &vm->mem, n->vdpa->ops->vqs_count(n->vdpa), e);
 	if (r < 0)

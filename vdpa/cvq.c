@@ -17,8 +17,33 @@ void cvq_state_reset(struct net_ctrl_state *s, const uint8_t mac[6], uint64_t fe
 	s->promisc = true;
 	s->pairs = 1;
 	s->vlan_filtering = has(features, VNET_F_CTRL_VLAN);
-	/* offloads default to every negotiated guest offload: bits 1, 7-10 */
-	s->offloads = features & ((1ull << 1) | (0xfull << 7));
+	s->offloads = features & CVQ_GUEST_OFFLOADS_MASK;
+}
+
+/* by bit: transport ANY_LAYOUT (27), INDIRECT_DESC (28), EVENT_IDX (29),
+ * VERSION_1 (32), ORDER_PLATFORM (36, only ever makes the driver's
+ * barriers stronger); net CSUM .. CTRL_MAC_ADDR without the legacy GSO
+ * bits (0-3, 5, 7-23), GUEST_USO4/6 and HOST_USO (54-56), HASH_REPORT
+ * (57), RSS (60), RSC_EXT (61), STANDBY (62), SPEED_DUPLEX (63) */
+#define SHADOWABLE_FEATURES                                                                                 \
+	((0xfull << 0) | (1ull << 5) | (0x1ffffull << 7) | (7ull << 27) | (1ull << 32) | (1ull << 36) |     \
+	 (7ull << 54) | (1ull << 57) | (0xfull << 60))
+
+uint64_t cvq_guest_features(uint64_t device_features)
+{
+	return device_features & SHADOWABLE_FEATURES;
+}
+
+uint16_t cvq_pairs_max(uint64_t features, uint16_t max_pairs)
+{
+	bool n = has(features, VNET_F_MQ) || has(features, VNET_F_RSS);
+
+	return n && max_pairs ? max_pairs : 1;
+}
+
+unsigned cvq_queue_index(uint64_t features, uint16_t max_pairs)
+{
+	return 2u * cvq_pairs_max(features, max_pairs);
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -204,8 +229,8 @@ uint8_t cvq_apply(struct net_ctrl_state *s, const struct cvq_limits *lim, uint64
 		if (!has(features, VNET_F_CTRL_GUEST_OFFLOADS) || cmd[1] != CVQ_GUEST_OFFLOADS_SET || left != 8)
 			return CVQ_ERR;
 		uint64_t off = le32(p) | ((uint64_t)le32(p + 4) << 32);
-		if (off & ~features)
-			return CVQ_ERR; /* only negotiated offloads can be enabled */
+		if (off & ~(features & CVQ_GUEST_OFFLOADS_MASK))
+			return CVQ_ERR; /* only negotiated receive offloads can be enabled */
 		s->offloads = off;
 		return CVQ_OK;
 	}

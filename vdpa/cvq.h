@@ -50,10 +50,18 @@
 #define VNET_F_GUEST_ANNOUNCE 21
 #define VNET_F_MQ 22
 #define VNET_F_CTRL_MAC_ADDR 23
+#define VNET_F_GUEST_USO4 54
+#define VNET_F_GUEST_USO6 55
 #define VNET_F_HASH_REPORT 57
 #define VNET_F_RSS 60
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_ACCESS_PLATFORM 33
+
+/* The receive offloads GUEST_OFFLOADS_SET turns on and off, by feature
+ * bit (virtio 1.2 5.1.6.5.6.1): GUEST_CSUM (1), GUEST_TSO4/6, GUEST_ECN,
+ * GUEST_UFO (7-10), GUEST_USO4/6 (54, 55). A device starts with every one
+ * of them that was negotiated on. */
+#define CVQ_GUEST_OFFLOADS_MASK ((1ull << 1) | (0xfull << 7) | (3ull << 54))
 
 #define CVQ_CMD_MAX 4096 /* longest command accepted (bounce buffer) */
 
@@ -110,6 +118,22 @@ struct net_ctrl_state {
 /* Device defaults after reset (promiscuous on until the driver says
  * otherwise, as QEMU's model assumes; one pair). */
 void cvq_state_reset(struct net_ctrl_state *s, const uint8_t mac[6], uint64_t features);
+
+/* The features a guest of a vDPA net device is offered out of the
+ * device's: only those whose rings tern's shadow virtqueues can parse and
+ * whose state it records and replays (as QEMU's SVQ keeps a list).
+ * Packed rings, IN_ORDER, NOTIFICATION_DATA, RING_RESET, DEVICE_STATS,
+ * the notification-coalescing commands and any bit tern does not know
+ * stay hidden: a guest using them would defeat the switch or the replay. */
+uint64_t cvq_guest_features(uint64_t device_features);
+
+/* The control queue's index under negotiated features (virtio 1.2 5.1.2,
+ * Linux's virtnet_probe): 2N when MQ or RSS is negotiated, N being
+ * max_virtqueue_pairs, else 2. */
+unsigned cvq_queue_index(uint64_t features, uint16_t max_pairs);
+/* The queue pairs the device may use: max_virtqueue_pairs with MQ or RSS,
+ * else one. */
+uint16_t cvq_pairs_max(uint64_t features, uint16_t max_pairs);
 /* Applies one command (hdr: class, cmd; then payload). Returns CVQ_OK or
  * CVQ_ERR; s changes only on CVQ_OK. */
 uint8_t cvq_apply(struct net_ctrl_state *s, const struct cvq_limits *lim, uint64_t features, const uint8_t *cmd,

@@ -63,10 +63,10 @@ void cvq_limits_read(struct vdpa_dev *dev, uint64_t features, struct cvq_limits 
 	uint8_t cfg[24] = { 0 };
 
 	*lim = (struct cvq_limits){ .mac_table_max = 64, .max_pairs = 1 };
-	if (features & (1ull << VNET_F_MQ)) {
+	if (features & ((1ull << VNET_F_MQ) | (1ull << VNET_F_RSS))) {
 		uint16_t pairs = 0;
 		dev->ops->get_config(dev, 8, &pairs, 2);
-		lim->max_pairs = pairs ? pairs : 1;
+		lim->max_pairs = cvq_pairs_max(features, pairs);
 	}
 	/* the RSS fields exist with either feature (virtio 1.2 5.1.4) */
 	if ((features & ((1ull << VNET_F_RSS) | (1ull << VNET_F_HASH_REPORT))) &&
@@ -623,7 +623,7 @@ int cvq_record_unpack(const struct cvq_record *r, const struct cvq_rss *rss, uin
 	for (unsigned i = 0; i < r->multi_count; i++)
 		if (!(r->multi[i][0] & 1))
 			return err_set(e, -EPROTO, "control-queue state: unicast address in the multicast table");
-	if (r->offloads & ~features)
+	if (r->offloads & ~(features & CVQ_GUEST_OFFLOADS_MASK))
 		return err_set(e, -EPROTO, "control-queue state: offloads 0x%llx were not negotiated",
 			       (unsigned long long)r->offloads);
 	cvq_state_reset(s, r->mac, features);

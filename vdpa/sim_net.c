@@ -166,7 +166,7 @@ static bool process_tx(struct sim_net *s, unsigned pair)
 static unsigned steer(const struct sim_net *s, const uint8_t *f, size_t len)
 {
 	uint32_t h = 2166136261u;
-	unsigned pairs = neg(s, VNET_F_MQ) ? s->ctrl.pairs : 1;
+	unsigned pairs = cvq_pairs_max(s->features, s->ctrl.pairs);
 	int q = cvq_rss_queue(&s->ctrl, f, len);
 
 	if (q >= 0)

@@ -543,7 +543,7 @@ struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e)
 			   (1ull << VNET_F_CTRL_VQ) | (1ull << VNET_F_CTRL_RX) | (1ull << VNET_F_CTRL_VLAN) |
 			   (1ull << VNET_F_CTRL_RX_EXTRA) | (1ull << VNET_F_GUEST_ANNOUNCE) |
 			   (1ull << VNET_F_CTRL_MAC_ADDR) | (1ull << VNET_F_CTRL_GUEST_OFFLOADS) |
-			   (1ull << VNET_F_RSS) | (1ull << VNET_F_GUEST_CSUM) | (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
+			   (1ull << VNET_F_RSS) | (1ull << VNET_F_GUEST_CSUM) | (1ull << VNET_F_GUEST_USO4) | (1ull << VNET_F_GUEST_USO6) | (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
 			   (cfg->max_pairs > 1 ? 1ull << VNET_F_MQ : 0)) &
 			  ~cfg->features_off;
 	if (cfg->hash_report)

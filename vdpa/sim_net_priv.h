@@ -95,7 +95,7 @@ static inline unsigned hdr_len(const struct sim_net *s)
 
 static inline unsigned cvq_index(const struct sim_net *s)
 {
-	return 2u * s->cfg.max_pairs;
+	return cvq_queue_index(s->features, s->cfg.max_pairs);
 }
 
 static inline bool has_cvq(const struct sim_net *s)

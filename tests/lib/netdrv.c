@@ -234,7 +234,8 @@ int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool 
 	f &= (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VNET_F_MAC) |
 	     (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VNET_F_CTRL_VQ) | (1ull << VNET_F_CTRL_RX) |
 	     (ctrl ? (1ull << VNET_F_CTRL_VLAN) | (1ull << VNET_F_CTRL_RX_EXTRA) | (1ull << VNET_F_CTRL_MAC_ADDR) |
-			(1ull << VNET_F_RSS)
+			(1ull << VNET_F_RSS) | (1ull << VNET_F_CTRL_GUEST_OFFLOADS) | (1ull << VNET_F_GUEST_CSUM) |
+			(1ull << VNET_F_GUEST_USO4) | (1ull << VNET_F_GUEST_USO6)
 		      : 0);
 	if ((r = shadow_set_features(&d->sh, f)) < 0)
 		return err_errno(e, r, "features");

@@ -137,6 +137,35 @@ static void test_replay_pipelined_and_serial(void **state)
 	}
 }
 
+/* A guest that turned off exactly its UDP segmentation offloads: the
+ * device's defaults have them on (every negotiated receive offload), so
+ * the replay must say so, and a GUEST_OFFLOADS_SET naming a bit that is
+ * no receive offload is refused. */
+static void test_replay_offloads_without_uso(void **state)
+{
+	struct netdrv *d = up();
+	struct net_ctrl_state want, got;
+	struct err e = { { 0 } };
+	const uint64_t uso = (1ull << VNET_F_GUEST_USO4) | (1ull << VNET_F_GUEST_USO6);
+	unsigned sent = 0;
+
+	(void)state;
+	assert_true((d->cvq.features & uso) == uso);
+	cvq_state_reset(&want, d->mac, d->cvq.features);
+	assert_true((want.offloads & uso) == uso);
+	uint8_t set[2 + 8] = { CVQ_GUEST_OFFLOADS, CVQ_GUEST_OFFLOADS_SET };
+	uint64_t ctrl_vq = 1ull << VNET_F_CTRL_VQ; /* negotiated, but no offload */
+	memcpy(set + 2, &ctrl_vq, 8);
+	assert_int_equal(netdrv_cvq_raw(d, set, sizeof(set), 1), CVQ_ERR);
+	want.offloads &= ~uso;
+	if (cvq_shadow_replay(&d->cvq, &want, true, &sent, &e) < 0)
+		fail_msg("replay: %s", e.msg);
+	assert_int_equal(sent, 1);
+	cvq_shadow_record(&d->cvq, &got);
+	assert_int_equal(got.offloads, want.offloads);
+	down(d);
+}
+
 static void test_replay_nack_is_reported(void **state)
 {
 	struct net_ctrl_state want;
@@ -347,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_device_nack_leaves_the_record),
 		cmocka_unit_test(test_replay_pipelined_and_serial),
 		cmocka_unit_test(test_replay_nack_is_reported),
+		cmocka_unit_test(test_replay_offloads_without_uso),
 		cmocka_unit_test(test_record_round_trip_and_refusals),
 		cmocka_unit_test(test_rss_replay_and_record),
 		cmocka_unit_test(test_command_in_flight_at_a_reset_is_answered),

@@ -321,6 +321,29 @@ static void test_rss_hostile(void **state)
 	assert_int_equal(s.pairs, 1);
 }
 
+/* What a guest is offered out of a device's features: nothing tern's
+ * shadow cannot parse or replay, and everything it can. */
+static void test_guest_features(void **state)
+{
+	static const unsigned hidden[] = { 33 /* ACCESS_PLATFORM */, 34 /* RING_PACKED */, 35 /* IN_ORDER */,
+					   38 /* NOTIFICATION_DATA */, 40 /* RING_RESET */, 50 /* DEVICE_STATS */,
+					   52 /* VQ_NOTF_COAL */, 53 /* NOTF_COAL */, 59 /* GUEST_HDRLEN */,
+					   4, 6, 24, 30, 41, 49 };
+	static const unsigned kept[] = { 0, 1, 2, 3, 5, 7, 10, 14, 15, 16, 17, 22, 23, 28, 29, 32, 54, 55, 57, 60 };
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+		assert_int_equal(cvq_guest_features(1ull << hidden[i]), 0);
+	for (unsigned i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		assert_int_equal(cvq_guest_features(1ull << kept[i]), 1ull << kept[i]);
+	/* the GUEST_OFFLOADS_SET defaults follow: USO is among them */
+	struct net_ctrl_state st;
+	const uint8_t own[6] = { 0x52, 0x54, 0, 0, 0, 1 };
+	cvq_state_reset(&st, own, ~0ull);
+	assert_int_equal(st.offloads, CVQ_GUEST_OFFLOADS_MASK);
+	assert_true(st.offloads & (1ull << VNET_F_GUEST_USO4));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_toeplitz),
 		cmocka_unit_test(test_rss),
 		cmocka_unit_test(test_rss_hostile),
+		cmocka_unit_test(test_guest_features),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "tests/unit/unit.h"
 #include "vdpa/cvq.h"
+#include "vdpa/cvq_shadow.h"
 #include "vdpa/sim_net.h"
 #include "vdpa/vring.h"
 #include "vdpa/wire.h"
@@ -413,6 +414,46 @@ static void test_wire_close_keeps_a_successors_socket(void **state)
 	rmdir(dir);
 }
 
+/* With RSS but without MQ the control queue still follows every pair
+ * (virtio 1.2 5.1.2): index 2N, N read from max_virtqueue_pairs. The
+ * software device, the front end (same function) and the control-queue
+ * limits agree on it; without either feature it is queue 2. */
+static void test_cvq_index_with_rss_without_mq(void **state)
+{
+	struct err e = { { 0 } };
+	char path[64], peer[64];
+	struct cvq_limits lim;
+	unsigned group;
+	uint64_t f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/tern-simtest-%d-rss", getpid());
+	snprintf(peer, sizeof(peer), "/tmp/tern-simtest-%d-rss-peer", getpid());
+	struct sim_net_config c = { .mac = { 0x52, 0x54, 0, 0, 0, 2 }, .max_pairs = 2, .mtu = 1500,
+				    .features_off = 1ull << VNET_F_MQ, .socket_path = path, .peer_path = peer };
+	struct vdpa_dev *d = sim_net_create(&c, &e);
+	if (!d)
+		fail_msg("sim_net_create: %s", e.msg);
+	const struct vdpa_ops *o = d->ops;
+	assert_int_equal(o->vqs_count(d), 5);
+	o->get_features(d, &f);
+	assert_false(f & (1ull << VNET_F_MQ));
+	assert_true(f & (1ull << VNET_F_RSS));
+	f &= (1ull << VIRTIO_F_VERSION_1) | (1ull << VNET_F_CTRL_VQ) | (1ull << VNET_F_RSS);
+	assert_int_equal(cvq_queue_index(f, 2), 4);
+	assert_int_equal(cvq_queue_index(f & ~(1ull << VNET_F_RSS), 2), 2);
+	assert_int_equal(cvq_queue_index(f | (1ull << VNET_F_MQ), 2), 4);
+	assert_int_equal(o->set_status(d, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER), 0);
+	assert_int_equal(o->set_features(d, f), 0);
+	assert_int_equal(o->get_vring_group(d, 4, &group), 0);
+	assert_int_equal(group, 1); /* the control queue's group */
+	assert_int_equal(o->get_vring_group(d, 2, &group), 0);
+	assert_int_equal(group, 0); /* an RX queue */
+	cvq_limits_read(d, f, &lim);
+	assert_int_equal(lim.max_pairs, 2);
+	o->destroy(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +465,7 @@ int main(void)
 		T(test_iotlb_batch_holds_one_asid),
 		cmocka_unit_test(test_cost_model_sparse_128g),
 		cmocka_unit_test(test_wire_close_keeps_a_successors_socket),
+		cmocka_unit_test(test_cvq_index_with_rss_without_mq),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
