@@ -75,6 +75,7 @@ LIB_SRCS += vdpa/wire.c
 LIB_SRCS += vdpa/sim_net.c
 LIB_SRCS += vdpa/sim_net_ctl.c
 LIB_SRCS += vdpa/vduse.c
+LIB_SRCS += vdpa/vduse_iotlb.c
 LIB_SRCS += vmm/api.c
 LIB_SRCS += vmm/api_http.c
 LIB_SRCS += vmm/api_vm.c

@@ -109,6 +109,7 @@ int cvq_shadow_init(struct cvq_shadow *c, struct vdpa_dev *dev, unsigned idx, ui
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	cvq_state_reset(&c->rec, mac, features);
+	c->timeout_ms = REPLAY_TIMEOUT_MS;
 	return 0;
 }
 
@@ -194,7 +195,9 @@ static void guest_commands(struct cvq_shadow *c)
 {
 	uint8_t *cmd = slot(c, 0);
 
-	while (!c->busy) {
+	/* slot 0 may still be the device's (an unanswered replay): the guest
+	 * waits until the device has answered it */
+	while (!c->busy && !c->owed) {
 		int r = vring_dev_pop(&c->guest, &c->chain);
 		if (r <= 0) {
 			if (r < 0)
@@ -231,23 +234,91 @@ static void guest_commands(struct cvq_shadow *c)
 	}
 }
 
-/* Lock held: the device answered the command on the ring. */
+/* Lock held: the device answered replayed command s, which it owed; it
+ * applied it if it said OK, so the record does too. */
+static void owed_answered(struct cvq_shadow *c, unsigned s)
+{
+	if (slot(c, s)[ACK_OFF] == CVQ_OK)
+		cvq_apply(&c->rec, &c->lim, c->features, slot(c, s), c->owed_len[s]);
+	else
+		c->nacked++;
+	c->owed &= ~(1u << s);
+}
+
+static uint8_t replay_fold(const struct cvq_shadow *c, const struct net_ctrl_state *want);
+
+/* Lock held, the device having said OK to a guest command: a mode tern
+ * folded on for an overflowing table and that the record no longer needs
+ * (the table fits now) goes off again, as the guest's own setting of it
+ * would have left it; true while that command is on the device (slot 1),
+ * the guest's answer waiting for it. */
+static bool fold_fixup(struct cvq_shadow *c)
+{
+	const bool on[3] = { c->rec.promisc, c->rec.allmulti, c->rec.alluni };
+	uint8_t need = replay_fold(c, &c->rec);
+
+	for (uint8_t m = 0; m < 3; m++) {
+		if (!(c->folded & (1u << m)) || (need & (1u << m)))
+			continue;
+		if (on[m]) { /* the guest wants it on now: it is the guest's */
+			c->folded &= (uint8_t)~(1u << m);
+			continue;
+		}
+		const uint8_t off[3] = { CVQ_RX, m, 0 };
+		memcpy(slot(c, 1), off, sizeof(off));
+		place(c, 1, sizeof(off));
+		c->fixing = true;
+		c->fix_mode = m;
+		signal_fd(c->dev_kick);
+		return true;
+	}
+	return false;
+}
+
+/* Lock held: the device answered the command(s) on the ring. */
 static void device_answers(struct cvq_shadow *c)
 {
 	int s;
 
-	while (c->busy && (s = take_used(c, 1)) != -1) {
-		if (s < 0) {
-			pr_warn("%s: the device's control queue returned a command it was not given", c->dev->name);
+	while ((c->busy || c->owed) && (s = take_used(c, CVQS_SLOTS)) != -1) {
+		if (s >= 0 && (c->owed & (1u << s))) {
+			owed_answered(c, (unsigned)s);
+			continue;
+		}
+		if (s == 1 && c->fixing) {
+			c->fixing = false;
+			if (slot(c, 1)[ACK_OFF] == CVQ_OK)
+				c->folded &= (uint8_t)~(1u << c->fix_mode);
+			else /* the device keeps the mode on; the next command tries again */
+				pr_warn("%s: the device refused to turn RX mode %u off again", c->dev->name, c->fix_mode);
+			if (slot(c, 1)[ACK_OFF] == CVQ_OK && fold_fixup(c))
+				continue;
 			c->busy = false;
-			answer(c, CVQ_ERR);
+			answer(c, CVQ_OK);
+			continue;
+		}
+		if (s != 0 || !c->busy || c->fixing) {
+			/* nothing tern can match it to: the device is broken; the
+			 * guest is answered rather than left waiting */
+			pr_warn("%s: the device's control queue returned a command it was not given", c->dev->name);
+			c->owed = 0;
+			c->fixing = false;
+			if (c->busy) {
+				c->busy = false;
+				answer(c, CVQ_ERR);
+			}
 			return;
 		}
 		uint8_t ack = slot(c, 0)[ACK_OFF];
-		if (ack == CVQ_OK)
+		if (ack == CVQ_OK) {
 			c->rec = c->trial; /* only what the device acknowledged */
-		else
+			if (slot(c, 0)[0] == CVQ_RX && slot(c, 0)[1] < 3) /* the guest's own word on the mode */
+				c->folded &= (uint8_t)~(1u << slot(c, 0)[1]);
+			if (fold_fixup(c))
+				continue;
+		} else {
 			c->nacked++;
+		}
 		c->busy = false;
 		answer(c, ack == CVQ_OK ? CVQ_OK : CVQ_ERR);
 	}
@@ -368,6 +439,28 @@ static bool has(uint64_t f, unsigned bit)
 	return f & (1ull << bit);
 }
 
+/* The RX modes (bit m: mode m, PROMISC .. ALLUNI) a device is told to turn
+ * on beyond want's, to pass what a table tern could not hold would have
+ * passed, as on a device that fell back: ALLUNI for unicast (PROMISC
+ * without CTRL_RX_EXTRA, which has no ALLUNI), ALLMULTI for multicast. The
+ * record keeps the guest's own modes and the overflow; the shadow turns a
+ * folded mode off again once the guest's tables fit (fold_fixup()). */
+static uint8_t replay_fold(const struct cvq_shadow *c, const struct net_ctrl_state *want)
+{
+	bool extra = c->features & (1ull << VNET_F_CTRL_RX_EXTRA);
+	uint8_t f = 0;
+
+	if (want->uni_overflow)
+		f |= extra ? 1u << CVQ_RX_ALLUNI : 1u << CVQ_RX_PROMISC;
+	if (want->multi_overflow)
+		f |= 1u << CVQ_RX_ALLMULTI;
+	const bool on[3] = { want->promisc, want->allmulti, want->alluni };
+	for (unsigned m = 0; m < 3; m++)
+		if (on[m])
+			f &= (uint8_t)~(1u << m);
+	return f;
+}
+
 /* The commands that take a device from its defaults to want. */
 static unsigned replay_list(const struct cvq_shadow *c, const struct net_ctrl_state *want, struct replay_cmd *list)
 {
@@ -390,11 +483,9 @@ static unsigned replay_list(const struct cvq_shadow *c, const struct net_ctrl_st
 		off += 4 + (size_t)nm * 6;
 		put_cmd(list, &n, CVQ_MAC, CVQ_MAC_TABLE_SET, t, off, "MAC_TABLE_SET");
 	}
-	/* a table tern could not hold: what the guest asked for passes
-	 * anyway, as it would have on a device that fell back */
 	bool extra = has(f, VNET_F_CTRL_RX_EXTRA);
-	bool promisc = want->promisc || (!extra && (want->uni_overflow || want->multi_overflow));
-	const bool modes[6] = { promisc, want->allmulti || want->multi_overflow, want->alluni || want->uni_overflow,
+	uint8_t fold = replay_fold(c, want);
+	const bool modes[6] = { want->promisc || (fold & 1), want->allmulti || (fold & 2), want->alluni || (fold & 4),
 				want->nomulti, want->nouni, want->nobcast };
 	const bool defs[6] = { def.promisc, def.allmulti, def.alluni, def.nomulti, def.nouni, def.nobcast };
 	static const char *const names[6] = { "RX_PROMISC", "RX_ALLMULTI", "RX_ALLUNI", "RX_NOMULTI", "RX_NOUNI",
@@ -444,12 +535,18 @@ static unsigned replay_list(const struct cvq_shadow *c, const struct net_ctrl_st
 	return n;
 }
 
-/* Waits for the device's answers to the commands in slots [0, n). */
-static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned first, unsigned n, struct err *e)
+/* Lock held. Waits for the device's answers to the commands in slots
+ * [0, n) (list[first ..]), applying each one it acknowledged to *applied:
+ * what the device holds. A NACK does not stop the wait (the rest of the
+ * batch is the device's until answered): the first is reported after.
+ * Silence leaves the unanswered slots owed (struct cvq_shadow). */
+static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned first, unsigned n,
+		   struct net_ctrl_state *applied, struct err *e)
 {
-	unsigned got = 0;
+	uint32_t pending = n >= 32 ? ~0u : (1u << n) - 1;
+	int nack = -1;
 
-	while (got < n) {
+	while (pending) {
 		int s = take_used(c, n);
 		if (s == -1) {
 			/* With EVENT_IDX, used_event still names the first answer
@@ -463,46 +560,52 @@ static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned
 		}
 		if (s == -1) {
 			struct pollfd p = { c->dev_call, POLLIN, 0 };
-			if (poll(&p, 1, REPLAY_TIMEOUT_MS) == 0)
-				return err_set(e, -ETIMEDOUT, "%s: the device did not answer the replayed %s in %d ms",
-					       c->dev->name, list[first + got].what, REPLAY_TIMEOUT_MS);
+			if (poll(&p, 1, (int)c->timeout_ms) == 0) {
+				c->owed = pending;
+				for (unsigned i = 0; i < n; i++)
+					c->owed_len[i] = (uint16_t)list[first + i].len;
+				return err_set(e, -ETIMEDOUT, "%s: the device did not answer the replayed %s in %u ms",
+					       c->dev->name, list[first + (unsigned)__builtin_ctz(pending)].what,
+					       c->timeout_ms);
+			}
 			drain(c->dev_call);
 			continue;
 		}
-		if (s < 0)
+		if (s < 0 || !(pending & (1u << s)))
 			return err_set(e, -EPROTO, "%s: the device's control queue returned a command it was not given",
 				       c->dev->name);
-		if (slot(c, (unsigned)s)[ACK_OFF] != CVQ_OK)
-			return err_set(e, -EPROTO, "%s: the device refused the replayed %s (ack %u)", c->dev->name,
-				       list[first + (unsigned)s].what, slot(c, (unsigned)s)[ACK_OFF]);
-		got++;
+		pending &= ~(1u << s);
+		if (slot(c, (unsigned)s)[ACK_OFF] == CVQ_OK)
+			cvq_apply(applied, &c->lim, c->features, list[first + (unsigned)s].b, list[first + (unsigned)s].len);
+		else if (nack < 0)
+			nack = s;
 	}
+	if (nack >= 0)
+		return err_set(e, -EPROTO, "%s: the device refused the replayed %s (ack %u)", c->dev->name,
+			       list[first + (unsigned)nack].what, slot(c, (unsigned)nack)[ACK_OFF]);
 	return 0;
 }
 
-/* Lock held. A guest command was on the device when tern reset it. The
- * device restarted at the shadow ring's used index, so it takes the
- * command again from the ring: its answer goes to the guest (who would
- * otherwise wait for ever) and, if OK, into the record, before anything
- * is replayed after it. */
-static int settle_guest_command(struct cvq_shadow *c, struct err *e)
+/* Lock held. Commands were on the device when tern reset it (a guest's, or
+ * replayed ones it owed). The device restarted at the shadow ring's used
+ * index, so it takes them again from the ring: their answers go to the
+ * guest (who would otherwise wait for ever) and, if OK, into the record,
+ * before anything is replayed after them. If the device stays silent they
+ * stay on it, and nothing is replayed: the device, stuck on them, would
+ * not take more, and a new command in their slots would be matched to
+ * their answers. */
+static int settle(struct cvq_shadow *c, struct err *e)
 {
 	signal_fd(c->dev_kick);
 	for (;;) {
 		device_answers(c);
-		if (!c->busy)
+		if (!c->busy && !c->owed)
 			return 0;
 		struct pollfd p = { c->dev_call, POLLIN, 0 };
-		if (poll(&p, 1, REPLAY_TIMEOUT_MS) == 0) {
-			/* the device is not answering: the guest gets ERR rather
-			 * than waiting for ever, and the caller reports that
-			 * nothing was replayed (the device, stuck on that entry,
-			 * would not take a replay either) */
-			c->busy = false;
-			answer(c, CVQ_ERR);
-			return err_set(e, -ETIMEDOUT, "%s: the device did not answer the guest's control command "
-						      "it had when reset, in %d ms", c->dev->name, REPLAY_TIMEOUT_MS);
-		}
+		if (poll(&p, 1, (int)c->timeout_ms) == 0)
+			return err_set(e, -ETIMEDOUT, "%s: the device did not answer the control command%s it had "
+						      "when reset, in %u ms", c->dev->name, c->busy ? " of the guest" : "s replayed",
+				       c->timeout_ms);
 		drain(c->dev_call);
 	}
 }
@@ -524,7 +627,7 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 		free(list);
 		return err_set(e, -EBUSY, "%s: a guest control command is in flight", c->dev->name);
 	}
-	if (c->busy && (r = settle_guest_command(c, e)) < 0) {
+	if ((c->busy || c->owed) && (r = settle(c, e)) < 0) {
 		pthread_mutex_unlock(&c->lock);
 		free(list);
 		return r;
@@ -533,7 +636,11 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 		want = &c->rec;
 	n = replay_list(c, want, list);
 
-	*sent = n;
+	/* The device starts from its defaults; what it acknowledges builds
+	 * up what it holds, which is the record whatever happens. */
+	struct net_ctrl_state applied;
+	uint8_t fold = replay_fold(c, want);
+	cvq_state_reset(&applied, c->default_mac, c->features);
 	for (unsigned first = 0; r == 0 && first < n; first += per) {
 		unsigned k = n - first < per ? n - first : per;
 		for (unsigned s = 0; s < k; s++) {
@@ -541,10 +648,13 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 			place(c, s, list[first + s].len);
 		}
 		signal_fd(c->dev_kick);
-		r = collect(c, list, first, k, e);
+		*sent += k;
+		r = collect(c, list, first, k, &applied, e);
 	}
-	if (r == 0 && want != &c->rec)
-		c->rec = *want;
+	/* on success the device holds want (and the folded modes); else
+	 * exactly what it said OK to, the folded modes among them as modes */
+	c->rec = r == 0 ? *want : applied;
+	c->folded = r == 0 ? fold : 0;
 	pthread_mutex_unlock(&c->lock);
 	free(list);
 	return r;

@@ -73,6 +73,20 @@ struct cvq_shadow {
 	/* what the thread has on the device (one guest command at a time) */
 	bool busy;
 	uint16_t busy_slot;
+	/* replayed commands the device has not answered yet (a replay that
+	 * timed out): bit s for slot s, and each one's length. No guest
+	 * command goes to the device, and no replay starts, until they are
+	 * answered; an OK among them goes into the record then, since the
+	 * device applied it. */
+	uint32_t owed;
+	uint16_t owed_len[CVQS_SLOTS];
+	/* RX modes (bit m: PROMISC, ALLMULTI, ALLUNI) a replay turned on in
+	 * the device, beyond the record, for a table too large to record:
+	 * turned off again (slot 1, while the guest command that made its
+	 * table fit waits for its answer) once no longer needed. */
+	uint8_t folded, fix_mode;
+	bool fixing;
+	unsigned timeout_ms;        /* a replay's wait for each answer (5000) */
 	struct vring_chain chain;   /* the guest command being answered */
 	struct net_ctrl_state trial; /* the record if the device says OK */
 	/* the record, and who reads it */
@@ -114,12 +128,20 @@ void cvq_shadow_exit(struct cvq_shadow *c);
 /* Sends want's state to the device (which must be running, with its data
  * queues not yet): only what differs from the device's defaults, with up
  * to CVQS_SLOTS commands in flight when pipelined, else one at a time.
- * Any NACK (or silence for 5 s) fails with a message naming the command;
- * on success the record is want. The thread, if running, waits meanwhile
- * (-EBUSY if a guest command is on the device). want NULL: the record
- * itself, after a reset - a guest command the device had then is taken
- * again and answered first (the guest never waits for ever), and the
- * record replayed includes it if the device said OK. */
+ * Any NACK (or silence for timeout_ms) fails with a message naming the
+ * command. The record is always what the device holds: on success want
+ * (a MAC table too large to record passes on the device through ALLUNI,
+ * or PROMISC without RX_EXTRA, and ALLMULTI, which the shadow turns off
+ * again once the guest's tables fit), after a NACK the defaults plus every command the
+ * device acknowledged (a failed batch is collected whole first), after
+ * silence the same, with the unanswered commands owed: neither a guest
+ * command nor another replay reaches the device until it answers them.
+ * The thread, if running, waits meanwhile (-EBUSY if a guest command is
+ * on the device). want NULL: the record itself, after a reset - what the
+ * device had then (a guest command, owed commands) is taken again and
+ * answered first, and the record replayed includes what it said OK to;
+ * if it stays silent, nothing is replayed (-ETIMEDOUT). *sent: commands
+ * placed on the device. */
 int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, bool pipelined, unsigned *sent,
 		      struct err *e);
 /* Paused, the thread answers nothing and takes no guest command, so the

@@ -16,9 +16,11 @@
  *
  * Memory: VDUSE is a VA-mode parent. VDUSE_IOTLB_GET_FD hands out the file
  * behind each kernel IOTLB entry (the VMM's memfd); we mmap it and give the
- * device the same IOVA range in ASID 0. The kernel keeps its IOTLB across a
- * reset; the device, run without IOTLB_PERSIST, drops its own, so after each
- * reset the mappings we hold are given to it again.
+ * device the same IOVA range in ASID 0 (vdpa/vduse_iotlb.c: an update
+ * never takes an unchanged range away from a running device). The kernel
+ * keeps its IOTLB across a reset; the device, run without IOTLB_PERSIST,
+ * drops its own, so after each reset the mappings we hold are given to it
+ * again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,10 +41,10 @@
 #include "vdpa/cvq.h"
 #include "vdpa/sim_net.h"
 #include "vdpa/vduse.h"
+#include "vdpa/vduse_iotlb.h"
 
 #define VDUSE_CONTROL "/dev/vduse/control"
 #define VDUSE_NR_VQS 2         /* rx0, tx0: one pair and no CVQ on 6.12 */
-#define VDUSE_MAX_MAPS 256     /* IOTLB entries we mirror; more are refused */
 #define VDUSE_VQ_ALIGN 4096
 #define VDUSE_ID_NET 1
 #define VDUSE_DESTROY_TRIES 200 /* x 10 ms: how long EBUSY is waited out */
@@ -57,14 +59,6 @@
 _Static_assert(VDUSE_ACCESS_RO == VDPA_PERM_RO && VDUSE_ACCESS_WO == VDPA_PERM_WO &&
 		       VDUSE_ACCESS_RW == VDPA_PERM_RW,
 	       "VDUSE and vdpa permission encodings differ");
-
-struct vduse_map {
-	uint64_t start, last; /* the kernel's IOTLB entry, inclusive */
-	void *base;           /* our mmap of its file (page-aligned) ... */
-	size_t len;           /* ... and its length */
-	uint8_t *hva;         /* where start lies inside it */
-	unsigned perm;        /* VDPA_PERM_* */
-};
 
 struct vduse_net {
 	const char *name;                  /* /dev/vduse/NAME, the vdpa device name */
@@ -82,8 +76,7 @@ struct vduse_net {
 	bool vq_started[VDUSE_NR_VQS];     /* queue handed to the device at DRIVER_OK */
 	uint8_t status;                    /* last status the kernel got OK for */
 	unsigned irq_errors;               /* failed injections (warnings are rate-limited) */
-	unsigned nr_maps;                  /* used entries of maps[], unordered */
-	struct vduse_map maps[VDUSE_MAX_MAPS];
+	struct vduse_iotlb tlb;            /* the kernel's IOTLB, mirrored into the device */
 };
 
 int vduse_net_dev_config(const uint8_t config[VDUSE_NET_CONFIG_SIZE], uint64_t features, const char *name,
@@ -116,103 +109,17 @@ int vduse_net_dev_config(const uint8_t config[VDUSE_NET_CONFIG_SIZE], uint64_t f
 	return 0;
 }
 
-/* ---- IOTLB mirror ------------------------------------------------------- */
+/* ---- IOTLB mirror (vdpa/vduse_iotlb.c) ------------------------------------ */
 
-/* Drops every mapping of ours that overlaps [start, last]: from the device
- * first (it stops using the memory once the call returns), then our mmap. */
-static void vduse_unmap_range(struct vduse_net *v, uint64_t start, uint64_t last)
+static int vduse_get_fd(void *opaque, struct vduse_iotlb_entry *en)
 {
-	for (unsigned i = 0; i < v->nr_maps;) {
-		struct vduse_map *m = &v->maps[i];
-		int r;
+	struct vduse_net *v = opaque;
+	int fd = ioctl(v->dev_fd, VDUSE_IOTLB_GET_FD, en);
 
-		if (m->last < start || m->start > last) {
-			i++;
-			continue;
-		}
-		r = v->sim->ops->iotlb_invalidate(v->sim, 0, m->start, m->last - m->start + 1);
-		if (r < 0) /* the device may still use it: leak it rather than pull it away */
-			pr_warn("vduse-net %s: device IOTLB invalidate [0x%" PRIx64 ", 0x%" PRIx64 "]: %s", v->name,
-				m->start, m->last, strerror(-r));
-		else
-			munmap(m->base, m->len);
-		*m = v->maps[--v->nr_maps];
-	}
+	return fd < 0 ? -errno : fd;
 }
 
-/* Maps one kernel IOTLB entry (fd from VDUSE_IOTLB_GET_FD) and gives it to
- * the device. */
-static int vduse_map_add(struct vduse_net *v, const struct vduse_iotlb_entry *en, int fd, struct err *e)
-{
-	uint64_t size = en->last - en->start + 1, delta = en->offset & ((uint64_t)sysconf(_SC_PAGESIZE) - 1);
-	int prot = (en->perm & VDUSE_ACCESS_RO ? PROT_READ : 0) | (en->perm & VDUSE_ACCESS_WO ? PROT_WRITE : 0);
-	struct vduse_map *m;
-	void *base;
-	int r;
-
-	/* size 0 is the whole 64-bit space; mmap offsets are signed */
-	if (!size || size > SIZE_MAX - delta || en->offset > INT64_MAX || !prot || en->perm > VDUSE_ACCESS_RW)
-		return err_set(e, -EINVAL, "IOTLB entry [0x%" PRIx64 ", 0x%" PRIx64 "] offset 0x%" PRIx64
-					   " perm %u: unusable", (uint64_t)en->start, (uint64_t)en->last,
-			       (uint64_t)en->offset, (unsigned)en->perm);
-	if (v->nr_maps == VDUSE_MAX_MAPS)
-		return err_set(e, -ENOSPC, "more than %d IOTLB entries: [0x%" PRIx64 ", 0x%" PRIx64 "] refused",
-			       VDUSE_MAX_MAPS, (uint64_t)en->start, (uint64_t)en->last);
-	base = mmap(NULL, size + delta, prot, MAP_SHARED, fd, (off_t)(en->offset - delta));
-	if (base == MAP_FAILED)
-		return err_errno(e, -errno, "mmap of IOTLB entry [0x%" PRIx64 ", 0x%" PRIx64 "]", (uint64_t)en->start,
-				 (uint64_t)en->last);
-	m = &v->maps[v->nr_maps];
-	*m = (struct vduse_map){ .start = en->start, .last = en->last, .base = base, .len = size + delta,
-				 .hva = (uint8_t *)base + delta, .perm = en->perm };
-	r = v->sim->ops->iotlb_update(v->sim, 0, m->start, size, m->hva, m->perm);
-	if (r < 0) {
-		munmap(base, m->len);
-		return err_errno(e, r, "device IOTLB update [0x%" PRIx64 ", 0x%" PRIx64 "]", m->start, m->last);
-	}
-	v->nr_maps++;
-	return 0;
-}
-
-/* VDUSE_UPDATE_IOTLB: the kernel's IOTLB changed in [start, last] (6.12
- * always says 0..~0). Mirror it: drop ours there, then walk the kernel's. */
-static int vduse_update_iotlb(struct vduse_net *v, uint64_t start, uint64_t last, struct err *e)
-{
-	uint64_t cur = start;
-	int r = 0;
-
-	if (last < start)
-		return err_set(e, -EINVAL, "UPDATE_IOTLB [0x%" PRIx64 ", 0x%" PRIx64 "]: empty range", start, last);
-	vduse_unmap_range(v, start, last);
-	for (;;) {
-		struct vduse_iotlb_entry en = { .start = cur, .last = last };
-		int fd = ioctl(v->dev_fd, VDUSE_IOTLB_GET_FD, &en);
-
-		if (fd < 0) {
-			if (errno != EINVAL && errno != ENOENT) /* else: no more mappings */
-				r = err_errno(e, -errno, "VDUSE_IOTLB_GET_FD 0x%" PRIx64, cur);
-			break;
-		}
-		/* the first entry overlapping [cur, last]; it cannot end before cur */
-		if (NEVER(en.last < cur || en.start > en.last)) {
-			close(fd);
-			r = err_set(e, -EPROTO, "VDUSE_IOTLB_GET_FD 0x%" PRIx64 ": entry [0x%" PRIx64 ", 0x%" PRIx64 "]",
-				    cur, (uint64_t)en.start, (uint64_t)en.last);
-			break;
-		}
-		/* an entry reaching below start replaces ours whole */
-		vduse_unmap_range(v, en.start, en.last);
-		r = vduse_map_add(v, &en, fd, e);
-		close(fd); /* the mmap keeps the file */
-		if (r < 0 || en.last >= last)
-			break;
-		cur = en.last + 1;
-	}
-	/* On FAILED the kernel takes the whole new map back out: so do we. */
-	if (r < 0)
-		vduse_unmap_range(v, start, last);
-	return r;
-}
+static const struct vduse_iotlb_ops vduse_kernel_iotlb = { .get_fd = vduse_get_fd };
 
 /* ---- status and queues ---------------------------------------------------- */
 
@@ -310,14 +217,7 @@ static void vduse_reset(struct vduse_net *v)
 	if (r < 0)
 		pr_warn("vduse-net %s: device reset: %s", v->name, strerror(-r));
 	vduse_stop_queues(v);
-	for (unsigned i = 0; i < v->nr_maps; i++) {
-		const struct vduse_map *m = &v->maps[i];
-
-		r = ops->iotlb_update(v->sim, 0, m->start, m->last - m->start + 1, m->hva, m->perm);
-		if (r < 0)
-			pr_warn("vduse-net %s: device IOTLB [0x%" PRIx64 ", 0x%" PRIx64 "] after reset: %s", v->name,
-				m->start, m->last, strerror(-r));
-	}
+	vduse_iotlb_reapply(&v->tlb);
 }
 
 static int vduse_set_status(struct vduse_net *v, uint8_t st, struct err *e)
@@ -403,7 +303,7 @@ static int vduse_serve_request(struct vduse_net *v, struct err *e)
 		r = vduse_get_vq_state(v, req.vq_state.index, &resp.vq_state, &me);
 		break;
 	case VDUSE_UPDATE_IOTLB:
-		r = vduse_update_iotlb(v, req.iova.start, req.iova.last, &me);
+		r = vduse_iotlb_update(&v->tlb, req.iova.start, req.iova.last, &me);
 		break;
 	default:
 		r = err_set(&me, -EOPNOTSUPP, "unknown request type %u", req.type);
@@ -536,6 +436,7 @@ static int vduse_sim_open(struct vduse_net *v, const struct vduse_net_options *o
 	v->sim = sim_net_create(&c, e);
 	if (!v->sim)
 		return -EINVAL;
+	v->tlb = (struct vduse_iotlb){ .ops = &vduse_kernel_iotlb, .opaque = v, .dev = v->sim, .name = v->name };
 	/* we are its only driver and need none of the backend extras */
 	if ((r = v->sim->ops->set_backend_features(v->sim, 0)) < 0 ||
 	    (r = v->sim->ops->get_features(v->sim, features)) < 0 ||
@@ -667,8 +568,7 @@ out_dev:
 out_sim:
 	if (v->sim)
 		v->sim->ops->destroy(v->sim); /* its thread is gone: now the memory can go */
-	for (unsigned i = 0; i < v->nr_maps; i++)
-		munmap(v->maps[i].base, v->maps[i].len);
+	vduse_iotlb_free(&v->tlb);
 out_control:
 	if (v->ctl_fd >= 0)
 		close(v->ctl_fd);

@@ -166,9 +166,52 @@ static void test_replay_offloads_without_uso(void **state)
 	down(d);
 }
 
-static void test_replay_nack_is_reported(void **state)
+/* tern's record and the device's own state agree on everything the
+ * device filters and steers by. */
+static void assert_record_is_device(struct netdrv *d)
 {
-	struct net_ctrl_state want;
+	struct net_ctrl_state rec, dev;
+
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_true(sim_net_get_ctrl(d->dev, &dev));
+	assert_memory_equal(rec.mac, dev.mac, 6);
+	const bool rm[6] = { rec.promisc, rec.allmulti, rec.alluni, rec.nomulti, rec.nouni, rec.nobcast };
+	const bool dm[6] = { dev.promisc, dev.allmulti, dev.alluni, dev.nomulti, dev.nouni, dev.nobcast };
+	for (unsigned m = 0; m < 6; m++)
+		if (rm[m] != dm[m])
+			fail_msg("RX mode %u: record %d, device %d", m, rm[m], dm[m]);
+	assert_int_equal(rec.uni_count, dev.uni_count);
+	assert_int_equal(rec.multi_count, dev.multi_count);
+	assert_memory_equal(rec.uni, dev.uni, 6 * rec.uni_count);
+	assert_memory_equal(rec.multi, dev.multi, 6 * rec.multi_count);
+	assert_memory_equal(rec.vlans, dev.vlans, sizeof(rec.vlans));
+	assert_int_equal(rec.pairs, dev.pairs);
+	assert_int_equal(rec.offloads, dev.offloads);
+}
+
+/* 2 + 1 MAC addresses (the device keeps 4), NOBCAST, 32 VLANs: 35
+ * commands, the first 32 in one pipelined batch. */
+static void small_state(struct netdrv *d, struct net_ctrl_state *s)
+{
+	cvq_state_reset(s, d->mac, d->cvq.features);
+	s->promisc = false;
+	s->uni_count = 2;
+	s->multi_count = 1;
+	memcpy(s->uni[0], (uint8_t[6]){ 0x52, 0x54, 0, 1, 0, 1 }, 6);
+	memcpy(s->uni[1], (uint8_t[6]){ 0x52, 0x54, 0, 1, 0, 2 }, 6);
+	memcpy(s->multi[0], (uint8_t[6]){ 0x01, 0, 0x5e, 0, 1, 1 }, 6);
+	for (unsigned v = 100; v < 132; v++)
+		s->vlans[v / 64] |= 1ull << (v % 64);
+	s->nobcast = true;
+}
+
+/* A NACK in the middle of a pipelined replay: the rest of its batch is
+ * collected (the device applied it), nothing after is sent, the record is
+ * what the device holds; the guest's next commands are each answered as
+ * the device answers them and keep the two equal. */
+static void test_replay_nack_keeps_record_and_device_together(void **state)
+{
+	struct net_ctrl_state want, rec;
 	struct err e = { { 0 } };
 	unsigned sent;
 
@@ -176,10 +219,129 @@ static void test_replay_nack_is_reported(void **state)
 	setenv("TERN_SIM_CVQ_NACK", "3", 1);
 	struct netdrv *d = up();
 	unsetenv("TERN_SIM_CVQ_NACK");
-	big_state(d, &want);
+	small_state(d, &want);
 	assert_int_equal(cvq_shadow_replay(&d->cvq, &want, true, &sent, &e), -EPROTO);
 	assert_err_contains(&e, "refused the replayed RX_NOBCAST");
+	assert_int_equal(sent, CVQS_SLOTS);
+	assert_int_equal(device_cmds(d), CVQS_SLOTS);
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_false(rec.nobcast);
+	assert_int_equal(rec.uni_count, 2);
+	assert_true(rec.vlans[100 / 64] & (1ull << (100 % 64)));
+	assert_false(rec.vlans[131 / 64] & (1ull << (131 % 64))); /* the second batch never went */
+	assert_record_is_device(d);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_NOBCAST, 1), CVQ_OK);
+	assert_record_is_device(d);
+	uint8_t vlan[] = { CVQ_VLAN, CVQ_VLAN_ADD, 131, 0 };
+	assert_int_equal(netdrv_cvq_raw(d, vlan, sizeof(vlan), 1), CVQ_OK);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_ALLMULTI, 1), CVQ_OK);
+	assert_record_is_device(d);
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_true(rec.nobcast && rec.allmulti);
 	down(d);
+}
+
+struct late_device {
+	struct netdrv *d;
+	unsigned ms;
+};
+
+/* The device wakes after ms and is kicked, as a slow one answers late. */
+static void *wake_late(void *arg)
+{
+	struct late_device *l = arg;
+	uint64_t one = 1;
+
+	usleep(l->ms * 1000);
+	assert_int_equal(l->d->dev->ops->resume(l->d->dev), 0);
+	assert_int_equal(write(l->d->cvq.dev_kick, &one, 8), 8);
+	return NULL;
+}
+
+/* A replay the device does not answer in time leaves its commands owed:
+ * the guest's next command waits for them (it would otherwise take their
+ * slot and be matched to their answers), they go into the record when the
+ * device answers, and the guest's command is answered as the device
+ * answered it. */
+static void test_replay_timeout_owes_the_rest(void **state)
+{
+	struct netdrv *d = up();
+	struct net_ctrl_state want, rec;
+	struct err e = { { 0 } };
+	struct late_device late = { d, 300 };
+	pthread_t t;
+	unsigned sent;
+
+	(void)state;
+	small_state(d, &want);
+	d->cvq.timeout_ms = 100;
+	assert_int_equal(d->dev->ops->suspend(d->dev), 0);
+	assert_int_equal(cvq_shadow_replay(&d->cvq, &want, true, &sent, &e), -ETIMEDOUT);
+	assert_int_equal(sent, CVQS_SLOTS);
+	assert_int_equal(d->cvq.owed, ~0u);
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_int_equal(rec.uni_count, 0); /* nothing acknowledged yet */
+	/* a second replay cannot start on top of them */
+	assert_int_equal(cvq_shadow_replay(&d->cvq, NULL, true, &sent, &e), -ETIMEDOUT);
+	assert_int_equal(sent, 0);
+	assert_int_equal(pthread_create(&t, NULL, wake_late, &late), 0);
+	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_ALLMULTI, 1), CVQ_OK);
+	pthread_join(t, NULL);
+	assert_int_equal(d->cvq.owed, 0);
+	cvq_shadow_record(&d->cvq, &rec);
+	assert_int_equal(rec.uni_count, 2);
+	assert_true(rec.nobcast && rec.allmulti);
+	assert_record_is_device(d);
+	down(d);
+}
+
+/* A table too large for tern's record is replayed with ALLUNI on, the
+ * record keeping the guest's modes and the overflow; when the guest later
+ * sets a table that fits (and no RX mode: Linux never sends ALLUNI), the
+ * shadow turns ALLUNI off again before answering it, so the device
+ * filters as the guest asked and as the record says. */
+static void test_oversized_table_fold_is_undone(void **state)
+{
+	struct netdrv *src = up(), *dst = up();
+	struct net_ctrl_state rec, dev;
+	struct err e = { { 0 } };
+	uint8_t big[2 + 4 + 65 * 6 + 4] = { CVQ_MAC, CVQ_MAC_TABLE_SET, 65 };
+	uint8_t small[2 + 4 + 6 + 4] = { CVQ_MAC, CVQ_MAC_TABLE_SET, 1, 0, 0, 0, 0x52, 0x54, 0, 9, 9, 9 };
+	unsigned sent;
+
+	(void)state;
+	for (unsigned i = 0; i < 65; i++)
+		memcpy(big + 6 + 6 * i, (uint8_t[6]){ 0x52, 0x54, 0, 2, 0, (uint8_t)i }, 6);
+	assert_int_equal(netdrv_cvq(src, CVQ_RX, CVQ_RX_PROMISC, 0), CVQ_OK);
+	assert_int_equal(netdrv_cvq_raw(src, big, sizeof(big), 1), CVQ_OK);
+	cvq_shadow_record(&src->cvq, &rec);
+	assert_true(rec.uni_overflow);
+	assert_false(rec.promisc || rec.alluni);
+	if (cvq_shadow_replay(&dst->cvq, &rec, true, &sent, &e) < 0)
+		fail_msg("replay: %s", e.msg);
+	assert_true(sim_net_get_ctrl(dst->dev, &dev));
+	assert_true(dev.alluni); /* what the overflowing table passes */
+	assert_false(dev.promisc);
+	cvq_shadow_record(&dst->cvq, &rec);
+	assert_true(rec.uni_overflow);
+	assert_false(rec.alluni);
+	assert_int_equal(dst->cvq.folded, 1u << CVQ_RX_ALLUNI);
+	uint64_t before = device_cmds(dst);
+	assert_int_equal(netdrv_cvq_raw(dst, small, sizeof(small), 1), CVQ_OK);
+	assert_int_equal(device_cmds(dst), before + 2); /* the table, then ALLUNI off */
+	assert_true(sim_net_get_ctrl(dst->dev, &dev));
+	assert_false(dev.promisc || dev.alluni || dev.uni_overflow);
+	assert_int_equal(dev.uni_count, 1);
+	assert_int_equal(dst->cvq.folded, 0);
+	assert_record_is_device(dst);
+	/* a guest that asks for ALLUNI itself keeps it */
+	assert_int_equal(netdrv_cvq(dst, CVQ_RX, CVQ_RX_ALLUNI, 1), CVQ_OK);
+	assert_int_equal(netdrv_cvq_raw(dst, small, sizeof(small), 1), CVQ_OK);
+	assert_record_is_device(dst);
+	assert_true(sim_net_get_ctrl(dst->dev, &dev));
+	assert_true(dev.alluni);
+	down(src);
+	down(dst);
 }
 
 static void test_record_round_trip_and_refusals(void **state)
@@ -375,8 +537,10 @@ int main(void)
 		cmocka_unit_test(test_answers_marked_under_the_log_lock),
 		cmocka_unit_test(test_device_nack_leaves_the_record),
 		cmocka_unit_test(test_replay_pipelined_and_serial),
-		cmocka_unit_test(test_replay_nack_is_reported),
 		cmocka_unit_test(test_replay_offloads_without_uso),
+		cmocka_unit_test(test_replay_nack_keeps_record_and_device_together),
+		cmocka_unit_test(test_replay_timeout_owes_the_rest),
+		cmocka_unit_test(test_oversized_table_fold_is_undone),
 		cmocka_unit_test(test_record_round_trip_and_refusals),
 		cmocka_unit_test(test_rss_replay_and_record),
 		cmocka_unit_test(test_command_in_flight_at_a_reset_is_answered),

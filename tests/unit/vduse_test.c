@@ -4,13 +4,19 @@
  * device has the layout Linux 6.12 reads (name, net device id, two queues,
  * vq_align 4096, zero reserved words, the 12 config bytes right after the
  * header), and what 6.12 would refuse with a bare EINVAL is refused before
- * the ioctl with a message that says why.
+ * the ioctl with a message that says why. The IOTLB mirror, fed by a
+ * kernel that announces every change over the whole space as 6.12 does,
+ * never takes an unchanged mapping away from the device.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "tests/unit/unit.h"
 #include "vdpa/cvq.h"
 #include "vdpa/vduse.h"
+#include "vdpa/vduse_iotlb.h"
 
 #define GOOD_FEATURES                                                                                  \
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VNET_F_MAC) |    \
@@ -100,12 +106,174 @@ static void test_refusals(void **state)
 	refused(GOOD_FEATURES, "vd0", VDUSE_NET_DEV_CONFIG_LEN - 1, -ENOSPC, "bytes");
 }
 
+/* ---- the IOTLB mirror against a kernel made of memfds ---------------------- */
+
+struct kentry {
+	uint64_t start, last, offset;
+	unsigned perm;
+	int fd;
+};
+
+struct fake_kernel {
+	struct kentry e[8];
+	unsigned n;
+	int fail; /* get_fd answers this (0: normally) */
+};
+
+static int fake_get_fd(void *opaque, struct vduse_iotlb_entry *en)
+{
+	struct fake_kernel *k = opaque;
+
+	if (k->fail)
+		return k->fail;
+	const struct kentry *best = NULL;
+	for (unsigned i = 0; i < k->n; i++)
+		if (k->e[i].last >= en->start && k->e[i].start <= en->last && (!best || k->e[i].start < best->start))
+			best = &k->e[i];
+	if (!best)
+		return -EINVAL;
+	en->start = best->start;
+	en->last = best->last;
+	en->offset = best->offset;
+	en->perm = (uint8_t)best->perm;
+	return dup(best->fd);
+}
+
+static const struct vduse_iotlb_ops fake_kernel_ops = { .get_fd = fake_get_fd };
+
+/* A device that keeps its map and counts what is taken from it. */
+struct fake_dev {
+	struct vdpa_dev d;
+	struct {
+		uint64_t iova, size;
+		void *hva;
+	} m[8];
+	unsigned n, updates, invalidates;
+	uint64_t live;        /* an IOVA in use by the running device ... */
+	unsigned live_gaps;   /* ... found unmapped by an invalidate */
+};
+
+static int fake_update(struct vdpa_dev *d, unsigned asid, uint64_t iova, uint64_t size, void *hva, unsigned perm)
+{
+	struct fake_dev *f = (struct fake_dev *)d;
+
+	(void)perm;
+	assert_int_equal(asid, 0);
+	for (unsigned i = 0; i < f->n; i++)
+		if (iova < f->m[i].iova + f->m[i].size && f->m[i].iova < iova + size)
+			return -EEXIST; /* the kernel refuses overlaps too */
+	assert_true(f->n < 8);
+	f->m[f->n].iova = iova;
+	f->m[f->n].size = size;
+	f->m[f->n].hva = hva;
+	f->n++;
+	f->updates++;
+	return 0;
+}
+
+static int fake_invalidate(struct vdpa_dev *d, unsigned asid, uint64_t iova, uint64_t size)
+{
+	struct fake_dev *f = (struct fake_dev *)d;
+
+	assert_int_equal(asid, 0);
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->m[i].iova == iova && f->m[i].size == size) {
+			if (f->live >= iova && f->live < iova + size)
+				f->live_gaps++;
+			f->m[i] = f->m[--f->n];
+			f->invalidates++;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static const struct vdpa_ops fake_dev_ops = { .iotlb_update = fake_update, .iotlb_invalidate = fake_invalidate };
+
+static int memfd(size_t size)
+{
+	int fd = memfd_create("vduse-test", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	return fd;
+}
+
+/* The byte the device sees at iova (it must be mapped). */
+static uint8_t byte_at(struct fake_dev *f, uint64_t iova)
+{
+	for (unsigned i = 0; i < f->n; i++)
+		if (iova >= f->m[i].iova && iova < f->m[i].iova + f->m[i].size)
+			return ((uint8_t *)f->m[i].hva)[iova - f->m[i].iova];
+	fail_msg("IOVA 0x%llx is not mapped in the device", (unsigned long long)iova);
+	return 0;
+}
+
+/* Guest RAM stays mapped in the device while rings come and go and a
+ * bounce area moves: each update, announced over [0, ~0], changes only
+ * what changed; a failed one drops the range, as the kernel does. */
+static void test_iotlb_updates_keep_unchanged_ranges(void **state)
+{
+	struct fake_kernel k = { 0 };
+	struct fake_dev f = { .d = { .ops = &fake_dev_ops, .name = "fake" }, .live = 0x1000 };
+	struct vduse_iotlb *t = calloc(1, sizeof(*t));
+	struct err e = { { 0 } };
+	int ram = memfd(1 << 20), ring = memfd(1 << 16);
+
+	(void)state;
+	*t = (struct vduse_iotlb){ .ops = &fake_kernel_ops, .opaque = &k, .dev = &f.d, .name = "test" };
+	k.e[k.n++] = (struct kentry){ 0, (1 << 20) - 1, 0, VDUSE_ACCESS_RW, ram };
+	assert_int_equal(vduse_iotlb_update(t, 0, ~0ull, &e), 0);
+	assert_int_equal(f.n, 1);
+	/* the device reaches the guest's memory through the mirror */
+	uint8_t *g = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
+	assert_true(g != MAP_FAILED);
+	g[0x1000] = 0x5a;
+	assert_int_equal(byte_at(&f, 0x1000), 0x5a);
+	/* a ring appears: RAM is left alone */
+	k.e[k.n++] = (struct kentry){ 0x10000000, 0x1000ffff, 0, VDUSE_ACCESS_RW, ring };
+	assert_int_equal(vduse_iotlb_update(t, 0, ~0ull, &e), 0);
+	assert_int_equal(f.n, 2);
+	assert_int_equal(f.invalidates, 0);
+	assert_int_equal(f.updates, 2);
+	/* the ring moves within its file (new offset): only it is replaced */
+	k.e[1].offset = 0x8000;
+	k.e[1].last = 0x10007fff;
+	assert_int_equal(vduse_iotlb_update(t, 0, ~0ull, &e), 0);
+	assert_int_equal(f.invalidates, 1);
+	assert_int_equal(f.updates, 3);
+	/* the ring goes */
+	k.n = 1;
+	assert_int_equal(vduse_iotlb_update(t, 0, ~0ull, &e), 0);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(f.invalidates, 2);
+	assert_int_equal(f.live_gaps, 0); /* RAM was never out of the device */
+	assert_int_equal(byte_at(&f, 0x1000), 0x5a);
+	/* the same range from another file is a change */
+	int other = memfd(1 << 20);
+	k.e[0].fd = other;
+	assert_int_equal(vduse_iotlb_update(t, 0, ~0ull, &e), 0);
+	assert_int_equal(f.live_gaps, 1);
+	assert_int_equal(byte_at(&f, 0x1000), 0);
+	/* a kernel that fails the walk: everything in the range goes */
+	k.fail = -EIO;
+	assert_int_equal(vduse_iotlb_update(t, 0, ~0ull, &e), -EIO);
+	assert_int_equal(f.n, 0);
+	assert_int_equal(t->nr_maps, 0);
+	vduse_iotlb_free(t);
+	munmap(g, 1 << 20);
+	close(ram);
+	close(ring);
+	close(other);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_blob_layout),
 		cmocka_unit_test(test_longest_name_fits),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_iotlb_updates_keep_unchanged_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
