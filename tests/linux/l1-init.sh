@@ -391,14 +391,16 @@ run_migrate_vduse() {
 # joined by a socket pair, as tests/kvm's two-VM tests do: A echoes, B
 # exchanges COUNT numbered, checksummed frames with it. KIND sim: each on
 # tern's in-process device (--net vdpa-sim); KIND vduse: each on the
-# kernel's vhost-vdpa, the devices served by tern vduse-net. L1's uptime
-# around B's run gives the frame rate.
+# kernel's vhost-vdpa, the devices served by tern vduse-net; KIND switch:
+# as vduse, and while B runs, A's device switches into shadow virtqueues
+# and back (xchg_switch). L1's uptime around B's run gives the frame rate.
 run_xchg() {
 	name=$1 count=$2 kind=$3
 	echo "@@L1 run-begin $name uptime=$(up)"
-	rm -f /tmp/xa.sock /tmp/xb.sock /tmp/xa.rep /tmp/xb.rep
+	rm -f /tmp/xa.sock /tmp/xb.sock /tmp/xa.rep /tmp/xb.rep /tmp/xa.api /tmp/xc.mig
 	maca=02:00:5e:00:53:aa macb=02:00:5e:00:53:bb
-	if [ "$kind" = vduse ]; then
+	aopts= aenv=
+	if [ "$kind" != sim ]; then
 		vduse_up xa "$maca" --socket /tmp/xa.sock --peer /tmp/xb.sock
 		xpa=$vpid neta="vhost-vdpa,dev=$vdev"
 		vduse_up xb "$macb" --socket /tmp/xb.sock --peer /tmp/xa.sock
@@ -407,32 +409,75 @@ run_xchg() {
 		neta="vdpa-sim,socket=/tmp/xa.sock,peer=/tmp/xb.sock,mac=$maca"
 		netb="vdpa-sim,socket=/tmp/xb.sock,peer=/tmp/xa.sock,mac=$macb"
 	fi
+	if [ "$kind" = switch ]; then
+		# the migration's destination, on a third device (its wire unused)
+		vduse_up xc "$maca" --socket /tmp/xc.sock --peer /tmp/xc-peer.sock
+		xpc=$vpid netc="vhost-vdpa,dev=$vdev"
+		timeout -k 10 "$LANE_TIMEOUT" tern run --incoming unix:/tmp/xc.mig --net "$netc" </dev/null \
+			>/tmp/xc.out 2>&1 &
+		cpid=$!
+		aopts="--api-sock /tmp/xa.api" aenv="TERN_MIGRATE_STALL=active"
+	fi
 	echo "@@L1 xchg-nets $neta $netb"
 	mkfifo /tmp/xa.in 2>/dev/null
-	timeout -k 10 "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --cmdline test=net-echo \
-		--net "$neta" --test-device=/tmp/xa.rep </tmp/xa.in >/tmp/xa.out 2>&1 &
+	env $aenv timeout -k 10 "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --cmdline test=net-echo \
+		--net "$neta" --test-device=/tmp/xa.rep $aopts </tmp/xa.in >/tmp/xa.out 2>&1 &
 	apid=$!
 	exec 6>/tmp/xa.in
 	wait_for "net echo ready" /tmp/xa.rep 30 || echo "@@L1 xchg-echo-missing $(tail -3 /tmp/xa.out | tr '\n' ' ')"
 	t0=$(up)
 	timeout -k 10 "$LANE_TIMEOUT" tern run --kernel /l1/testguest.elf --memory 64M --net "$netb" \
 		--cmdline "test=net-xchg count=$count peer=$maca timeout=$((LANE_TIMEOUT - 20))" \
-		--test-device=/tmp/xb.rep </dev/null >/tmp/xb.out 2>&1
+		--test-device=/tmp/xb.rep </dev/null >/tmp/xb.out 2>&1 &
+	bpid=$!
+	[ "$kind" = switch ] && xchg_switch
+	wait "$bpid"
 	rc=$?
 	t1=$(up)
 	echo "@@L1 xchg-result rc=$rc start=$t0 end=$t1 $(grep -o 'net tx=.*' /tmp/xb.rep)"
+	echo "@@L1 xchg-detail $(grep -o 'net detail.*' /tmp/xb.rep) $(grep -o 'error .*' /tmp/xb.rep | tr '\n' ' ')"
 	[ $rc = 0 ] || sed 's/^/@@L1 xchg-b-out /' /tmp/xb.out | tail -5
+	if [ "$kind" = switch ]; then
+		echo "@@L1 xchg-switch-after $(tern info --api-sock /tmp/xa.api 2>&1 | tr -d '\n ' | grep -o '"net":.*')"
+		wait "$cpid"
+		echo "@@L1 xchg-switch-dst rc=$? $(tail -1 /tmp/xc.out)"
+		vpid=$xpc
+		vduse_down xc
+	fi
 	printf q >&6
 	exec 6>&-
 	wait "$apid"
 	echo "@@L1 xchg-echo $(grep -o 'net echo count=.*' /tmp/xa.rep)"
-	if [ "$kind" = vduse ]; then
+	if [ "$kind" != sim ]; then
 		vpid=$xpa
 		vduse_down xa
 		vpid=$xpb
 		vduse_down xb
 	fi
 	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
+}
+
+# xchg_switch: while B exchanges with A, A starts a migration to the
+# destination on xc, held in its first pass (TERN_MIGRATE_STALL=active
+# holds it 3 s, then --bandwidth 64K): A's VDUSE device switches into
+# shadow virtqueues under B's traffic; then the migration is cancelled and
+# the device switches back to passthrough while B's traffic goes on. Each
+# switch changes the kernel's IOTLB (the shadow rings come and go), which
+# VDUSE announces over the whole address space to the daemon of a device
+# that is receiving.
+xchg_switch() {
+	sleep 2
+	tern migrate --api-sock /tmp/xa.api --to unix:/tmp/xc.mig --bandwidth 64K --no-wait >/tmp/xs.out 2>&1
+	echo "@@L1 xchg-switch-start rc=$? $(tr -d '\n' </tmp/xs.out)"
+	n=100
+	until tern migration --api-sock /tmp/xa.api 2>/dev/null | tr -d '\n ' | grep -q '"state":"active"' ||
+		[ $n -le 0 ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	echo "@@L1 xchg-switch-in $(tern info --api-sock /tmp/xa.api 2>&1 | tr -d '\n ' | grep -o '"net":.*')"
+	sleep 1
+	echo "@@L1 xchg-switch-cancel $(tern migrate-cancel --api-sock /tmp/xa.api 2>&1 | tr -d '\n ')"
 }
 
 # vlan_up TAP ADDR: VLAN 42 on TAP (TAP.42) with ADDR.
