@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from migratelib import Tern, destination, migrate, never_ran
+from migratelib import Tern, destination, migrate, never_ran, wait_state
 from test_net_filter import BURST, DEST, MAC, frame
 from ternlib import check, num
 
@@ -50,11 +50,11 @@ def classes(got):
     return {k: got[k] for k in HOLD}
 
 
-def filter_vm(ctx, s, peer, name="src", big=0, opts="", hold=2, extra="", ip=None):
+def filter_vm(ctx, s, peer, name="src", big=0, opts="", hold=2, extra="", ip=None, env=None):
     dev = ctx.path(f"{name}.dev")
     t = Tern(ctx, name, ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
                          f"test=net-filter hold={hold} bigtable={big} timeout=60 {extra}",
-                         "--net", f"vdpa-sim,socket={dev},peer={peer},mac={MAC}{opts}"])
+                         "--net", f"vdpa-sim,socket={dev},peer={peer},mac={MAC}{opts}"], env=env)
     for phase in range(4):
         t.early = send_phase(s, dev, t, phase, ip=ip)
     t.t.wait_report("filter hold set fail=0")
@@ -219,6 +219,51 @@ def test_switch_resets_keep_the_source_filter(ctx):
         r = src.t.finish()
         n = r.stderr.count("after a reset, control state replayed")
         check(n >= 2, f"the source replayed {n} times: {r.stderr}")
+    finally:
+        s.close()
+        for x in (src, dst):
+            if x:
+                x.kill()
+
+
+def test_replay_nack_on_the_source_keeps_record_and_device_equal(ctx):
+    """The source's own replay after a switch's reset is refused in the
+    middle (the software device NACKs its 11th command: the guest sent 9,
+    the replay's 2nd is PROMISC off). tern collects the rest of that batch,
+    and its record is what the device then holds - PROMISC still on, the
+    rest applied - not what the guest had asked for: GET /vm shows the two
+    equal while the migration runs (the record is what it would send),
+    and again after it is cancelled and the switch back replayed that
+    record. The guest, whose device now passes everything, sees the frames
+    it had filtered out."""
+    s, peer = peer_socket(ctx)
+    src = dst = None
+    try:
+        src, dev = filter_vm(ctx, s, peer, opts=",switch=3",
+                             env={"TERN_SIM_CVQ_NACK": "11", "TERN_MIGRATE_STALL": "active"})
+        check("promisc" not in src.rec["rx"], f"the guest's record: {src.rec}")
+        want = dict(src.rec, rx=sorted(src.rec["rx"] + ["promisc"]))
+        addr = f"unix:{ctx.path('n11.mig')}"
+        dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d11')},peer={peer},mac={MAC}"])
+        rc, out, err = migrate(src, addr, "--no-wait")
+        check(rc == 0, f"start: {err}")
+        wait_state(src, ["active"])
+        for when in ("during the migration", "after its cancel"):
+            info = net_info(src)
+            check(info["ctrl"] == info["device_ctrl"],
+                  f"{when}: tern's record {info['ctrl']} vs the device {info['device_ctrl']}")
+            got = dict(info["ctrl"], rx=sorted(info["ctrl"]["rx"]))
+            check(got == want, f"{when}: record {got}, want the guest's state with PROMISC on {want}")
+            if when.startswith("during"):
+                check(info["mode"] == "svq", f"{when}: {info}")
+                src.api.client_ok("migrate-cancel")
+                wait_state(src, ["cancelled"])
+        got = send_phase(s, dev, src, 5)
+        check(got["bcast"] == BURST and got["v43"] == BURST, f"a promiscuous device passes all: {got}")
+        src.kill()
+        r = src.t.finish()
+        check("could not be replayed" in r.stderr and "refused the replayed RX_PROMISC" in r.stderr,
+              f"the source's log: {r.stderr}")
     finally:
         s.close()
         for x in (src, dst):
