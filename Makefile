@@ -81,6 +81,7 @@ LIB_SRCS += vmm/api_http.c
 LIB_SRCS += vmm/api_vm.c
 LIB_SRCS += migrate/kvmstate.c
 LIB_SRCS += migrate/snapshot.c
+LIB_SRCS += migrate/snapshot_write.c
 LIB_SRCS += migrate/dirty.c
 LIB_SRCS += migrate/snapmem.c
 LIB_SRCS += migrate/stream.c
@@ -107,7 +108,7 @@ FW_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,firmware/gues
 FW_SRCS := firmware/entry.S firmware/cpu.c firmware/lib.c firmware/bootinfo.c firmware/smp.c \
 	firmware/main.c firmware/pci.c firmware/virtio_net.c firmware/net_tests.c \
 	firmware/net_filter.c firmware/stamp.c \
-	firmware/net_echo.c
+	firmware/net_echo.c firmware/io_seq.c
 FW_OBJS := $(patsubst %,$(BUILD)/fwobj/%.o,$(basename $(FW_SRCS)))
 FW_ELF  := $(BUILD)/firmware/testguest.elf
 FW_BZ   := $(BUILD)/firmware/testguest.bzImage

@@ -18,6 +18,7 @@
  */
 #include "bootinfo.h"
 #include "cpu.h"
+#include "io_seq.h"
 #include "lib.h"
 #include "smp.h"
 #include "stamp.h"
@@ -112,6 +113,9 @@ void bsp_main(void)
 			syscall2(SYS_HALT, 0, 0);
 	} else if (!strncmp(test, "net-", 4)) {
 		status = net_test(test, &bi); /* net_tests.c */
+	} else if (!strncmp(test, "io-seq", sizeof(test))) {
+		uint64_t every = cmdline_get("every", arg, sizeof(arg)) ? parse_uint(arg) : 4096;
+		status = io_seq_run(every ? every : 1, cmdline_get("rounds", arg, sizeof(arg)) ? parse_uint(arg) : 0);
 	} else if (!strncmp(test, "stamp", sizeof(test))) {
 		uint64_t ram_end = 0;
 		for (unsigned i = 0; i < bi.nr_memmap; i++)

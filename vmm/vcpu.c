@@ -242,11 +242,41 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* KVM finishes an I/O or MMIO exit - the value of an `in` or an MMIO read
+ * into its register, the instruction's retirement - only when KVM_RUN is
+ * entered again (Documentation/virt/kvm/api.rst, struct kvm_run: "the
+ * corresponding operations are complete (and guest state is consistent)
+ * only after userspace has re-entered the kernel with KVM_RUN"). Before a
+ * pause lets anyone save this vCPU, enter once with immediate_exit set:
+ * KVM completes the access, then returns EINTR before the next guest
+ * instruction. Without it a restored or migrated guest would run that
+ * instruction again: a byte read twice or written twice. */
+static int vcpu_complete_exit(struct vcpu *vcpu)
+{
+	if (!vcpu->exit_incomplete)
+		return 0;
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	int r = ioctl(vcpu->fd, KVM_RUN, 0);
+	int err = errno;
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (r == 0 || (err != EINTR && err != EAGAIN))
+		return -(r == 0 ? EPROTO : err); /* it ran, or failed: state unknown */
+	vcpu->exit_incomplete = false;
+	return 0;
+}
+
 /* Waits, outside KVM_RUN, while the VM is paused. */
 static void vcpu_park(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
+	int r = vcpu_complete_exit(vcpu);
 
+	if (r < 0)
+		vm_fail(vm, "vCPU %u: completing its last exit before a pause: %s", vcpu->id, strerror(-r));
+	/* tells a kvmclock guest it was paused, so that a long pause is not
+	 * taken for a soft lockup; EINVAL: the guest uses no kvmclock */
+	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		pr_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", vcpu->id, strerror(errno));
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->parked++;
 	pthread_cond_broadcast(&vm->pause_cond);
@@ -268,6 +298,9 @@ static void *vcpu_thread(void *arg)
 		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				/* KVM completed the last exit before it looked for
+				 * the signal or immediate_exit */
+				vcpu->exit_incomplete = false;
 				vcpu->run->immediate_exit = 0;
 				continue;
 			}
@@ -275,6 +308,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		vcpu->exits++;
+		vcpu->exit_incomplete = vcpu->run->exit_reason == KVM_EXIT_IO || vcpu->run->exit_reason == KVM_EXIT_MMIO;
 		if (!vcpu_handle_exit(vcpu))
 			break;
 		/* the exit just handled may have ended the VM (a reset, a

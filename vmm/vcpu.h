@@ -20,6 +20,9 @@ struct vcpu {
 	pthread_t thread;     /* valid when thread_started */
 	bool thread_started;
 	uint64_t exits;       /* exits handled in user space, for diagnostics */
+	/* The last exit was an access KVM completes only on the next KVM_RUN
+	 * (an I/O or MMIO exit): its state is not whole until then. */
+	bool exit_incomplete;
 	struct kvm_dirty_gfn *ring; /* its dirty ring (--dirty-ring), or NULL */
 	uint32_t ring_next;   /* next ring entry to harvest (under vm->ring_lock) */
 };
