@@ -168,9 +168,43 @@ int kvmstate_save_vcpu(struct vm *vm, struct vcpu *v, void *fdt, struct err *e)
 		r = prop(fdt, "events", &ev, sizeof(ev), e);
 	if (r == 0)
 		r = prop(fdt, "msrs", msrs->entries, msrs->nmsrs * sizeof(msrs->entries[0]), e);
+	/* the rate the guest's TSC counts at: a host with another rate must
+	 * scale it, or the guest's clock runs fast or slow */
+	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	if (r == 0 && khz <= 0)
+		r = err_errno(e, khz < 0 ? -errno : -EPROTO, "vCPU %u: KVM_GET_TSC_KHZ", v->id);
+	uint32_t k32 = (uint32_t)khz;
+	if (r == 0)
+		r = prop(fdt, "tsc-khz", &k32, sizeof(k32), e);
 	free(msrs);
 	pieces_free(buf);
 	return r;
+}
+
+/* Gives vCPU v the saved TSC rate (a state without one predates it: the
+ * host's rate stays). KVM accepts a rate within its tolerance of the
+ * host's as is, and another one only where the CPU scales the TSC. */
+static int load_tsc_khz(struct vcpu *v, const void *fdt, int node, struct err *e)
+{
+	int plen;
+	const void *p = fdt_getprop(fdt, node, "tsc-khz", &plen);
+	uint32_t want;
+
+	if (!p)
+		return 0;
+	if (plen != sizeof(want))
+		return err_set(e, -EPROTO, "state: property 'tsc-khz' has %d bytes, 4 expected", plen);
+	memcpy(&want, p, sizeof(want));
+	int cur = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	if (want == 0 || want > 100u * 1000 * 1000)
+		return err_set(e, -EPROTO, "state: vCPU %u: TSC rate %u kHz is out of range", v->id, want);
+	if (cur > 0 && (uint32_t)cur == want)
+		return 0;
+	if (ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)want) < 0)
+		return err_errno(e, -errno, "vCPU %u: the saved guest's TSC ran at %u kHz, this host's runs at %d kHz, "
+					    "and KVM cannot scale it here (KVM_SET_TSC_KHZ): its clock would run %s",
+				 v->id, want, cur, cur > 0 && (uint32_t)cur > want ? "fast" : "slow");
+	return 0;
 }
 
 /* Copies property name of node into dst, which must be exactly len bytes. */
@@ -223,6 +257,9 @@ int kvmstate_load_vcpu(struct vm *vm, struct vcpu *v, const void *fdt, int node,
 		r = err_set(e, -EPROTO, "state: vCPU %u: XCR count or MP state out of range", v->id);
 		goto out;
 	}
+	/* the rate before the registers and MSRs (the TSC value among them) */
+	if ((r = load_tsc_khz(v, fdt, node, e)) < 0)
+		goto out;
 	for (size_t i = 0; r == 0 && i < NR_PIECES; i++)
 		r = vcpu_ioctl(v, pieces[i].set, buf[i], pieces[i].name, e);
 	if (r < 0)

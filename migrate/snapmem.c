@@ -131,11 +131,11 @@ int snapmem_write(const struct guest_mem *m, int fd, const uint64_t *pages, uint
 int snapmem_apply(struct guest_mem *m, const char *path, const uint64_t *pages, struct err *e)
 {
 	uint64_t npages = m->size / PAGE;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	int fd = open_regular(path, "snapshot memory", e), r = 0;
 	off_t size;
 
 	if (fd < 0)
-		return err_errno(e, -errno, "cannot open snapshot memory '%s'", path);
+		return fd;
 	size = lseek(fd, 0, SEEK_END);
 	if (size != (off_t)m->size) {
 		r = err_set(e, -EINVAL, "snapshot memory '%s' has %lld bytes, the snapshot needs %llu", path,

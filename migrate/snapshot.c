@@ -48,9 +48,6 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-#define REC_CONFIG 1u
-#define REC_STATE 2u
-#define REC_PAGES 3u
 #define PAGE 4096u
 
 /* ---- building the trees ----------------------------------------------- */
@@ -190,201 +187,6 @@ void *snapshot_state_tree(struct vm *vm, struct err *e)
 	return NULL;
 }
 
-/* ---- writing files ------------------------------------------------------ */
-
-static int put_record(uint8_t *buf, size_t *pos, size_t cap, uint32_t type, const void *payload, size_t len)
-{
-	struct rec_header h = { .type = type, .len = len };
-	size_t need = sizeof(h) + len + 4, pad = (8 - (need % 8)) % 8;
-	uint32_t crc;
-
-	if (*pos + need + pad > cap)
-		return -ENOSPC;
-	memcpy(buf + *pos, &h, sizeof(h));
-	if (len)
-		memcpy(buf + *pos + sizeof(h), payload, len);
-	crc = crc32c(buf + *pos, sizeof(h) + len, 0);
-	memcpy(buf + *pos + sizeof(h) + len, &crc, 4);
-	memset(buf + *pos + need, 0, pad);
-	*pos += need + pad;
-	return 0;
-}
-
-/* Removes memory files other than keep (left by earlier snapshots). */
-static void remove_stale(const char *dir, const char *keep)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[4096];
-
-	if (!d)
-		return;
-	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, "memory.", 7) && strcmp(de->d_name, keep)) {
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			unlink(path);
-		}
-	closedir(d);
-}
-
-/* Whether the snapshot at real (an absolute directory) is one that the
- * chain ending at base depends on: a diff written there would destroy it. */
-static bool in_chain(const char *base, const char *real)
-{
-	struct snapshot s;
-	struct err e = { { 0 } };
-	size_t n = strlen(real);
-	bool found;
-
-	if (!strcmp(base, real))
-		return true;
-	if (snapshot_read(base, &s, &e) < 0)
-		return false; /* a broken chain: nothing left to protect */
-	found = !strncmp(s.mem_path, real, n) && s.mem_path[n] == '/' && !strchr(s.mem_path + n + 1, '/');
-	for (unsigned i = 0; !found && i < s.nr_layers; i++)
-		found = !strncmp(s.layers[i].mem_path, real, n) && s.layers[i].mem_path[n] == '/' &&
-			!strchr(s.layers[i].mem_path + n + 1, '/');
-	snapshot_free(&s);
-	return found;
-}
-
-static int check_diff(struct vm *vm, const char *dir, struct err *e)
-{
-	const struct snap_lineage *l = vm->lineage;
-	char real[PATH_MAX];
-
-	if (!l)
-		return err_set(e, -EINVAL, "diff snapshots need dirty tracking: start tern with --track-dirty");
-	if (!l->has_base)
-		return err_set(e, -EINVAL, "no earlier snapshot of this VM to diff against: take a full snapshot "
-					   "first (or restore with --track-dirty)");
-	if (!realpath(dir, real))
-		return 0; /* a new directory replaces nothing */
-	if (in_chain(l->dir, real))
-		return err_set(e, -EINVAL, "a diff snapshot into '%s' would replace a snapshot it depends on: "
-					   "choose another directory", dir);
-	return 0;
-}
-
-int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, struct err *e)
-{
-	char mem_name[64], path[4096], tmp[4096], real[PATH_MAX];
-	size_t cap = SNAP_MAX_FILE, pos = 0;
-	uint8_t *buf = NULL, *cfg = NULL, *st = NULL;
-	const struct snap_lineage *parent = o->diff ? vm->lineage : NULL;
-	int fd = -1, dfd = -1, r;
-	unsigned suspended = 0;
-
-	o->pages = 0;
-	if (o->diff && (r = check_diff(vm, dir, e)) < 0)
-		return r;
-	/* the devices' data paths write guest memory too: freeze them first */
-	for (; suspended < vm->cfg.nr_nets; suspended++) {
-		r = net_dev_suspend(vm->nets[suspended], e);
-		if (r < 0)
-			goto out_resume;
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		r = err_errno(e, -errno, "cannot create snapshot directory '%s'", dir);
-		goto out_resume;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || !realpath(dir, real)) {
-		r = err_errno(e, -errno, "cannot open snapshot directory '%s'", dir);
-		goto out_resume;
-	}
-	/* everything dirtied up to now goes into pending, where it stays
-	 * until a snapshot has saved it */
-	if ((r = snapmem_collect(vm, e)) < 0)
-		goto out;
-	snprintf(mem_name, sizeof(mem_name), "memory.%llx", (unsigned long long)now_ns() ^ (unsigned long long)getpid());
-	buf = malloc(cap);
-	cfg = malloc(SNAP_CONFIG_MAX);
-	if (!buf || !cfg) {
-		r = err_set(e, -ENOMEM, "out of memory for the snapshot");
-		goto out;
-	}
-	if ((r = snapshot_build_config(vm, mem_name, parent, cfg, SNAP_CONFIG_MAX, e)) < 0)
-		goto out;
-	st = snapshot_state_tree(vm, e);
-	if (!st) {
-		r = -ENOSPC;
-		goto out;
-	}
-
-	/* memory first: the state file that names it appears last */
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, mem_name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = err_errno(e, -errno, "cannot create '%s'", tmp);
-		goto out;
-	}
-	r = snapmem_write(&vm->mem, fd, parent ? parent->pending : NULL, &o->pages, e);
-	close(fd);
-	fd = -1;
-	snprintf(path, sizeof(path), "%s/%s", dir, mem_name);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = err_errno(e, -errno, "cannot rename '%s'", tmp);
-	if (r < 0) {
-		unlink(tmp);
-		goto out;
-	}
-
-	struct rec_file_header h = { .magic = "TERNSNAP", .major = SNAP_MAJOR, .minor = SNAP_MINOR };
-	h.crc = crc32c(&h, 12, 0);
-	memcpy(buf, &h, sizeof(h));
-	pos = sizeof(h);
-	if (put_record(buf, &pos, cap, REC_CONFIG, cfg, fdt_totalsize(cfg)) < 0 ||
-	    put_record(buf, &pos, cap, REC_STATE, st, fdt_totalsize(st)) < 0 ||
-	    (parent && put_record(buf, &pos, cap, REC_PAGES, parent->pending, parent->words * 8) < 0) ||
-	    put_record(buf, &pos, cap, REC_END, NULL, 0) < 0) {
-		r = err_set(e, -ENOSPC, "snapshot state exceeds %u MiB", SNAP_MAX_FILE >> 20);
-		goto out_unlink_mem;
-	}
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, SNAP_STATE_FILE);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = err_errno(e, -errno, "cannot create '%s'", tmp);
-		goto out_unlink_mem;
-	}
-	r = pwrite_all(fd, buf, pos, 0);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	fd = -1;
-	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_STATE_FILE);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		err_errno(e, r, "cannot write '%s'", path);
-		unlink(tmp);
-		goto out_unlink_mem;
-	}
-	if (fsync(dfd) < 0) {
-		r = err_errno(e, -errno, "fsync of '%s'", dir);
-		goto out;
-	}
-	remove_stale(dir, mem_name);
-	/* the VM is paused: its RAM is exactly what was saved */
-	snapmem_set_base(vm, real, mem_name);
-	r = 0;
-	goto out;
-
-out_unlink_mem:
-	snprintf(path, sizeof(path), "%s/%s", dir, mem_name);
-	unlink(path);
-out:
-	if (dfd >= 0)
-		close(dfd);
-	free(buf);
-	free(cfg);
-	free(st);
-out_resume:
-	while (suspended)
-		net_dev_resume(vm->nets[--suspended]);
-	return r;
-}
-
 /* ---- reading -------------------------------------------------------------- */
 
 int snapshot_check_tree(const void *p, size_t len, const char *what, struct err *e)
@@ -440,6 +242,7 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 	struct rec_file_header h;
 	size_t pos = sizeof(h), pages_len = 0;
 	bool seen_end = false;
+	uint32_t last = 0; /* records come in the documented order */
 
 	memset(s, 0, sizeof(*s));
 	if (len < sizeof(h))
@@ -466,6 +269,11 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 		if (r.rsvd)
 			return err_set(e, -EPROTO, "snapshot record at byte %zu has reserved bits set", pos);
 		const uint8_t *payload = buf + pos + sizeof(r);
+		if (r.type <= last && r.type >= REC_CONFIG && r.type <= REC_PAGES)
+			return err_set(e, -EPROTO, "snapshot record %u at byte %zu is out of order (the format has "
+						   "CONFIG, STATE, then PAGES)", r.type, pos);
+		if (r.type >= REC_CONFIG && r.type <= REC_PAGES)
+			last = r.type;
 		switch (r.type) {
 		case REC_CONFIG:
 		case REC_STATE: {
@@ -569,16 +377,28 @@ static int read_one(const char *dir, struct snapshot *s, struct err *e)
 /* Walks a diff's parents to the full snapshot under them: each must still
  * be the snapshot its child was taken against (same memory file name) and
  * describe the same machine. */
-static int read_chain(struct snapshot *s, struct err *e)
+/* Whether the directory dir lies under root (both absolute, resolved). */
+static bool under_root(const char *dir, const char *root)
+{
+	size_t n = strlen(root);
+
+	return !strcmp(root, "/") || (!strncmp(dir, root, n) && dir[n] == '/');
+}
+
+/* root: where every parent must lie (resolved), or NULL for anywhere. */
+static int read_chain(struct snapshot *s, const char *root, struct err *e)
 {
 	struct snapshot p = { 0 };
 	struct snapshot_layer *l;
 	char dir[4096], want[64];
+	struct stat seen[SNAP_MAX_CHAIN + 1];
 	unsigned n = 0;
 	int r = 0;
 
 	if (!s->parent[0])
 		return 0;
+	if (stat(s->dir, &seen[0]) < 0)
+		return err_errno(e, -errno, "snapshot directory '%s'", s->dir);
 	s->layers = calloc(SNAP_MAX_CHAIN, sizeof(*s->layers));
 	if (!s->layers)
 		return err_set(e, -ENOMEM, "out of memory reading the snapshot chain");
@@ -592,6 +412,26 @@ static int read_chain(struct snapshot *s, struct err *e)
 	snprintf(want, sizeof(want), "%s", s->parent_mem);
 	for (;;) {
 		struct err pe = { { 0 } };
+		/* a parent met before is a loop: refused at once, before its
+		 * bitmap is read again and again */
+		struct stat st;
+		bool loop = false;
+		if (stat(dir, &st) == 0) {
+			for (unsigned i = 0; i < n; i++)
+				loop = loop || (seen[i].st_dev == st.st_dev && seen[i].st_ino == st.st_ino);
+			seen[n] = st; /* n <= SNAP_MAX_CHAIN: checked below */
+		}
+		if (loop) {
+			r = err_set(e, -ELOOP, "diff snapshot %s: its chain of parents loops back to %s", s->dir, dir);
+			break;
+		}
+		char real[PATH_MAX];
+		if (root && (!realpath(dir, real) || !under_root(real, root))) {
+			r = err_set(e, -EPERM, "diff snapshot %s: its parent %s is not under %s: if you trust this "
+					       "snapshot, restore it with --restore-parents naming a directory that holds "
+					       "its whole chain", s->dir, dir, root);
+			break;
+		}
 		r = read_one(dir, &p, &pe);
 		if (r < 0) {
 			r = err_set(e, r, "diff snapshot %s: its parent %s cannot be used: %s", s->dir, dir, pe.msg);
@@ -632,7 +472,7 @@ static int read_chain(struct snapshot *s, struct err *e)
 
 /* *s is an output: whatever it held is overwritten, so a caller's
  * uninitialised struct is never freed on the failure path. */
-int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
+static int read_snapshot(const char *dir, const char *root, struct snapshot *s, struct err *e)
 {
 	int r;
 
@@ -640,10 +480,34 @@ int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
 	r = read_one(dir, s, e);
 
 	if (r == 0)
-		r = read_chain(s, e);
+		r = read_chain(s, root, e);
 	if (r < 0)
 		snapshot_free(s);
 	return r;
+}
+
+int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
+{
+	return read_snapshot(dir, NULL, s, e);
+}
+
+int snapshot_read_within(const char *dir, const char *root, struct snapshot *s, struct err *e)
+{
+	char real[PATH_MAX], given[PATH_MAX];
+
+	memset(s, 0, sizeof(*s));
+	if (root && !realpath(root, given))
+		return err_errno(e, -errno, "--restore-parents '%s'", root);
+	if (!root) {
+		if (!realpath(dir, real))
+			return err_errno(e, -errno, "snapshot directory '%s'", dir);
+		char *slash = strrchr(real, '/');
+		if (slash == real)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+	}
+	return read_snapshot(dir, root ? given : real, s, e);
 }
 
 void snapshot_free(struct snapshot *s)

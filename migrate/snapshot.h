@@ -17,6 +17,11 @@ struct vm;
 #define SNAP_STATE_FILE "state"
 #define SNAP_MAX_FILE (64u << 20) /* state file limit */
 #define SNAP_MAX_CHAIN 32  /* diffs over one full snapshot */
+
+/* The state file's record types, in the order a file holds them. */
+#define REC_CONFIG 1u
+#define REC_STATE 2u
+#define REC_PAGES 3u
 #define SNAP_CONFIG_MAX (64u << 10) /* configuration tree limit */
 #define SNAP_FDT_MAX (16u << 20)    /* state tree limit */
 
@@ -52,6 +57,9 @@ struct snapshot {
 
 struct snapshot_opts {
 	bool diff;         /* only pages dirtied since the VM's last snapshot */
+	/* the devices are frozen already and must stay so (a hand-over left
+	 * unresolved): they are neither suspended nor resumed here */
+	bool devices_frozen;
 	uint64_t pages;    /* out: pages written to the memory file as data */
 };
 
@@ -64,6 +72,11 @@ int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, str
  * diff, every snapshot of its chain the same way, each parent still the one
  * the child was taken against. */
 int snapshot_read(const char *dir, struct snapshot *s, struct err *e);
+/* The same, for a snapshot from elsewhere (a restore): every parent of a
+ * diff's chain must lie under root (NULL: the directory that holds dir),
+ * since a crafted diff naming any directory would map that snapshot's
+ * memory - another VM's - into this guest. */
+int snapshot_read_within(const char *dir, const char *root, struct snapshot *s, struct err *e);
 /* Loads the state into a VM created from s's configuration (and s's memory
  * file), lays the chain's diffs over its RAM, before it starts:
  * snapshot_stage() then snapshot_start_devices(). */

@@ -29,6 +29,7 @@ xz-utils
 zstd
 gzip
 device-tree-compiler
+strace
 curl
 "
 

@@ -39,8 +39,8 @@ void cli_usage_run(FILE *f)
 {
 	fprintf(f,
 		"Usage: tern run --kernel PATH [OPTIONS]\n"
-		"       tern run --restore DIR [--restore-memory map|copy] [--net SPEC]...\n"
-		"                [--track-dirty] [--api-sock PATH] [--test-device[=PATH]]\n"
+		"       tern run --restore DIR [--restore-memory map|copy] [--restore-parents DIR]\n"
+		"                [--net SPEC]... [--track-dirty] [--api-sock PATH] [--test-device[=PATH]]\n"
 		"       tern run --incoming tcp:HOST:PORT|unix:PATH [--net SPEC]... [--api-sock PATH]\n"
 		"                [--test-device[=PATH]]\n"
 		"\n"
@@ -90,8 +90,15 @@ void cli_usage_run(FILE *f)
 		"                           a diff snapshot needs its parents where they were\n"
 		"      --restore-memory M   map: map the snapshot's memory file privately and\n"
 		"                           read pages on first touch (default; quick at any\n"
-		"                           size); copy: copy it into shared guest RAM first\n"
-		"                           (for devices that map guest memory themselves)\n"
+		"                           size; the file must not change or shrink while\n"
+		"                           the VM runs); copy: copy it into shared guest RAM\n"
+		"                           first (for devices that map guest memory\n"
+		"                           themselves, and for files that may change)\n"
+		"      --restore-parents DIR  a diff snapshot's chain of parents may lie\n"
+		"                           anywhere under DIR (default: the directory that\n"
+		"                           holds the restored snapshot's; a parent elsewhere\n"
+		"                           is refused, as a crafted diff could pull in\n"
+		"                           another VM's memory)\n"
 		"      --incoming ADDR      wait for one live migration on ADDR (tcp:HOST:PORT,\n"
 		"                           tcp:[V6ADDR]:PORT or unix:PATH) from 'tern migrate';\n"
 		"                           the machine's shape comes from the source; give\n"
@@ -127,6 +134,7 @@ enum {
 	OPT_RESTORE,
 	OPT_API_SOCK,
 	OPT_RESTORE_MEMORY,
+	OPT_RESTORE_PARENTS,
 	OPT_TRACK_DIRTY,
 	OPT_INCOMING,
 	OPT_DIRTY_RING,
@@ -145,6 +153,7 @@ static const struct option run_opts[] = {
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEMORY },
+	{ "restore-parents", required_argument, NULL, OPT_RESTORE_PARENTS },
 	{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "dirty-ring", required_argument, NULL, OPT_DIRTY_RING },
@@ -213,6 +222,9 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 			o->cfg.mem_copy = !strcmp(optarg, "copy");
 			o->restore_memory = true;
 			break;
+		case OPT_RESTORE_PARENTS:
+			o->restore_parents = optarg;
+			break;
 		case OPT_TRACK_DIRTY:
 			o->cfg.track_dirty = true;
 			break;
@@ -255,14 +267,17 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 			return err_set(e, -EINVAL, "%s takes the machine from the %s: drop --kernel, "
 						   "--initrd, --cmdline, --cpus, --memory and --boot-protocol",
 				       o->restore ? "--restore" : "--incoming", o->restore ? "snapshot" : "source");
-		if (o->incoming && o->restore_memory)
-			return err_set(e, -EINVAL, "--restore-memory goes with --restore");
+		if (o->incoming && (o->restore_memory || o->restore_parents))
+			return err_set(e, -EINVAL, "--restore-%s goes with --restore",
+				       o->restore_memory ? "memory" : "parents");
 		if (o->incoming && mig_addr_check(o->incoming, e) < 0)
 			return -EINVAL;
 		return 0;
 	}
 	if (o->restore_memory)
 		return err_set(e, -EINVAL, "--restore-memory goes with --restore");
+	if (o->restore_parents)
+		return err_set(e, -EINVAL, "--restore-parents goes with --restore");
 	if (!o->cfg.kernel)
 		return err_set(e, -EINVAL, "--kernel is required (see 'tern run --help')");
 	return 0;

@@ -15,6 +15,7 @@ struct run_options {
 	const char *api_sock;     /* --api-sock PATH: serve the control API, or NULL */
 	const char *restore;      /* --restore DIR */
 	bool restore_memory;      /* --restore-memory was given */
+	const char *restore_parents; /* --restore-parents DIR: where a diff's chain may lie */
 	const char *incoming;     /* --incoming ADDR: receive a live migration */
 	bool help;
 };

@@ -10,8 +10,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -84,7 +87,8 @@ static void client_usage(FILE *f, const struct client_cmd *c)
 		c->method, c->path);
 	if (snap)
 		fprintf(f,
-			"  -p, --path DIR       the snapshot directory\n"
+			"  -p, --path DIR       the snapshot directory (relative: to this\n"
+			"                       command's working directory)\n"
 			"      --diff           save only the pages written since the VM's last\n"
 			"                       snapshot (or its restore); needs 'tern run\n"
 			"                       --track-dirty'. Restore needs the earlier\n"
@@ -193,13 +197,19 @@ static void one_line(const char *s, char *out, size_t size)
 	out[i] = '\0';
 }
 
-/* The request body for snapshot, as malloc'd JSON text, or NULL. */
+/* The request body for snapshot, as malloc'd JSON text, or NULL. A
+ * relative path is the client's: the tern that writes it may run in
+ * another working directory, so it is made absolute here. */
 static char *snapshot_body(const struct client_opts *o)
 {
 	struct json_object *obj = json_object_new_object();
-	char *text = NULL;
+	char *text = NULL, cwd[PATH_MAX], path[PATH_MAX + 4096];
 
-	if (obj && json_object_object_add(obj, "path", json_object_new_string(o->path)) == 0 &&
+	if (o->path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		snprintf(path, sizeof(path), "%s", o->path);
+	else
+		snprintf(path, sizeof(path), "%s/%s", strcmp(cwd, "/") ? cwd : "", o->path);
+	if (obj && json_object_object_add(obj, "path", json_object_new_string(path)) == 0 &&
 	    json_object_object_add(obj, "resume", json_object_new_boolean(!o->no_resume)) == 0 &&
 	    json_object_object_add(obj, "type", json_object_new_string(o->diff ? "diff" : "full")) == 0)
 		text = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));

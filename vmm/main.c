@@ -129,7 +129,7 @@ static int cmd_run(int argc, char **argv)
 	}
 
 	if (o.restore) {
-		r = snapshot_read(o.restore, &snap, &e);
+		r = snapshot_read_within(o.restore, o.restore_parents, &snap, &e);
 		if (r < 0) {
 			fprintf(stderr, "tern: error: %s\n", e.msg);
 			goto out_report;

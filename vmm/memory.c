@@ -87,9 +87,9 @@ int mem_init_file(struct guest_mem *mem, const char *path, uint64_t size, bool c
 
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(path, "snapshot memory", e);
 	if (fd < 0)
-		return err_errno(e, -errno, "cannot open snapshot memory '%s'", path);
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		r = err_errno(e, -errno, "cannot stat '%s'", path);
 		goto out_close;

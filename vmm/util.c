@@ -171,6 +171,27 @@ int pread_all(int fd, void *p, size_t len, off_t off)
 	return 0;
 }
 
+int open_regular(const char *path, const char *what, struct err *e)
+{
+	struct stat st;
+	/* non-blocking: opening a FIFO someone left under the name would
+	 * otherwise wait for a writer for ever */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), r;
+
+	if (fd < 0)
+		return err_errno(e, -errno, "cannot open %s '%s'", what, path);
+	if (fstat(fd, &st) < 0)
+		r = err_errno(e, -errno, "cannot stat %s '%s'", what, path);
+	else if (!S_ISREG(st.st_mode))
+		r = err_set(e, -EINVAL, "%s '%s' is not a regular file", what, path);
+	else if (fcntl(fd, F_SETFL, 0) < 0)
+		r = err_errno(e, -errno, "%s '%s'", what, path);
+	else
+		return fd;
+	close(fd);
+	return r;
+}
+
 int read_file(const char *path, const char *what, size_t max, uint8_t **buf, size_t *len, struct err *e)
 {
 	struct stat st;
@@ -178,15 +199,11 @@ int read_file(const char *path, const char *what, size_t max, uint8_t **buf, siz
 	size_t got = 0;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(path, what, e);
 	if (fd < 0)
-		return err_errno(e, -errno, "cannot open %s '%s'", what, path);
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		r = err_errno(e, -errno, "cannot stat %s '%s'", what, path);
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = err_set(e, -EINVAL, "%s '%s' is not a regular file", what, path);
 		goto out_close;
 	}
 	if ((uint64_t)st.st_size > max) {

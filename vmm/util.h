@@ -54,6 +54,9 @@ int parse_mac(const char *s, uint8_t mac[6]);
  * Returns 0, or -errno with e describing the problem using what as the
  * file's role ("kernel", "initrd").
  */
+/* Opens path read-only, refusing (e says why) anything but a regular
+ * file, without blocking on a FIFO; the fd, or -errno. */
+int open_regular(const char *path, const char *what, struct err *e);
 int read_file(const char *path, const char *what, size_t max, uint8_t **buf, size_t *len, struct err *e);
 
 /* pwrite()/pread() of exactly len bytes at off, retrying short transfers

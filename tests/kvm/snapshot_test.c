@@ -8,6 +8,8 @@
  * usage: snapshot_test GUEST.elf
  */
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
 #include <isa-l/crc.h>
 #include <libfdt.h>
 #include <poll.h>
@@ -18,6 +20,7 @@
 #include "migrate/snapshot.h"
 #include "tests/kvm/stamp_reports.h"
 #include "tests/unit/unit.h"
+#include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 static const char *guest_elf;
@@ -83,6 +86,66 @@ static void test_three_generations(void **state)
 	vm_stop(&v);
 	vm_destroy(&v);
 	fclose(c.testdev_out);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The TSC rate travels with each vCPU ("tsc-khz"): saved as KVM reports
+ * it, and given back on restore; a rate KVM cannot give this host's vCPU
+ * is refused with a message naming both rates, never ignored. */
+static void test_tsc_rate(void **state)
+{
+	char dir[] = "/tmp/tern-tsc-XXXXXX", snap[4096], rep[4096];
+	struct err e = { { 0 } };
+	struct snapshot s;
+	struct vm v;
+	struct vm_config c = { .nr_cpus = 1, .mem_size = 32 * MiB, .kernel = guest_elf, .console_out_fd = -1,
+			       .cmdline = "test=stamp mb=4", .test_device = true };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	start_stamp(&v, &c, dir, rep, sizeof(rep), 1);
+	int host = ioctl(v.vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	assert_true(host > 0);
+	snprintf(snap, sizeof(snap), "%s/snap", dir);
+	vm_pause(&v);
+	if (snapshot_create(&v, snap, &(struct snapshot_opts){ 0 }, &e) < 0)
+		fail_msg("snapshot: %s", e.msg);
+	vm_stop(&v);
+	vm_destroy(&v);
+	fclose(c.testdev_out);
+	if (snapshot_read(snap, &s, &e) < 0)
+		fail_msg("read: %s", e.msg);
+	int node = fdt_subnode_offset(s.state, 0, "vcpu@0"), len;
+	const fdt32_t *khz = fdt_getprop(s.state, node, "tsc-khz", &len);
+	assert_non_null(khz);
+	assert_int_equal(len, 4);
+	uint32_t saved;
+	memcpy(&saved, khz, 4);
+	assert_int_equal(saved, (uint32_t)host);
+	/* the same rate, then one a fifth faster */
+	for (int faster = 0; faster < 2; faster++) {
+		uint32_t want = faster ? saved + saved / 5 : saved;
+		assert_int_equal(fdt_setprop_inplace(s.state, node, "tsc-khz", &want, 4), 0);
+		struct vm_config rc = { .nr_cpus = s.nr_cpus, .mem_size = s.mem_size, .mem_file = s.mem_path,
+					.test_device = s.test_device, .console_out_fd = -1, .testdev_out = c.testdev_out };
+		snprintf(rep, sizeof(rep), "%s/r%d", dir, faster);
+		rc.testdev_out = fopen(rep, "w");
+		assert_int_equal(vm_create(&v, &rc, &e), 0);
+		memset(&e, 0, sizeof(e));
+		int r = snapshot_load(&v, &s, &e);
+		if (r == 0) {
+			assert_int_equal(ioctl(v.vcpus[0].fd, KVM_GET_TSC_KHZ, 0), (int)want);
+		} else {
+			assert_true(faster); /* the host's own rate always loads */
+			assert_non_null(strstr(e.msg, "cannot scale"));
+		}
+		print_message("TSC %u kHz on a %d kHz host: %s\n", want, host, r == 0 ? "set" : e.msg);
+		vm_destroy(&v);
+		fclose(rc.testdev_out);
+	}
+	snapshot_free(&s);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
@@ -316,7 +379,12 @@ static void test_diff_state_file(void **state)
 	memcpy(m, r, sizeof(r));
 	m[4] = m[3];
 	m[3] = m[2];
-	expect_refused(buf, m, 5, "two page bitmaps");
+	expect_refused(buf, m, 5, "out of order");
+	/* records in another order than the format's: STATE before CONFIG */
+	memcpy(m, r, sizeof(r));
+	m[0] = r[1];
+	m[1] = r[0];
+	expect_refused(buf, m, 4, "out of order");
 	/* a bit for the page after the last: RAM has 16385 pages */
 	memcpy(big, r[2].payload, r[2].len);
 	big[r[2].len - 8] |= 2;
@@ -356,6 +424,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_three_generations),
 		cmocka_unit_test(test_truncation_and_bit_flips),
 		cmocka_unit_test(test_diff_state_file),
+		cmocka_unit_test(test_tsc_rate),
 	};
 
 	if (argc != 2) {
