@@ -94,6 +94,10 @@ struct migration {
 	 * at the stop (frozen, shadowed) until the operator resumes the VM
 	 * here: migrate_thaw() then undoes what the migration did. */
 	unsigned left_suspended, left_tracked; /* under lock */
+	/* the last hand-over ended unclear: the destination may run the
+	 * guest, so nothing may run it here until the operator settles it
+	 * (a resume, or a shutdown); under lock */
+	bool unresolved;
 };
 
 /* Starts migrating vm to p->to on a thread of its own; -EBUSY while one
@@ -113,6 +117,9 @@ bool migrate_busy(struct vm *vm);
  * refused. (A hand-over whose DONE was lost ends FAILED and stays paused:
  * the operator may resume it then.) */
 bool migrate_handed_over(struct vm *vm);
+/* The last migration's hand-over is unresolved (see struct migration):
+ * the VM stays paused, its devices frozen, until migrate_thaw(). */
+bool migrate_unresolved(struct vm *vm);
 /* After a hand-over that ended FAILED (GO or DONE lost), the source's
  * devices stay frozen while it stays paused, so that two copies never
  * move frames; the operator's resume (or snapshot, or next migration)

@@ -465,6 +465,7 @@ static void *run(void *arg)
 		pthread_mutex_lock(&m->lock);
 		m->left_suspended = x.suspended;
 		m->left_tracked = x.tracked;
+		m->unresolved = true;
 		pthread_mutex_unlock(&m->lock);
 		finish(&x, MIG_S_FAILED, &e2);
 		goto out;
@@ -641,10 +642,24 @@ void migrate_thaw(struct vm *vm)
 	pthread_mutex_lock(&m->lock);
 	unsigned s = m->left_suspended, t = m->left_tracked;
 	m->left_suspended = m->left_tracked = 0;
+	m->unresolved = false;
 	pthread_mutex_unlock(&m->lock);
 	if (s || t)
 		pr_info("migration: the devices the failed hand-over left frozen run again");
 	thaw_devices(vm, &s, &t);
+}
+
+bool migrate_unresolved(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+	bool u;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	u = m->unresolved;
+	pthread_mutex_unlock(&m->lock);
+	return u;
 }
 
 bool migrate_handed_over(struct vm *vm)

@@ -84,22 +84,26 @@ static int api_vm_resume(void *opaque, struct err *e)
 	return r;
 }
 
-/* Pauses (if running), writes the snapshot, and leaves the VM running or
- * paused as asked; on failure the VM goes back to the state it was in. */
+/* Pauses (if running), writes the snapshot, and leaves the VM running if
+ * it ran and the request did not say otherwise; a paused VM stays paused
+ * (its operator paused it, or a hand-over left it so on purpose: then its
+ * devices stay frozen through the snapshot too). */
 static int api_vm_snapshot(void *opaque, struct api_snapshot_req *req, struct err *e)
 {
 	struct api_vm *av = opaque;
-	struct snapshot_opts o = { .diff = req->diff };
+	bool unresolved = migrate_unresolved(av->vm);
+	struct snapshot_opts o = { .diff = req->diff, .devices_frozen = unresolved };
 	int r = refuse_if_migrating(av, e);
 
 	if (r < 0)
 		return r;
 	bool was_paused = vm_is_paused(av->vm);
-	migrate_thaw(av->vm); /* the snapshot freezes the devices itself */
+	if (!unresolved)
+		migrate_thaw(av->vm); /* the snapshot freezes the devices itself */
 	vm_pause(av->vm);
 	r = snapshot_create(av->vm, req->path, &o, e);
 	req->pages = o.pages;
-	if ((r < 0 && !was_paused) || (r == 0 && req->resume))
+	if (!was_paused && (r < 0 || req->resume))
 		vm_resume(av->vm);
 	return r;
 }
@@ -110,6 +114,9 @@ static int api_vm_migrate(void *opaque, const struct mig_params *p, struct err *
 
 	if (!atomic_load(&av->ready))
 		return err_set(e, -EBUSY, "the VM is waiting for an incoming migration");
+	if (migrate_unresolved(av->vm))
+		return err_set(e, -EBUSY, "the last migration's hand-over is unresolved: its destination may run this "
+					  "guest; check it, then resume this VM (it is the one that runs) or shut it down");
 	return migrate_start(av->vm, p, e);
 }
 
