@@ -425,8 +425,9 @@ static int read_chain(struct snapshot *s, const char *root, struct err *e)
 			r = err_set(e, -ELOOP, "diff snapshot %s: its chain of parents loops back to %s", s->dir, dir);
 			break;
 		}
+		/* (a parent that does not resolve is reported by read_one()) */
 		char real[PATH_MAX];
-		if (root && (!realpath(dir, real) || !under_root(real, root))) {
+		if (root && realpath(dir, real) && !under_root(real, root)) {
 			r = err_set(e, -EPERM, "diff snapshot %s: its parent %s is not under %s: if you trust this "
 					       "snapshot, restore it with --restore-parents naming a directory that holds "
 					       "its whole chain", s->dir, dir, root);
@@ -472,13 +473,24 @@ static int read_chain(struct snapshot *s, const char *root, struct err *e)
 
 /* *s is an output: whatever it held is overwritten, so a caller's
  * uninitialised struct is never freed on the failure path. */
-static int read_snapshot(const char *dir, const char *root, struct snapshot *s, struct err *e)
+/* root: where the chain may lie; NULL with confined: under the directory
+ * that holds dir's; NULL otherwise: anywhere. */
+static int read_snapshot(const char *dir, const char *root, bool confined, struct snapshot *s, struct err *e)
 {
+	char holder[PATH_MAX];
 	int r;
 
 	memset(s, 0, sizeof(*s));
 	r = read_one(dir, s, e);
-
+	if (r == 0 && confined && !root) {
+		snprintf(holder, sizeof(holder), "%s", s->dir); /* absolute, resolved */
+		char *slash = strrchr(holder, '/');
+		if (slash == holder)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		root = holder;
+	}
 	if (r == 0)
 		r = read_chain(s, root, e);
 	if (r < 0)
@@ -488,26 +500,17 @@ static int read_snapshot(const char *dir, const char *root, struct snapshot *s, 
 
 int snapshot_read(const char *dir, struct snapshot *s, struct err *e)
 {
-	return read_snapshot(dir, NULL, s, e);
+	return read_snapshot(dir, NULL, false, s, e);
 }
 
 int snapshot_read_within(const char *dir, const char *root, struct snapshot *s, struct err *e)
 {
-	char real[PATH_MAX], given[PATH_MAX];
+	char given[PATH_MAX];
 
 	memset(s, 0, sizeof(*s));
 	if (root && !realpath(root, given))
 		return err_errno(e, -errno, "--restore-parents '%s'", root);
-	if (!root) {
-		if (!realpath(dir, real))
-			return err_errno(e, -errno, "snapshot directory '%s'", dir);
-		char *slash = strrchr(real, '/');
-		if (slash == real)
-			slash[1] = '\0';
-		else if (slash)
-			*slash = '\0';
-	}
-	return read_snapshot(dir, root ? given : real, s, e);
+	return read_snapshot(dir, root ? given : NULL, true, s, e);
 }
 
 void snapshot_free(struct snapshot *s)
