@@ -30,13 +30,14 @@ endif
 CFLAGS_COMMON := -std=gnu11 -g -O2 $(WARNINGS) -I. -D_GNU_SOURCE -DTERN_HOST -MD -MP
 HOST_CFLAGS   := $(CFLAGS_COMMON) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 HOST_LDFLAGS  := -pie -Wl,-z,relro,-z,now
-HOST_LIBS     := -lpthread -luring -lfdt -ljson-c -lisal -lmicrohttpd -lcurl
+HOST_LIBS     := -lpthread -luring -lfdt -ljson-c -lisal
 ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # ---- tern -------------------------------------------------------------------
 
 # The library part of tern: everything but main.c, so tests link it too.
 LIB_SRCS += vmm/util.c
+LIB_SRCS += vmm/dynlib.c
 LIB_SRCS += vmm/memory.c
 LIB_SRCS += vmm/bus.c
 LIB_SRCS += vmm/cpuid.c

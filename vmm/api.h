@@ -143,8 +143,11 @@ unsigned api_status_for_errno(int err);
 /* The transport (api_http.c). */
 struct MHD_Daemon;
 
+struct mhd_api;
+
 struct api {
 	struct MHD_Daemon *daemon;
+	struct mhd_api *mhd; /* the HTTP library, loaded by api_serve() */
 	const struct api_ops *ops;
 	void *opaque;
 	int listen_fd;      /* until api_serve() hands it to MHD */

@@ -36,6 +36,29 @@
 
 #include <microhttpd.h>
 
+#include "vmm/dynlib.h"
+
+/* libmicrohttpd, loaded when a server starts (vmm/dynlib.h): Debian's
+ * links GnuTLS and its tree, which a VMM without --api-sock never maps. */
+struct mhd_api {
+	void *lib;
+	struct MHD_Daemon *(*start_daemon)(unsigned flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,
+					   MHD_AccessHandlerCallback dh, void *dh_cls, ...);
+	void (*stop_daemon)(struct MHD_Daemon *d);
+	struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer, enum MHD_ResponseMemoryMode mode);
+	enum MHD_Result (*add_response_header)(struct MHD_Response *r, const char *header, const char *content);
+	enum MHD_Result (*queue_response)(struct MHD_Connection *c, unsigned status, struct MHD_Response *r);
+	void (*destroy_response)(struct MHD_Response *r);
+	const char *(*lookup_connection_value)(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key);
+};
+
+#define MHD_SYM(f) { "MHD_" #f, offsetof(struct mhd_api, f) }
+static const struct dynlib_sym mhd_syms[] = {
+	MHD_SYM(start_daemon),		MHD_SYM(stop_daemon),	 MHD_SYM(create_response_from_buffer),
+	MHD_SYM(add_response_header),	MHD_SYM(queue_response), MHD_SYM(destroy_response),
+	MHD_SYM(lookup_connection_value),
+};
+
 #define API_MAX_CONNS 16
 #define API_IDLE_TIMEOUT_S 30
 #define API_LISTEN_BACKLOG 16
@@ -137,27 +160,28 @@ err_close:
 
 /* ---- MHD callbacks ---------------------------------------------------------------- */
 
-static enum MHD_Result queue(struct MHD_Connection *conn, struct api_request *req, const struct api_reply *r)
+static enum MHD_Result queue(const struct mhd_api *m, struct MHD_Connection *conn, struct api_request *req,
+			     const struct api_reply *r)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	unsigned status = 500;
 
 	if (r && r->body)
-		resp = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_COPY);
+		resp = m->create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_COPY);
 	else
-		resp = MHD_create_response_from_buffer(sizeof(oom_reply) - 1, (void *)oom_reply,
+		resp = m->create_response_from_buffer(sizeof(oom_reply) - 1, (void *)oom_reply,
 						       MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
 	if (r && r->body)
 		status = r->status;
-	ret = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = m->add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (ret == MHD_YES && r && r->body && r->allow)
-		ret = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+		ret = m->add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (ret == MHD_YES)
-		ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
+		ret = m->queue_response(conn, status, resp);
+	m->destroy_response(resp);
 	if (ret == MHD_YES) {
 		req->replied = true;
 		req->shutdown_after = r && r->body && r->shutdown_after;
@@ -177,7 +201,7 @@ static enum MHD_Result answer(struct api *api, struct MHD_Connection *conn, stru
 	if (req->too_large)
 		len = req->seen > API_MAX_BODY ? req->seen : API_MAX_BODY + 1;
 	r = api_handle(api->ops, api->opaque, method, url, req->too_large ? NULL : req->body, len, &reply);
-	ret = queue(conn, req, r < 0 ? NULL : &reply);
+	ret = queue(api->mhd, conn, req, r < 0 ? NULL : &reply);
 	api_reply_release(&reply);
 	return ret;
 }
@@ -193,8 +217,8 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	if (!req) {
 		/* First call: headers only. */
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+		const char *cl = api->mhd->lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *expect = api->mhd->lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
 		uint64_t declared;
 
 		req = calloc(1, sizeof(*req));
@@ -280,8 +304,19 @@ int api_serve(struct api *api, const struct api_ops *ops, void *opaque, struct e
 		return err_set(e, -EINVAL, "api: no socket to serve on");
 	api->ops = ops;
 	api->opaque = opaque;
+	if (!api->mhd) {
+		struct mhd_api *m = calloc(1, sizeof(*m));
+		if (!m)
+			return err_set(e, -ENOMEM, "api: out of memory");
+		m->lib = dynlib_open("libmicrohttpd.so.12", "libmicrohttpd12", mhd_syms, ARRAY_SIZE(mhd_syms), m, e);
+		if (!m->lib) {
+			free(m);
+			return -ENOENT;
+		}
+		api->mhd = m;
+	}
 	/* MHD owns the listening socket from here: MHD_stop_daemon() closes it. */
-	api->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+	api->daemon = api->mhd->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
 					       MHD_USE_ERROR_LOG,
 				       0, NULL, NULL, api_access, api,
 				       /* first, or MHD logs the options before it by itself */
@@ -303,8 +338,13 @@ void api_stop(struct api *api)
 	struct stat st;
 
 	if (api->daemon)
-		MHD_stop_daemon(api->daemon);
+		api->mhd->stop_daemon(api->daemon);
 	api->daemon = NULL;
+	if (api->mhd) {
+		dynlib_close(api->mhd->lib);
+		free(api->mhd);
+		api->mhd = NULL;
+	}
 	if (api->bound && api->listen_fd >= 0)
 		close(api->listen_fd);
 	api->listen_fd = -1;

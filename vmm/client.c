@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "vmm/dynlib.h"
 #include "vmm/util.h"
 
 #define CLIENT_CONNECT_TIMEOUT_S 10L
@@ -248,11 +249,35 @@ int client_print_answer(const char *sock, const char *method, const char *path, 
 	return status;
 }
 
+/* libcurl, loaded by the client commands only (vmm/dynlib.h): it brings
+ * some twenty libraries a running VMM has no use for. */
+struct curl_api {
+	CURLcode (*global_init)(long flags);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode code);
+	void (*easy_cleanup)(CURL *h);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+	void (*slist_free_all)(struct curl_slist *list);
+};
+
+#define CURL_SYM(f) { "curl_" #f, offsetof(struct curl_api, f) }
+static const struct dynlib_sym curl_syms[] = {
+	CURL_SYM(global_init),  CURL_SYM(global_cleanup), CURL_SYM(easy_init),    CURL_SYM(easy_setopt),
+	CURL_SYM(easy_perform), CURL_SYM(easy_getinfo),   CURL_SYM(easy_strerror), CURL_SYM(easy_cleanup),
+	CURL_SYM(slist_append), CURL_SYM(slist_free_all),
+};
+
 int client_http(const char *sock, const char *method, const char *path, const char *body, long *code,
 		struct client_reply *b)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers = NULL;
+	struct curl_api c;
+	struct err e = { { 0 } };
 	char url[64];
 	CURLcode cr;
 	long os_errno = 0;
@@ -261,45 +286,51 @@ int client_http(const char *sock, const char *method, const char *path, const ch
 
 	memset(b, 0, sizeof(*b));
 	*code = 0;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "tern: error: cannot initialise libcurl\n");
+	void *lib = dynlib_open("libcurl.so.4", "libcurl4", curl_syms, ARRAY_SIZE(curl_syms), &c, &e);
+	if (!lib) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
 		return -1;
 	}
-	h = curl_easy_init();
+	if (c.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "tern: error: cannot initialise libcurl\n");
+		dynlib_close(lib);
+		return -1;
+	}
+	h = c.easy_init();
 	if (!h) {
 		fprintf(stderr, "tern: error: cannot initialise libcurl\n");
 		goto out_global;
 	}
 	snprintf(url, sizeof(url), "http://localhost%s", path);
-	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	c.easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
+	c.easy_setopt(h, CURLOPT_URL, url);
+	c.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+	c.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	c.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
+	c.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	c.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	c.easy_setopt(h, CURLOPT_WRITEDATA, b);
 	if (!strcmp(method, "PUT")) {
 		if (body) {
-			headers = curl_slist_append(headers, "Content-Type: application/json");
+			headers = c.slist_append(headers, "Content-Type: application/json");
 			if (!headers) {
 				fprintf(stderr, "tern: error: out of memory\n");
 				goto out_easy;
 			}
-			curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+			c.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 		}
 		/* POSTFIELDS sends the body with a Content-Length (0 when none);
 		 * CUSTOMREQUEST makes the method PUT. */
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, body ? (long)strlen(body) : 0L);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+		c.easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+		c.easy_setopt(h, CURLOPT_POSTFIELDSIZE, body ? (long)strlen(body) : 0L);
+		c.easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
 	}
 
-	cr = curl_easy_perform(h);
+	cr = c.easy_perform(h);
 	if (cr == CURLE_COULDNT_CONNECT) {
-		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		c.easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
 		fprintf(stderr, "tern: error: cannot connect to %s: %s\n", sock,
-			os_errno ? strerror((int)os_errno) : (errbuf[0] ? errbuf : curl_easy_strerror(cr)));
+			os_errno ? strerror((int)os_errno) : (errbuf[0] ? errbuf : c.easy_strerror(cr)));
 		goto out_easy;
 	}
 	if (cr != CURLE_OK) {
@@ -308,17 +339,18 @@ int client_http(const char *sock, const char *method, const char *path, const ch
 				(unsigned long long)CLIENT_MAX_REPLY);
 		else
 			fprintf(stderr, "tern: error: request to %s failed: %s\n", sock,
-				errbuf[0] ? errbuf : curl_easy_strerror(cr));
+				errbuf[0] ? errbuf : c.easy_strerror(cr));
 		goto out_easy;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+	c.easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
 	ret = 0;
 
 out_easy:
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(h);
+	c.slist_free_all(headers);
+	c.easy_cleanup(h);
 out_global:
-	curl_global_cleanup();
+	c.global_cleanup();
+	dynlib_close(lib);
 	if (ret < 0) {
 		free(b->data);
 		b->data = NULL;
