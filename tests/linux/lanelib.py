@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # Debian 12 carries the 6.12 kernel as linux-image-6.12.N+deb12-cloud-amd64
 # (bookworm-security). The cloud flavour is small and has kvm_amd.
 KERNEL_PKG_RE = re.compile(r"^linux-image-(6\.12\.(\d+)\+deb12-cloud-amd64)$")
+TERN_DLOPEN = ["libcurl.so.4", "libmicrohttpd.so.12"]
 TOOLS = ["qemu-system-x86_64", "cpio", "gzip", "xz", "zstd", "apt-get", "apt-cache", "dpkg-deb", "ldd"]
 BUSYBOX = "/bin/busybox"
 # Load order (modinfo -F depends). tun gives L1 /dev/net/tun for tern's
@@ -230,6 +231,25 @@ class Initramfs:
         if "not found" in out:
             raise LaneError(f"ldd {src}: a library is missing:\n{out}")
 
+    def library(self, soname):
+        """A shared library a program loads with dlopen() (ldd does not list
+        it), plus every library it needs."""
+        for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"):
+            src = os.path.join(d, soname)
+            if os.path.exists(src):
+                break
+        else:
+            raise LaneError(f"{soname} is not installed (tern loads it on demand)")
+        real = os.path.realpath(src)
+        if not os.path.lexists(self._dst(src)):
+            self.file(real, src)
+        out = run(["ldd", real]).stdout
+        for lib in re.findall(r"(/[^\s]+)\s+\(0x", out):
+            if not os.path.lexists(self._dst(lib)):
+                self.file(lib, lib)
+        if "not found" in out:
+            raise LaneError(f"ldd {real}: a library is missing:\n{out}")
+
     def module(self, kernel, name):
         """A kernel module, decompressed: busybox insmod cannot read .xz."""
         src = find_module(kernel, name)
@@ -285,6 +305,10 @@ def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=No
     for m in L1_MODULES:
         ir.module(kernel, m)
     ir.binary(tern, "/bin/tern")
+    # loaded on demand (cmd/dynlib.c): the client commands' HTTP client
+    # (cmd/client.c) and the API server's (cmd/api_http.c)
+    for lib in TERN_DLOPEN:
+        ir.library(lib)
     ir.binary(VDPA_TOOL, "/bin/vdpa")
     if guest:  # tern's test guest, for runs that use it in L1
         ir.file(guest, "/l1/testguest.elf")
