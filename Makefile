@@ -37,13 +37,13 @@ ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 
 # The library part of tern: everything but main.c, so tests link it too.
 LIB_SRCS += vmm/util.c
-LIB_SRCS += vmm/dynlib.c
+LIB_SRCS += cmd/dynlib.c
 LIB_SRCS += vmm/memory.c
 LIB_SRCS += vmm/bus.c
 LIB_SRCS += vmm/cpuid.c
 LIB_SRCS += vmm/vcpu.c
 LIB_SRCS += vmm/vm.c
-LIB_SRCS += vmm/console.c
+LIB_SRCS += cmd/console.c
 LIB_SRCS += vmm/event.c
 LIB_SRCS += vmm/boot.c
 LIB_SRCS += vmm/boot_bzimage.c
@@ -51,6 +51,7 @@ LIB_SRCS += vmm/boot_elf.c
 LIB_SRCS += vmm/boot_x86.c
 LIB_SRCS += vmm/mptable.c
 LIB_SRCS += vmm/acpi.c
+LIB_SRCS += devices/device.c
 LIB_SRCS += devices/serial.c
 LIB_SRCS += devices/serial_out.c
 LIB_SRCS += devices/i8042.c
@@ -77,19 +78,20 @@ LIB_SRCS += vdpa/sim_net.c
 LIB_SRCS += vdpa/sim_net_ctl.c
 LIB_SRCS += vdpa/vduse.c
 LIB_SRCS += vdpa/vduse_iotlb.c
-LIB_SRCS += vmm/api.c
-LIB_SRCS += vmm/api_http.c
-LIB_SRCS += vmm/api_vm.c
+LIB_SRCS += cmd/api.c
+LIB_SRCS += cmd/api_http.c
+LIB_SRCS += cmd/api_vm.c
 LIB_SRCS += migrate/kvmstate.c
 LIB_SRCS += migrate/snapshot.c
 LIB_SRCS += migrate/snapshot_write.c
-LIB_SRCS += migrate/dirty.c
+LIB_SRCS += vmm/dirty.c
 LIB_SRCS += migrate/snapmem.c
 LIB_SRCS += migrate/stream.c
 LIB_SRCS += migrate/transport.c
 LIB_SRCS += migrate/migrate_src.c
 LIB_SRCS += migrate/migrate_dst.c
-MAIN_SRCS := vmm/main.c vmm/cli.c vmm/client.c vmm/client_migrate.c
+LIB_SRCS += migrate/machine.c
+MAIN_SRCS := cmd/main.c cmd/cli.c cmd/client.c cmd/client_migrate.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJS      := $(MAIN_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/api.c - the control API's handler layer (see api.h): routing, request
+ * cmd/api.c - the control API's handler layer (see api.h): routing, request
  * validation and the JSON replies. No HTTP and no KVM here.
  *
  * Request bodies are hostile input (docs/reliability-targets.md, A6). They
@@ -9,7 +9,7 @@
  * must be known to the endpoint and of the right type, and every string is
  * checked for embedded NULs and length before it reaches a hook.
  */
-#include "vmm/api.h"
+#include "cmd/api.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +19,7 @@
 
 #include <json-c/json.h>
 
-#include "vmm/cli.h"
+#include "cmd/cli.h"
 
 /* Deep enough for any body we accept; deeper input is refused early. */
 #define API_JSON_DEPTH 8
@@ -260,7 +260,7 @@ static const char *const no_fields[] = { NULL };
 /* ---- handlers ------------------------------------------------------------------ */
 
 /* A control-queue state as JSON (NULL if there is none). */
-static struct json_object *ctrl_json(const struct api_net_ctrl *c)
+static struct json_object *ctrl_json(const struct net_ctrl_info *c)
 {
 	static const char *const modes[] = { "promisc", "allmulti", "alluni", "nomulti", "nouni", "nobcast" };
 	static const char *const rss_modes[] = { "off", "steer", "hash" };
@@ -325,7 +325,7 @@ static int handle_info(struct api_call *c)
 	struct json_object *nets = json_object_new_array();
 	bad |= json_object_object_add(o, "net", nets);
 	for (unsigned i = 0; nets && i < info.nr_nets && i < API_MAX_NETS; i++) {
-		const struct api_net_info *n = &info.net[i];
+		const struct net_info *n = &info.net[i];
 		struct json_object *x = json_object_new_object();
 		bad |= json_object_array_add(nets, x);
 		bad |= json_object_object_add(x, "mode", json_object_new_string(n->mode));

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/api.h - tern's control API: HTTP/1.1 with JSON bodies on a UNIX
+ * cmd/api.h - tern's control API: HTTP/1.1 with JSON bodies on a UNIX
  * socket (docs/api.md), in two layers:
  *
  *   api.c       the handler layer: (method, path, body) -> (status, JSON
@@ -10,14 +10,15 @@
  *   api_http.c  the transport: the socket file and libmicrohttpd, which
  *               parses HTTP and hands complete requests to api_handle().
  *
- * The machine side of api_ops is vmm/api_vm.c.
+ * The machine side of api_ops is cmd/api_vm.c.
  */
-#ifndef TERN_VMM_API_H
-#define TERN_VMM_API_H
+#ifndef TERN_CMD_API_H
+#define TERN_CMD_API_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/virtio_net.h"
 #include "migrate/migrate.h"
 #include "vmm/util.h"
 
@@ -33,41 +34,11 @@ enum api_vm_state {
 
 /* What GET /vm reports. Strings belong to the ops' owner and stay valid
  * while the API runs; initrd and cmdline may be NULL. */
-/* A network device's data path (GET /vm "net"). */
-/* A control-queue state as GET /vm shows it (docs/api.md). */
-struct api_net_ctrl {
-	bool valid;
-	uint8_t mac[6];
-	unsigned rx;               /* bit i: RX mode i on (PROMISC .. NOBCAST) */
-	unsigned uni, multi;       /* MAC table entries */
-	bool uni_overflow, multi_overflow;
-	unsigned vlans;            /* VLAN ids in the filter */
-	unsigned pairs;
-	uint64_t offloads;
-	unsigned rss_mode;         /* 0 off, 1 steering (RSS_CONFIG), 2 hash only */
-	uint32_t hash_types;
-	unsigned rss_unclassified, rss_table_len;
-	uint16_t rss_table[128];
-};
-
-struct api_net_info {
-	const char *mode;          /* "passthrough" or "svq" */
-	const char *svq;           /* the svq= setting: "auto", "on", "off" */
-	unsigned strategy;         /* of the last switch, 0 before one */
-	uint64_t switches, rollbacks, recoveries;
-	uint64_t blackout_us;      /* of the last switch */
-	unsigned shadow_maps;      /* shadow-ring mappings in the device now */
-	int64_t iotlb_entries;     /* the software device's mappings, -1 unknown */
-	int64_t rx_frames, tx_frames; /* the software device's, -1 unknown */
-	struct api_net_ctrl ctrl;  /* tern's record of what the guest set */
-	struct api_net_ctrl device_ctrl; /* the software device's own state */
-};
-
 #define API_MAX_NETS 4
 
 struct api_vm_info {
 	unsigned nr_nets;
-	struct api_net_info net[API_MAX_NETS];
+	struct net_info net[API_MAX_NETS];
 	unsigned vcpus;
 	uint64_t memory;     /* bytes */
 	const char *kernel;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/api_http.c - the control API's transport: the UNIX socket file and
+ * cmd/api_http.c - the control API's transport: the UNIX socket file and
  * libmicrohttpd (MHD) serving HTTP/1.1 on it.
  *
  * Threading: MHD runs its own polling thread (MHD_USE_INTERNAL_POLLING_THREAD,
@@ -22,7 +22,7 @@
  * when the client waits for "100 Continue" or when it is over
  * API_DISCARD_LIMIT.
  */
-#include "vmm/api.h"
+#include "cmd/api.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,9 +36,9 @@
 
 #include <microhttpd.h>
 
-#include "vmm/dynlib.h"
+#include "cmd/dynlib.h"
 
-/* libmicrohttpd, loaded when a server starts (vmm/dynlib.h): Debian's
+/* libmicrohttpd, loaded when a server starts (cmd/dynlib.h): Debian's
  * links GnuTLS and its tree, which a VMM without --api-sock never maps. */
 struct mhd_api {
 	void *lib;

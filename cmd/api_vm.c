@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/api_vm.h"
+#include "cmd/api_vm.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/api_vm.h - the control API's hooks (struct api_ops) for a struct vm:
+ * cmd/api_vm.h - the control API's hooks (struct api_ops) for a struct vm:
  * what GET /vm reports, pause/resume through vm_pause()/vm_resume(), and
  * shutdown through vm_request_exit().
  */
-#ifndef TERN_VMM_API_VM_H
-#define TERN_VMM_API_VM_H
+#ifndef TERN_CMD_API_VM_H
+#define TERN_CMD_API_VM_H
 
 #include <stdatomic.h>
 
-#include "vmm/api.h"
+#include "cmd/api.h"
 
 struct vm;
 

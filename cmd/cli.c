@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/cli.h"
+#include "cmd/cli.h"
 
 #include "devices/virtio_net.h"
 #include "migrate/transport.h"
-#include "vmm/client.h"
+#include "cmd/client.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* vmm/cli.h - command-line parsing for tern's subcommands. */
-#ifndef TERN_VMM_CLI_H
-#define TERN_VMM_CLI_H
+/* cmd/cli.h - command-line parsing for tern's subcommands. */
+#ifndef TERN_CMD_CLI_H
+#define TERN_CMD_CLI_H
 
 #include <stdio.h>
 

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/client.c - the control API's client subcommands. libcurl speaks HTTP
+ * cmd/client.c - the control API's client subcommands. libcurl speaks HTTP
  * over the UNIX socket (CURLOPT_UNIX_SOCKET_PATH) and json-c reads the
  * answer. The server is trusted no more than needed: the answer is capped
  * at CLIENT_MAX_REPLY bytes, and an error message is printed on one line
  * with control characters replaced.
  */
-#include "vmm/client.h"
+#include "cmd/client.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +19,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "vmm/dynlib.h"
+#include "cmd/dynlib.h"
 #include "vmm/util.h"
 
 #define CLIENT_CONNECT_TIMEOUT_S 10L
@@ -249,7 +249,7 @@ int client_print_answer(const char *sock, const char *method, const char *path, 
 	return status;
 }
 
-/* libcurl, loaded by the client commands only (vmm/dynlib.h): it brings
+/* libcurl, loaded by the client commands only (cmd/dynlib.h): it brings
  * some twenty libraries a running VMM has no use for. */
 struct curl_api {
 	CURLcode (*global_init)(long flags);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/client.h - the control API's client: `tern info|status|pause|resume|
+ * cmd/client.h - the control API's client: `tern info|status|pause|resume|
  * shutdown|snapshot --api-sock PATH`, one HTTP request each (docs/api.md).
  */
-#ifndef TERN_VMM_CLIENT_H
-#define TERN_VMM_CLIENT_H
+#ifndef TERN_CMD_CLIENT_H
+#define TERN_CMD_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

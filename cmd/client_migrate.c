@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/client_migrate.c - `tern migrate`: PUT /vm/migrate, then GET
+ * cmd/client_migrate.c - `tern migrate`: PUT /vm/migrate, then GET
  * /vm/migration until the migration ends, with a progress line on stderr
  * (redrawn in place on a terminal, one line per pass otherwise) and the
  * final figures as JSON on stdout.
  */
-#include "vmm/client.h"
+#include "cmd/client.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmm/console.h"
+#include "cmd/console.h"
 
 #include <errno.h>
 #include <string.h>

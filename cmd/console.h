@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/console.h - tern's stdin as the guest's serial console. When stdin is
+ * cmd/console.h - tern's stdin as the guest's serial console. When stdin is
  * a terminal it is put in raw mode (restored by console_exit()), so keys
  * reach the guest unchanged. Ctrl-A x quits tern; Ctrl-A Ctrl-A sends one
  * Ctrl-A to the guest.
  */
-#ifndef TERN_VMM_CONSOLE_H
-#define TERN_VMM_CONSOLE_H
+#ifndef TERN_CMD_CONSOLE_H
+#define TERN_CMD_CONSOLE_H
 
 #include <termios.h>
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* vmm/dynlib.c - see dynlib.h. */
-#include "vmm/dynlib.h"
+/* cmd/dynlib.c - see dynlib.h. */
+#include "cmd/dynlib.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/dynlib.h - a library loaded only by the code that needs it. The
+ * cmd/dynlib.h - a library loaded only by the code that needs it. The
  * process that runs a guest maps only what it uses: the control API's
  * HTTP server library (and the TLS library tree it brings) only with
  * --api-sock, the HTTP client's only in the client commands.
  */
-#ifndef TERN_VMM_DYNLIB_H
-#define TERN_VMM_DYNLIB_H
+#ifndef TERN_CMD_DYNLIB_H
+#define TERN_CMD_DYNLIB_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* vmm/main.c - tern's entry point: subcommand dispatch and `tern run`. */
+/* cmd/main.c - tern's entry point: subcommand dispatch and `tern run`. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -16,12 +16,13 @@
 #include "migrate/transport.h"
 #include "vdpa/vduse.h"
 #include "vdpa/vhost_vdpa.h"
-#include "vmm/api.h"
-#include "vmm/api_vm.h"
-#include "vmm/cli.h"
-#include "vmm/client.h"
-#include "vmm/console.h"
+#include "cmd/api.h"
+#include "cmd/api_vm.h"
+#include "cmd/cli.h"
+#include "cmd/client.h"
+#include "cmd/console.h"
 #include "vmm/event.h"
+#include "migrate/machine.h"
 #include "vmm/vm.h"
 
 struct run_loop {
@@ -158,7 +159,7 @@ static int cmd_run(int argc, char **argv)
 			status = incoming_stopped(sfd, api_vm.cancel_fd, &e);
 			goto out_report;
 		}
-	} else if (vm_create(&vm, &o.cfg, &e) < 0) {
+	} else if (machine_create(&vm, &o.cfg, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_report;
 	}
@@ -168,7 +169,7 @@ static int cmd_run(int argc, char **argv)
 		restoring = false;
 		if (r < 0) {
 			fprintf(stderr, "tern: error: %s: %s\n", o.restore, e.msg);
-			vm_destroy(&vm);
+			machine_destroy(&vm);
 			status = 1;
 			goto out_report;
 		}
@@ -230,7 +231,7 @@ static int cmd_run(int argc, char **argv)
 		vm_fail(&vm, "event loop: %s", strerror(-r));
 	/* vm_stop() before api_stop(): it releases an API request waiting in
 	 * vm_pause() for a vCPU that left its loop when the guest exited. The
-	 * hooks use the VM, so the API stops before vm_destroy(). */
+	 * hooks use the VM, so the API stops before machine_destroy(). */
 	vm_stop(&vm);
 	api_stop(&api);
 	console_exit(&con);
@@ -253,7 +254,7 @@ out_vm:
 	else if (incoming_fd >= 0)
 		close(incoming_fd);
 	api_stop(&api);
-	vm_destroy(&vm);
+	machine_destroy(&vm);
 out_report:
 	api_stop(&api);
 	if (sfd >= 0)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * devices/device.h - how the machine creates its devices. vm.c walks one
- * ordered table of these; exit() runs in reverse order of init().
+ * devices/device.h - how the machine gets its devices: one ordered table of
+ * these (device.c), walked by devices_init(); exit() runs in reverse order
+ * of init().
  */
 #ifndef TERN_DEVICES_DEVICE_H
 #define TERN_DEVICES_DEVICE_H
@@ -18,6 +19,12 @@ struct device_type {
 	/* Releases what init() made; safe to call after a failed init(). */
 	void (*exit)(struct vm *vm);
 };
+
+/* Creates every device of vm's configuration, in table order; on failure
+ * the caller runs devices_exit(), which each device tolerates after a
+ * partial init. */
+int devices_init(struct vm *vm, struct err *e);
+void devices_exit(struct vm *vm);
 
 extern const struct device_type serial_device_type;
 extern const struct device_type i8042_device_type;

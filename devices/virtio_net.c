@@ -18,7 +18,6 @@
 #include "vdpa/cvq.h"
 #include "vdpa/sim_net.h"
 #include "vdpa/vhost_vdpa.h"
-#include "vmm/api.h"
 #include "vmm/vm.h"
 
 /* Config space: through mtu (12 bytes), or through supported_hash_types
@@ -745,11 +744,11 @@ int net_config_parse(const char *spec, struct net_config *c, struct err *e)
 	return 0;
 }
 
-static void ctrl_summary(const struct net_ctrl_state *s, struct api_net_ctrl *o)
+static void ctrl_summary(const struct net_ctrl_state *s, struct net_ctrl_info *o)
 {
 	const bool modes[6] = { s->promisc, s->allmulti, s->alluni, s->nomulti, s->nouni, s->nobcast };
 
-	*o = (struct api_net_ctrl){ .valid = true, .uni = s->uni_count, .multi = s->multi_count,
+	*o = (struct net_ctrl_info){ .valid = true, .uni = s->uni_count, .multi = s->multi_count,
 				    .uni_overflow = s->uni_overflow, .multi_overflow = s->multi_overflow,
 				    .pairs = s->pairs, .offloads = s->offloads, .rss_mode = s->rss.mode,
 				    .hash_types = s->rss.hash_types, .rss_unclassified = s->rss.unclassified,
@@ -763,7 +762,7 @@ static void ctrl_summary(const struct net_ctrl_state *s, struct api_net_ctrl *o)
 	memcpy(o->rss_table, s->rss.table, sizeof(o->rss_table));
 }
 
-void net_dev_info(struct net_dev *n, struct api_net_info *out)
+void net_dev_info(struct net_dev *n, struct net_info *out)
 {
 	struct net_ctrl_state cs;
 	static const char *const svq_names[] = { [NET_SVQ_AUTO] = "auto", [NET_SVQ_ON] = "on", [NET_SVQ_OFF] = "off" };
@@ -773,7 +772,7 @@ void net_dev_info(struct net_dev *n, struct api_net_info *out)
 	pthread_mutex_lock(&n->vp.lock);
 	if (n->is_sim)
 		sim_net_get_stats(n->vdpa, &st);
-	*out = (struct api_net_info){
+	*out = (struct net_info){
 		.mode = n->sh.mode == SHADOW_SVQ ? "svq" : "passthrough",
 		.svq = svq_names[n->svq],
 		.strategy = n->sh.strategy,

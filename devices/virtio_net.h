@@ -116,9 +116,38 @@ int net_dev_start(struct net_dev *n, struct err *e);
  * rss->mode says whether there is RSS state to carry too. */
 int net_dev_ctrl(struct net_dev *n, struct cvq_record *r, struct cvq_rss *rss);
 
-struct api_net_info;
+/* A control-queue state as the control API shows it (GET /vm, docs/api.md). */
+struct net_ctrl_info {
+	bool valid;
+	uint8_t mac[6];
+	unsigned rx;               /* bit i: RX mode i on (PROMISC .. NOBCAST) */
+	unsigned uni, multi;       /* MAC table entries */
+	bool uni_overflow, multi_overflow;
+	unsigned vlans;            /* VLAN ids in the filter */
+	unsigned pairs;
+	uint64_t offloads;
+	unsigned rss_mode;         /* 0 off, 1 steering (RSS_CONFIG), 2 hash only */
+	uint32_t hash_types;
+	unsigned rss_unclassified, rss_table_len;
+	uint16_t rss_table[128];
+};
+
+/* A network device's data path and control state, as GET /vm shows it. */
+struct net_info {
+	const char *mode;          /* "passthrough" or "svq" */
+	const char *svq;           /* the svq= setting: "auto", "on", "off" */
+	unsigned strategy;         /* of the last switch, 0 before one */
+	uint64_t switches, rollbacks, recoveries;
+	uint64_t blackout_us;      /* of the last switch */
+	unsigned shadow_maps;      /* shadow-ring mappings in the device now */
+	int64_t iotlb_entries;     /* the software device's mappings, -1 unknown */
+	int64_t rx_frames, tx_frames; /* the software device's, -1 unknown */
+	struct net_ctrl_info ctrl;  /* tern's record of what the guest set */
+	struct net_ctrl_info device_ctrl; /* the software device's own state */
+};
+
 /* The device's data-path mode and switch statistics, for GET /vm. */
-void net_dev_info(struct net_dev *n, struct api_net_info *out);
+void net_dev_info(struct net_dev *n, struct net_info *out);
 
 /* Parses "vhost-vdpa,dev=PATH,..." or "vdpa-sim,socket=A,peer=B,mac=..,queues=N,...". */
 int net_config_parse(const char *spec, struct net_config *c, struct err *e);

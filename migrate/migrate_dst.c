@@ -15,9 +15,9 @@
 #include "migrate/snapshot.h"
 #include "migrate/stream.h"
 #include "migrate/transport.h"
+#include "migrate/machine.h"
 #include "vmm/vm.h"
 
-#define PAGE 4096u
 
 /* RAM and ZERO: the run must lie inside guest RAM. RAM pages are read
  * straight into guest memory; a bad CRC then fails the migration before
@@ -171,7 +171,7 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 	mig_set_timeout(s.fd, timeout_ms);
 	if ((r = mig_recv_hello(&s, e)) < 0 || (r = recv_config(&s, cfg, &snap, e)) < 0)
 		goto fail;
-	if ((r = vm_create(vm, cfg, e)) < 0)
+	if ((r = machine_create(vm, cfg, e)) < 0)
 		goto fail;
 	made = true;
 	if ((r = mig_send(&s, MIG_ACCEPT, NULL, 0, e)) < 0)
@@ -206,7 +206,7 @@ fail_quiet:
 	close(s.fd);
 	snapshot_free(&snap);
 	if (made)
-		vm_destroy(vm);
+		machine_destroy(vm);
 	return r;
 }
 

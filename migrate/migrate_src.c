@@ -22,14 +22,13 @@
 #include <unistd.h>
 
 #include "devices/virtio_net.h"
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 #include "migrate/snapmem.h"
 #include "migrate/snapshot.h"
 #include "migrate/stream.h"
 #include "migrate/transport.h"
 #include "vmm/vm.h"
 
-#define PAGE 4096u
 #define RESULTS_GRACE_S 5
 
 static const char *const state_names[MIG_S_COUNT] = {
@@ -142,16 +141,6 @@ static int64_t sync_dirty(struct src *x, bool to_send, struct err *e)
 		n += __builtin_popcountll(x->bm[w]);
 	}
 	return n;
-}
-
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)p;
-
-	for (unsigned i = 0; i < PAGE / 8; i++)
-		if (q[i])
-			return false;
-	return true;
 }
 
 enum run_kind { RUN_NONE, RUN_DATA, RUN_ZERO };

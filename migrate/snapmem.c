@@ -13,7 +13,6 @@
 
 #include "vmm/vm.h"
 
-#define PAGE 4096u
 
 int snapmem_track_start(struct vm *vm, struct err *e)
 {
@@ -78,16 +77,6 @@ void snapmem_set_base(struct vm *vm, const char *dir, const char *mem_name)
 	snprintf(l->dir, sizeof(l->dir), "%s", dir);
 	snprintf(l->mem_name, sizeof(l->mem_name), "%s", mem_name);
 	l->has_base = true;
-}
-
-static bool page_is_zero(const uint8_t *p)
-{
-	static const uint8_t zero[64];
-
-	for (unsigned i = 0; i < PAGE; i += sizeof(zero))
-		if (memcmp(p + i, zero, sizeof(zero)))
-			return false;
-	return true;
 }
 
 static bool page_set(const uint64_t *pages, uint64_t pg)

@@ -17,7 +17,7 @@
 #ifndef TERN_MIGRATE_SNAPMEM_H
 #define TERN_MIGRATE_SNAPMEM_H
 
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 
 struct vm;
 

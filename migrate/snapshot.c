@@ -48,7 +48,6 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-#define PAGE 4096u
 
 /* ---- building the trees ----------------------------------------------- */
 

@@ -7,6 +7,8 @@ Suites:
   kvm    tests/kvm/test_*.py against BUILD/tern and BUILD/asan/tern
   fuzz   bounded libFuzzer runs of BUILD/fuzz/*_fuzz
   linux  the nested Linux lane (tests/linux/lane.py), TAP on stdout
+  tree   checks of the source tree itself: no include points up the layer
+         order (scripts/check-layers.py)
 
 Every suite reports TAP lines ("ok - NAME", "not ok - NAME # why",
 "ok - NAME # SKIP why"); a suite that crashes or prints no result counts as
@@ -186,6 +188,13 @@ def suite_linux(res, build):
     run_tap(res, "linux", [sys.executable, lane, "--build", build, "--deadline", "1080"], timeout=1200)
 
 
+def suite_tree(res):
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "check-layers.py")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    lines = p.stdout.strip().splitlines()
+    res.record("tree/layers", p.returncode == 0, "; ".join(lines[-6:]) if p.returncode else "")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -195,12 +204,14 @@ def main():
     build = os.path.abspath(a.build)
     suites = a.suites
     if "all" in suites:
-        suites = ["unit", "kvm", "fuzz", "linux"]
+        suites = ["tree", "unit", "kvm", "fuzz", "linux"]
     res = Results()
     t0 = time.monotonic()
     for s in suites:
         print(f"== {s}", flush=True)
-        if s == "unit":
+        if s == "tree":
+            suite_tree(res)
+        elif s == "unit":
             suite_unit(res, build)
         elif s == "kvm":
             suite_kvm(res, build, a.only)

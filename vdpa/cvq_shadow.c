@@ -50,14 +50,6 @@ _Static_assert(AVAIL_OFF >= 16 * CVQS_NUM && USED_OFF >= AVAIL_OFF + 6 + 2 * CVQ
 		       ACK_OFF >= CVQ_CMD_MAX && ACK_OFF < CVQS_SLOT,
 	       "shadow control queue layout");
 
-static void signal_fd(int fd)
-{
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, 8) < 0)
-		pr_warn("control queue: eventfd write failed: %s", strerror(errno));
-}
-
 void cvq_limits_read(struct vdpa_dev *dev, uint64_t features, struct cvq_limits *lim)
 {
 	uint8_t cfg[24] = { 0 };
@@ -186,7 +178,7 @@ static void answer(struct cvq_shadow *c, uint8_t ack)
 	mark(c, c->guest.used_iova + 4 + 8 * (uint64_t)(before & (c->guest.num - 1)), 8);
 	mark(c, c->guest.used_iova + 2, 2);
 	if (vring_dev_need_notify(&c->guest, before))
-		signal_fd(c->guest_call);
+		eventfd_signal(c->guest_call, "control queue");
 }
 
 /* Lock held. Takes guest commands until one goes to the device (or none
@@ -230,7 +222,7 @@ static void guest_commands(struct cvq_shadow *c)
 		place(c, 0, len);
 		c->busy = true;
 		c->forwarded++;
-		signal_fd(c->dev_kick);
+		eventfd_signal(c->dev_kick, "control queue");
 	}
 }
 
@@ -269,7 +261,7 @@ static bool fold_fixup(struct cvq_shadow *c)
 		place(c, 1, sizeof(off));
 		c->fixing = true;
 		c->fix_mode = m;
-		signal_fd(c->dev_kick);
+		eventfd_signal(c->dev_kick, "control queue");
 		return true;
 	}
 	return false;
@@ -324,14 +316,6 @@ static void device_answers(struct cvq_shadow *c)
 	}
 }
 
-static void drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, 8) < 0 && errno != EAGAIN)
-		pr_warn("control queue: eventfd read failed: %s", strerror(errno));
-}
-
 static void *cvq_thread(void *arg)
 {
 	struct cvq_shadow *c = arg;
@@ -344,9 +328,9 @@ static void *cvq_thread(void *arg)
 			break;
 		pthread_mutex_lock(&c->lock);
 		if (p[1].revents)
-			drain(c->guest_kick);
+			eventfd_drain(c->guest_kick, "control queue");
 		if (p[2].revents)
-			drain(c->dev_call);
+			eventfd_drain(c->dev_call, "control queue");
 		/* paused: the work waits (cvq_shadow_pause() wakes us after) */
 		if (!c->paused) {
 			device_answers(c);
@@ -367,14 +351,14 @@ int cvq_shadow_start(struct cvq_shadow *c, int guest_kick, int guest_call, struc
 	if (r)
 		return err_errno(e, -r, "%s: cannot start the control queue's thread", c->dev->name);
 	c->running = true;
-	signal_fd(c->guest_kick); /* commands made available before now */
+	eventfd_signal(c->guest_kick, "control queue"); /* commands made available before now */
 	return 0;
 }
 
 void cvq_shadow_exit(struct cvq_shadow *c)
 {
 	if (c->running) {
-		signal_fd(c->stop_fd);
+		eventfd_signal(c->stop_fd, "control queue");
 		pthread_join(c->thread, NULL);
 		c->running = false;
 	}
@@ -393,7 +377,7 @@ void cvq_shadow_pause(struct cvq_shadow *c, bool paused)
 	c->paused = paused;
 	pthread_mutex_unlock(&c->lock);
 	if (!paused)
-		signal_fd(c->guest_kick); /* what arrived meanwhile */
+		eventfd_signal(c->guest_kick, "control queue"); /* what arrived meanwhile */
 }
 
 uint16_t cvq_shadow_guest_base(struct cvq_shadow *c)
@@ -568,7 +552,7 @@ static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned
 					       c->dev->name, list[first + (unsigned)__builtin_ctz(pending)].what,
 					       c->timeout_ms);
 			}
-			drain(c->dev_call);
+			eventfd_drain(c->dev_call, "control queue");
 			continue;
 		}
 		if (s < 0 || !(pending & (1u << s)))
@@ -596,7 +580,7 @@ static int collect(struct cvq_shadow *c, const struct replay_cmd *list, unsigned
  * their answers. */
 static int settle(struct cvq_shadow *c, struct err *e)
 {
-	signal_fd(c->dev_kick);
+	eventfd_signal(c->dev_kick, "control queue");
 	for (;;) {
 		device_answers(c);
 		if (!c->busy && !c->owed)
@@ -606,7 +590,7 @@ static int settle(struct cvq_shadow *c, struct err *e)
 			return err_set(e, -ETIMEDOUT, "%s: the device did not answer the control command%s it had "
 						      "when reset, in %u ms", c->dev->name, c->busy ? " of the guest" : "s replayed",
 				       c->timeout_ms);
-		drain(c->dev_call);
+		eventfd_drain(c->dev_call, "control queue");
 	}
 }
 
@@ -647,7 +631,7 @@ int cvq_shadow_replay(struct cvq_shadow *c, const struct net_ctrl_state *want, b
 			memcpy(slot(c, s), list[first + s].b, list[first + s].len);
 			place(c, s, list[first + s].len);
 		}
-		signal_fd(c->dev_kick);
+		eventfd_signal(c->dev_kick, "control queue");
 		*sent += k;
 		r = collect(c, list, first, k, &applied, e);
 	}

@@ -27,7 +27,7 @@
 
 #include <pthread.h>
 
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 #include "vdpa/cvq.h"
 #include "vdpa/shadow.h"
 #include "vdpa/vdpa.h"

@@ -11,22 +11,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-static void signal_fd(int fd)
-{
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		pr_warn("shadow queue: eventfd write failed: %s", strerror(errno));
-}
-
-static void drain_fd(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		pr_warn("shadow queue: eventfd read failed: %s", strerror(errno));
-}
-
 /* Lock held. A failed queue stops; the first error is kept, and the
  * owner is told (report_failures(), once no lock of the relay is held). */
 static void queue_failed(struct relay *r, unsigned i, const char *who, int err)
@@ -75,11 +59,11 @@ static void serve(struct relay *r, unsigned i, bool place)
 			queue_failed(r, i, "guest", n);
 	}
 	if (notify || notify_empty) {
-		signal_fd(q->guest_call);
+		eventfd_signal(q->guest_call, "shadow queue");
 		r->calls++;
 	}
 	if (kick) {
-		signal_fd(q->dev_kick);
+		eventfd_signal(q->dev_kick, "shadow queue");
 		r->kicks++;
 	}
 }
@@ -108,14 +92,14 @@ static void *relay_thread(void *arg)
 			break;
 		}
 		if (pf[0].revents)
-			drain_fd(r->wake_fd);
+			eventfd_drain(r->wake_fd, "shadow queue");
 		for (unsigned i = 0; i < r->n; i++) {
 			/* read the eventfds first: a kick or call after the read
 			 * is seen by the next poll, never lost */
 			if (pf[1 + 2 * i].revents)
-				drain_fd(r->q[i].guest_kick);
+				eventfd_drain(r->q[i].guest_kick, "shadow queue");
 			if (pf[2 + 2 * i].revents)
-				drain_fd(r->q[i].dev_call);
+				eventfd_drain(r->q[i].dev_call, "shadow queue");
 			if (pf[1 + 2 * i].revents || pf[2 + 2 * i].revents || pf[0].revents)
 				serve(r, i, true);
 		}
@@ -150,7 +134,7 @@ int relay_start(struct relay *r, struct err *e)
 	}
 	r->running = true;
 	/* a first round: the guest may have made buffers available already */
-	signal_fd(r->wake_fd);
+	eventfd_signal(r->wake_fd, "shadow queue");
 	return 0;
 }
 
@@ -162,7 +146,7 @@ void relay_stop(struct relay *r)
 	r->stop = true;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
-	signal_fd(r->wake_fd);
+	eventfd_signal(r->wake_fd, "shadow queue");
 	pthread_join(r->thread, NULL);
 	r->running = false;
 	/* the queues belonged to this session: a later relay_drain() (a
@@ -194,7 +178,7 @@ void relay_unpause(struct relay *r)
 	pthread_mutex_unlock(&r->lock);
 	/* kicks and calls that came while paused are still counted in their
 	 * eventfds; one round also places what used freed room for */
-	signal_fd(r->wake_fd);
+	eventfd_signal(r->wake_fd, "shadow queue");
 }
 
 void relay_set_log(struct relay *r, struct dirty_log *log)

@@ -37,27 +37,18 @@ static void sim_used_gap(struct sim_net *s)
 	s->stats.last_used_ns = t;
 }
 
-static void signal_fd(int fd)
-{
-	uint64_t one = 1;
-
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-		/* an eventfd only fails when its counter is saturated */
-	}
-}
-
 /* The driver broke a ring rule: stop and ask for a reset. Lock held. */
 static void fail_device(struct sim_net *s)
 {
 	s->stats.ring_errors++;
 	s->status |= VIRTIO_S_NEEDS_RESET;
-	signal_fd(s->config_call_fd);
+	eventfd_signal(s->config_call_fd, "software vDPA device");
 }
 
 static void notify(struct sim_vq *q, uint16_t old_used)
 {
 	if (q->ring.used_idx != old_used && vring_dev_need_notify(&q->ring, old_used))
-		signal_fd(q->call_fd);
+		eventfd_signal(q->call_fd, "software vDPA device");
 }
 
 static bool running(const struct sim_net *s)
@@ -253,15 +244,6 @@ static void process_rx(struct sim_net *s)
 	}
 }
 
-static void drain(int fd)
-{
-	uint64_t v;
-
-	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0) {
-		/* nothing pending */
-	}
-}
-
 void sim_forget_kicks(struct sim_net *s)
 {
 	if (!s->cfg.strict)
@@ -270,7 +252,7 @@ void sim_forget_kicks(struct sim_net *s)
 		struct pollfd pf = { .fd = s->vq[i].kick_fd, .events = POLLIN };
 		/* the fd may be blocking: read only what is there */
 		if (pf.fd >= 0 && poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN))
-			drain(pf.fd);
+			eventfd_drain(pf.fd, "software vDPA device");
 	}
 }
 
@@ -331,7 +313,7 @@ void *sim_thread(void *arg)
 		poll(pf, n, busy ? 0 : -1);
 		for (unsigned i = 0; i < n; i++)
 			if (pf[i].revents & POLLIN && pf[i].fd != s->wire.fd)
-				drain(pf[i].fd);
+				eventfd_drain(pf[i].fd, "software vDPA device");
 		pthread_mutex_lock(&s->lock);
 		/* a kick counts only if the device still runs: one that came
 		 * while it was being suspended or reset is forgotten */

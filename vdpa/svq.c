@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE 4096u
 
 static size_t page_up(size_t n)
 {

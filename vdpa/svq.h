@@ -22,7 +22,7 @@
 #ifndef TERN_VDPA_SVQ_H
 #define TERN_VDPA_SVQ_H
 
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 #include "vdpa/iotlb.h"
 #include "vdpa/vring.h"
 

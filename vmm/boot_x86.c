@@ -47,7 +47,7 @@ _Static_assert(sizeof(struct pvh_start_info) == 56, "hvm_start_info layout");
 _Static_assert(sizeof(struct pvh_mod_entry) == 32, "hvm_modlist_entry layout");
 _Static_assert(sizeof(struct pvh_memmap_entry) == 24, "hvm_memmap_table_entry layout");
 
-#define PAGE_SIZE 4096ull
+#define PAGE_SIZE ((uint64_t)PAGE) /* 64-bit: it masks addresses */
 
 unsigned boot_e820_build(const struct guest_mem *mem, struct boot_e820 *map, unsigned max)
 {

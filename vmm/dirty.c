@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * migrate/dirty.c - see dirty.h. KVM facts from its API documentation
+ * vmm/dirty.c - see dirty.h. KVM facts from its API documentation
  * (KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
  * and docs/switch.md (what shadow virtqueues add to it).
  */
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

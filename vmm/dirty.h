@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * migrate/dirty.h - which guest pages changed: KVM's dirty log (vCPU writes)
+ * vmm/dirty.h - which guest pages changed: KVM's dirty log (vCPU writes)
  * united with tern's own bitmap (writes tern or its devices make on the
  * guest's behalf, which KVM never sees).
  *
@@ -16,8 +16,8 @@
  * indexed by page number within the guest-memory file (struct guest_mem's
  * offsets), one bit per 4 KiB page.
  */
-#ifndef TERN_MIGRATE_DIRTY_H
-#define TERN_MIGRATE_DIRTY_H
+#ifndef TERN_VMM_DIRTY_H
+#define TERN_VMM_DIRTY_H
 
 #include <stdatomic.h>
 

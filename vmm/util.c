@@ -171,6 +171,32 @@ int pread_all(int fd, void *p, size_t len, off_t off)
 	return 0;
 }
 
+bool page_is_zero(const void *p)
+{
+	const uint64_t *q = p;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		if (q[i])
+			return false;
+	return true;
+}
+
+void eventfd_signal(int fd, const char *what)
+{
+	uint64_t one = 1;
+
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_warn("%s: eventfd write failed: %s", what, strerror(errno));
+}
+
+void eventfd_drain(int fd, const char *what)
+{
+	uint64_t v;
+
+	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pr_warn("%s: eventfd read failed: %s", what, strerror(errno));
+}
+
 int open_regular(const char *path, const char *what, struct err *e)
 {
 	struct stat st;

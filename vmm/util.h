@@ -14,6 +14,8 @@
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
+/* The page: the unit of guest memory tern logs, saves, sends and maps. */
+#define PAGE 4096u
 
 /* "Cannot happen unless something we trust lies" branches. */
 #define NEVER(x) __builtin_expect(!!(x), 0)
@@ -57,6 +59,13 @@ int parse_mac(const char *s, uint8_t mac[6]);
 /* Opens path read-only, refusing (e says why) anything but a regular
  * file, without blocking on a FIFO; the fd, or -errno. */
 int open_regular(const char *path, const char *what, struct err *e);
+/* Whether the PAGE bytes at p (8-byte aligned) are all zero. */
+bool page_is_zero(const void *p);
+/* Signals an eventfd (adds 1), or empties it; fd < 0 is ignored. A
+ * failure other than EAGAIN (a saturated or empty non-blocking counter) is
+ * logged with what. */
+void eventfd_signal(int fd, const char *what);
+void eventfd_drain(int fd, const char *what);
 int read_file(const char *path, const char *what, size_t max, uint8_t **buf, size_t *len, struct err *e);
 
 /* pwrite()/pread() of exactly len bytes at off, retrying short transfers

@@ -11,7 +11,7 @@
  */
 #include "vmm/vcpu.h"
 
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm/vm.c - machine assembly and life cycle.
+ * vmm/vm.c - the machine and its life cycle.
  *
  * vm_create() order: /dev/kvm and its capabilities -> VM -> TSS/identity
- * map -> irqchip + PIT -> guest RAM -> vCPUs (CPUID first) -> devices ->
- * kernel. vm_destroy() undoes it in reverse.
+ * map -> irqchip + PIT -> guest RAM -> vCPUs (CPUID first); then, from
+ * machine_create() above: devices -> kernel (vm_load_guest()). vm_destroy()
+ * undoes vm_create() in reverse.
  */
 #include "vmm/vm.h"
 
@@ -18,10 +19,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "devices/device.h"
-#include "migrate/dirty.h"
-#include "migrate/migrate.h"
-#include "migrate/snapmem.h"
+#include "vmm/dirty.h"
 #include "vmm/cpuid.h"
 #include "vmm/vcpu.h"
 
@@ -29,17 +27,6 @@
 #define KVM_IDENTITY_MAP_GPA 0xfffbc000ull
 #define KERNEL_MAX_SIZE (512 * MiB)
 #define INITRD_MAX_SIZE (2 * GiB)
-
-/* In creation order; exit() runs in reverse. */
-static const struct device_type *const device_types[] = {
-	&serial_device_type,
-	&i8042_device_type,
-	&cmos_device_type,
-	&acpi_pm_device_type,
-	&testdev_device_type,
-	&pci_device_type,
-	&net_device_type,
-};
 
 static const struct {
 	unsigned cap;
@@ -265,28 +252,19 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	r = vm_init_xcr0(vm, e);
 	if (r < 0)
 		goto err;
-	for (size_t i = 0; i < ARRAY_SIZE(device_types); i++) {
-		r = device_types[i]->init(vm, e);
-		if (r < 0)
-			goto err;
-	}
-	if (!cfg->mem_file && !cfg->incoming) {
-		r = vm_load_kernel(vm, e);
-		if (r < 0)
-			goto err;
-	}
-	if (cfg->track_dirty) {
-		r = snapmem_track_start(vm, e);
-		if (r < 0)
-			goto err;
-	}
 	return 0;
 
 err:
-	/* vm_destroy() runs every device's exit(); each tolerates a device
-	 * that was never (or only partly) created. */
 	vm_destroy(vm);
 	return r;
+}
+
+int vm_load_guest(struct vm *vm, struct err *e)
+{
+	/* a restore or an incoming migration brings its own memory */
+	if (vm->cfg.mem_file || vm->cfg.incoming)
+		return 0;
+	return vm_load_kernel(vm, e);
 }
 
 static void vm_kick_signal(int sig)
@@ -397,11 +375,7 @@ void vm_stop(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	/* a migration thread uses the VM: it goes first */
-	migrate_exit(vm);
 	vm_stop(vm);
-	for (size_t i = ARRAY_SIZE(device_types); i-- > 0;)
-		device_types[i]->exit(vm);
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->nr_vcpus; i++)
 			vcpu_destroy(&vm->vcpus[i]);
@@ -409,7 +383,6 @@ void vm_destroy(struct vm *vm)
 		vm->vcpus = NULL;
 	}
 	irq_routes_exit(&vm->irqs);
-	snapmem_track_stop(vm);
 	mem_destroy(&vm->mem);
 	free(vm->cpuid);
 	vm->cpuid = NULL;

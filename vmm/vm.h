@@ -121,10 +121,15 @@ struct vm {
 	unsigned exited;          /* vCPU threads that left their loop */
 };
 
-/* Builds the whole machine (KVM VM, memory, vCPUs, devices) and loads the
- * kernel; nothing runs until vm_start(). On failure everything created is
- * released and e says why. */
+/* Builds the machine: KVM VM, memory, vCPUs, their CPUID and xcr0 (the
+ * devices, the guest and the state tracking above it come from
+ * machine_create(), migrate/machine.h). Nothing runs until vm_start(). On
+ * failure everything created is released and e says why. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
+/* Loads the configured kernel (and initrd) into guest memory, once the
+ * devices exist (the tables describe them); nothing for a VM whose memory
+ * comes from a snapshot or an incoming migration. */
+int vm_load_guest(struct vm *vm, struct err *e);
 /* Launches one thread per vCPU. */
 int vm_start(struct vm *vm, struct err *e);
 /* Asks the VM to stop with the given tern exit status. Thread-safe, callable
@@ -142,7 +147,8 @@ void vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
 /* Stops every vCPU thread and waits for them. Idempotent. */
 void vm_stop(struct vm *vm);
-/* Releases everything vm_create() made. Stops the VM first if needed. */
+/* Releases everything vm_create() made. Stops the VM first if needed;
+ * the devices and what is above them must be gone (machine_destroy()). */
 void vm_destroy(struct vm *vm);
 /* Drives a legacy IRQ line of the in-kernel PIC/IOAPIC. */
 int vm_irq_line(struct vm *vm, unsigned gsi, int level);

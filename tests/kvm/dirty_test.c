@@ -13,9 +13,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 #include "tests/kvm/stamp_reports.h"
 #include "tests/unit/unit.h"
+#include "migrate/machine.h"
 #include "vmm/vm.h"
 
 static const char *guest_elf;
@@ -52,7 +53,7 @@ static void check_dirty_tracking(unsigned ring)
 
 	close(fd);
 	c.testdev_out = fopen(rep, "w");
-	if (vm_create(&v, &c, &e) < 0)
+	if (machine_create(&v, &c, &e) < 0)
 		fail_msg("vm_create: %s", e.msg);
 	assert_int_equal(v.ring_entries, ring);
 	assert_int_equal(vm_start(&v, &e), 0);
@@ -92,7 +93,7 @@ static void check_dirty_tracking(unsigned ring)
 	assert_int_equal(dirty_sync(&d, bm, &e) >= 4096, 1);
 	dirty_stop(&d);
 	vm_stop(&v);
-	vm_destroy(&v);
+	machine_destroy(&v);
 	fclose(c.testdev_out);
 	unlink(rep);
 	free(bm);
@@ -122,7 +123,7 @@ static void test_partial_start_undone(void **state)
 	struct vm v;
 
 	(void)state;
-	if (vm_create(&v, &c, &e) < 0)
+	if (machine_create(&v, &c, &e) < 0)
 		fail_msg("vm_create: %s", e.msg);
 	assert_int_equal(v.mem.nr_regions, 2);
 	/* slot 1 with another address: KVM refuses the flags-only update */
@@ -139,7 +140,7 @@ static void test_partial_start_undone(void **state)
 	assert_int_equal(ioctl(v.vm_fd, KVM_GET_DIRTY_LOG, &log), 0);
 	dirty_stop(&d);
 	free(bm);
-	vm_destroy(&v);
+	machine_destroy(&v);
 }
 
 int main(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include "migrate/transport.h"
 #include "tests/kvm/stamp_reports.h"
 #include "tests/unit/unit.h"
+#include "migrate/machine.h"
 #include "vmm/vm.h"
 
 static const char *guest_elf;
@@ -162,7 +163,7 @@ static void stamp_source(struct vm *vm, struct vm_config *c, char *dir, char *re
 	assert_non_null(mkdtemp(dir));
 	snprintf(rep, replen, "%s/src", dir);
 	c->testdev_out = fopen(rep, "w");
-	assert_int_equal(vm_create(vm, c, &e), 0);
+	assert_int_equal(machine_create(vm, c, &e), 0);
 	assert_int_equal(vm_start(vm, &e), 0);
 	stamp_wait(rep, passes);
 }
@@ -218,7 +219,7 @@ static void test_capture_replay_and_bit_flips(void **state)
 		usleep(10000);
 	}
 	assert_int_equal(prog.state, MIG_S_COMPLETED);
-	vm_destroy(&src);
+	machine_destroy(&src);
 	fclose(c.testdev_out);
 
 	/* the capture, replayed, resumes the guest on a second VM */
@@ -234,7 +235,7 @@ static void test_capture_replay_and_bit_flips(void **state)
 	struct pollfd pf = { .fd = dst.exit_fd, .events = POLLIN };
 	assert_int_equal(poll(&pf, 1, 30000), 1);
 	assert_int_equal(dst.exit_status, 0);
-	vm_destroy(&dst);
+	machine_destroy(&dst);
 	fclose(dc.testdev_out);
 
 	/* every single-bit flip is refused, with a reason */
@@ -251,7 +252,7 @@ static void test_capture_replay_and_bit_flips(void **state)
 		copy[off] ^= (uint8_t)(1u << bit);
 		int r = replay(dir, copy, cap.len, &v, &fc, &fe);
 		if (r >= 0) {
-			vm_destroy(&v);
+			machine_destroy(&v);
 			fail_msg("bit %d of byte %zu of %zu flipped: accepted", bit, off, cap.len);
 		}
 		if (!fe.msg[0])
@@ -377,7 +378,7 @@ static void test_stopping_vm_not_handed_over(void **state)
 	assert_int_equal(wait_state(&src, is_final, MIG_S_NONE, &prog), MIG_S_FAILED);
 	if (!strstr(prog.error, "stopping"))
 		fail_msg("the failure says: %s", prog.error);
-	vm_destroy(&src);
+	machine_destroy(&src);
 	pthread_join(t, NULL);
 	close(g.lfd);
 	assert_false(g.saw_go);

@@ -21,6 +21,7 @@
 #include "tests/kvm/stamp_reports.h"
 #include "tests/unit/unit.h"
 #include "vmm/vcpu.h"
+#include "migrate/machine.h"
 #include "vmm/vm.h"
 
 static const char *guest_elf;
@@ -33,7 +34,7 @@ static void start_stamp(struct vm *v, struct vm_config *c, const char *dir, char
 
 	snprintf(rep, rep_size, "%s/r", dir);
 	c->testdev_out = fopen(rep, "w");
-	if (vm_create(v, c, &e) < 0 || vm_start(v, &e) < 0)
+	if (machine_create(v, c, &e) < 0 || vm_start(v, &e) < 0)
 		fail_msg("start: %s", e.msg);
 	stamp_wait(rep, passes);
 }
@@ -50,7 +51,7 @@ static void test_three_generations(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(rep, sizeof(rep), "%s/reports-0", dir);
 	c.testdev_out = fopen(rep, "w");
-	assert_int_equal(vm_create(&v, &c, &e), 0);
+	assert_int_equal(machine_create(&v, &c, &e), 0);
 	assert_int_equal(vm_start(&v, &e), 0);
 	stamp_wait(rep, 2);
 
@@ -63,7 +64,7 @@ static void test_three_generations(void **state)
 		if (snapshot_create(&v, snap, &(struct snapshot_opts){ 0 }, &e) < 0)
 			fail_msg("snapshot %d: %s", gen, e.msg);
 		vm_stop(&v);
-		vm_destroy(&v);
+		machine_destroy(&v);
 		fclose(c.testdev_out);
 
 		if (snapshot_read(snap, &s, &e) < 0)
@@ -72,7 +73,7 @@ static void test_three_generations(void **state)
 		struct vm_config rc = { .nr_cpus = s.nr_cpus, .mem_size = s.mem_size, .mem_file = s.mem_path,
 					.test_device = s.test_device, .console_out_fd = -1 };
 		rc.testdev_out = c.testdev_out = fopen(rep, "w");
-		if (vm_create(&v, &rc, &e) < 0 || snapshot_load(&v, &s, &e) < 0)
+		if (machine_create(&v, &rc, &e) < 0 || snapshot_load(&v, &s, &e) < 0)
 			fail_msg("restore %d: %s", gen, e.msg);
 		snapshot_free(&s);
 		assert_int_equal(vm_start(&v, &e), 0);
@@ -84,7 +85,7 @@ static void test_three_generations(void **state)
 	assert_int_equal(poll(&p, 1, 30000), 1);
 	assert_int_equal(v.exit_status, 0);
 	vm_stop(&v);
-	vm_destroy(&v);
+	machine_destroy(&v);
 	fclose(c.testdev_out);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -113,7 +114,7 @@ static void test_tsc_rate(void **state)
 	if (snapshot_create(&v, snap, &(struct snapshot_opts){ 0 }, &e) < 0)
 		fail_msg("snapshot: %s", e.msg);
 	vm_stop(&v);
-	vm_destroy(&v);
+	machine_destroy(&v);
 	fclose(c.testdev_out);
 	if (snapshot_read(snap, &s, &e) < 0)
 		fail_msg("read: %s", e.msg);
@@ -132,7 +133,7 @@ static void test_tsc_rate(void **state)
 					.test_device = s.test_device, .console_out_fd = -1, .testdev_out = c.testdev_out };
 		snprintf(rep, sizeof(rep), "%s/r%d", dir, faster);
 		rc.testdev_out = fopen(rep, "w");
-		assert_int_equal(vm_create(&v, &rc, &e), 0);
+		assert_int_equal(machine_create(&v, &rc, &e), 0);
 		memset(&e, 0, sizeof(e));
 		int r = snapshot_load(&v, &s, &e);
 		if (r == 0) {
@@ -142,7 +143,7 @@ static void test_tsc_rate(void **state)
 			assert_non_null(strstr(e.msg, "cannot scale"));
 		}
 		print_message("TSC %u kHz on a %d kHz host: %s\n", want, host, r == 0 ? "set" : e.msg);
-		vm_destroy(&v);
+		machine_destroy(&v);
 		fclose(rc.testdev_out);
 	}
 	snapshot_free(&s);
@@ -210,7 +211,7 @@ static void test_truncation_and_bit_flips(void **state)
 	snprintf(path, sizeof(path), "%s/snap", dir);
 	assert_int_equal(snapshot_create(&v, path, &(struct snapshot_opts){ 0 }, &e), 0);
 	vm_stop(&v);
-	vm_destroy(&v);
+	machine_destroy(&v);
 	fclose(c.testdev_out);
 	snprintf(path, sizeof(path), "%s/snap/state", dir);
 	assert_int_equal(read_file(path, "state", SNAP_MAX_FILE, &buf, &len, &e), 0);
@@ -340,7 +341,7 @@ static void test_diff_state_file(void **state)
 	/* 1 MiB hot, plus the guest's stack and report pages */
 	assert_true(o.pages >= 256 && o.pages < 256 + 64);
 	vm_stop(&v);
-	vm_destroy(&v);
+	machine_destroy(&v);
 	fclose(c.testdev_out);
 
 	assert_int_equal(snapshot_read(path, &s, &e), 0);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tests/unit/unit.h"
+#include "migrate/machine.h"
 #include "vmm/vm.h"
 
 static const char *guest_elf;
@@ -36,7 +37,7 @@ static void test_two_vms_at_once(void **state)
 	cb.mem_size = 256 * MiB;
 	cb.cmdline = "test=boot-info exit=23 who=b";
 	cb.testdev_out = ob;
-	if (vm_create(&a, &ca, &e) < 0 || vm_create(&b, &cb, &e) < 0)
+	if (machine_create(&a, &ca, &e) < 0 || machine_create(&b, &cb, &e) < 0)
 		fail_msg("vm_create: %s", e.msg);
 	assert_int_equal(vm_start(&a, &e), 0);
 	assert_int_equal(vm_start(&b, &e), 0);
@@ -61,8 +62,8 @@ static void test_two_vms_at_once(void **state)
 	assert_non_null(strstr(tb, "testdev: cmdline=test=boot-info exit=23 who=b\n"));
 	assert_non_null(strstr(tb, "testdev: cpus=3\n"));
 	assert_null(strstr(ta, "who=b"));
-	vm_destroy(&a);
-	vm_destroy(&b);
+	machine_destroy(&a);
+	machine_destroy(&b);
 	fclose(oa);
 	fclose(ob);
 	free(ta);
@@ -80,13 +81,13 @@ static void test_create_destroy_leaks_nothing(void **state)
 	for (int fd = 0; fd < 1024; fd++)
 		before += fcntl(fd, F_GETFD) >= 0;
 	for (int i = 0; i < 20; i++) {
-		assert_int_equal(vm_create(&v, &c, &e), 0);
-		vm_destroy(&v);
+		assert_int_equal(machine_create(&v, &c, &e), 0);
+		machine_destroy(&v);
 	}
 	/* a failing create must undo everything too */
 	c.kernel = "/etc/passwd";
 	for (int i = 0; i < 5; i++)
-		assert_true(vm_create(&v, &c, &e) < 0);
+		assert_true(machine_create(&v, &c, &e) < 0);
 	for (int fd = 0; fd < 1024; fd++)
 		after += fcntl(fd, F_GETFD) >= 0;
 	assert_int_equal(before, after);
@@ -105,7 +106,7 @@ static void test_pause_resume(void **state)
 	(void)state;
 	c.testdev_out = fopen("/dev/null", "w");
 	for (int attempt = 0; attempt < 5 && !checked; attempt++) {
-		assert_int_equal(vm_create(&v, &c, &e), 0);
+		assert_int_equal(machine_create(&v, &c, &e), 0);
 		assert_int_equal(vm_start(&v, &e), 0);
 		vm_pause(&v);
 		assert_true(vm_is_paused(&v));
@@ -124,7 +125,7 @@ static void test_pause_resume(void **state)
 			checked = true;
 		}
 		vm_stop(&v);
-		vm_destroy(&v);
+		machine_destroy(&v);
 	}
 	fclose(c.testdev_out);
 	assert_true(checked);

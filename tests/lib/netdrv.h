@@ -14,7 +14,7 @@
 #ifndef TERN_TESTS_LIB_NETDRV_H
 #define TERN_TESTS_LIB_NETDRV_H
 
-#include "migrate/dirty.h"
+#include "vmm/dirty.h"
 #include "vdpa/cvq_shadow.h"
 #include "vdpa/shadow.h"
 #include "vdpa/sim_net.h"

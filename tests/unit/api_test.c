@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control API without KVM: the handler layer (vmm/api.c) against fake
+ * The control API without KVM: the handler layer (cmd/api.c) against fake
  * hooks - routing, every validation rule, the status codes - and the
- * transport (vmm/api_http.c) on a real UNIX socket: the socket file's life
+ * transport (cmd/api_http.c) on a real UNIX socket: the socket file's life
  * cycle, HTTP through libmicrohttpd, the body cap, shutdown after the reply.
  */
 #include <dirent.h>
@@ -19,7 +19,7 @@
 #include <json-c/json.h>
 
 #include "tests/unit/unit.h"
-#include "vmm/api.h"
+#include "cmd/api.h"
 
 /* ---- fake hooks ---------------------------------------------------------------- */
 
