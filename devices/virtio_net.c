@@ -251,7 +251,7 @@ static void net_reset(struct virtio_pci *vp)
 {
 	struct net_dev *n = to_net(vp);
 
-	net_announce_unwatch(&n->announce);
+	net_announce_clear(&n->announce);
 	cvq_stop(n);
 	shadow_reset(&n->sh);
 	shadow_own_unmap_all(&n->sh);
@@ -353,9 +353,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		uint8_t mac[6] = { 0x52, 0x54, 0x00, (uint8_t)(getpid() >> 8), (uint8_t)getpid(), (uint8_t)idx };
 		memcpy(sc.mac, mac, 6);
 	}
-	r = net_announce_init(&n->announce, vm, e);
-	if (r < 0)
-		return r;
+	net_announce_init(&n->announce);
 	n->is_sim = !c->kernel;
 	n->vdpa = c->kernel ? vhost_vdpa_open(c->dev, e) : sim_net_create(&sc, e);
 	if (!n->vdpa)
@@ -420,9 +418,9 @@ static void net_dev_exit(struct vm *vm)
 		struct net_dev *n = vm->nets[i];
 		if (!n)
 			continue;
-		/* the watch and the relay write the device's kicks: stop them
-		 * first; the shadow rings go after the device that reads them */
-		net_announce_exit(&n->announce);
+		/* the control queue's thread and the relay write the device's
+		 * kicks: stop them first; the shadow rings go after the device
+		 * that reads them */
 		cvq_stop(n);
 		if (n->sh_live)
 			relay_stop(&n->sh.relay);
