@@ -68,6 +68,7 @@ LIB_SRCS += vdpa/iova.c
 LIB_SRCS += vdpa/svq.c
 LIB_SRCS += vdpa/relay.c
 LIB_SRCS += vdpa/shadow.c
+LIB_SRCS += vdpa/shadow_freeze.c
 LIB_SRCS += vdpa/shadow_setup.c
 LIB_SRCS += vdpa/vhost_vdpa.c
 LIB_SRCS += vdpa/vring.c

@@ -114,9 +114,6 @@ static int api_vm_migrate(void *opaque, const struct mig_params *p, struct err *
 
 	if (!atomic_load(&av->ready))
 		return err_set(e, -EBUSY, "the VM is waiting for an incoming migration");
-	if (migrate_unresolved(av->vm))
-		return err_set(e, -EBUSY, "the last migration's hand-over is unresolved: its destination may run this "
-					  "guest; check it, then resume this VM (it is the one that runs) or shut it down");
 	return migrate_start(av->vm, p, e);
 }
 

@@ -527,6 +527,11 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 		pthread_mutex_unlock(&m->lock);
 		return err_set(e, -EBUSY, "a migration is in progress (%s)", mig_state_name(m->prog.state));
 	}
+	if (m->unresolved) {
+		pthread_mutex_unlock(&m->lock);
+		return err_set(e, -EBUSY, "the last migration's hand-over is unresolved: its destination may run this "
+					  "guest; check it, then resume this VM (it is the one that runs) or shut it down");
+	}
 	pthread_mutex_unlock(&m->lock);
 	migrate_thaw(vm); /* joins a finished one */
 	m->params = *p;

@@ -221,15 +221,19 @@ class Initramfs:
             if not os.path.lexists(dst):
                 os.symlink("/bin/busybox", dst)
 
-    def binary(self, src, path):
-        """A dynamically linked program plus every library ldd lists."""
-        self.file(src, path, 0o755)
+    def _needed(self, src):
+        """Every library ldd lists for src."""
         out = run(["ldd", src]).stdout
         for lib in re.findall(r"(/[^\s]+)\s+\(0x", out):
             if not os.path.lexists(self._dst(lib)):
                 self.file(lib, lib)
         if "not found" in out:
             raise LaneError(f"ldd {src}: a library is missing:\n{out}")
+
+    def binary(self, src, path):
+        """A dynamically linked program plus every library ldd lists."""
+        self.file(src, path, 0o755)
+        self._needed(src)
 
     def library(self, soname):
         """A shared library a program loads with dlopen() (ldd does not list
@@ -240,15 +244,9 @@ class Initramfs:
                 break
         else:
             raise LaneError(f"{soname} is not installed (tern loads it on demand)")
-        real = os.path.realpath(src)
         if not os.path.lexists(self._dst(src)):
-            self.file(real, src)
-        out = run(["ldd", real]).stdout
-        for lib in re.findall(r"(/[^\s]+)\s+\(0x", out):
-            if not os.path.lexists(self._dst(lib)):
-                self.file(lib, lib)
-        if "not found" in out:
-            raise LaneError(f"ldd {real}: a library is missing:\n{out}")
+            self.file(src, src)
+        self._needed(src)
 
     def module(self, kernel, name):
         """A kernel module, decompressed: busybox insmod cannot read .xz."""
