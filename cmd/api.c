@@ -324,7 +324,7 @@ static int handle_info(struct api_call *c)
 	bad |= json_object_object_add(o, "uptime_ms", json_object_new_uint64(info.uptime_ms));
 	struct json_object *nets = json_object_new_array();
 	bad |= json_object_object_add(o, "net", nets);
-	for (unsigned i = 0; nets && i < info.nr_nets && i < API_MAX_NETS; i++) {
+	for (unsigned i = 0; nets && i < info.nr_nets && i < VM_MAX_NETS; i++) {
 		const struct net_info *n = &info.net[i];
 		struct json_object *x = json_object_new_object();
 		bad |= json_object_array_add(nets, x);

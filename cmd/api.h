@@ -20,6 +20,7 @@
 
 #include "devices/virtio_net.h"
 #include "migrate/migrate.h"
+#include "vmm/vm.h"
 #include "vmm/util.h"
 
 /* Request bodies larger than this are refused with 413. */
@@ -34,11 +35,10 @@ enum api_vm_state {
 
 /* What GET /vm reports. Strings belong to the ops' owner and stay valid
  * while the API runs; initrd and cmdline may be NULL. */
-#define API_MAX_NETS 4
 
 struct api_vm_info {
 	unsigned nr_nets;
-	struct net_info net[API_MAX_NETS];
+	struct net_info net[VM_MAX_NETS];
 	unsigned vcpus;
 	uint64_t memory;     /* bytes */
 	const char *kernel;

@@ -44,7 +44,7 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 	info->cmdline = cfg->cmdline;
 	info->uptime_ms = now > av->start_ns ? (now - av->start_ns) / 1000000u : 0;
 	info->state = api_vm_state(opaque);
-	for (unsigned i = 0; i < cfg->nr_nets && i < API_MAX_NETS; i++)
+	for (unsigned i = 0; i < cfg->nr_nets && i < VM_MAX_NETS; i++)
 		if (av->vm->nets[i])
 			net_dev_info(av->vm->nets[i], &info->net[info->nr_nets++]);
 }

@@ -237,12 +237,12 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 			o->cfg.dirty_ring = (unsigned)v;
 			break;
 		case OPT_NET: {
-			struct net_config nc;
-			if (o->cfg.nr_nets == NET_MAX_DEVS)
-				return err_set(e, -EINVAL, "--net: at most %d devices", NET_MAX_DEVS);
-			if (net_config_parse(optarg, &nc, e) < 0)
+			if (o->cfg.nr_nets == VM_MAX_NETS)
+				return err_set(e, -EINVAL, "--net: at most %d devices", VM_MAX_NETS);
+			if (net_config_parse(optarg, &o->nets[o->cfg.nr_nets], e) < 0)
 				return -EINVAL;
-			o->cfg.net_specs[o->cfg.nr_nets++] = optarg;
+			o->cfg.net_cfgs = o->nets;
+			o->cfg.nr_nets++;
 			break;
 		}
 		case OPT_API_SOCK:

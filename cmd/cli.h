@@ -5,12 +5,14 @@
 
 #include <stdio.h>
 
+#include "devices/net_config.h"
 #include "vmm/vm.h"
 
 #define TERN_VERSION "0.1.0"
 
 struct run_options {
 	struct vm_config cfg;
+	struct net_config nets[VM_MAX_NETS]; /* cfg.net_cfgs points here */
 	const char *testdev_path; /* --test-device=PATH, or NULL for stderr */
 	const char *api_sock;     /* --api-sock PATH: serve the control API, or NULL */
 	const char *restore;      /* --restore DIR */

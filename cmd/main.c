@@ -101,6 +101,15 @@ static int cmd_run(int argc, char **argv)
 		cli_usage_run(stdout);
 		return 0;
 	}
+	/* the one test interface (vmm/test_faults.h, docs/testing.md): the
+	 * only place tern reads the environment for a test */
+	const char *faults = getenv(TEST_FAULTS_ENV);
+	if (faults && test_faults_parse(faults, &o.cfg.faults, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		return 1;
+	}
+	if (faults && *faults)
+		pr_info("test faults armed: %s", faults);
 	if (o.testdev_path) {
 		report = fopen(o.testdev_path, "we");
 		if (!report) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "devices/device.h"
+#include "devices/state.h"
 #include "firmware/abi.h"
 #include "vmm/vm.h"
 
@@ -165,8 +166,32 @@ static void cmos_dev_exit(struct vm *vm)
 	vm->cmos = NULL;
 }
 
+/* Version of the "cmos" node (devices/state.h): a change to struct
+ * cmos_state needs a bump. */
+static const struct state_version cmos_state_version = { .major = 1, .minor = 0, .floor = 0 };
+
+static int cmos_save(struct vm *vm, void *fdt, struct err *e)
+{
+	struct cmos_state st;
+
+	cmos_get_state(vm->cmos, &st);
+	return state_put_regs(fdt, "cmos", &cmos_state_version, &st, sizeof(st), e);
+}
+
+static int cmos_load(struct vm *vm, const void *fdt, struct err *e)
+{
+	struct cmos_state st;
+	int r = state_get_regs(fdt, "cmos", &cmos_state_version, &st, sizeof(st), e);
+
+	if (r == 0 && cmos_set_state(vm->cmos, &st) < 0)
+		r = err_set(e, -EPROTO, "state: cmos registers out of range");
+	return r;
+}
+
 const struct device_type cmos_device_type = {
 	.name = "cmos",
 	.init = cmos_dev_init,
 	.exit = cmos_dev_exit,
+	.save = cmos_save,
+	.load = cmos_load,
 };

@@ -18,6 +18,8 @@ struct cmos *cmos_new(time_t (*now)(void));
 void cmos_free(struct cmos *c);
 struct bus_dev *cmos_bus_dev(struct cmos *c);
 
+/* The regs of the state tree's "cmos" node (cmos.c): a change here
+ * needs a version bump (devices/state.h). */
 struct cmos_state {
 	uint8_t index, nmi_masked, rsvd[6];
 	uint8_t ram[128];

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devices/device.h"
+#include "devices/state.h"
 #include "firmware/abi.h"
 #include "vmm/vm.h"
 
@@ -311,8 +312,32 @@ static void i8042_dev_exit(struct vm *vm)
 	vm->i8042 = NULL;
 }
 
+/* Version of the "i8042" node (devices/state.h): a change to struct
+ * i8042_state needs a bump. */
+static const struct state_version i8042_state_version = { .major = 1, .minor = 0, .floor = 0 };
+
+static int i8042_save(struct vm *vm, void *fdt, struct err *e)
+{
+	struct i8042_state st;
+
+	i8042_get_state(vm->i8042, &st);
+	return state_put_regs(fdt, "i8042", &i8042_state_version, &st, sizeof(st), e);
+}
+
+static int i8042_load(struct vm *vm, const void *fdt, struct err *e)
+{
+	struct i8042_state st;
+	int r = state_get_regs(fdt, "i8042", &i8042_state_version, &st, sizeof(st), e);
+
+	if (r == 0 && i8042_set_state(vm->i8042, &st) < 0)
+		r = err_set(e, -EPROTO, "state: i8042 registers out of range");
+	return r;
+}
+
 const struct device_type i8042_device_type = {
 	.name = "i8042",
 	.init = i8042_dev_init,
 	.exit = i8042_dev_exit,
+	.save = i8042_save,
+	.load = i8042_load,
 };

@@ -18,6 +18,8 @@ void i8042_free(struct i8042 *k);
 struct bus_dev *i8042_data_dev(struct i8042 *k);
 struct bus_dev *i8042_cmd_dev(struct i8042 *k);
 
+/* The regs of the state tree's "i8042" node (i8042.c): a change here
+ * needs a version bump (devices/state.h). */
 struct i8042_state {
 	uint8_t ctr, pending, last_was_cmd, q_len;
 	uint8_t q[16];

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "devices/device.h"
+#include "devices/state.h"
 #include "devices/serial_out.h"
 #include "firmware/abi.h"
 #include "vmm/vm.h"
@@ -327,8 +328,32 @@ static void serial_dev_exit(struct vm *vm)
 	vm->serial = NULL;
 }
 
+/* Version of the "serial" node (devices/state.h): a change to struct
+ * serial_state needs a bump. */
+static const struct state_version serial_state_version = { .major = 1, .minor = 0, .floor = 0 };
+
+static int serial_save(struct vm *vm, void *fdt, struct err *e)
+{
+	struct serial_state st;
+
+	serial_get_state(vm->serial, &st);
+	return state_put_regs(fdt, "serial", &serial_state_version, &st, sizeof(st), e);
+}
+
+static int serial_load(struct vm *vm, const void *fdt, struct err *e)
+{
+	struct serial_state st;
+	int r = state_get_regs(fdt, "serial", &serial_state_version, &st, sizeof(st), e);
+
+	if (r == 0 && serial_set_state(vm->serial, &st) < 0)
+		r = err_set(e, -EPROTO, "state: serial registers out of range");
+	return r;
+}
+
 const struct device_type serial_device_type = {
 	.name = "serial",
 	.init = serial_dev_init,
 	.exit = serial_dev_exit,
+	.save = serial_save,
+	.load = serial_load,
 };

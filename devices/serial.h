@@ -25,7 +25,8 @@ struct bus_dev *serial_bus_dev(struct serial *s);
  * is dropped and flagged as an overrun, as the hardware would). */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 
-/* Register state for snapshots (fixed layout: migrate/state.c stores it). */
+/* The regs of the state tree's "serial" node (serial.c): fixed layout; a
+ * change here needs a version bump (devices/state.h). */
 struct serial_state {
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, lsr_err;
 	uint8_t thr_ipending, rsvd[3];

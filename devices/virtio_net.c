@@ -15,18 +15,18 @@
 #include <unistd.h>
 
 #include "devices/device.h"
+#include "devices/virtio_net_priv.h"
+#include "vdpa/fault_vdpa.h"
 #include "vdpa/cvq.h"
 #include "vdpa/sim_net.h"
 #include "vdpa/vhost_vdpa.h"
 #include "vmm/vm.h"
 
-/* Config space: through mtu (12 bytes), or through supported_hash_types
- * (24) when the device has RSS or HASH_REPORT (virtio 1.2 5.1.4). */
-#define NET_CONFIG_LEN 12
-#define NET_CONFIG_LEN_RSS 24
-#define RSS_FEATURES ((1ull << VNET_F_RSS) | (1ull << VNET_F_HASH_REPORT))
+/* Config space: through mtu, or through supported_hash_types when the
+ * device has RSS or HASH_REPORT (virtio 1.2 5.1.4). */
+#define RSS_FEATURES (VIRTIO_BIT(VNET_F_RSS) | VIRTIO_BIT(VNET_F_HASH_REPORT))
 
-static struct net_dev *to_net(struct virtio_pci *vp)
+struct net_dev *to_net(struct virtio_pci *vp)
 {
 	return container_of(vp, struct net_dev, vp);
 }
@@ -34,20 +34,21 @@ static struct net_dev *to_net(struct virtio_pci *vp)
 static void net_config_read(struct virtio_pci *vp, unsigned off, void *buf, unsigned len)
 {
 	struct net_dev *n = to_net(vp);
-	unsigned size = (n->offered & RSS_FEATURES) ? NET_CONFIG_LEN_RSS : NET_CONFIG_LEN;
-	uint8_t cfg[NET_CONFIG_LEN_RSS] = { 0 };
+	unsigned size = (n->offered & RSS_FEATURES) ? VNET_CFG_LEN_RSS : VNET_CFG_LEN_BASE;
+	uint8_t cfg[VNET_CFG_LEN_RSS] = { 0 };
 
 	memset(buf, 0, len);
 	if (off < size) {
 		n->vdpa->ops->get_config(n->vdpa, 0, cfg, size);
-		if (size == NET_CONFIG_LEN_RSS) {
+		if (size == VNET_CFG_LEN_RSS) {
 			/* the guest sizes its RSS key and table from these: no
 			 * more than tern records and replays (vdpa/cvq.h) */
-			uint16_t t = (uint16_t)(cfg[18] | (cfg[19] << 8));
-			cfg[17] = cfg[17] < CVQ_RSS_KEY_MAX ? cfg[17] : CVQ_RSS_KEY_MAX;
+			uint8_t *key = &cfg[VNET_CFG_RSS_MAX_KEY], *table = &cfg[VNET_CFG_RSS_MAX_TABLE];
+			uint16_t t = (uint16_t)(table[0] | (table[1] << 8));
+			*key = *key < CVQ_RSS_KEY_MAX ? *key : CVQ_RSS_KEY_MAX;
 			t = t < CVQ_RSS_TABLE_MAX ? t : CVQ_RSS_TABLE_MAX;
-			cfg[18] = (uint8_t)t;
-			cfg[19] = (uint8_t)(t >> 8);
+			table[0] = (uint8_t)t;
+			table[1] = (uint8_t)(t >> 8);
 		}
 		memcpy(buf, cfg + off, len < size - off ? len : size - off);
 	}
@@ -71,7 +72,7 @@ static void net_config_write(struct virtio_pci *vp, unsigned off, const void *bu
 	(void)vp, (void)off, (void)buf, (void)len;
 }
 
-static int net_features_ok(struct virtio_pci *vp)
+int net_features_ok(struct virtio_pci *vp)
 {
 	struct net_dev *n = to_net(vp);
 	const struct vdpa_ops *o = n->vdpa->ops;
@@ -83,8 +84,6 @@ static int net_features_ok(struct virtio_pci *vp)
 	f |= dev & (1ull << VIRTIO_F_ACCESS_PLATFORM);
 	return shadow_set_features(&n->sh, f) < 0 ? -EINVAL : 0;
 }
-
-static int net_switch(struct net_dev *n, bool to_svq, struct err *e);
 
 /* A switch or a freeze reset the device: the control state the guest set
  * goes back to it (docs/net.md). */
@@ -121,9 +120,9 @@ static int cvq_setup(struct net_dev *n, unsigned i, const struct virtio_pci_queu
 	uint8_t mac[6];
 	int r;
 
-	n->vdpa->ops->get_config(n->vdpa, 0, mac, 6);
+	n->vdpa->ops->get_config(n->vdpa, VNET_CFG_MAC, mac, 6);
 	struct vring_dev g = { .num = q->size, .desc_iova = q->desc, .avail_iova = q->driver, .used_iova = q->device,
-			       .last_avail = base, .used_idx = base, .event_idx = !!(f & (1ull << 29)) };
+			       .last_avail = base, .used_idx = base, .event_idx = !!(f & VIRTIO_BIT(VIRTIO_F_EVENT_IDX)) };
 	if ((r = cvq_shadow_setup(&n->cvq, &n->sh, i, f, mac, &g, &asid, e)) < 0)
 		return r;
 	if (!n->cvq_logged++)
@@ -142,8 +141,8 @@ static int cvq_setup(struct net_dev *n, unsigned i, const struct virtio_pci_queu
  * given) before the data queues are enabled where the device allows
  * enabling after DRIVER_OK; then, with svq=on, moves the data queues to
  * SVQ. */
-static int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const struct net_ctrl_state *ctrl,
-			  struct err *e)
+int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const struct net_ctrl_state *ctrl,
+		   struct err *e)
 {
 	struct net_dev *n = to_net(vp);
 	int cvq = cvq_index(vp);
@@ -174,7 +173,7 @@ static int net_start_ctrl(struct virtio_pci *vp, const uint16_t *bases, const st
 		if (!late)
 			pr_info("%s: no ENABLE_AFTER_DRIVER_OK: control state replayed with the data queues already "
 				"enabled", n->vdpa->name);
-		r = cvq_shadow_replay(&n->cvq, ctrl, !getenv("TERN_REPLAY_SERIAL"), &n->replayed, e);
+		r = cvq_shadow_replay(&n->cvq, ctrl, !n->faults->replay_serial, &n->replayed, e);
 		n->replay_ns = now_ns() - t0;
 		if (!r)
 			pr_info("%s: control state replayed: %u commands in %.2f ms", n->vdpa->name, n->replayed,
@@ -277,38 +276,13 @@ static const struct virtio_pci_ops net_vp_ops = {
 	.backend_status = net_backend_status,
 };
 
-/* Test hook (docs/migration.md): TERN_SWITCH_FAIL=to-svq:N or
- * to-passthrough:N fails the N-th backend call (from 0) of every switch
- * in that direction, to show the rollback; with :each the k-th switch in
- * that direction fails at call k, until one makes fewer calls than that. */
-static int switch_fault_hook(struct net_dev *n, struct err *e)
-{
-	const char *h = getenv("TERN_SWITCH_FAIL");
-	char dir[32];
-	int at;
-
-	if (!h || !*h)
-		return 0;
-	if (sscanf(h, "%31[a-z-]:each", dir) == 1 && strstr(h, ":each")) {
-		n->fail_each = true;
-		at = 0;
-	} else if (sscanf(h, "%31[a-z-]:%d", dir, &at) != 2 || at < 0) {
-		dir[0] = '\0';
-	}
-	if (strcmp(dir, "to-svq") && strcmp(dir, "to-passthrough"))
-		return err_set(e, -EINVAL, "TERN_SWITCH_FAIL '%s' is not to-svq:N|each or to-passthrough:N|each", h);
-	n->sh.fail_dir = !strcmp(dir, "to-svq") ? SHADOW_DIR_TO_SVQ : SHADOW_DIR_TO_PASSTHROUGH;
-	n->sh.fail_at = at;
-	return 0;
-}
-
 /* queues=N against what a kernel device has: its pairs are fixed where it
  * was created, so a different count is refused rather than faked. */
 static int check_pairs(struct net_dev *n, uint64_t f, unsigned want, struct err *e)
 {
 	uint16_t pairs = 1;
 
-	if ((f & (1ull << VNET_F_MQ)) && n->vdpa->ops->get_config(n->vdpa, 8, &pairs, 2) < 0)
+	if ((f & (1ull << VNET_F_MQ)) && n->vdpa->ops->get_config(n->vdpa, VNET_CFG_MAX_PAIRS, &pairs, 2) < 0)
 		return err_set(e, -EIO, "%s: cannot read max_virtqueue_pairs", n->vdpa->name);
 	if (!pairs)
 		pairs = 1;
@@ -321,14 +295,11 @@ static int check_pairs(struct net_dev *n, uint64_t f, unsigned want, struct err 
 
 static int net_create(struct vm *vm, unsigned idx, struct err *e)
 {
-	struct net_config cfg, *c = &cfg;
+	const struct net_config *c = &vm->cfg.net_cfgs[idx];
 	struct net_dev *n;
 	uint64_t bf = 0, f = 0;
 	int r;
 
-	r = net_config_parse(vm->cfg.net_specs[idx], c, e);
-	if (r < 0)
-		return r;
 	struct sim_net_config sc = {
 		.max_pairs = (uint16_t)c->queues,
 		.mtu = 1500,
@@ -339,6 +310,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		.tap = c->tap[0] ? c->tap : NULL,
 		.hash_report = c->hash_report,
 		.strict = c->strict,
+		.nack_at = vm->cfg.faults.cvq_nack,
 	};
 	if (c->cost_mlx5)
 		sim_net_cost_mlx5(&sc.cost);
@@ -358,7 +330,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 	n->vdpa = c->kernel ? vhost_vdpa_open(c->dev, e) : sim_net_create(&sc, e);
 	if (!n->vdpa)
 		return -EINVAL;
-	if (n->vdpa->ops->device_id(n->vdpa) != 1 /* VIRTIO_ID_NET */)
+	if (n->vdpa->ops->device_id(n->vdpa) != VIRTIO_ID_NET)
 		return err_set(e, -EINVAL, "%s is not a network device (virtio device id %u)", n->vdpa->name,
 			       n->vdpa->ops->device_id(n->vdpa));
 	if ((r = n->vdpa->ops->get_backend_features(n->vdpa, &bf)) < 0)
@@ -380,7 +352,13 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		return r;
 	n->offered = cvq_guest_features(f);
 	n->svq = c->svq;
-	r = shadow_init(&n->sh, n->vdpa, n->backend_features, &vm->mem, n->vdpa->ops->vqs_count(n->vdpa), e);
+	/* a switch fault asked for (TERN_TEST_FAULTS): the shadow side drives
+	 * the device through a wrapper that can fail its calls */
+	n->faults = &vm->cfg.faults;
+	if (n->faults->switch_dir != FAULT_SWITCH_NONE && !(n->faulty = fault_vdpa_wrap(n->vdpa, e)))
+		return -ENOMEM;
+	n->fault_at = n->faults->switch_at;
+	r = shadow_init(&n->sh, n->faulty ? n->faulty : n->vdpa, n->backend_features, &vm->mem, n->vdpa->ops->vqs_count(n->vdpa), e);
 	if (r < 0)
 		return r;
 	n->sh_live = true;
@@ -389,9 +367,6 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 	n->sh.on_queue_error = net_queue_broken;
 	n->sh.on_queue_error_opaque = n;
 	if (c->strategy && (r = shadow_force(&n->sh, c->strategy, e)) < 0)
-		return r;
-	r = switch_fault_hook(n, e);
-	if (r < 0)
 		return r;
 	r = virtio_pci_init(&n->vp, vm, &net_vp_ops, 1, n->offered, n->vdpa->ops->vqs_count(n->vdpa),
 			    n->vdpa->ops->vring_num_max(n->vdpa), e);
@@ -402,8 +377,8 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 
 static int net_dev_init(struct vm *vm, struct err *e)
 {
-	if (vm->cfg.nr_nets > NET_MAX_DEVS)
-		return err_set(e, -EINVAL, "at most %d --net devices", NET_MAX_DEVS);
+	if (vm->cfg.nr_nets > VM_MAX_NETS)
+		return err_set(e, -EINVAL, "at most %d --net devices", VM_MAX_NETS);
 	for (unsigned i = 0; i < vm->cfg.nr_nets; i++) {
 		int r = net_create(vm, i, e);
 		if (r < 0)
@@ -414,7 +389,7 @@ static int net_dev_init(struct vm *vm, struct err *e)
 
 static void net_dev_exit(struct vm *vm)
 {
-	for (unsigned i = 0; i < NET_MAX_DEVS; i++) {
+	for (unsigned i = 0; i < VM_MAX_NETS; i++) {
 		struct net_dev *n = vm->nets[i];
 		if (!n)
 			continue;
@@ -424,7 +399,9 @@ static void net_dev_exit(struct vm *vm)
 		cvq_stop(n);
 		if (n->sh_live)
 			relay_stop(&n->sh.relay);
-		if (n->vdpa)
+		if (n->faulty) /* and the device in it */
+			n->faulty->ops->destroy(n->faulty);
+		else if (n->vdpa)
 			n->vdpa->ops->destroy(n->vdpa);
 		if (n->sh_live)
 			shadow_exit(&n->sh);
@@ -439,308 +416,17 @@ const struct device_type net_device_type = {
 	.name = "virtio-net",
 	.init = net_dev_init,
 	.exit = net_dev_exit,
+	/* virtio_net_migrate.c */
+	.save = net_state_save,
+	.load = net_state_load,
+	.start = net_state_start,
+	.track_begin = net_track_begin,
+	.track_end = net_track_end,
+	.forget_log = net_forget_log,
+	.unlogged = net_unlogged,
+	.pause = net_pause,
+	.thaw = net_thaw,
 };
-
-/* A device frozen for the whole migration (svq=off) is already
- * suspended; its control queue, answered by tern, is not, and is paused
- * here like any other's. */
-int net_dev_suspend(struct net_dev *n, struct err *e)
-{
-	pthread_mutex_lock(&n->vp.lock);
-	int r = n->frozen_for_log ? 0 : shadow_freeze(&n->sh, e);
-	/* tern answers some guest commands itself: the guest's control
-	 * ring must not move while its index is saved */
-	if (r == 0 && n->cvq_live)
-		cvq_shadow_pause(&n->cvq, true);
-	pthread_mutex_unlock(&n->vp.lock);
-	return r;
-}
-
-void net_dev_resume(struct net_dev *n)
-{
-	pthread_mutex_lock(&n->vp.lock);
-	if (!n->frozen_for_log) /* net_dev_track_end() thaws that one */
-		shadow_thaw(&n->sh);
-	if (n->cvq_live)
-		cvq_shadow_pause(&n->cvq, false);
-	pthread_mutex_unlock(&n->vp.lock);
-}
-
-int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e)
-{
-	uint16_t bases[SHADOW_MAX_QUEUES] = { 0 };
-	int r;
-
-	memset(st, 0, sizeof(*st));
-	virtio_pci_get_state(&n->vp, &st->vp);
-	if (!(n->vp.status & VIRTIO_S_DRIVER_OK))
-		return 0;
-	/* trustworthy: the device is suspended and completes in order */
-	r = shadow_bases(&n->sh, bases, e);
-	for (unsigned i = 0; r == 0 && i < n->vp.nqueues && i < SHADOW_MAX_QUEUES; i++)
-		st->last_avail[i] = n->vp.q[i].enabled ? bases[i] : 0;
-	/* the device's index of the shadow control ring is not the guest's */
-	if (r == 0 && n->cvq_live && n->cvq.idx < SHADOW_MAX_QUEUES)
-		st->last_avail[n->cvq.idx] = cvq_shadow_guest_base(&n->cvq);
-	return r;
-}
-
-/* Caller holds vp.lock. */
-static int net_switch(struct net_dev *n, bool to_svq, struct err *e)
-{
-	bool tried = to_svq ? n->sh.mode == SHADOW_PASSTHROUGH : n->sh.mode == SHADOW_SVQ;
-	int r = to_svq ? shadow_to_svq(&n->sh, e) : shadow_to_passthrough(&n->sh, e);
-
-	if (n->fail_each && tried &&
-	    n->sh.fail_dir == (to_svq ? SHADOW_DIR_TO_SVQ : SHADOW_DIR_TO_PASSTHROUGH)) {
-		if (r == 0)
-			n->sh.fail_dir = SHADOW_DIR_NONE; /* every call has failed once */
-		n->sh.fail_at++;
-	}
-
-	if (r == -ENODEV) {
-		/* the device could not be brought back: tell the driver */
-		__atomic_store_n(&n->lost, true, __ATOMIC_RELEASE);
-		virtio_pci_config_changed_locked(&n->vp); /* our caller holds vp.lock */
-	} else if (r == 0) {
-		pr_info("%s: %s (strategy %u), blackout %.2f ms", n->vdpa->name,
-			to_svq ? "shadow virtqueues on" : "back to passthrough", n->sh.strategy,
-			(double)n->sh.stats.blackout_ns / 1e6);
-	}
-	return r;
-}
-
-int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&n->vp.lock);
-	__atomic_store_n(&n->unlogged, false, __ATOMIC_RELEASE);
-	if (n->svq == NET_SVQ_OFF) {
-		/* no relay to see the device's writes: it stays frozen; the
-		 * control queue's answers are tern's writes and are logged */
-		r = shadow_freeze(&n->sh, e);
-		n->frozen_for_log = r == 0;
-		if (r == 0)
-			shadow_set_log(&n->sh, log);
-	} else {
-		shadow_set_log(&n->sh, log);
-		if (n->vp.status & VIRTIO_S_DRIVER_OK)
-			r = net_switch(n, true, e);
-		if (r < 0)
-			shadow_set_log(&n->sh, NULL);
-		n->tracking = r == 0;
-	}
-	pthread_mutex_unlock(&n->vp.lock);
-	return r;
-}
-
-void net_dev_track_end(struct net_dev *n)
-{
-	struct err e = { { 0 } };
-
-	pthread_mutex_lock(&n->vp.lock);
-	if (n->frozen_for_log)
-		shadow_thaw(&n->sh);
-	n->frozen_for_log = false;
-	n->tracking = false;
-	shadow_set_log(&n->sh, NULL);
-	if (n->svq == NET_SVQ_AUTO && net_switch(n, false, &e) < 0)
-		pr_warn("%s", e.msg);
-	pthread_mutex_unlock(&n->vp.lock);
-}
-
-bool net_dev_unlogged(const struct net_dev *n)
-{
-	return __atomic_load_n(&n->unlogged, __ATOMIC_ACQUIRE);
-}
-
-/* A guest that did not negotiate GUEST_ANNOUNCE cannot announce a move:
- * tern sends a RARP with its MAC, as QEMU does for such guests, so that
- * switches learn where it is now. Only tern's software device has a wire
- * tern can put a frame on; on other backends this needs shadow virtqueues. */
-static void net_send_rarp(struct net_dev *n)
-{
-	uint8_t f[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, mac[6];
-	static const uint8_t rarp_hdr[10] = { 0x80, 0x35, 0, 1, 0x08, 0x00, 6, 4, 0, 3 };
-
-	if (!n->is_sim) {
-		pr_info("%s: the guest cannot announce itself and tern has no wire on this device: switches learn "
-			"its MAC from its first frame", n->vdpa->name);
-		return;
-	}
-	if (n->vdpa->ops->get_config(n->vdpa, 0, mac, 6) < 0)
-		return;
-	memcpy(f + 6, mac, 6);       /* source */
-	memcpy(f + 12, rarp_hdr, 10); /* RARP, Ethernet/IPv4, reverse request */
-	memcpy(f + 22, mac, 6);       /* sender hardware address */
-	memcpy(f + 32, mac, 6);       /* target hardware address */
-	int r = sim_net_wire_send(n->vdpa, f, sizeof(f));
-	if (r < 0 && r != -EAGAIN)
-		pr_warn("%s: cannot announce the guest (RARP): %s", n->vdpa->name, strerror(-r));
-}
-
-int net_dev_ctrl(struct net_dev *n, struct cvq_record *r, struct cvq_rss *rss)
-{
-	struct net_ctrl_state s;
-
-	if (!n->cvq_live)
-		return 0;
-	cvq_shadow_record(&n->cvq, &s);
-	cvq_record_pack(&s, r);
-	*rss = s.rss;
-	return 1;
-}
-
-int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl,
-		 const struct cvq_rss *rss, struct err *e)
-{
-	struct virtio_pci *vp = &n->vp;
-	struct net_ctrl_state want;
-	int r = virtio_pci_set_state(vp, &st->vp);
-
-	if (r < 0)
-		return err_set(e, -EPROTO, "snapshot: virtio-net transport state out of range (different --net?)");
-	if (!(vp->status & VIRTIO_S_FEATURES_OK))
-		return 0; /* the driver had not got that far: nothing to start */
-	if (net_features_ok(vp) < 0)
-		return err_set(e, -EPROTO, "snapshot: the device refused the saved features 0x%llx",
-			       (unsigned long long)vp->driver_features);
-	if (vp->status & VIRTIO_S_DRIVER_OK) {
-		struct cvq_limits lim;
-		uint64_t f = vp->driver_features | (1ull << VIRTIO_F_ACCESS_PLATFORM);
-		cvq_limits_read(n->vdpa, f, &lim);
-		if ((ctrl || rss) && !(f & (1ull << VNET_F_CTRL_VQ)))
-			return err_set(e, -EPROTO, "snapshot: control-queue state for a driver without a control queue");
-		if (rss && !ctrl)
-			return err_set(e, -EPROTO, "snapshot: RSS state without the control-queue state");
-		if (ctrl && (r = cvq_record_unpack(ctrl, rss, f, &lim, &want, e)) < 0)
-			return r;
-		_Static_assert(sizeof(n->staged_bases) == sizeof(st->last_avail), "staged bases");
-		memcpy(n->staged_bases, st->last_avail, sizeof(n->staged_bases));
-		n->staged_ctrl = ctrl != NULL;
-		if (ctrl)
-			n->staged_state = want;
-		n->staged = true;
-	}
-	return 0;
-}
-
-int net_dev_start(struct net_dev *n, struct err *e)
-{
-	struct virtio_pci *vp = &n->vp;
-	int r;
-
-	if (!n->staged)
-		return 0;
-	n->staged = false;
-	r = net_start_ctrl(vp, n->staged_bases, n->staged_ctrl ? &n->staged_state : NULL, e);
-	if (r < 0)
-		return r;
-	/* the VM moved: the guest tells its network (the interrupt waits in
-	 * the restored LAPIC until the vCPUs run), or tern does on its behalf */
-	if (vp->driver_features & (1ull << VNET_F_GUEST_ANNOUNCE)) {
-		net_announce_request(&n->announce);
-		virtio_pci_config_changed(vp);
-	} else {
-		net_send_rarp(n);
-	}
-	return 0;
-}
-
-int net_config_parse(const char *spec, struct net_config *c, struct err *e)
-{
-	char buf[512], *save = NULL, *tok;
-	uint64_t v;
-
-	memset(c, 0, sizeof(*c));
-	c->queues = 0; /* 1 for vdpa-sim, the device's pairs for vhost-vdpa */
-	c->svq = NET_SVQ_AUTO;
-	if (strlen(spec) >= sizeof(buf))
-		return err_set(e, -EINVAL, "--net: specification too long");
-	strcpy(buf, spec);
-	tok = strtok_r(buf, ",", &save);
-	if (!tok || (strcmp(tok, "vdpa-sim") && strcmp(tok, "vhost-vdpa")))
-		return err_set(e, -EINVAL, "--net: unknown backend '%s' (expected vdpa-sim or vhost-vdpa)", tok ? tok : "");
-	c->kernel = !strcmp(tok, "vhost-vdpa");
-	while ((tok = strtok_r(NULL, ",", &save))) {
-		char *val = strchr(tok, '=');
-		if (!val)
-			return err_set(e, -EINVAL, "--net: '%s' is not key=value", tok);
-		*val++ = '\0';
-		static const char *const sim_only[] = { "socket", "peer", "tap", "mac", "cost", "hash-report", "strict" };
-		for (unsigned i = 0; c->kernel && i < sizeof(sim_only) / sizeof(sim_only[0]); i++)
-			if (!strcmp(tok, sim_only[i]))
-				return err_set(e, -EINVAL, "--net: %s= is for vdpa-sim; a vhost-vdpa device's wire and MAC "
-							   "are set where it is created (vdpa dev add, tern vduse-net)", tok);
-		if (!strcmp(tok, "dev")) {
-			if (!c->kernel)
-				return err_set(e, -EINVAL, "--net: dev= is for vhost-vdpa");
-			if (!*val || strlen(val) >= sizeof(c->dev))
-				return err_set(e, -EINVAL, "--net: dev '%s' is empty or too long", val);
-			strcpy(c->dev, val);
-		} else if (!strcmp(tok, "socket") || !strcmp(tok, "peer") || !strcmp(tok, "tap")) {
-			char *dst = tok[0] == 's' ? c->socket : tok[0] == 'p' ? c->peer : c->tap;
-			size_t cap = tok[0] == 't' ? sizeof(c->tap) : sizeof(c->socket);
-			if (!*val || strlen(val) >= cap)
-				return err_set(e, -EINVAL, "--net: %s '%s' is empty or too long", tok, val);
-			strcpy(dst, val);
-		} else if (!strcmp(tok, "mac")) {
-			if (parse_mac(val, c->mac) < 0)
-				return err_set(e, -EINVAL, "--net: mac '%s' is not a unicast xx:xx:xx:xx:xx:xx", val);
-			c->mac_set = true;
-		} else if (!strcmp(tok, "queues")) {
-			if (parse_u64(val, 1, SIM_NET_MAX_PAIRS, &v) < 0)
-				return err_set(e, -EINVAL, "--net: queues '%s' is not 1..%d", val, SIM_NET_MAX_PAIRS);
-			c->queues = (unsigned)v;
-		} else if (!strcmp(tok, "svq")) {
-			if (!strcmp(val, "off"))
-				c->svq = NET_SVQ_OFF;
-			else if (!strcmp(val, "on"))
-				c->svq = NET_SVQ_ON;
-			else if (!strcmp(val, "auto"))
-				c->svq = NET_SVQ_AUTO;
-			else
-				return err_set(e, -EINVAL, "--net: svq '%s' is not off, on or auto", val);
-		} else if (!strcmp(tok, "switch")) {
-			if (!strcmp(val, "auto"))
-				c->strategy = 0;
-			else if (parse_u64(val, 1, 4, &v) == 0)
-				c->strategy = (unsigned)v;
-			else
-				return err_set(e, -EINVAL, "--net: switch '%s' is not auto or a strategy 1..4", val);
-		} else if (!strcmp(tok, "hash-report")) {
-			if (strcmp(val, "on") && strcmp(val, "off"))
-				return err_set(e, -EINVAL, "--net: hash-report '%s' is not on or off", val);
-			c->hash_report = !strcmp(val, "on");
-		} else if (!strcmp(tok, "strict")) {
-			if (strcmp(val, "on") && strcmp(val, "off"))
-				return err_set(e, -EINVAL, "--net: strict '%s' is not on or off", val);
-			c->strict = !strcmp(val, "on");
-		} else if (!strcmp(tok, "cost")) {
-			if (strcmp(val, "mlx5") && strcmp(val, "none"))
-				return err_set(e, -EINVAL, "--net: cost '%s' is not mlx5 or none", val);
-			c->cost_mlx5 = !strcmp(val, "mlx5");
-		} else if (!strcmp(tok, "features-off")) {
-			if (parse_u64(val, 0, UINT64_MAX, &c->features_off) < 0)
-				return err_set(e, -EINVAL, "--net: features-off '%s' is not a number", val);
-		} else if (!strcmp(tok, "backend-off")) {
-			if (parse_u64(val, 0, UINT64_MAX, &c->backend_off) < 0)
-				return err_set(e, -EINVAL, "--net: backend-off '%s' is not a number", val);
-		} else {
-			return err_set(e, -EINVAL, "--net: unknown key '%s'", tok);
-		}
-	}
-	if (!c->kernel && !c->queues)
-		c->queues = 1;
-	if (c->kernel)
-		return c->dev[0] ? 0 : err_set(e, -EINVAL, "--net: vhost-vdpa needs dev=/dev/vhost-vdpa-N");
-	if (!c->tap[0] && !(c->socket[0] && c->peer[0]))
-		return err_set(e, -EINVAL, "--net: give socket=PATH,peer=PATH or tap=NAME");
-	if (c->tap[0] && c->socket[0])
-		return err_set(e, -EINVAL, "--net: socket= and tap= are exclusive");
-	return 0;
-}
 
 static void ctrl_summary(const struct net_ctrl_state *s, struct net_ctrl_info *o)
 {

@@ -10,37 +10,12 @@
 #define TERN_DEVICES_VIRTIO_NET_H
 
 #include "devices/net_announce.h"
+#include "devices/net_config.h"
 #include "devices/virtio_pci.h"
 #include "vdpa/cvq_shadow.h"
 #include "vdpa/shadow.h"
 #include "vdpa/vdpa.h"
-
-#define NET_MAX_DEVS 4
-
-/* svq=: when the data queues go through shadow virtqueues. */
-enum net_svq {
-	NET_SVQ_AUTO, /* while a migration tracks dirty pages (the default) */
-	NET_SVQ_ON,   /* always */
-	NET_SVQ_OFF,  /* never: the device is frozen while pages are tracked */
-};
-
-/* What --net asks for. */
-struct net_config {
-	char socket[108], peer[108]; /* UNIX socket paths, or "" */
-	char tap[16];                /* TAP interface name, or "" */
-	bool kernel;                 /* vhost-vdpa,dev=: the kernel's device */
-	char dev[108];               /* its path */
-	uint8_t mac[6];
-	bool mac_set;
-	unsigned queues;        /* queue pairs */
-	uint64_t features_off;  /* virtio feature bits to withhold */
-	uint64_t backend_off;   /* backend feature bits to withhold */
-	bool cost_mlx5;         /* cost=mlx5: the device-cost model */
-	bool hash_report;       /* hash-report=on: vdpa-sim offers HASH_REPORT */
-	bool strict;            /* strict=on: vdpa-sim as strict as hardware (sim_net.h) */
-	enum net_svq svq;
-	unsigned strategy;      /* switch=1..4, or 0: the best the device allows */
-};
+#include "vmm/test_faults.h"
 
 struct net_dev {
 	struct virtio_pci vp;
@@ -56,7 +31,12 @@ struct net_dev {
 				    * (atomic: the migration thread reads it) */
 	bool tracking;             /* a migration's log is attached (svq=auto|on) */
 	bool lost;                 /* the device or a shadowed queue is lost: NEEDS_RESET (atomic) */
-	bool fail_each;            /* TERN_SWITCH_FAIL=DIR:each */
+	/* the test interface's switch fault (vmm/test_faults.h): the device
+	 * wrapped for the shadow side (vdpa/fault_vdpa.h), or NULL */
+	const struct test_faults *faults;
+	struct vdpa_dev *faulty;
+	int fault_at;              /* the call the next armed switch fails */
+	bool fault_spent;          /* each: every call has failed once */
 	bool is_sim;               /* tern's software device (not /dev/vhost-vdpa-N) */
 	struct cvq_shadow cvq;     /* the shadow control queue, when the driver has one */
 	bool cvq_live;
@@ -69,7 +49,8 @@ struct net_dev {
 	struct net_ctrl_state staged_state;
 };
 
-/* Snapshot state of one device (fixed layout, stored by migrate/). */
+/* The regs of one device's "net@N" node in the state tree
+ * (virtio_net_migrate.c): a change here needs a version bump. */
 struct net_dev_state {
 	struct virtio_pci_state vp;
 	uint16_t last_avail[VPCI_MAX_QUEUES]; /* next avail entry per queue */
@@ -77,44 +58,6 @@ struct net_dev_state {
 };
 _Static_assert(sizeof(struct net_dev_state) == sizeof(struct virtio_pci_state) + 2 * VPCI_MAX_QUEUES + 4,
 	       "net_dev_state layout");
-
-/* Freezes the backend's data path (vDPA SUSPEND) and pauses the control
- * queue tern answers, so guest memory and ring indices hold still;
- * -EOPNOTSUPP if the backend cannot suspend. A device that tracking froze
- * (svq=off) only has its control queue paused, and net_dev_resume() leaves
- * it frozen for net_dev_track_end(). */
-int net_dev_suspend(struct net_dev *n, struct err *e);
-void net_dev_resume(struct net_dev *n);
-/* Dirty tracking (a migration) starts: from here the device's writes must
- * reach log. svq=auto|on: its data queues go through shadow virtqueues
- * that mark them; svq=off: it is frozen until net_dev_track_end(), and
- * only the control queue's answers (tern's writes) are marked. On
- * failure the device is as it was. */
-int net_dev_track_begin(struct net_dev *n, struct dirty_log *log, struct err *e);
-/* Tracking ended without a hand-over: svq=auto goes back to passthrough,
- * svq=off thaws. */
-void net_dev_track_end(struct net_dev *n);
-/* Whether the device wrote guest memory behind the log since tracking
- * began: its driver restarted it (svq=off: it runs again; svq=auto|on: the
- * switch into shadow virtqueues failed). The migration must then fail. */
-bool net_dev_unlogged(const struct net_dev *n);
-/* Reads the state of a suspended device. */
-int net_dev_save(struct net_dev *n, struct net_dev_state *st, struct err *e);
-/* Loads state into a new device before the VM runs: the transport's
- * state and the features are set, the rings and the control-queue state
- * ctrl (or NULL) with its RSS part rss (or NULL: off) checked and kept;
- * nothing starts, so nothing is sent. */
-int net_dev_load(struct net_dev *n, const struct net_dev_state *st, const struct cvq_record *ctrl,
-		 const struct cvq_rss *rss, struct err *e);
-/* Starts a loaded device where its driver left it (no-op if there is
- * nothing to start): the control-queue state is replayed before the data
- * queues are enabled, a NACK fails it; then the guest is asked to announce
- * itself (GUEST_ANNOUNCE) or tern sends a RARP: the VM moved. A migration's
- * destination calls it only after GO. */
-int net_dev_start(struct net_dev *n, struct err *e);
-/* The control-queue state to carry (1), or 0 when the driver has none;
- * rss->mode says whether there is RSS state to carry too. */
-int net_dev_ctrl(struct net_dev *n, struct cvq_record *r, struct cvq_rss *rss);
 
 /* A control-queue state as the control API shows it (GET /vm, docs/api.md). */
 struct net_ctrl_info {
@@ -148,8 +91,5 @@ struct net_info {
 
 /* The device's data-path mode and switch statistics, for GET /vm. */
 void net_dev_info(struct net_dev *n, struct net_info *out);
-
-/* Parses "vhost-vdpa,dev=PATH,..." or "vdpa-sim,socket=A,peer=B,mac=..,queues=N,...". */
-int net_config_parse(const char *spec, struct net_config *c, struct err *e);
 
 #endif

@@ -74,7 +74,9 @@ struct virtio_pci {
 	uint64_t notify_base;       /* GPA of the notify area while decoded, else 0 */
 };
 
-/* Transport state for snapshots (fixed layout, stored by migrate/). */
+/* Transport state, part of a virtio device's node in the state tree
+ * (fixed layout): a change here needs a version bump of every node that
+ * holds it (devices/state.h). */
 struct virtio_pci_state {
 	uint64_t driver_features;
 	uint32_t dfselect, gfselect;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * migrate/kvmstate.h - KVM-held state (vCPUs, PIC/IOAPIC, PIT, clock) as
- * properties of a flattened-device-tree state record (migrate/state.c).
+ * properties of the "kvm" and "vcpu@N" nodes of the state tree
+ * (migrate/snapshot.c, docs/state-format.md); what they hold is versioned
+ * there: a change here needs a version bump.
  * Save functions write properties into the node being built with libfdt's
  * sequential-write API; load functions read the node at offset node.
  * The VM must be paused (save) or not yet started (load).

@@ -87,13 +87,13 @@ struct migration {
 	int fd;                    /* the connection, for cancel; under lock */
 	bool results_read;         /* COMPLETED results fetched (under lock) */
 	uint64_t t0;               /* now_ns() at the start */
-	enum mig_state stall;      /* test hook: TERN_MIGRATE_STALL */
+	enum mig_state stall;      /* the test interface's migrate-stall (vmm/test_faults.h) */
 	struct mig_params params;
 	struct mig_progress prog;  /* under lock */
 	/* A hand-over whose end is unknown leaves the devices as they were
 	 * at the stop (frozen, shadowed) until the operator resumes the VM
 	 * here: migrate_thaw() then undoes what the migration did. */
-	unsigned left_suspended, left_tracked; /* under lock */
+	bool left_paused, left_tracked; /* devices a failed hand-over left so; under lock */
 	/* the last hand-over ended unclear: the destination may run the
 	 * guest, so nothing may run it here until the operator settles it
 	 * (a resume, or a shutdown); under lock */

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/virtio_net.h"
+#include "devices/device.h"
 #include "vmm/dirty.h"
 #include "migrate/snapmem.h"
 #include "migrate/snapshot.h"
@@ -57,15 +57,15 @@ struct src {
 	uint64_t *bm;            /* pages to send */
 	uint64_t *scratch;       /* one sync's pages */
 	uint8_t *buf;            /* MIG_RUN_MAX pages being sent */
-	unsigned tracked;        /* net devices net_dev_track_begin() took */
-	unsigned suspended;      /* net devices frozen at the stop */
+	bool tracked;            /* the devices track dirty pages for us */
+	bool devices_paused;     /* and were paused at the stop */
 	bool paused;             /* we paused the VM (it ran when the stop came) */
 	uint64_t t0, t_stop;
 };
 
-/* Test hook (docs/migration.md): with TERN_MIGRATE_STALL=STATE in the
- * environment the migration waits on entering STATE until it is cancelled
- * or STALL_MS pass, so that tests can act in every state. */
+/* The test interface's migrate-stall=STATE (vmm/test_faults.h): the
+ * migration waits on entering STATE until it is cancelled or STALL_MS
+ * pass, so that tests can act in every state. */
 #define STALL_MS 3000
 
 static void stall(struct src *x, enum mig_state st)
@@ -116,11 +116,7 @@ static int vm_leaving(struct src *x, struct err *e)
  * what it wrote. Checked at every sync, the last one after the stop. */
 static int devices_logged(struct src *x, struct err *e)
 {
-	for (unsigned i = 0; i < x->tracked; i++)
-		if (net_dev_unlogged(x->vm->nets[i]))
-			return err_set(e, -EIO, "network device %u was restarted by its driver during the migration "
-						"and wrote guest memory without dirty logging: not handed over", i);
-	return 0;
+	return x->tracked ? devices_unlogged(x->vm, e) : 0;
 }
 
 static int64_t sync_dirty(struct src *x, bool to_send, struct err *e)
@@ -315,9 +311,9 @@ static int precopy(struct src *x, struct err *e)
 		return r;
 	/* the devices stop writing too; what their shadow queues return to
 	 * the guest now is marked before the last sync */
-	for (; x->suspended < x->vm->cfg.nr_nets; x->suspended++)
-		if ((r = net_dev_suspend(x->vm->nets[x->suspended], e)) < 0)
-			return r;
+	if ((r = devices_pause(x->vm, e)) < 0)
+		return r;
+	x->devices_paused = true;
 	if ((dirty = sync_dirty(x, true, e)) < 0)
 		return (int)dirty;
 	progress_sync(x, ++no, (uint64_t)dirty, 0);
@@ -354,19 +350,15 @@ static void finish(struct src *x, enum mig_state st, const struct err *e)
 }
 
 /* Before the commit: the VM goes back to how it was. */
-/* The net devices back to how they were before the migration: the first
- * *suspended resumed, the first *tracked no longer shadowed for it. */
-static void thaw_devices(struct vm *vm, unsigned *suspended, unsigned *tracked)
-{
-	while (*suspended)
-		net_dev_resume(vm->nets[--*suspended]);
-	while (*tracked)
-		net_dev_track_end(vm->nets[--*tracked]);
-}
-
+/* The devices back to how they were before the migration: thawed if
+ * paused, no longer tracking for it. */
 static void roll_back(struct src *x)
 {
-	thaw_devices(x->vm, &x->suspended, &x->tracked);
+	if (x->devices_paused)
+		devices_thaw(x->vm);
+	if (x->tracked)
+		devices_track_end(x->vm);
+	x->devices_paused = x->tracked = false;
 	if (x->paused)
 		vm_resume(x->vm);
 	x->paused = false;
@@ -415,9 +407,9 @@ static void *run(void *arg)
 		own_log = true;
 	}
 	/* devices write guest memory behind KVM's dirty log: shadow them */
-	for (; x.tracked < x.vm->cfg.nr_nets; x.tracked++)
-		if ((r = net_dev_track_begin(x.vm->nets[x.tracked], the_log(&x), &e)) < 0)
-			goto fail;
+	if ((r = devices_track_begin(x.vm, the_log(&x), &e)) < 0)
+		goto fail;
+	x.tracked = true;
 	if ((r = precopy(&x, &e)) < 0)
 		goto fail;
 
@@ -452,7 +444,7 @@ static void *run(void *arg)
 			e.msg);
 		/* its devices stay frozen with it, until migrate_thaw() */
 		pthread_mutex_lock(&m->lock);
-		m->left_suspended = x.suspended;
+		m->left_paused = x.devices_paused;
 		m->left_tracked = x.tracked;
 		m->unresolved = true;
 		pthread_mutex_unlock(&m->lock);
@@ -491,8 +483,8 @@ fail:
 out:
 	/* after a hand-over the devices are frozen; either way nothing may
 	 * mark the log once it is gone */
-	for (unsigned i = 0; own_log && i < x.vm->cfg.nr_nets; i++)
-		shadow_set_log(&x.vm->nets[i]->sh, NULL);
+	if (own_log)
+		devices_forget_log(x.vm);
 	if (own_log)
 		dirty_stop(&x.own);
 	free(x.bm);
@@ -537,9 +529,8 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 	m->params = *p;
 	m->t0 = now_ns();
 	m->stall = MIG_S_NONE;
-	const char *st = getenv("TERN_MIGRATE_STALL");
-	for (int i = 0; st && i < MIG_S_COUNT; i++)
-		if (!strcmp(st, mig_state_name((enum mig_state)i)))
+	for (int i = 0; vm->cfg.faults.migrate_stall[0] && i < MIG_S_COUNT; i++)
+		if (!strcmp(vm->cfg.faults.migrate_stall, mig_state_name((enum mig_state)i)))
 			m->stall = (enum mig_state)i;
 	m->results_read = false;
 	atomic_store(&m->cancel, false);
@@ -634,13 +625,16 @@ void migrate_thaw(struct vm *vm)
 		pthread_join(m->thread, NULL);
 	m->thread_live = false;
 	pthread_mutex_lock(&m->lock);
-	unsigned s = m->left_suspended, t = m->left_tracked;
-	m->left_suspended = m->left_tracked = 0;
+	bool paused = m->left_paused, tracked = m->left_tracked;
+	m->left_paused = m->left_tracked = false;
 	m->unresolved = false;
 	pthread_mutex_unlock(&m->lock);
-	if (s || t)
+	if (paused || tracked)
 		pr_info("migration: the devices the failed hand-over left frozen run again");
-	thaw_devices(vm, &s, &t);
+	if (paused)
+		devices_thaw(vm);
+	if (tracked)
+		devices_track_end(vm);
 }
 
 bool migrate_unresolved(struct vm *vm)

@@ -46,4 +46,30 @@ static inline size_t rec_pad(uint64_t len)
 	return (8 - (sizeof(struct rec_header) + len + 4) % 8) % 8;
 }
 
+/* The format's one version, for state files and the migration stream
+ * alike (they carry the same trees): a reader needs the same major and
+ * refuses a newer minor. 1.1: diff snapshots (PAGES, parent); 1.2: the
+ * control-queue state (ctrl); 1.3: its RSS part (rss); 1.4: one counter
+ * for files and stream, node versions "major.minor" (devices/state.h).
+ * Before 1.4 the stream counted apart: its 1.1 and 1.2 are files' 1.2 and
+ * 1.3. */
+#define STATE_MAJOR 1
+#define STATE_MINOR 4
+
+#define REC_TRAILER_MAX 12 /* CRC and padding */
+#define REC_BAD_CRC 1
+#define REC_BAD_PADDING 2
+
+/* A header with magic and this tern's version; its check (what names the
+ * file or stream in messages). */
+void rec_hello_init(struct rec_file_header *h, const char magic[8]);
+int rec_hello_check(const struct rec_file_header *h, const char magic[8], const char *what, struct err *e);
+/* What follows a payload of len bytes whose record CRC (header and
+ * payload) is crc: its size, and its bytes in tail. */
+size_t rec_trailer(uint64_t len, uint32_t crc, uint8_t tail[REC_TRAILER_MAX]);
+/* 0, REC_BAD_CRC or REC_BAD_PADDING for the trailer of such a record. */
+int rec_trailer_check(const uint8_t *tail, uint64_t len, uint32_t crc);
+/* Appends a whole record to buf (cap bytes, *pos used); -ENOSPC. */
+int rec_put(uint8_t *buf, size_t *pos, size_t cap, uint32_t type, const void *payload, size_t len);
+
 #endif

@@ -11,8 +11,10 @@
  *            with fdt_check_full(); PAGES (3) in a diff snapshot only;
  *            then END (0xffffffff, len 0), then EOF.
  *
- * Versioning: the same major is required; a newer minor is refused (we
- * cannot know what it added); older minors of the same major are read.
+ * Versioning (migrate/record.h, devices/state.h): the same major is
+ * required; a newer minor is refused (we cannot know what it added); older
+ * minors of the same major are read; each node of the STATE tree carries
+ * its own version under the same rule.
  * Unknown record types, duplicate records, missing records, trailing bytes,
  * a bad CRC or a length past the file are refused before anything is
  * applied to a VM.
@@ -38,10 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/cmos.h"
-#include "devices/i8042.h"
-#include "devices/serial.h"
-#include "devices/virtio_net.h"
+#include "devices/device.h"
+#include "devices/state.h"
 #include "migrate/kvmstate.h"
 #include "migrate/record.h"
 #include "migrate/snapmem.h"
@@ -50,12 +50,6 @@
 
 
 /* ---- building the trees ----------------------------------------------- */
-
-static int fdt_err(struct err *e, const char *what, int r)
-{
-	/* -ENOBUFS: the buffer was too small (snapshot_state_tree() retries) */
-	return err_set(e, r == -FDT_ERR_NOSPACE ? -ENOBUFS : -ENOSPC, "state tree: %s: %s", what, fdt_strerror(r));
-}
 
 int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap_lineage *parent, void *fdt,
 			  size_t size, struct err *e)
@@ -84,35 +78,17 @@ int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap
 		r = fdt_end_node(fdt);
 	if (!r)
 		r = fdt_finish(fdt);
-	return r < 0 ? fdt_err(e, "config", r) : 0;
+	return r < 0 ? state_fdt_err(e, "config", r) : 0;
 }
 
-static int begin(void *fdt, const char *name, uint32_t version, struct err *e)
-{
-	int r = fdt_begin_node(fdt, name);
-
-	if (!r)
-		r = fdt_property_u32(fdt, "version", version);
-	return r < 0 ? fdt_err(e, name, r) : 0;
-}
-
-static int end(void *fdt, const char *name, struct err *e)
-{
-	int r = fdt_end_node(fdt);
-	return r < 0 ? fdt_err(e, name, r) : 0;
-}
-
-static int blob(void *fdt, const char *name, const void *p, size_t len, struct err *e)
-{
-	int r = fdt_property(fdt, name, p, (int)len);
-	return r < 0 ? fdt_err(e, name, r) : 0;
-}
+/* Versions of the machine's own nodes (devices/state.h): "kvm" holds the
+ * VM-wide KVM state, "vcpu@N" each vCPU's (migrate/kvmstate.c); a change
+ * to what they hold needs a bump. */
+static const struct state_version kvm_state_version = { .major = 1, .minor = 0, .floor = 0 };
+static const struct state_version vcpu_state_version = { .major = 1, .minor = 0, .floor = 0 };
 
 int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 {
-	struct serial_state ss;
-	struct cmos_state cs;
-	struct i8042_state ks;
 	char name[32];
 	int r = fdt_create(fdt, (int)size);
 
@@ -121,46 +97,23 @@ int snapshot_build_state(struct vm *vm, void *fdt, size_t size, struct err *e)
 	if (!r)
 		r = fdt_begin_node(fdt, "");
 	if (r < 0)
-		return fdt_err(e, "root", r);
-	if ((r = begin(fdt, "kvm", 1, e)) < 0 || (r = kvmstate_save_vm(vm, fdt, e)) < 0 || (r = end(fdt, "kvm", e)) < 0)
+		return state_fdt_err(e, "root", r);
+	if ((r = state_begin(fdt, "kvm", &kvm_state_version, e)) < 0 || (r = kvmstate_save_vm(vm, fdt, e)) < 0 ||
+	    (r = state_end(fdt, "kvm", e)) < 0)
 		return r;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		snprintf(name, sizeof(name), "vcpu@%u", i);
-		if ((r = begin(fdt, name, 1, e)) < 0 || (r = kvmstate_save_vcpu(vm, &vm->vcpus[i], fdt, e)) < 0 ||
-		    (r = end(fdt, name, e)) < 0)
+		if ((r = state_begin(fdt, name, &vcpu_state_version, e)) < 0 ||
+		    (r = kvmstate_save_vcpu(vm, &vm->vcpus[i], fdt, e)) < 0 || (r = state_end(fdt, name, e)) < 0)
 			return r;
 	}
-	serial_get_state(vm->serial, &ss);
-	cmos_get_state(vm->cmos, &cs);
-	i8042_get_state(vm->i8042, &ks);
-	for (unsigned i = 0; i < vm->cfg.nr_nets; i++) {
-		struct net_dev_state *ns = malloc(sizeof(*ns));
-		snprintf(name, sizeof(name), "net@%u", i);
-		struct cvq_record ctrl;
-		struct cvq_rss rss;
-		r = ns ? net_dev_save(vm->nets[i], ns, e) : err_set(e, -ENOMEM, "out of memory");
-		if (r == 0 && (r = begin(fdt, name, 1, e)) == 0 && (r = blob(fdt, "regs", ns, sizeof(*ns), e)) == 0 &&
-		    net_dev_ctrl(vm->nets[i], &ctrl, &rss) > 0) {
-			r = blob(fdt, "ctrl", &ctrl, sizeof(ctrl), e);
-			if (r == 0 && rss.mode != CVQ_RSS_OFF)
-				r = blob(fdt, "rss", &rss, sizeof(rss), e);
-		}
-		if (r == 0)
-			r = end(fdt, name, e);
-		free(ns);
-		if (r < 0)
-			return r;
-	}
-	if ((r = begin(fdt, "serial", 1, e)) < 0 || (r = blob(fdt, "regs", &ss, sizeof(ss), e)) < 0 ||
-	    (r = end(fdt, "serial", e)) < 0 || (r = begin(fdt, "cmos", 1, e)) < 0 ||
-	    (r = blob(fdt, "regs", &cs, sizeof(cs), e)) < 0 || (r = end(fdt, "cmos", e)) < 0 ||
-	    (r = begin(fdt, "i8042", 1, e)) < 0 || (r = blob(fdt, "regs", &ks, sizeof(ks), e)) < 0 ||
-	    (r = end(fdt, "i8042", e)) < 0)
+	/* every device's nodes, through the device table */
+	if ((r = devices_save(vm, fdt, e)) < 0)
 		return r;
 	r = fdt_end_node(fdt);
 	if (!r)
 		r = fdt_finish(fdt);
-	return r < 0 ? fdt_err(e, "root", r) : 0;
+	return r < 0 ? state_fdt_err(e, "root", r) : 0;
 }
 
 /* The state tree in a buffer of its own size. fdt_create() clears the
@@ -219,7 +172,7 @@ int snapshot_parse_config(struct snapshot *s, bool memory_file, struct err *e)
 	s->test_device = td && plen == 4 && fdt32_to_cpu(*td);
 	const fdt32_t *nets = fdt_getprop(s->config, root, "nr-nets", &plen);
 	s->nr_nets = nets && plen == 4 ? fdt32_to_cpu(*nets) : 0;
-	if (s->nr_nets > NET_MAX_DEVS)
+	if (s->nr_nets > VM_MAX_NETS)
 		return err_set(e, -EPROTO, "snapshot configuration has %u network devices", s->nr_nets);
 	if (!s->nr_cpus || s->nr_cpus > VM_MAX_CPUS || s->mem_size < MEM_MIN_SIZE || s->mem_size % PAGE ||
 	    s->mem_size > (1ull << 46))
@@ -247,24 +200,25 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 	if (len < sizeof(h))
 		return err_set(e, -EPROTO, "snapshot state file is too short (%zu bytes)", len);
 	memcpy(&h, buf, sizeof(h));
-	if (memcmp(h.magic, "TERNSNAP", 8))
-		return err_set(e, -EPROTO, "not a tern snapshot (bad magic)");
-	if (h.crc != crc32c(buf, 12, 0))
-		return err_set(e, -EPROTO, "snapshot header is corrupt (CRC mismatch)");
-	if (h.major != SNAP_MAJOR || h.minor > SNAP_MINOR)
-		return err_set(e, -EPROTO, "snapshot format %u.%u is not supported (this tern reads %u.0-%u.%u)",
-			       h.major, h.minor, SNAP_MAJOR, SNAP_MAJOR, SNAP_MINOR);
+	int hr = rec_hello_check(&h, SNAP_MAGIC, "snapshot", e);
+	if (hr < 0)
+		return hr;
 	while (!seen_end) {
 		struct rec_header r;
-		uint32_t crc;
 		if (len - pos < sizeof(r) + 4)
 			return err_set(e, -EPROTO, "snapshot is truncated at byte %zu", pos);
 		memcpy(&r, buf + pos, sizeof(r));
 		if (r.len > len - pos - sizeof(r) - 4)
 			return err_set(e, -EPROTO, "snapshot record at byte %zu runs past the end of the file", pos);
-		memcpy(&crc, buf + pos + sizeof(r) + r.len, 4);
-		if (crc != crc32c(buf + pos, sizeof(r) + r.len, 0))
+		size_t tail = 4 + rec_pad(r.len);
+		if (len - pos - sizeof(r) - r.len < tail)
+			return err_set(e, -EPROTO, "snapshot is truncated in its padding");
+		/* the padding is outside the CRC: it must be exactly zero */
+		int tc = rec_trailer_check(buf + pos + sizeof(r) + r.len, r.len, crc32c(buf + pos, sizeof(r) + r.len, 0));
+		if (tc == REC_BAD_CRC)
 			return err_set(e, -EPROTO, "snapshot record at byte %zu is corrupt (CRC mismatch)", pos);
+		if (tc == REC_BAD_PADDING)
+			return err_set(e, -EPROTO, "snapshot record at byte %zu has non-zero padding", pos);
 		if (r.rsvd)
 			return err_set(e, -EPROTO, "snapshot record at byte %zu has reserved bits set", pos);
 		const uint8_t *payload = buf + pos + sizeof(r);
@@ -309,14 +263,7 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, struct er
 		default:
 			return err_set(e, -EPROTO, "snapshot has an unknown record type %u", r.type);
 		}
-		size_t step = sizeof(r) + r.len + 4, pad = (8 - step % 8) % 8;
-		if (pos + step + pad > len)
-			return err_set(e, -EPROTO, "snapshot is truncated in its padding");
-		/* padding is outside the CRC: it must be exactly zero */
-		for (size_t i = 0; i < pad; i++)
-			if (buf[pos + step + i])
-				return err_set(e, -EPROTO, "snapshot record at byte %zu has non-zero padding", pos);
-		pos += step + pad;
+		pos += sizeof(r) + r.len + tail;
 	}
 	if (pos != len)
 		return err_set(e, -EPROTO, "snapshot has %zu bytes after its end record", len - pos);
@@ -526,24 +473,9 @@ void snapshot_free(struct snapshot *s)
 	s->nr_layers = 0;
 }
 
-static int load_dev(const void *fdt, const char *name, void *dst, size_t len, struct err *e)
-{
-	int node = fdt_subnode_offset(fdt, 0, name), plen;
-	const void *p = node < 0 ? NULL : fdt_getprop(fdt, node, "regs", &plen);
-
-	if (!p || (size_t)plen != len)
-		return err_set(e, -EPROTO, "snapshot: %s state is missing or has the wrong size", name);
-	memcpy(dst, p, len);
-	return 0;
-}
-
 int snapshot_start_devices(struct vm *vm, struct err *e)
 {
-	int r = 0;
-
-	for (unsigned i = 0; r == 0 && i < vm->cfg.nr_nets; i++)
-		r = net_dev_start(vm->nets[i], e);
-	return r;
+	return devices_start(vm, e);
 }
 
 int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
@@ -556,9 +488,6 @@ int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e)
 int snapshot_stage(struct vm *vm, const struct snapshot *s, struct err *e)
 {
 	const void *fdt = s->state;
-	struct serial_state ss;
-	struct cmos_state cs;
-	struct i8042_state ks;
 	char name[32];
 	int node, r;
 
@@ -569,47 +498,25 @@ int snapshot_stage(struct vm *vm, const struct snapshot *s, struct err *e)
 	if (vm->cfg.nr_nets != s->nr_nets)
 		return err_set(e, -EINVAL, "snapshot has %u network devices: give as many --net options (got %u)",
 			       s->nr_nets, vm->cfg.nr_nets);
-	/* every record is checked before anything is applied */
-	if ((r = load_dev(fdt, "serial", &ss, sizeof(ss), e)) < 0 || (r = load_dev(fdt, "cmos", &cs, sizeof(cs), e)) < 0 ||
-	    (r = load_dev(fdt, "i8042", &ks, sizeof(ks), e)) < 0)
-		return r;
+	/* every node's presence and version first: a state tree from
+	 * another tern is refused before the VM is touched */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		snprintf(name, sizeof(name), "vcpu@%u", i);
-		if (fdt_subnode_offset(fdt, 0, name) < 0)
-			return err_set(e, -EPROTO, "snapshot: %s is missing", name);
+		if ((node = state_find(fdt, name, &vcpu_state_version, NULL, e)) < 0)
+			return node;
 	}
-	node = fdt_subnode_offset(fdt, 0, "kvm");
+	node = state_find(fdt, "kvm", &kvm_state_version, NULL, e);
 	if (node < 0)
-		return err_set(e, -EPROTO, "snapshot: kvm state is missing");
+		return node;
 	r = kvmstate_load_vm(vm, fdt, node, e);
 	for (unsigned i = 0; r == 0 && i < vm->nr_vcpus; i++) {
 		snprintf(name, sizeof(name), "vcpu@%u", i);
 		r = kvmstate_load_vcpu(vm, &vm->vcpus[i], fdt, fdt_subnode_offset(fdt, 0, name), e);
 	}
-	if (r == 0 && (serial_set_state(vm->serial, &ss) < 0 || cmos_set_state(vm->cmos, &cs) < 0 ||
-		       i8042_set_state(vm->i8042, &ks) < 0))
-		r = err_set(e, -EPROTO, "snapshot: device state out of range");
-	for (unsigned i = 0; r == 0 && i < s->nr_nets; i++) {
-		struct net_dev_state ns;
-		struct cvq_record ctrl;
-		struct cvq_rss rss;
-		snprintf(name, sizeof(name), "net@%u", i);
-		r = load_dev(fdt, name, &ns, sizeof(ns), e);
-		/* the control-queue state (format 1.2) and its RSS part (1.3)
-		 * are optional: an older stream, a driver without a control
-		 * queue, or RSS off, has none */
-		int nn = fdt_subnode_offset(fdt, 0, name), plen = 0, rlen = 0;
-		const void *cp = r == 0 && nn >= 0 ? fdt_getprop(fdt, nn, "ctrl", &plen) : NULL;
-		const void *rp = r == 0 && nn >= 0 ? fdt_getprop(fdt, nn, "rss", &rlen) : NULL;
-		if ((cp && (size_t)plen != sizeof(ctrl)) || (rp && (size_t)rlen != sizeof(rss)))
-			r = err_set(e, -EPROTO, "snapshot: %s control-queue state has the wrong size", name);
-		if (cp && r == 0)
-			memcpy(&ctrl, cp, sizeof(ctrl));
-		if (rp && r == 0)
-			memcpy(&rss, rp, sizeof(rss));
-		if (r == 0)
-			r = net_dev_load(vm->nets[i], &ns, cp ? &ctrl : NULL, rp ? &rss : NULL, e);
-	}
+	/* then every device's, through the device table (each checks its
+	 * nodes' versions and values) */
+	if (r == 0)
+		r = devices_load(vm, fdt, e);
 	for (unsigned i = 0; r == 0 && i < s->nr_layers; i++)
 		r = snapmem_apply(&vm->mem, s->layers[i].mem_path, s->layers[i].pages, e);
 	/* the VM's RAM is now this snapshot's: diffs are taken against it */

@@ -12,8 +12,7 @@
 
 struct vm;
 
-#define SNAP_MAJOR 1
-#define SNAP_MINOR 3       /* 1.1: diff snapshots (parent, page bitmap); 1.2: control-queue state; 1.3: RSS */
+#define SNAP_MAGIC "TERNSNAP" /* its version: STATE_MAJOR.STATE_MINOR (record.h) */
 #define SNAP_STATE_FILE "state"
 #define SNAP_MAX_FILE (64u << 20) /* state file limit */
 #define SNAP_MAX_CHAIN 32  /* diffs over one full snapshot */

@@ -30,28 +30,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "devices/virtio_net.h"
+#include "devices/device.h"
 #include "migrate/record.h"
 #include "migrate/snapmem.h"
 #include "vmm/vm.h"
-
-static int put_record(uint8_t *buf, size_t *pos, size_t cap, uint32_t type, const void *payload, size_t len)
-{
-	struct rec_header h = { .type = type, .len = len };
-	size_t need = sizeof(h) + len + 4, pad = (8 - (need % 8)) % 8;
-	uint32_t crc;
-
-	if (*pos + need + pad > cap)
-		return -ENOSPC;
-	memcpy(buf + *pos, &h, sizeof(h));
-	if (len)
-		memcpy(buf + *pos + sizeof(h), payload, len);
-	crc = crc32c(buf + *pos, sizeof(h) + len, 0);
-	memcpy(buf + *pos + sizeof(h) + len, &crc, 4);
-	memset(buf + *pos + need, 0, pad);
-	*pos += need + pad;
-	return 0;
-}
 
 /* ---- the diff guard ---------------------------------------------------- */
 
@@ -190,14 +172,14 @@ static int build_state_file(struct vm *vm, const char *mem_name, const struct sn
 		r = -ENOSPC;
 		goto out;
 	}
-	struct rec_file_header h = { .magic = "TERNSNAP", .major = SNAP_MAJOR, .minor = SNAP_MINOR };
-	h.crc = crc32c(&h, 12, 0);
+	struct rec_file_header h;
+	rec_hello_init(&h, SNAP_MAGIC);
 	memcpy(buf, &h, sizeof(h));
 	*pos = sizeof(h);
-	if (put_record(buf, pos, SNAP_MAX_FILE, REC_CONFIG, cfg, fdt_totalsize(cfg)) < 0 ||
-	    put_record(buf, pos, SNAP_MAX_FILE, REC_STATE, st, fdt_totalsize(st)) < 0 ||
-	    (parent && put_record(buf, pos, SNAP_MAX_FILE, REC_PAGES, parent->pending, parent->words * 8) < 0) ||
-	    put_record(buf, pos, SNAP_MAX_FILE, REC_END, NULL, 0) < 0)
+	if (rec_put(buf, pos, SNAP_MAX_FILE, REC_CONFIG, cfg, fdt_totalsize(cfg)) < 0 ||
+	    rec_put(buf, pos, SNAP_MAX_FILE, REC_STATE, st, fdt_totalsize(st)) < 0 ||
+	    (parent && rec_put(buf, pos, SNAP_MAX_FILE, REC_PAGES, parent->pending, parent->words * 8) < 0) ||
+	    rec_put(buf, pos, SNAP_MAX_FILE, REC_END, NULL, 0) < 0)
 		r = err_set(e, -ENOSPC, "snapshot state exceeds %u MiB", SNAP_MAX_FILE >> 20);
 out:
 	free(cfg);
@@ -264,18 +246,17 @@ out:
 int snapshot_create(struct vm *vm, const char *dir, struct snapshot_opts *o, struct err *e)
 {
 	char real[PATH_MAX];
-	unsigned suspended = 0;
-	bool created = false;
+	bool paused = false, created = false;
 	int dfd = -1, r;
 
 	o->pages = 0;
 	if (o->diff && (r = check_diff(vm, dir, e)) < 0)
 		return r;
 	/* the devices' data paths write guest memory too: freeze them first */
-	for (; !o->devices_frozen && suspended < vm->cfg.nr_nets; suspended++) {
-		r = net_dev_suspend(vm->nets[suspended], e);
-		if (r < 0)
+	if (!o->devices_frozen) {
+		if ((r = devices_pause(vm, e)) < 0)
 			goto out;
+		paused = true;
 	}
 	if (mkdir(dir, 0755) == 0) {
 		created = true;
@@ -303,7 +284,7 @@ out:
 		close(dfd); /* and the lock with it */
 	if (r < 0 && created)
 		rmdir(dir); /* a failed snapshot leaves no empty directory */
-	while (suspended)
-		net_dev_resume(vm->nets[--suspended]);
+	if (paused)
+		devices_thaw(vm);
 	return r;
 }

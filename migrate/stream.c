@@ -88,11 +88,11 @@ static int read_all(struct mig_stream *s, void *p, size_t len)
 
 int mig_send_hello(struct mig_stream *s, struct err *e)
 {
-	struct rec_file_header h = { .magic = MIG_MAGIC, .major = MIG_MAJOR, .minor = MIG_MINOR };
+	struct rec_file_header h;
 	struct iovec iov = { &h, sizeof(h) };
 	int r;
 
-	h.crc = crc32c(&h, 12, 0);
+	rec_hello_init(&h, MIG_MAGIC);
 	r = write_iov(s, &iov, 1);
 	return r < 0 ? io_fail(e, r, "sending the stream header") : 0;
 }
@@ -104,21 +104,14 @@ int mig_recv_hello(struct mig_stream *s, struct err *e)
 
 	if (r < 0)
 		return io_fail(e, r, "receiving the stream header");
-	if (memcmp(h.magic, MIG_MAGIC, 8))
-		return err_set(e, -EPROTO, "not a tern migration stream (bad magic)");
-	if (h.crc != crc32c(&h, 12, 0))
-		return err_set(e, -EPROTO, "migration stream header is corrupt (CRC mismatch)");
-	if (h.major != MIG_MAJOR || h.minor > MIG_MINOR)
-		return err_set(e, -EPROTO, "migration stream version %u.%u is not supported (this tern takes %u.0-%u.%u)",
-			       h.major, h.minor, MIG_MAJOR, MIG_MAJOR, MIG_MINOR);
-	return 0;
+	return rec_hello_check(&h, MIG_MAGIC, "migration stream", e);
 }
 
 int mig_sendv(struct mig_stream *s, uint32_t type, const struct iovec *iov, int iovcnt, struct err *e)
 {
 	struct iovec v[8];
 	struct rec_header h = { .type = type };
-	uint8_t tail[12] = { 0 };
+	uint8_t tail[REC_TRAILER_MAX];
 	uint32_t crc;
 	int r;
 
@@ -132,8 +125,7 @@ int mig_sendv(struct mig_stream *s, uint32_t type, const struct iovec *iov, int 
 		crc = crc32c(iov[i].iov_base, iov[i].iov_len, crc);
 		v[1 + i] = iov[i];
 	}
-	memcpy(tail, &crc, 4);
-	v[1 + iovcnt] = (struct iovec){ tail, 4 + rec_pad(h.len) };
+	v[1 + iovcnt] = (struct iovec){ tail, rec_trailer(h.len, crc, tail) };
 	r = write_iov(s, v, iovcnt + 2);
 	return r < 0 ? io_fail(e, r, "sending") : 0;
 }
@@ -181,20 +173,17 @@ int mig_recv_payload(struct mig_stream *s, void *dst, size_t len, uint32_t *crc,
 
 int mig_recv_trailer(struct mig_stream *s, const struct rec_header *h, uint32_t crc, struct err *e)
 {
-	uint8_t tail[12];
-	size_t n = 4 + rec_pad(h->len);
-	uint32_t got;
-	int r = read_all(s, tail, n);
+	uint8_t tail[REC_TRAILER_MAX];
+	int r = read_all(s, tail, 4 + rec_pad(h->len));
 
 	if (r < 0)
 		return io_fail(e, r, "receiving");
-	memcpy(&got, tail, 4);
-	if (got != crc)
+	r = rec_trailer_check(tail, h->len, crc);
+	if (r == REC_BAD_CRC)
 		return err_set(e, -EPROTO, "migration record (type %u, %llu bytes) is corrupt (CRC mismatch)", h->type,
 			       (unsigned long long)h->len);
-	for (size_t i = 4; i < n; i++)
-		if (tail[i])
-			return err_set(e, -EPROTO, "migration record (type %u) has non-zero padding", h->type);
+	if (r == REC_BAD_PADDING)
+		return err_set(e, -EPROTO, "migration record (type %u) has non-zero padding", h->type);
 	return 0;
 }
 

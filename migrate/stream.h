@@ -20,8 +20,7 @@
 #include "migrate/record.h"
 
 #define MIG_MAGIC "TERNMIGR"
-#define MIG_MAJOR 1
-#define MIG_MINOR 2 /* 1.1: control-queue state in net@N nodes; 1.2: its RSS part */
+/* its version: STATE_MAJOR.STATE_MINOR (record.h) */
 
 enum mig_rec_type {
 	MIG_CONFIG = 1,  /* the machine's configuration tree */

@@ -10,6 +10,7 @@
 #ifndef TERN_VDPA_CVQ_H
 #define TERN_VDPA_CVQ_H
 
+#include "vdpa/virtio_bits.h"
 #include "vmm/util.h"
 
 /* classes and commands */
@@ -38,24 +39,6 @@
 #define CVQ_OK 0
 #define CVQ_ERR 1
 
-/* virtio-net feature bits the commands depend on */
-#define VNET_F_GUEST_CSUM 1
-#define VNET_F_CTRL_GUEST_OFFLOADS 2
-#define VNET_F_MAC 5
-#define VNET_F_STATUS 16
-#define VNET_F_CTRL_VQ 17
-#define VNET_F_CTRL_RX 18
-#define VNET_F_CTRL_VLAN 19
-#define VNET_F_CTRL_RX_EXTRA 20
-#define VNET_F_GUEST_ANNOUNCE 21
-#define VNET_F_MQ 22
-#define VNET_F_CTRL_MAC_ADDR 23
-#define VNET_F_GUEST_USO4 54
-#define VNET_F_GUEST_USO6 55
-#define VNET_F_HASH_REPORT 57
-#define VNET_F_RSS 60
-#define VIRTIO_F_VERSION_1 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
 
 /* The receive offloads GUEST_OFFLOADS_SET turns on and off, by feature
  * bit (virtio 1.2 5.1.6.5.6.1): GUEST_CSUM (1), GUEST_TSO4/6, GUEST_ECN,
@@ -88,7 +71,8 @@ enum { CVQ_RSS_OFF, CVQ_RSS_STEER, CVQ_RSS_HASH };
 /* What RSS_CONFIG (mode STEER) or HASH_CONFIG (mode HASH) set last. The
  * layout is also the "rss" property of snapshots and streams
  * (docs/state-format.md), little endian; max_tx_vq is not kept: it set
- * the queue pairs, which net_ctrl_state holds. */
+ * the queue pairs, which net_ctrl_state holds. A change here needs a
+ * version bump of the net@N node (devices/virtio_net_migrate.c). */
 struct cvq_rss {
 	uint8_t mode;          /* CVQ_RSS_* */
 	uint8_t key_len;

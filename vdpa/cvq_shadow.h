@@ -41,7 +41,8 @@
 
 /* The record as it travels in snapshots and migration streams (the "ctrl"
  * property of a net@N node, docs/state-format.md): fixed layout, little
- * endian, validated on load. */
+ * endian, validated on load. A change here needs a version bump of the
+ * net@N node (devices/virtio_net_migrate.c). */
 struct cvq_record {
 	uint8_t mac[6];
 	uint8_t rx;            /* bit i: RX mode i (PROMISC .. NOBCAST) on */

@@ -7,10 +7,10 @@
  * Set-up, strategy choice and tern's own memory are in shadow_setup.c,
  * freezing and thawing in shadow_freeze.c.
  *
- * A switch is a list of backend calls, each made through call(): that is
- * where faults are injected, and where the calls are counted. Rollback
- * runs with injection off, undoing exactly what the switch changed (the
- * per-queue repointed flags, and the struct undo below).
+ * A switch is a list of backend calls; a rollback undoes exactly what the
+ * switch changed (the per-queue repointed flags, and struct switch_done
+ * below). Tests make any call fail by giving the shadow a device wrapped
+ * in vdpa/fault_vdpa.h: there is no fault hook here.
  */
 #include "vdpa/shadow.h"
 #include "vdpa/shadow_priv.h"
@@ -24,51 +24,38 @@
 #include <unistd.h>
 
 #define S_RUNNING (VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK)
-#define VIRTIO_F_EVENT_IDX 29
 
 /* What one switch has done so far (for its rollback). */
-struct undo {
+struct switch_done {
 	bool suspended, reset, ram_unmapped, asid_moved;
 };
-
-/* Counts a backend call of the switch in progress, and fails it on demand
- * (before it is made: as if the device had refused it). */
-static int inject(struct shadow *sh)
-{
-	if (sh->dir == SHADOW_DIR_NONE)
-		return 0;
-	unsigned n = sh->step++;
-	return sh->dir == sh->fail_dir && sh->fail_at >= 0 && n == (unsigned)sh->fail_at ? -EIO : 0;
-}
-
-#define call(sh, expr) ({ int r_ = inject(sh); r_ ? r_ : (expr); })
 
 int shadow_map_ram(struct shadow *sh)
 {
 	const struct guest_mem *m = sh->mem;
-	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev, 0));
+	int r = ops(sh)->iotlb_batch_begin(sh->dev, 0);
 
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
-		r = call(sh, ops(sh)->iotlb_update(sh->dev, 0, m->regions[i].gpa, m->regions[i].size,
-						    m->hva + m->regions[i].offset, VDPA_PERM_RW));
+		r = ops(sh)->iotlb_update(sh->dev, 0, m->regions[i].gpa, m->regions[i].size,
+						    m->hva + m->regions[i].offset, VDPA_PERM_RW);
 	/* ended even after a failure: an open batch would refuse every later
 	 * message for another ASID */
-	int end = call(sh, ops(sh)->iotlb_batch_end(sh->dev, 0));
+	int end = ops(sh)->iotlb_batch_end(sh->dev, 0);
 	return r < 0 ? r : end;
 }
 
 static int unmap_ram(struct shadow *sh)
 {
 	const struct guest_mem *m = sh->mem;
-	int r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev, 0));
+	int r = ops(sh)->iotlb_batch_begin(sh->dev, 0);
 
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; r == 0 && i < m->nr_regions; i++)
-		r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, 0, m->regions[i].gpa, m->regions[i].size));
-	int end = call(sh, ops(sh)->iotlb_batch_end(sh->dev, 0));
+		r = ops(sh)->iotlb_invalidate(sh->dev, 0, m->regions[i].gpa, m->regions[i].size);
+	int end = ops(sh)->iotlb_batch_end(sh->dev, 0);
 	return r < 0 ? r : end;
 }
 
@@ -77,7 +64,7 @@ static int unmap_ram(struct shadow *sh)
 static unsigned ring_asid(const struct shadow *sh, unsigned strategy)
 {
 	(void)sh;
-	return strategy == 1 ? 1 : 0;
+	return strategy == SHADOW_STRATEGY_ASID ? 1 : 0;
 }
 
 /* Allocates, places and maps every data queue's shadow ring (one batch):
@@ -110,13 +97,13 @@ static int rings_map(struct shadow *sh, unsigned strategy, struct err *e)
 		if ((r = iova_alloc(&sh->iova, q->ring_size, 4096, &q->iova)) < 0)
 			return err_errno(e, r, "%s: no IOVA for shadow ring %u", sh->dev->name, i);
 	}
-	if ((r = call(sh, ops(sh)->iotlb_batch_begin(sh->dev, asid))) < 0)
+	if ((r = ops(sh)->iotlb_batch_begin(sh->dev, asid)) < 0)
 		return err_errno(e, r, "%s: IOTLB batch begin", sh->dev->name);
 	for (unsigned i = 0; i < sh->nq; i++) {
 		struct shadow_queue *q = &sh->q[i];
 		if (!q->ring)
 			continue;
-		r = call(sh, ops(sh)->iotlb_update(sh->dev, asid, q->iova, q->ring_size, q->ring, VDPA_PERM_RW));
+		r = ops(sh)->iotlb_update(sh->dev, asid, q->iova, q->ring_size, q->ring, VDPA_PERM_RW);
 		if (r < 0) {
 			/* a batch the kernel has half applied is ended, then undone */
 			ops(sh)->iotlb_batch_end(sh->dev, asid);
@@ -126,30 +113,33 @@ static int rings_map(struct shadow *sh, unsigned strategy, struct err *e)
 		q->mapped = true;
 		sh->stats.maps++;
 	}
-	r = call(sh, ops(sh)->iotlb_batch_end(sh->dev, asid));
+	r = ops(sh)->iotlb_batch_end(sh->dev, asid);
 	return r < 0 ? err_errno(e, r, "%s: IOTLB batch end", sh->dev->name) : 0;
 }
 
-/* Removes what rings_map() made (never injected: it is the undo). A
- * mapping the device lost in a reset is gone already; the invalidate of
- * it is harmless. */
+/* Removes what rings_map() made. A mapping the device lost in a reset is
+ * gone already; the invalidate of it is harmless. Nothing here can be
+ * rolled back, so a refused call is made once more before the mapping is
+ * given up (reported: the device may keep it). */
 static void rings_unmap(struct shadow *sh, unsigned strategy)
 {
 	unsigned asid = ring_asid(sh, strategy);
-	enum shadow_dir dir = sh->dir;
+	bool batched = ops(sh)->iotlb_batch_begin(sh->dev, asid) == 0;
 
-	sh->dir = SHADOW_DIR_NONE;
-	ops(sh)->iotlb_batch_begin(sh->dev, asid);
 	for (unsigned i = 0; i < sh->nq; i++) {
 		struct shadow_queue *q = &sh->q[i];
 		if (q->mapped) {
-			if (ops(sh)->iotlb_invalidate(sh->dev, asid, q->iova, q->ring_size) < 0)
+			int r = ops(sh)->iotlb_invalidate(sh->dev, asid, q->iova, q->ring_size);
+			if (r < 0) /* once more */
+				r = ops(sh)->iotlb_invalidate(sh->dev, asid, q->iova, q->ring_size);
+			if (r < 0)
 				pr_warn("%s: cannot unmap shadow ring %u", sh->dev->name, i);
 			q->mapped = false;
 			sh->stats.maps--;
 		}
 	}
-	ops(sh)->iotlb_batch_end(sh->dev, asid);
+	if (batched && ops(sh)->iotlb_batch_end(sh->dev, asid) < 0 && ops(sh)->iotlb_batch_end(sh->dev, asid) < 0)
+		pr_warn("%s: cannot end the IOTLB batch that unmapped the shadow rings", sh->dev->name);
 	for (unsigned i = 0; i < sh->nq; i++) {
 		struct shadow_queue *q = &sh->q[i];
 		if (q->svq_live)
@@ -161,7 +151,6 @@ static void rings_unmap(struct shadow *sh, unsigned strategy)
 			q->ring = NULL;
 		}
 	}
-	sh->dir = dir;
 }
 
 /* Maps the shadow rings again after a reset that dropped them. */
@@ -173,11 +162,11 @@ static int rings_remap(struct shadow *sh, unsigned strategy)
 	 * the update overlaps and fails */
 	for (unsigned i = 0; r == 0 && i < sh->nq; i++)
 		if (sh->q[i].ring) {
-			r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
-								sh->q[i].ring_size));
+			r = ops(sh)->iotlb_invalidate(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
+								sh->q[i].ring_size);
 			if (!r)
-				r = call(sh, ops(sh)->iotlb_update(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
-								    sh->q[i].ring_size, sh->q[i].ring, VDPA_PERM_RW));
+				r = ops(sh)->iotlb_update(sh->dev, ring_asid(sh, strategy), sh->q[i].iova,
+								    sh->q[i].ring_size, sh->q[i].ring, VDPA_PERM_RW);
 		}
 	return r;
 }
@@ -191,9 +180,9 @@ static int own_remap(struct shadow *sh)
 
 	for (unsigned i = 0; !r && !persist(sh) && i < sh->nown; i++) {
 		struct shadow_own *o = &sh->own[i];
-		r = call(sh, ops(sh)->iotlb_invalidate(sh->dev, o->asid, o->iova, o->size));
+		r = ops(sh)->iotlb_invalidate(sh->dev, o->asid, o->iova, o->size);
 		if (!r)
-			r = call(sh, ops(sh)->iotlb_update(sh->dev, o->asid, o->iova, o->size, o->hva, VDPA_PERM_RW));
+			r = ops(sh)->iotlb_update(sh->dev, o->asid, o->iova, o->size, o->hva, VDPA_PERM_RW);
 	}
 	return r;
 }
@@ -203,14 +192,14 @@ static int own_remap(struct shadow *sh)
 int shadow_set_features(struct shadow *sh, uint64_t f)
 {
 	uint8_t st = 0;
-	int r = call(sh, ops(sh)->set_status(sh->dev, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER));
+	int r = ops(sh)->set_status(sh->dev, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER);
 
 	if (!r)
-		r = call(sh, ops(sh)->set_features(sh->dev, f));
+		r = ops(sh)->set_features(sh->dev, f);
 	if (!r)
-		r = call(sh, ops(sh)->set_status(sh->dev, S_RUNNING));
+		r = ops(sh)->set_status(sh->dev, S_RUNNING);
 	if (!r)
-		r = call(sh, ops(sh)->get_status(sh->dev, &st));
+		r = ops(sh)->get_status(sh->dev, &st);
 	if (!r && !(st & VIRTIO_S_FEATURES_OK))
 		r = -EINVAL;
 	if (!r)
@@ -220,7 +209,7 @@ int shadow_set_features(struct shadow *sh, uint64_t f)
 
 /* Points queue i at the guest's rings (svq false) or its shadow ring, at
  * base; queue set-up is allowed while suspended or before DRIVER_OK. */
-static int point(struct shadow *sh, unsigned i, bool svq, uint16_t base, bool setup)
+static int point_queue(struct shadow *sh, unsigned i, bool svq, uint16_t base, bool setup)
 {
 	struct shadow_queue *q = &sh->q[i];
 	struct vdpa_vring_addr a = q->guest;
@@ -230,17 +219,17 @@ static int point(struct shadow *sh, unsigned i, bool svq, uint16_t base, bool se
 		svq_addrs(&q->svq, &a.desc, &a.avail, &a.used);
 	q->repointed = true;
 	if (setup)
-		r = call(sh, ops(sh)->set_vring_num(sh->dev, i, q->num));
+		r = ops(sh)->set_vring_num(sh->dev, i, q->num);
 	if (!r)
-		r = call(sh, ops(sh)->set_vring_base(sh->dev, i, base));
+		r = ops(sh)->set_vring_base(sh->dev, i, base);
 	if (!r)
-		r = call(sh, ops(sh)->set_vring_addr(sh->dev, i, &a));
+		r = ops(sh)->set_vring_addr(sh->dev, i, &a);
 	if (!r)
-		r = call(sh, ops(sh)->set_vring_kick(sh->dev, i, svq ? q->dev_kick : q->guest_kick));
+		r = ops(sh)->set_vring_kick(sh->dev, i, svq ? q->dev_kick : q->guest_kick);
 	if (!r)
-		r = call(sh, ops(sh)->set_vring_call(sh->dev, i, svq ? q->dev_call : q->guest_call));
+		r = ops(sh)->set_vring_call(sh->dev, i, svq ? q->dev_call : q->guest_call);
 	if (!r && setup && !(sh->defer_data && q->data))
-		r = call(sh, ops(sh)->set_vring_enable(sh->dev, i, true));
+		r = ops(sh)->set_vring_enable(sh->dev, i, true);
 	return r;
 }
 
@@ -256,14 +245,14 @@ static int start_queues(struct shadow *sh, bool svq)
 		if (!q->enabled)
 			continue;
 		bool shadowed = svq && q->data;
-		r = point(sh, i, shadowed, shadowed ? q->svq.last_used : q->base, true);
+		r = point_queue(sh, i, shadowed, shadowed ? q->svq.last_used : q->base, true);
 	}
 	if (!r && sh->own_group >= 0 && sh->own_asid)
-		r = call(sh, ops(sh)->set_group_asid(sh->dev, (unsigned)sh->own_group, sh->own_asid));
+		r = ops(sh)->set_group_asid(sh->dev, (unsigned)sh->own_group, sh->own_asid);
 	if (!r)
-		r = call(sh, ops(sh)->set_config_call(sh->dev, sh->config_call));
+		r = ops(sh)->set_config_call(sh->dev, sh->config_call);
 	if (!r)
-		r = call(sh, ops(sh)->set_status(sh->dev, S_RUNNING | VIRTIO_S_DRIVER_OK));
+		r = ops(sh)->set_status(sh->dev, S_RUNNING | VIRTIO_S_DRIVER_OK);
 	return r;
 }
 
@@ -322,7 +311,7 @@ void shadow_reset(struct shadow *sh)
 	ops(sh)->set_status(sh->dev, 0);
 	if (svq) {
 		rings_unmap(sh, sh->strategy);
-		if (sh->strategy == 1)
+		if (sh->strategy == SHADOW_STRATEGY_ASID)
 			ops(sh)->set_group_asid(sh->dev, sh->desc_group, 0);
 		sh->mode = SHADOW_PASSTHROUGH;
 	}
@@ -360,7 +349,7 @@ static int read_bases(struct shadow *sh, bool suspended, bool on_shadow)
 			*dst = on_shadow && q->data ? q->svq.last_used : guest_used_idx(sh, i);
 			continue;
 		}
-		int r = call(sh, ops(sh)->get_vring_base(sh->dev, i, dst));
+		int r = ops(sh)->get_vring_base(sh->dev, i, dst);
 		if (r < 0)
 			return r;
 	}
@@ -419,7 +408,6 @@ static int recover(struct shadow *sh)
 {
 	int r;
 
-	sh->dir = SHADOW_DIR_NONE;
 	sh->stats.recoveries++;
 	pr_warn("%s: rollback failed; restarting the device in passthrough", sh->dev->name);
 	relay_pause(&sh->relay);
@@ -445,32 +433,32 @@ static int recover(struct shadow *sh)
 
 /* Device stop at the start of a switch: suspend where the strategy or the
  * device allows, else (strategies 3 and 4) a reset. */
-static int stop(struct shadow *sh, unsigned s, struct undo *u)
+static int stop_device(struct shadow *sh, unsigned s, struct switch_done *u)
 {
 	int r;
 
-	if (s <= 2 || has(sh, VDPA_BF_SUSPEND)) {
-		r = call(sh, ops(sh)->suspend(sh->dev));
+	if (shadow_strategy_resumes(s) || has(sh, VDPA_BF_SUSPEND)) {
+		r = ops(sh)->suspend(sh->dev);
 		u->suspended = r == 0;
 		return r;
 	}
-	r = call(sh, ops(sh)->set_status(sh->dev, 0));
+	r = ops(sh)->set_status(sh->dev, 0);
 	u->reset = r == 0;
 	return r;
 }
 
 /* Strategies 3 and 4 after the bases are read: strategy 4 unmaps all of
  * guest RAM (the reference behaviour), both reset. */
-static int reset_for_restart(struct shadow *sh, unsigned s, struct undo *u)
+static int reset_for_restart(struct shadow *sh, unsigned s, struct switch_done *u)
 {
 	int r = 0;
 
-	if (s == 4) {
+	if (s == SHADOW_STRATEGY_REMAP) {
 		r = unmap_ram(sh);
 		u->ram_unmapped = true; /* partly, at least */
 	}
 	if (!r && !u->reset) {
-		r = call(sh, ops(sh)->set_status(sh->dev, 0));
+		r = ops(sh)->set_status(sh->dev, 0);
 		u->reset = r == 0;
 	}
 	return r;
@@ -478,7 +466,7 @@ static int reset_for_restart(struct shadow *sh, unsigned s, struct undo *u)
 
 /* Strategies 3 and 4: RAM (and shadow rings) mapped again where the
  * reset or strategy 4 dropped them, then features and queues. */
-static int remap_restart(struct shadow *sh, unsigned s, bool svq, struct undo *u)
+static int remap_restart(struct shadow *sh, unsigned s, bool svq, struct switch_done *u)
 {
 	int r = 0;
 
@@ -498,12 +486,11 @@ static int remap_restart(struct shadow *sh, unsigned s, bool svq, struct undo *u
 }
 
 /* Puts the device back on the rings of mode svq, at the indices the
- * switch started from. Injection is off. */
-static int undo(struct shadow *sh, unsigned s, bool svq, struct undo *u, bool resumed)
+ * switch started from. */
+static int roll_back_switch(struct shadow *sh, unsigned s, bool svq, struct switch_done *u, bool resumed)
 {
 	int r = 0;
 
-	sh->dir = SHADOW_DIR_NONE;
 	if (u->reset || u->ram_unmapped) {
 		/* a reset (or half a remap) happened: start from a reset */
 		u->reset = false;
@@ -522,7 +509,7 @@ static int undo(struct shadow *sh, unsigned s, bool svq, struct undo *u, bool re
 		return r;
 	for (unsigned i = 0; r == 0 && i < sh->nq; i++)
 		if (sh->q[i].data && sh->q[i].repointed)
-			r = point(sh, i, svq, svq ? sh->q[i].svq.last_used : sh->q[i].base, false);
+			r = point_queue(sh, i, svq, svq ? sh->q[i].svq.last_used : sh->q[i].base, false);
 	if (!r && u->asid_moved)
 		r = ops(sh)->set_group_asid(sh->dev, sh->desc_group, svq ? 1 : 0);
 	if (!r)
@@ -546,10 +533,8 @@ __attribute__((format(printf, 3, 4))) static int rewrap(struct err *e, int r, co
 	return err_set(e, r, "%s%s", outer, inner);
 }
 
-static void begin(struct shadow *sh, enum shadow_dir dir)
+static void switch_begin(struct shadow *sh)
 {
-	sh->dir = dir;
-	sh->step = 0;
 	for (unsigned i = 0; i < sh->nq; i++)
 		sh->q[i].repointed = false;
 }
@@ -569,7 +554,7 @@ void shadow_kick_guest_rings(struct shadow *sh)
 
 int shadow_to_svq(struct shadow *sh, struct err *e)
 {
-	struct undo u = { 0 };
+	struct switch_done u = { 0 };
 	bool resumed = false;
 	const char *why = "forced";
 	uint64_t t0 = 0;
@@ -578,36 +563,36 @@ int shadow_to_svq(struct shadow *sh, struct err *e)
 	if (sh->mode == SHADOW_SVQ)
 		return 0;
 	unsigned s = sh->forced ? sh->forced : shadow_pick(sh, &why);
-	if (s == 1 && sh->forced && !shadow_desc_group_ok(sh))
+	if (s == SHADOW_STRATEGY_ASID && sh->forced && !shadow_desc_group_ok(sh))
 		return err_set(e, -EOPNOTSUPP, "%s: switch strategy 1: the data queues' rings have no group of their "
 					       "own to move to ASID 1", sh->dev->name);
 	sh->strategy = s;
-	begin(sh, SHADOW_DIR_TO_SVQ);
+	switch_begin(sh);
 	if ((r = rings_map(sh, s, e)) < 0)
 		goto fail;
 	t0 = now_ns();
-	if ((r = stop(sh, s, &u)) < 0) {
-		err_errno(e, r, "%s: %s", sh->dev->name, u.suspended || s <= 2 ? "suspend" : "reset");
+	if ((r = stop_device(sh, s, &u)) < 0) {
+		err_errno(e, r, "%s: %s", sh->dev->name, u.suspended || shadow_strategy_resumes(s) ? "suspend" : "reset");
 		goto fail;
 	}
 	if ((r = read_bases(sh, u.suspended, false)) < 0) {
 		err_errno(e, r, "%s: read ring indices", sh->dev->name);
 		goto fail;
 	}
-	if (s >= 3 && (r = reset_for_restart(sh, s, &u)) < 0) {
-		err_errno(e, r, "%s: %s", sh->dev->name, s == 4 ? "unmap guest memory, reset" : "reset");
+	if (!shadow_strategy_resumes(s) && (r = reset_for_restart(sh, s, &u)) < 0) {
+		err_errno(e, r, "%s: %s", sh->dev->name, s == SHADOW_STRATEGY_REMAP ? "unmap guest memory, reset" : "reset");
 		goto fail;
 	}
 	if ((r = svqs_init(sh, e)) < 0)
 		goto fail;
-	if (s <= 2) {
-		if (s == 1 && !(r = call(sh, ops(sh)->set_group_asid(sh->dev, sh->desc_group, 1))))
+	if (shadow_strategy_resumes(s)) {
+		if (s == SHADOW_STRATEGY_ASID && !(r = ops(sh)->set_group_asid(sh->dev, sh->desc_group, 1)))
 			u.asid_moved = true;
 		for (unsigned i = 0; r == 0 && i < sh->nq; i++)
 			if (sh->q[i].enabled && sh->q[i].data)
-				r = point(sh, i, true, 0, false);
+				r = point_queue(sh, i, true, 0, false);
 		if (!r)
-			r = call(sh, ops(sh)->resume(sh->dev));
+			r = ops(sh)->resume(sh->dev);
 		resumed = r == 0;
 	} else {
 		r = remap_restart(sh, s, true, &u);
@@ -621,16 +606,13 @@ int shadow_to_svq(struct shadow *sh, struct err *e)
 	if ((r = relay_begin(sh, e)) < 0)
 		goto fail;
 	sh->mode = SHADOW_SVQ;
-	sh->dir = SHADOW_DIR_NONE;
-	sh->stats.steps = sh->step;
 	sh->stats.switches++;
 	return 0;
 
 fail:
-	sh->stats.steps = sh->step;
 	sh->stats.rollbacks++;
 	relay_stop(&sh->relay);
-	if (undo(sh, s, false, &u, resumed) < 0 && recover(sh) < 0) {
+	if (roll_back_switch(sh, s, false, &u, resumed) < 0 && recover(sh) < 0) {
 		rings_unmap(sh, s);
 		return rewrap(e, -ENODEV, "switch to shadow virtqueues failed, and so did its rollback (the device "
 					  "is lost): ");
@@ -638,13 +620,13 @@ fail:
 	rings_unmap(sh, s);
 	sh->mode = SHADOW_PASSTHROUGH;
 	shadow_kick_guest_rings(sh);
-	return rewrap(e, r, "switch to shadow virtqueues (strategy %u: %s) failed at call %u, rolled back to "
-			    "passthrough: ", s, why, sh->stats.steps);
+	return rewrap(e, r, "switch to shadow virtqueues (strategy %u: %s) failed, rolled back to passthrough: ", s,
+		      why);
 }
 
 int shadow_to_passthrough(struct shadow *sh, struct err *e)
 {
-	struct undo u = { 0 };
+	struct switch_done u = { 0 };
 	bool resumed = false;
 	unsigned s = sh->strategy;
 	uint64_t t0;
@@ -652,12 +634,12 @@ int shadow_to_passthrough(struct shadow *sh, struct err *e)
 
 	if (sh->mode == SHADOW_PASSTHROUGH)
 		return 0;
-	begin(sh, SHADOW_DIR_TO_PASSTHROUGH);
+	switch_begin(sh);
 	t0 = now_ns();
-	r = stop(sh, s, &u);
+	r = stop_device(sh, s, &u);
 	relay_pause(&sh->relay);
 	if (r < 0) {
-		err_errno(e, r, "%s: %s", sh->dev->name, s <= 2 || has(sh, VDPA_BF_SUSPEND) ? "suspend" : "reset");
+		err_errno(e, r, "%s: %s", sh->dev->name, shadow_strategy_resumes(s) || has(sh, VDPA_BF_SUSPEND) ? "suspend" : "reset");
 		goto fail;
 	}
 	/* what the device used goes to the guest (and the dirty log) */
@@ -680,14 +662,14 @@ int shadow_to_passthrough(struct shadow *sh, struct err *e)
 		 * the device starts, since the shadow ring kept avail order */
 		q->base = q->svq.guest.used_idx;
 	}
-	if (s <= 2) {
+	if (shadow_strategy_resumes(s)) {
 		for (unsigned i = 0; r == 0 && i < sh->nq; i++)
 			if (sh->q[i].svq_live)
-				r = point(sh, i, false, sh->q[i].base, false);
-		if (!r && s == 1 && !(r = call(sh, ops(sh)->set_group_asid(sh->dev, sh->desc_group, 0))))
+				r = point_queue(sh, i, false, sh->q[i].base, false);
+		if (!r && s == SHADOW_STRATEGY_ASID && !(r = ops(sh)->set_group_asid(sh->dev, sh->desc_group, 0)))
 			u.asid_moved = true;
 		if (!r)
-			r = call(sh, ops(sh)->resume(sh->dev));
+			r = ops(sh)->resume(sh->dev);
 		resumed = r == 0;
 	} else {
 		r = reset_for_restart(sh, s, &u);
@@ -703,16 +685,13 @@ int shadow_to_passthrough(struct shadow *sh, struct err *e)
 	relay_stop(&sh->relay);
 	rings_unmap(sh, s);
 	sh->mode = SHADOW_PASSTHROUGH;
-	sh->dir = SHADOW_DIR_NONE;
-	sh->stats.steps = sh->step;
 	sh->stats.switches++;
 	shadow_kick_guest_rings(sh);
 	return 0;
 
 fail:
-	sh->stats.steps = sh->step;
 	sh->stats.rollbacks++;
-	if (undo(sh, s, true, &u, resumed) < 0) {
+	if (roll_back_switch(sh, s, true, &u, resumed) < 0) {
 		if (recover(sh) < 0)
 			return rewrap(e, -ENODEV, "switch to passthrough failed, and so did its rollback (the device "
 						  "is lost): ");
@@ -720,8 +699,7 @@ fail:
 		return rewrap(e, r, "switch to passthrough failed, device restarted in passthrough: ");
 	}
 	relay_unpause(&sh->relay);
-	return rewrap(e, r, "switch to passthrough (strategy %u) failed at call %u, rolled back to shadow "
-			    "virtqueues: ", s, sh->stats.steps);
+	return rewrap(e, r, "switch to passthrough (strategy %u) failed, rolled back to shadow virtqueues: ", s);
 }
 
 /* ---- freezing (shadow_freeze.c) needs these -------------------------------- */
@@ -731,7 +709,7 @@ void shadow_restart_after_reset(struct shadow *sh)
 	for (unsigned i = 0; i < sh->nq; i++)
 		if (sh->q[i].enabled && !sh->q[i].data)
 			sh->q[i].base = guest_used_idx(sh, i);
-	struct undo u = { .reset = true };
+	struct switch_done u = { .reset = true };
 	if (remap_restart(sh, sh->strategy, true, &u) < 0) {
 		if (recover(sh) < 0)
 			pr_warn("%s: the device could not be restarted after a freeze", sh->dev->name);

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdpa/shadow.h - a vDPA device's two modes and the switch between them
- * (issue 8;
- * docs/switch.md).
+ * (docs/switch.md).
  *
  * Passthrough: the device works on the guest's rings, kicked by the
  * guest's ioeventfds and calling its irqfds; tern is not on the path.
@@ -25,8 +24,8 @@
  *      again, restart (what QEMU does), kept as the measured baseline.
  * Back to passthrough is the mirror sequence with the same strategy.
  *
- * Every backend call of a switch can fail (and can be made to, for
- * tests: shadow.fail_dir/fail_at). A failed switch rolls back to the mode
+ * Every backend call of a switch can fail (tests make each one fail with
+ * a device wrapped in vdpa/fault_vdpa.h). A failed switch rolls back to the mode
  * the device was in: the queues resume at the indices they had, no chain
  * is both on the device's ring and back with the guest, every shadow
  * mapping is removed again, and the guest sees no reset. If the rollback
@@ -46,7 +45,22 @@
 #define SHADOW_MAX_QUEUES RELAY_MAX_QUEUES
 
 enum shadow_mode { SHADOW_PASSTHROUGH, SHADOW_SVQ };
-enum shadow_dir { SHADOW_DIR_NONE, SHADOW_DIR_TO_SVQ, SHADOW_DIR_TO_PASSTHROUGH };
+
+/* The switch strategies above; their numbers are what --net switch=N and
+ * the API's "strategy" show. */
+enum shadow_strategy {
+	SHADOW_STRATEGY_CHOOSE = 0, /* (forced: none) */
+	SHADOW_STRATEGY_ASID = 1,
+	SHADOW_STRATEGY_HOLE = 2,
+	SHADOW_STRATEGY_PERSIST = 3,
+	SHADOW_STRATEGY_REMAP = 4,
+};
+
+/* Strategies 1 and 2 suspend and resume the device; 3 and 4 restart it. */
+static inline bool shadow_strategy_resumes(unsigned s)
+{
+	return s == SHADOW_STRATEGY_ASID || s == SHADOW_STRATEGY_HOLE;
+}
 
 struct shadow_queue {
 	bool enabled, data;            /* data queues are shadowed, the CVQ is not */
@@ -77,7 +91,6 @@ struct shadow_own {
 struct shadow_stats {
 	uint64_t switches, rollbacks, recoveries;
 	uint64_t blackout_ns;          /* of the last switch: first device stop to restart */
-	unsigned steps;                /* backend calls the last switch made */
 	unsigned maps;                 /* shadow-ring mappings in place now */
 };
 
@@ -118,11 +131,6 @@ struct shadow {
 	 * NEEDS_RESET to the guest */
 	void (*on_queue_error)(void *opaque, unsigned queue, int err);
 	void *on_queue_error_opaque;
-	/* fault injection: the fail_at-th backend call (from 0) of a switch in
-	 * direction fail_dir fails with -EIO instead of being made */
-	enum shadow_dir fail_dir, dir;
-	int fail_at;
-	unsigned step;
 	struct shadow_stats stats;
 };
 

@@ -38,7 +38,6 @@ int shadow_init(struct shadow *sh, struct vdpa_dev *dev, uint64_t backend, const
 	sh->dev = dev;
 	sh->backend = backend;
 	sh->mem = mem;
-	sh->fail_at = -1;
 	sh->config_call = -1;
 	sh->own_group = -1;
 	sh->relay.name = dev->name;
@@ -145,19 +144,19 @@ unsigned shadow_pick(struct shadow *sh, const char **why)
 
 	if (sr && shadow_desc_group_ok(sh)) {
 		*why = "SUSPEND, RESUME and descriptor-ring ASIDs";
-		return 1;
+		return SHADOW_STRATEGY_ASID;
 	}
 	if (sr) {
 		*why = "SUSPEND and RESUME, no descriptor-ring ASID";
-		return 2;
+		return SHADOW_STRATEGY_HOLE;
 	}
 	if (persist(sh)) {
 		*why = has(sh, VDPA_BF_IOTLB_PERSIST) ? "no RESUME; mappings persist across reset (IOTLB_PERSIST)"
 						     : "no RESUME; the device keeps its mappings across reset (VDUSE)";
-		return 3;
+		return SHADOW_STRATEGY_PERSIST;
 	}
 	*why = "no RESUME and no IOTLB_PERSIST: guest memory is remapped";
-	return 4;
+	return SHADOW_STRATEGY_REMAP;
 }
 
 int shadow_force(struct shadow *sh, unsigned s, struct err *e)
@@ -165,14 +164,14 @@ int shadow_force(struct shadow *sh, unsigned s, struct err *e)
 	const char *why = "";
 	bool sr = has(sh, VDPA_BF_SUSPEND) && has(sh, VDPA_BF_RESUME);
 
-	if (s < 1 || s > 4)
+	if (s < SHADOW_STRATEGY_ASID || s > SHADOW_STRATEGY_REMAP)
 		return err_set(e, -EINVAL, "%s: switch strategy %u is not 1..4", sh->dev->name, s);
 	bool asids = has(sh, VDPA_BF_DESC_ASID) && has(sh, VDPA_BF_IOTLB_ASID) && ops(sh)->as_num(sh->dev) >= 2;
 
 	/* strategy 1's group layout is checked at the switch, once the
 	 * driver has said which queues exist */
-	if ((s == 1 && !(sr && asids)) || (s == 2 && !sr) ||
-	    (s == 3 && !persist(sh)))
+	if ((s == SHADOW_STRATEGY_ASID && !(sr && asids)) || (s == SHADOW_STRATEGY_HOLE && !sr) ||
+	    (s == SHADOW_STRATEGY_PERSIST && !persist(sh)))
 		return err_set(e, -EOPNOTSUPP, "%s: switch strategy %u needs backend features the device lacks (it "
 					       "allows %u: %s)", sh->dev->name, s, shadow_pick(sh, &why), why);
 	sh->forced = s;

@@ -52,6 +52,9 @@ struct sim_net_config {
 	const char *peer_path;     /* ... joined to this peer */
 	const char *tap;           /* or a TAP interface */
 	struct sim_net_cost cost;
+	/* for tests (the test interface's cvq-nack): the nack_at-th control
+	 * command (from 1) is refused, unapplied; 0: none */
+	uint64_t nack_at;
 };
 
 /* Statistics, readable at any time (approximate while running). */

@@ -530,9 +530,7 @@ struct vdpa_dev *sim_net_create(const struct sim_net_config *cfg, struct err *e)
 	s->ctl_fd = -1;
 	s->config_call_fd = -1;
 	s->wire.fd = -1;
-	const char *nack = getenv("TERN_SIM_CVQ_NACK");
-	if (nack && parse_u64(nack, 1, UINT32_MAX, &s->nack_at) < 0)
-		s->nack_at = 0;
+	s->nack_at = cfg->nack_at;
 	pthread_mutex_init(&s->lock, NULL);
 	if (!cfg->max_pairs || cfg->max_pairs > SIM_NET_MAX_PAIRS) {
 		err_set(e, -EINVAL, "queues=%u is out of range (1..%d)", cfg->max_pairs, SIM_NET_MAX_PAIRS);

@@ -20,12 +20,8 @@
 #include "vdpa/vring.h"
 #include "vdpa/wire.h"
 
-#define VIRTIO_ID_NET 1
 #define VNET_HDR_LEN 12      /* struct virtio_net_hdr_v1 */
 #define VNET_HDR_HASH_LEN 20 /* struct virtio_net_hdr_v1_hash (HASH_REPORT) */
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_RING_INDIRECT_DESC 28
-#define VNET_F_MTU 3
 #define NR_GROUPS 3 /* data, CVQ, data descriptor rings (DESC_ASID) */
 #define DESC_GROUP 2
 #define NR_AS 2
@@ -74,7 +70,7 @@ struct sim_net {
 	uint8_t tx_frame[WIRE_MAX_FRAME];
 	struct vring_chain chain;
 	struct sim_net_stats stats;
-	uint64_t nack_at;  /* TERN_SIM_CVQ_NACK=K: the K-th control command fails */
+	uint64_t nack_at;  /* config nack_at: the K-th control command fails */
 };
 
 static inline struct sim_net *to_sim(struct vdpa_dev *d)

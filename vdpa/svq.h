@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vdpa/svq.h - a shadow virtqueue (issue 8, in progress): tern stands
+ * vdpa/svq.h - a shadow virtqueue: tern stands
  * between the guest's split ring and the vDPA device. Towards the guest it
  * is the device: it takes the guest's chains (checked by vdpa/vring.c:
  * bounded, inside RAM, overflow-checked, indirect tables flattened) and

@@ -14,6 +14,7 @@
 #ifndef TERN_VDPA_VDPA_H
 #define TERN_VDPA_VDPA_H
 
+#include "vdpa/virtio_bits.h"
 #include "vmm/util.h"
 
 /* Backend feature bits (VHOST_BACKEND_F_*), by bit number. */
@@ -25,14 +26,6 @@
 #define VDPA_BF_ENABLE_AFTER_DRIVER_OK 6
 #define VDPA_BF_DESC_ASID 7
 #define VDPA_BF_IOTLB_PERSIST 8
-
-/* virtio device status bits */
-#define VIRTIO_S_ACKNOWLEDGE 0x01
-#define VIRTIO_S_DRIVER 0x02
-#define VIRTIO_S_DRIVER_OK 0x04
-#define VIRTIO_S_FEATURES_OK 0x08
-#define VIRTIO_S_NEEDS_RESET 0x40
-#define VIRTIO_S_FAILED 0x80
 
 #define VDPA_PERM_RO 1 /* device reads */
 #define VDPA_PERM_WO 2 /* device writes */

@@ -74,7 +74,7 @@ int read_file(const char *path, const char *what, size_t max, uint8_t **buf, siz
 int pwrite_all(int fd, const void *p, size_t len, off_t off);
 int pread_all(int fd, void *p, size_t len, off_t off);
 
-/* a + b without wrap-around; false on overflow. */
+/* *sum = a + b; true if it wrapped around (then *sum is not to be used). */
 static inline bool add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
 {
 	return __builtin_add_overflow(a, b, sum);

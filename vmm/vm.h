@@ -14,9 +14,11 @@
 #include "vmm/bus.h"
 #include "vmm/irq.h"
 #include "vmm/memory.h"
+#include "vmm/test_faults.h"
 #include "vmm/util.h"
 
 #define VM_MAX_CPUS 64
+#define VM_MAX_NETS 4 /* network devices (--net) per VM */
 
 /* tern's own exit statuses (the guest's test-device status passes through). */
 #define VM_EXIT_OK 0
@@ -38,7 +40,10 @@ struct vm_config {
 	bool test_device;       /* map the firmware/abi.h test device */
 	FILE *testdev_out;      /* where test-device reports go (stderr if NULL) */
 	int console_out_fd;     /* where the UART's output goes (normally 1) */
-	const char *net_specs[4]; /* --net specifications (devices/virtio_net.c) */
+	/* nr_nets parsed --net options (devices/net_config.h), owned by the
+	 * caller for the VM's life */
+	const struct net_config *net_cfgs;
+	struct test_faults faults; /* the test interface (all off unless TERN_TEST_FAULTS) */
 	unsigned nr_nets;
 };
 
@@ -61,6 +66,7 @@ struct acpi_pm;
 struct testdev;
 struct pci_bus;
 struct net_dev;
+struct net_config;
 struct kvm_cpuid2;
 struct snap_lineage;
 struct migration;
@@ -86,7 +92,7 @@ struct vm {
 	struct acpi_pm *acpi_pm;
 	struct testdev *testdev;
 	struct pci_bus *pci;
-	struct net_dev *nets[4];
+	struct net_dev *nets[VM_MAX_NETS];
 	struct irq_routes irqs;  /* GSI routing: legacy + MSI */
 	struct vm_irq com1_irq;
 	struct vm_irq kbd_irq;

@@ -368,9 +368,9 @@ static void test_stopping_vm_not_handed_over(void **state)
 	assert_true(g.lfd >= 0);
 	assert_int_equal(pthread_create(&t, NULL, record_go, &g), 0);
 	snprintf(p.to, sizeof(p.to), "%s", addr);
-	setenv("TERN_MIGRATE_STALL", "stopped", 1); /* the migration waits at its stop */
+	snprintf(src.cfg.faults.migrate_stall, sizeof(src.cfg.faults.migrate_stall), "stopped"); /* waits at its stop */
 	assert_int_equal(migrate_start(&src, &p, &e), 0);
-	unsetenv("TERN_MIGRATE_STALL");
+	src.cfg.faults.migrate_stall[0] = '\0';
 	assert_int_equal(wait_state(&src, is_state, MIG_S_STOPPED, &prog), MIG_S_STOPPED);
 	/* what tern's main loop does when the guest powers off */
 	vm_request_exit(&src, 0, "the guest powered off");

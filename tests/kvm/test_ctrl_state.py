@@ -157,7 +157,7 @@ def test_filters_survive_restore(ctx):
 
 def test_nack_during_replay_leaves_the_source_running(ctx):
     """The destination's device refuses the second replayed command
-    (TERN_SIM_CVQ_NACK=2): the migration fails, saying which command, and
+    (TERN_TEST_FAULTS=cvq-nack=2): the migration fails, saying which command, and
     the source runs on with its filter intact."""
     s, peer = peer_socket(ctx)
     src = dst = None
@@ -165,7 +165,7 @@ def test_nack_during_replay_leaves_the_source_running(ctx):
         src, dev = filter_vm(ctx, s, peer)
         addr = f"unix:{ctx.path('n.mig')}"
         dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d2')},peer={peer},mac={MAC}"],
-                          env={"TERN_SIM_CVQ_NACK": "2"})
+                          env={"TERN_TEST_FAULTS": "cvq-nack=2"})
         rc, out, err = migrate(src, addr)
         check(rc != 0 and "refused the replayed" in err, f"migrate should fail on the NACK: rc={rc} {err}")
         check(src.status()["state"] == "running", "the source must run on")
@@ -210,7 +210,7 @@ def test_switch_resets_keep_the_source_filter(ctx):
         src, dev = filter_vm(ctx, s, peer, opts=",switch=3")
         addr = f"unix:{ctx.path('s3.mig')}"
         dst = destination(ctx, "dst", addr, ["--net", f"vdpa-sim,socket={ctx.path('d3')},peer={peer},mac={MAC}"],
-                          env={"TERN_SIM_CVQ_NACK": "1"})
+                          env={"TERN_TEST_FAULTS": "cvq-nack=1"})
         rc, out, err = migrate(src, addr)
         check(rc != 0, f"the migration should fail: {err}")
         got = send_phase(s, dev, src, 5)
@@ -240,7 +240,7 @@ def test_replay_nack_on_the_source_keeps_record_and_device_equal(ctx):
     src = dst = None
     try:
         src, dev = filter_vm(ctx, s, peer, opts=",switch=3",
-                             env={"TERN_SIM_CVQ_NACK": "11", "TERN_MIGRATE_STALL": "active"})
+                             env={"TERN_TEST_FAULTS": "cvq-nack=11;migrate-stall=active"})
         check("promisc" not in src.rec["rx"], f"the guest's record: {src.rec}")
         want = dict(src.rec, rx=sorted(src.rec["rx"] + ["promisc"]))
         addr = f"unix:{ctx.path('n11.mig')}"
@@ -453,7 +453,7 @@ def test_device_restarted_during_svq_off_migration_fails_it(ctx):
     try:
         net = lambda n: ["--net", f"vdpa-sim,socket={ctx.path(n + '.dev')},peer={peer},mac={MAC},svq=off"]
         t = Tern(ctx, "r0", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
-                             "test=net-cvq loop=6 restart=1"] + net("r0"), env={"TERN_MIGRATE_STALL": "active"})
+                             "test=net-cvq loop=6 restart=1"] + net("r0"), env={"TERN_TEST_FAULTS": "migrate-stall=active"})
         ts.append(t)
         t.t.wait_report("cvq loop started", timeout=30)
         addr = f"unix:{ctx.path('r1.mig')}"

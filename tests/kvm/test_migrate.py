@@ -166,7 +166,7 @@ def test_cancel_in_every_state(ctx):
     on; every cancelled migration leaves the source running and the
     destination exits without having run the guest."""
     for st in ("setup", "active", "stopped", "handover"):
-        src = source(ctx, f"src-{st}", env={"TERN_MIGRATE_STALL": st})
+        src = source(ctx, f"src-{st}", env={"TERN_TEST_FAULTS": f"migrate-stall={st}"})
         addr = f"unix:{ctx.path(f'{st}.mig')}"
         dst = destination(ctx, f"dst-{st}", addr)
         try:
@@ -187,7 +187,7 @@ def test_cancel_in_every_state(ctx):
             src.kill()
             dst.kill()
     # from the commit on, cancel is refused and the migration completes
-    src = source(ctx, "src-committed", env={"TERN_MIGRATE_STALL": "committed"})
+    src = source(ctx, "src-committed", env={"TERN_TEST_FAULTS": "migrate-stall=committed"})
     addr = f"unix:{ctx.path('committed.mig')}"
     dst = destination(ctx, "dst-committed", addr)
     try:

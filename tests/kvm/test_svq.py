@@ -3,7 +3,7 @@ user would: tern processes with the test guest, the software vDPA device on
 socket wires, `tern migrate`, and GET /vm's "net" entries for the device's
 mode and switch counters. The per-call fault sweep of both switches, with
 frames checked one by one, is tests/unit/shadow_test.c; here the switch
-fails inside real migrations (TERN_SWITCH_FAIL)."""
+fails inside real migrations (TERN_TEST_FAULTS=switch=...)."""
 import socket
 import struct
 import threading
@@ -94,7 +94,7 @@ def rx_payload_run(ctx, restart=False):
     dev1, dev2, addr = ctx.path("dev1.sock"), ctx.path("dev2.sock"), f"unix:{ctx.path('k.mig')}"
     src = dst = None
     try:
-        src = echo_vm(ctx, "src", dev1, peer, env={"TERN_MIGRATE_STALL": "stopped"})
+        src = echo_vm(ctx, "src", dev1, peer, env={"TERN_TEST_FAULTS": "migrate-stall=stopped"})
         i0 = net_info(src)
         check(i0["mode"] == "passthrough" and i0["switches"] == 0 and i0["svq"] == "auto", f"before: {i0}")
         check(echo_round(s, dev1, 100, 1) == 100, "no echoes before the migration")
@@ -155,7 +155,7 @@ def test_rx_payload_after_a_device_restart_during_migration(ctx):
 def test_rx_payload_and_switch_across_migration(ctx):
     """svq=auto: passthrough until the migration starts, then SVQ. The
     source is held 3 s in 'stopped' before its vCPUs stop
-    (TERN_MIGRATE_STALL): the pre-copy passes are over, the device still
+    (migrate-stall): the pre-copy passes are over, the device still
     fills the guest's RX buffers, and only the shadow queues' dirty marks
     bring those bytes across. The destination's guest then checks every
     buffer it kept against the length (and so the sequence number) it
@@ -219,14 +219,14 @@ def failing_migrations(ctx, src, s, dev, peer, want, cancel=False, limit=40):
 
 def test_switch_into_svq_fails_at_each_call(ctx):
     """The k-th migration's switch into SVQ fails at backend call k
-    (TERN_SWITCH_FAIL=to-svq:each), for every call the switch makes: each
+    (TERN_TEST_FAULTS=switch=to-svq:each), for every call the switch makes: each
     migration fails, the source runs on in passthrough and echoes, and the
     device's IOTLB is back to its size (no shadow mapping leaked)."""
     s, peer = peer_socket(ctx)
     dev = ctx.path("dev.sock")
     src = None
     try:
-        src = echo_vm(ctx, "src", dev, peer, env={"TERN_SWITCH_FAIL": "to-svq:each"})
+        src = echo_vm(ctx, "src", dev, peer, env={"TERN_TEST_FAULTS": "switch=to-svq:each"})
         base = net_info(src)["iotlb_entries"]
 
         def want(k, i, err):
@@ -244,16 +244,16 @@ def test_switch_into_svq_fails_at_each_call(ctx):
 
 def test_switch_back_fails_at_each_call(ctx):
     """svq=auto, migrations cancelled while active: the switch back to
-    passthrough fails at call k of the k-th cancel (TERN_SWITCH_FAIL=
-    to-passthrough:each): the device stays on its shadow queues, echoing,
+    passthrough fails at call k of the k-th cancel (TERN_TEST_FAULTS=
+    switch=to-passthrough:each): the device stays on its shadow queues, echoing,
     until a switch back gets through; then it is in passthrough with the
     IOTLB as it began."""
     s, peer = peer_socket(ctx)
     dev = ctx.path("dev.sock")
     src = None
     try:
-        src = echo_vm(ctx, "src", dev, peer, env={"TERN_SWITCH_FAIL": "to-passthrough:each",
-                                                  "TERN_MIGRATE_STALL": "active"})
+        src = echo_vm(ctx, "src", dev, peer, env={"TERN_TEST_FAULTS":
+                                                  "switch=to-passthrough:each;migrate-stall=active"})
         base = net_info(src)["iotlb_entries"]
 
         def want(k, i, err):
@@ -305,8 +305,8 @@ def fake_destination(path, stop):
 
 def test_hundred_failed_switches_leave_the_iotlb_as_it_was(ctx):
     """100 migrations in a row whose switch into SVQ fails at the same call
-    (TERN_SWITCH_FAIL=to-svq:12: the device suspended, some queues already
-    re-pointed): every one rolls back to passthrough with the device's
+    (TERN_TEST_FAULTS=switch=to-svq:set_vring_addr#1: the device suspended,
+    its first queue already re-pointed): every one rolls back to passthrough with the device's
     IOTLB at its starting size and no shadow mapping left, and the source
     keeps echoing."""
     s, peer = peer_socket(ctx)
@@ -316,20 +316,20 @@ def test_hundred_failed_switches_leave_the_iotlb_as_it_was(ctx):
     th = fake_destination(addr, stop)
     src = None
     try:
-        src = echo_vm(ctx, "src", dev, peer, env={"TERN_SWITCH_FAIL": "to-svq:12"})
+        src = echo_vm(ctx, "src", dev, peer, env={"TERN_TEST_FAULTS": "switch=to-svq:set_vring_addr#1"})
         base = net_info(src)["iotlb_entries"]
         check(base > 0, f"the device maps guest RAM: {base}")
         for k in range(100):
             rc, out, err = migrate(src, f"unix:{addr}")
             i = net_info(src)
-            check(rc != 0 and "failed at call 13, rolled back to passthrough" in err,
+            check(rc != 0 and "rolled back to passthrough" in err and "(set_vring_addr)]" in err,
                   f"cycle {k}: rc={rc} {err}")
             check(i["mode"] == "passthrough" and i["rollbacks"] == k + 1 and i["shadow_maps"] == 0 and
                   i["iotlb_entries"] == base and i["recoveries"] == 0, f"cycle {k}: {i}")
             if k % 25 == 24:
                 check(echo_round(s, dev, 50, 100 + k) == 50, f"cycle {k}: the source stopped echoing")
         check(src.status()["state"] == "running", "the source must run on")
-        print(f"# 100 migrations failed at the switch's 13th call: 100 rollbacks, IOTLB at {base} entries "
+        print(f"# 100 migrations failed at the switch's second set_vring_addr: 100 rollbacks, IOTLB at {base} entries "
               f"after each, echoes throughout")
     finally:
         stop.set()

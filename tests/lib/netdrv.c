@@ -198,6 +198,15 @@ int netdrv_init(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost,
 
 int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost, bool ctrl, struct err *e)
 {
+	struct netdrv_opts o = { .backend_off = backend_off, .cost = cost, .ctrl = ctrl };
+
+	return netdrv_init_opts(d, mem, &o, e);
+}
+
+int netdrv_init_opts(struct netdrv *d, uint64_t mem, const struct netdrv_opts *opts, struct err *e)
+{
+	uint64_t backend_off = opts->backend_off;
+	bool cost = opts->cost, ctrl = opts->ctrl;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	static const uint8_t mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
 	uint64_t f = 0, bf = 0;
@@ -216,19 +225,27 @@ int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool 
 		return r;
 	struct sim_net_config c = { .max_pairs = 1, .mtu = 1500, .mac_table_max = 4, .backend_off = backend_off,
 				    .socket_path = d->dev_path, .peer_path = d->peer_path,
-				    .strict = true /* lost kicks must fail tests */ };
+				    .strict = true /* lost kicks must fail tests */, .nack_at = opts->nack_at };
 	memcpy(c.mac, mac, 6);
 	if (cost)
 		sim_net_cost_mlx5(&c.cost);
 	d->dev = sim_net_create(&c, e);
 	if (!d->dev)
 		return -EINVAL;
+	/* the shadow side drives the device through a wrapper that tests
+	 * arm to fail a call (vdpa/fault_vdpa.h) */
+	d->faulty = fault_vdpa_wrap(d->dev, e);
+	if (!d->faulty) {
+		d->dev->ops->destroy(d->dev);
+		d->dev = NULL;
+		return -ENOMEM;
+	}
 	const struct vdpa_ops *o = d->dev->ops;
 	o->get_backend_features(d->dev, &bf);
 	bf = shadow_backend_wanted(bf);
 	if ((r = o->set_backend_features(d->dev, bf)) < 0)
 		return err_errno(e, r, "backend features");
-	if ((r = shadow_init(&d->sh, d->dev, bf, &d->vm.mem, 3, e)) < 0)
+	if ((r = shadow_init(&d->sh, d->faulty, bf, &d->vm.mem, 3, e)) < 0)
 		return r;
 	o->get_features(d->dev, &f);
 	f &= (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VNET_F_MAC) |
@@ -287,8 +304,8 @@ void netdrv_exit(struct netdrv *d)
 	if (d->ctrl)
 		cvq_shadow_exit(&d->cvq);
 	relay_stop(&d->sh.relay);
-	if (d->dev)
-		d->dev->ops->destroy(d->dev);
+	if (d->faulty) /* and the device in it */
+		d->faulty->ops->destroy(d->faulty);
 	shadow_exit(&d->sh);
 	for (unsigned i = 0; i < 3; i++) {
 		if (d->kick[i] > 0)
@@ -305,13 +322,20 @@ void netdrv_exit(struct netdrv *d)
 
 struct netdrv *netdrv_new(uint64_t mem, uint64_t backend_off, bool ctrl, struct err *e)
 {
+	struct netdrv_opts o = { .backend_off = backend_off, .ctrl = ctrl };
+
+	return netdrv_new_opts(mem, &o, e);
+}
+
+struct netdrv *netdrv_new_opts(uint64_t mem, const struct netdrv_opts *o, struct err *e)
+{
 	struct netdrv *d = calloc(1, sizeof(*d));
 
 	if (!d) {
 		err_set(e, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	if (netdrv_init_ctrl(d, mem, backend_off, false, ctrl, e) < 0) {
+	if (netdrv_init_opts(d, mem, o, e) < 0) {
 		netdrv_free(d);
 		return NULL;
 	}

@@ -16,6 +16,7 @@
 
 #include "vmm/dirty.h"
 #include "vdpa/cvq_shadow.h"
+#include "vdpa/fault_vdpa.h"
 #include "vdpa/shadow.h"
 #include "vdpa/sim_net.h"
 #include "vmm/vm.h"
@@ -39,6 +40,7 @@ struct netdrv_dir { /* one direction's frames */
 struct netdrv {
 	struct vm vm;             /* only its memory is used */
 	struct vdpa_dev *dev;
+	struct vdpa_dev *faulty;   /* dev in a fault_vdpa wrapper: what sh drives */
 	struct shadow sh;
 	struct dirty_log log;
 	uint8_t mac[6];
@@ -59,6 +61,14 @@ int netdrv_init(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost,
 /* The same with the control queue behind a shadow (vdpa/cvq_shadow.h),
  * as tern runs it, when ctrl. */
 int netdrv_init_ctrl(struct netdrv *d, uint64_t mem, uint64_t backend_off, bool cost, bool ctrl, struct err *e);
+/* All of the above, and faults of the software device's own. */
+struct netdrv_opts {
+	uint64_t backend_off;
+	bool cost, ctrl;
+	uint64_t nack_at; /* the device refuses its nack_at-th control command */
+};
+int netdrv_init_opts(struct netdrv *d, uint64_t mem, const struct netdrv_opts *o, struct err *e);
+struct netdrv *netdrv_new_opts(uint64_t mem, const struct netdrv_opts *o, struct err *e);
 void netdrv_exit(struct netdrv *d);
 /* A driver on the heap, brought up as netdrv_init_ctrl() does (no cost
  * model); NULL with e set on failure. netdrv_free() takes it down. */

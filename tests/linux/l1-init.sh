@@ -416,7 +416,7 @@ run_xchg() {
 		timeout -k 10 "$LANE_TIMEOUT" tern run --incoming unix:/tmp/xc.mig --net "$netc" </dev/null \
 			>/tmp/xc.out 2>&1 &
 		cpid=$!
-		aopts="--api-sock /tmp/xa.api" aenv="TERN_MIGRATE_STALL=active"
+		aopts="--api-sock /tmp/xa.api" aenv="TERN_TEST_FAULTS=migrate-stall=active"
 	fi
 	echo "@@L1 xchg-nets $neta $netb"
 	mkfifo /tmp/xa.in 2>/dev/null
@@ -458,7 +458,7 @@ run_xchg() {
 }
 
 # xchg_switch: while B exchanges with A, A starts a migration to the
-# destination on xc, held in its first pass (TERN_MIGRATE_STALL=active
+# destination on xc, held in its first pass (TERN_TEST_FAULTS=migrate-stall=active
 # holds it 3 s, then --bandwidth 64K): A's VDUSE device switches into
 # shadow virtqueues under B's traffic; then the migration is cancelled and
 # the device switches back to passthrough while B's traffic goes on. Each

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The nested Linux lane: proves that tern boots Debian's stock 6.12 kernel.
 
-This machine's /dev/kvm cannot run a stock Linux (docs/test-environment.md),
+Some machines' /dev/kvm cannot run a stock Linux (see docs/linux-lane.md),
 so the lane boots Debian's kernel as L1 under QEMU's software emulation,
 whose emulated AMD-V gives L1 a real KVM; L1's /init runs build/tern to boot
 the same kernel as L2 several times (one L1 boot, several L2 boots):

@@ -19,6 +19,17 @@
 #include "tests/lib/netdrv.h"
 #include "tests/unit/unit.h"
 
+static struct netdrv *up_nack(uint64_t nack_at)
+{
+	struct err e = { { 0 } };
+	struct netdrv_opts o = { .ctrl = true, .nack_at = nack_at };
+	struct netdrv *d = netdrv_new_opts(16 * MiB, &o, &e);
+
+	if (!d)
+		fail_msg("netdrv_new_opts: %s", e.msg);
+	return d;
+}
+
 static struct netdrv *up(void)
 {
 	struct err e = { { 0 } };
@@ -86,9 +97,7 @@ static void test_device_nack_leaves_the_record(void **state)
 	struct net_ctrl_state rec;
 
 	(void)state;
-	setenv("TERN_SIM_CVQ_NACK", "2", 1);
-	struct netdrv *d = up();
-	unsetenv("TERN_SIM_CVQ_NACK");
+	struct netdrv *d = up_nack(2);
 	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_ALLMULTI, 1), CVQ_OK);
 	assert_int_equal(netdrv_cvq(d, CVQ_RX, CVQ_RX_PROMISC, 0), CVQ_ERR); /* the device's 2nd: refused */
 	cvq_shadow_record(&d->cvq, &rec);
@@ -216,9 +225,7 @@ static void test_replay_nack_keeps_record_and_device_together(void **state)
 	unsigned sent;
 
 	(void)state;
-	setenv("TERN_SIM_CVQ_NACK", "3", 1);
-	struct netdrv *d = up();
-	unsetenv("TERN_SIM_CVQ_NACK");
+	struct netdrv *d = up_nack(3);
 	small_state(d, &want);
 	assert_int_equal(cvq_shadow_replay(&d->cvq, &want, true, &sent, &e), -EPROTO);
 	assert_err_contains(&e, "refused the replayed RX_NOBCAST");

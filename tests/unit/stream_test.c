@@ -135,7 +135,7 @@ static void test_damaged_records(void **state)
 
 static void test_hello(void **state)
 {
-	struct rec_file_header h = { .magic = MIG_MAGIC, .major = MIG_MAJOR, .minor = MIG_MINOR + 1 };
+	struct rec_file_header h = { .magic = MIG_MAGIC, .major = STATE_MAJOR, .minor = STATE_MINOR + 1 };
 	struct pair p;
 	struct err e = { { 0 } };
 
@@ -147,7 +147,7 @@ static void test_hello(void **state)
 	assert_err_contains(&e, "is not supported");
 	pair_close(&p);
 
-	h.minor = MIG_MINOR;
+	h.minor = STATE_MINOR;
 	h.crc = 0;
 	pair_open(&p);
 	raw(&p, &h, sizeof(h));
