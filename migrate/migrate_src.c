@@ -48,7 +48,7 @@ bool mig_state_final(enum mig_state s)
 }
 
 /* One migration's working set, on its thread. */
-struct src {
+struct outgoing {
 	struct migration *m;
 	struct vm *vm;
 	struct mig_stream s;
@@ -68,41 +68,41 @@ struct src {
  * pass, so that tests can act in every state. */
 #define STALL_MS 3000
 
-static void stall(struct src *x, enum mig_state st)
+static void stall(struct outgoing *job, enum mig_state st)
 {
 	struct timespec dl;
 
-	if (x->m->stall != st)
+	if (job->m->stall != st)
 		return;
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += STALL_MS / 1000;
-	pthread_mutex_lock(&x->m->lock);
-	while (!atomic_load(&x->m->cancel))
-		if (pthread_cond_timedwait(&x->m->cond, &x->m->lock, &dl))
+	pthread_mutex_lock(&job->m->lock);
+	while (!atomic_load(&job->m->cancel))
+		if (pthread_cond_timedwait(&job->m->cond, &job->m->lock, &dl))
 			break;
-	pthread_mutex_unlock(&x->m->lock);
+	pthread_mutex_unlock(&job->m->lock);
 }
 
-static void set_state(struct src *x, enum mig_state st)
+static void set_state(struct outgoing *job, enum mig_state st)
 {
-	pthread_mutex_lock(&x->m->lock);
-	x->m->prog.state = st;
-	pthread_mutex_unlock(&x->m->lock);
-	stall(x, st);
+	pthread_mutex_lock(&job->m->lock);
+	job->m->prog.state = st;
+	pthread_mutex_unlock(&job->m->lock);
+	stall(job, st);
 }
 
-static int cancelled(struct src *x, struct err *e)
+static int cancelled(struct outgoing *job, struct err *e)
 {
-	return atomic_load(&x->m->cancel) ? err_set(e, -ECANCELED, "migration cancelled") : 0;
+	return atomic_load(&job->m->cancel) ? err_set(e, -ECANCELED, "migration cancelled") : 0;
 }
 
 /* A VM that is ending (its guest powered off or reset it, or tern was
  * told to stop) is not handed over: the destination would run what its
  * guest or operator ended. vm_pause() also returns early for it, with
  * vCPUs perhaps still in KVM_RUN, so its state cannot be trusted. */
-static int vm_leaving(struct src *x, struct err *e)
+static int vm_leaving(struct outgoing *job, struct err *e)
 {
-	if (atomic_load(&x->vm->exit_requested) || atomic_load(&x->vm->stopping))
+	if (atomic_load(&job->vm->exit_requested) || atomic_load(&job->vm->stopping))
 		return err_set(e, -ESHUTDOWN, "the VM is stopping (its guest ended it, or tern was told to stop): it "
 					      "is not handed over");
 	return 0;
@@ -114,27 +114,27 @@ static int vm_leaving(struct src *x, struct err *e)
 /* A device whose writes escaped the log since tracking began (its driver
  * restarted it) fails the migration: the destination's memory could lack
  * what it wrote. Checked at every sync, the last one after the stop. */
-static int devices_logged(struct src *x, struct err *e)
+static int devices_logged(struct outgoing *job, struct err *e)
 {
-	return x->tracked ? devices_unlogged(x->vm, e) : 0;
+	return job->tracked ? devices_unlogged(job->vm, e) : 0;
 }
 
-static int64_t sync_dirty(struct src *x, bool to_send, struct err *e)
+static int64_t sync_dirty(struct outgoing *job, bool to_send, struct err *e)
 {
-	struct snap_lineage *l = x->vm->lineage;
+	struct snap_lineage *l = job->vm->lineage;
 	int64_t n = 0;
 
-	if (devices_logged(x, e) < 0)
+	if (devices_logged(job, e) < 0)
 		return -EIO;
-	memset(x->scratch, 0, x->words * 8);
-	if (dirty_sync(l ? &l->log : &x->own, x->scratch, e) < 0)
+	memset(job->scratch, 0, job->words * 8);
+	if (dirty_sync(l ? &l->log : &job->own, job->scratch, e) < 0)
 		return -EIO;
-	for (uint64_t w = 0; w < x->words; w++) {
+	for (uint64_t w = 0; w < job->words; w++) {
 		if (l)
-			l->pending[w] |= x->scratch[w];
+			l->pending[w] |= job->scratch[w];
 		if (to_send)
-			x->bm[w] |= x->scratch[w];
-		n += __builtin_popcountll(x->bm[w]);
+			job->bm[w] |= job->scratch[w];
+		n += __builtin_popcountll(job->bm[w]);
 	}
 	return n;
 }
@@ -147,19 +147,19 @@ struct run {
 	unsigned n;
 };
 
-static int flush(struct src *x, struct run *run, struct err *e)
+static int flush(struct outgoing *job, struct run *run, struct err *e)
 {
 	struct mig_pages h = { .first = run->first, .count = run->n };
-	struct iovec v[2] = { { &h, sizeof(h) }, { x->buf, (size_t)run->n * PAGE } };
+	struct iovec v[2] = { { &h, sizeof(h) }, { job->buf, (size_t)run->n * PAGE } };
 	int r = 0;
 
 	if (run->kind == RUN_DATA)
-		r = mig_sendv(&x->s, MIG_RAM, v, 2, e);
+		r = mig_sendv(&job->s, MIG_RAM, v, 2, e);
 	else if (run->kind == RUN_ZERO)
-		r = mig_sendv(&x->s, MIG_ZERO, v, 1, e);
+		r = mig_sendv(&job->s, MIG_ZERO, v, 1, e);
 	run->kind = RUN_NONE;
 	run->n = 0;
-	return r < 0 ? r : cancelled(x, e);
+	return r < 0 ? r : cancelled(job, e);
 }
 
 /* Sends (and clears) every page set in bm. Zero pages go as ZERO records,
@@ -167,101 +167,101 @@ static int flush(struct src *x, struct run *run, struct err *e)
  * A page is tested for zero in guest memory and then copied: if the guest
  * writes it in between, the dirty log has it for the next pass, and the
  * CRC covers the copy that is sent. */
-static int send_pass(struct src *x, bool first, uint64_t *sent, struct err *e)
+static int send_pass(struct outgoing *job, bool first, uint64_t *sent, struct err *e)
 {
-	const uint8_t *ram = x->vm->mem.hva;
+	const uint8_t *ram = job->vm->mem.hva;
 	struct run run = { RUN_NONE, 0, 0 };
 	int r;
 
 	*sent = 0;
-	for (uint64_t w = 0; w < x->words; w++) {
-		uint64_t bits = x->bm[w];
-		x->bm[w] = 0;
+	for (uint64_t w = 0; w < job->words; w++) {
+		uint64_t bits = job->bm[w];
+		job->bm[w] = 0;
 		while (bits) {
 			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
 			bits &= bits - 1;
-			if (p >= x->npages)
+			if (p >= job->npages)
 				break;
 			bool zero = page_is_zero(ram + p * PAGE);
 			enum run_kind k = zero ? (first ? RUN_NONE : RUN_ZERO) : RUN_DATA;
 			if (run.kind != RUN_NONE && (run.kind != k || p != run.first + run.n || run.n == MIG_RUN_MAX) &&
-			    (r = flush(x, &run, e)) < 0)
+			    (r = flush(job, &run, e)) < 0)
 				return r;
 			if (k == RUN_NONE)
 				continue;
 			if (run.kind == RUN_NONE)
 				run = (struct run){ k, p, 0 };
 			if (k == RUN_DATA)
-				memcpy(x->buf + (size_t)run.n * PAGE, ram + p * PAGE, PAGE);
+				memcpy(job->buf + (size_t)run.n * PAGE, ram + p * PAGE, PAGE);
 			run.n++;
 			(*sent)++;
 		}
 	}
-	return run.kind != RUN_NONE ? flush(x, &run, e) : 0;
+	return run.kind != RUN_NONE ? flush(job, &run, e) : 0;
 }
 
 /* One pass: send, mark its end, record its figures. */
-static int pass(struct src *x, unsigned no, bool first, uint64_t remaining, struct err *e)
+static int pass(struct outgoing *job, unsigned no, bool first, uint64_t remaining, struct err *e)
 {
-	uint64_t t = now_ns(), b = x->s.sent, pages;
+	uint64_t t = now_ns(), b = job->s.sent, pages;
 	struct mig_pass rec = { .pass = no };
-	int r = send_pass(x, first, &pages, e);
+	int r = send_pass(job, first, &pages, e);
 
 	rec.pages = pages;
 	rec.remaining = remaining;
 	if (r == 0)
-		r = mig_send(&x->s, MIG_PASS, &rec, sizeof(rec), e);
+		r = mig_send(&job->s, MIG_PASS, &rec, sizeof(rec), e);
 	if (r < 0)
 		return r;
-	uint64_t ms = (now_ns() - t) / 1000000u, bytes = x->s.sent - b;
-	pthread_mutex_lock(&x->m->lock);
-	struct mig_progress *p = &x->m->prog;
+	uint64_t ms = (now_ns() - t) / 1000000u, bytes = job->s.sent - b;
+	pthread_mutex_lock(&job->m->lock);
+	struct mig_progress *p = &job->m->prog;
 	if (p->npasses < MIG_PASS_LOG)
 		p->passes[p->npasses] = (struct mig_pass_stat){ pages, bytes, ms };
 	p->npasses++;
 	p->pages_sent += pages;
-	p->bytes_sent = x->s.sent;
+	p->bytes_sent = job->s.sent;
 	if (ms)
 		p->bandwidth = (double)bytes * 1000.0 / (double)ms;
 	p->remaining_pages = remaining > pages ? remaining - pages : 0;
-	pthread_mutex_unlock(&x->m->lock);
+	pthread_mutex_unlock(&job->m->lock);
 	return 0;
 }
 
-static void progress_sync(struct src *x, unsigned no, uint64_t dirty, uint64_t since_ns)
+static void progress_sync(struct outgoing *job, unsigned no, uint64_t dirty, uint64_t since_ns)
 {
-	pthread_mutex_lock(&x->m->lock);
-	struct mig_progress *p = &x->m->prog;
+	pthread_mutex_lock(&job->m->lock);
+	struct mig_progress *p = &job->m->prog;
 	p->pass = no;
 	p->remaining_pages = dirty;
 	if (since_ns)
 		p->dirty_rate = (double)dirty * 1e9 / (double)since_ns;
 	p->eta_ms = p->bandwidth > 0 ? (uint64_t)((double)dirty * PAGE * 1000.0 / p->bandwidth) : 0;
-	p->elapsed_ms = (now_ns() - x->t0) / 1000000u;
-	p->bytes_sent = x->s.sent;
-	pthread_mutex_unlock(&x->m->lock);
+	p->elapsed_ms = (now_ns() - job->t0) / 1000000u;
+	p->bytes_sent = job->s.sent;
+	pthread_mutex_unlock(&job->m->lock);
 }
 
-static int handshake(struct src *x, struct err *e)
+static int handshake(struct outgoing *job, struct err *e)
 {
 	void *cfg = malloc(SNAP_CONFIG_MAX);
 	int r;
 
 	if (!cfg)
 		return err_set(e, -ENOMEM, "out of memory");
-	r = snapshot_build_config(x->vm, NULL, NULL, cfg, SNAP_CONFIG_MAX, e);
+	r = snapshot_build_config(job->vm, NULL, NULL, cfg, SNAP_CONFIG_MAX, e);
 	if (r == 0)
-		r = mig_send_hello(&x->s, e);
+		r = mig_send_hello(&job->s, e);
 	if (r == 0)
-		r = mig_send(&x->s, MIG_CONFIG, cfg, fdt_totalsize(cfg), e);
+		r = mig_send(&job->s, MIG_CONFIG, cfg, fdt_totalsize(cfg), e);
 	free(cfg);
-	return r < 0 ? r : mig_expect(&x->s, MIG_ACCEPT, "the destination's answer to the configuration", e);
+	return r < 0 ? r : mig_expect(&job->s, MIG_ACCEPT, "the destination's answer to the configuration", e);
 }
 
 /* Everything up to and including READY; the VM is paused at the end. */
-static int precopy(struct src *x, struct err *e)
+static int precopy(struct outgoing *job, struct err *e)
 {
-	const struct mig_params *p = &x->m->params;
+	const struct mig_params *p = &job->m->params;
 	uint64_t last_sync = now_ns();
 	int64_t dirty;
 	unsigned no = 1;
@@ -271,120 +271,120 @@ static int precopy(struct src *x, struct err *e)
 	 * and reading them would allocate them). The log is re-armed first: a
 	 * page written after that is logged for pass 2, one written before is
 	 * data by the time the extents are read. */
-	if ((dirty = sync_dirty(x, false, e)) < 0)
+	if ((dirty = sync_dirty(job, false, e)) < 0)
 		return (int)dirty;
-	for (uint64_t off = 0, data, hole; mem_next_data(&x->vm->mem, off, &data, &hole); off = hole)
-		for (uint64_t pg = data / PAGE; pg < (hole + PAGE - 1) / PAGE && pg < x->npages; pg++)
-			x->bm[pg / 64] |= 1ull << (pg % 64);
+	for (uint64_t off = 0, data, hole; mem_next_data(&job->vm->mem, off, &data, &hole); off = hole)
+		for (uint64_t pg = data / PAGE; pg < (hole + PAGE - 1) / PAGE && pg < job->npages; pg++)
+			job->bm[pg / 64] |= 1ull << (pg % 64);
 	dirty = 0;
-	for (uint64_t w = 0; w < x->words; w++)
-		dirty += __builtin_popcountll(x->bm[w]);
-	set_state(x, MIG_S_ACTIVE);
-	progress_sync(x, no, (uint64_t)dirty, 0);
-	if ((r = pass(x, no, true, (uint64_t)dirty, e)) < 0)
+	for (uint64_t w = 0; w < job->words; w++)
+		dirty += __builtin_popcountll(job->bm[w]);
+	set_state(job, MIG_S_ACTIVE);
+	progress_sync(job, no, (uint64_t)dirty, 0);
+	if ((r = pass(job, no, true, (uint64_t)dirty, e)) < 0)
 		return r;
 	for (;;) {
 		uint64_t now = now_ns();
-		if ((dirty = sync_dirty(x, true, e)) < 0)
+		if ((dirty = sync_dirty(job, true, e)) < 0)
 			return (int)dirty;
-		progress_sync(x, no + 1, (uint64_t)dirty, now - last_sync);
+		progress_sync(job, no + 1, (uint64_t)dirty, now - last_sync);
 		last_sync = now;
-		pthread_mutex_lock(&x->m->lock);
-		double bw = x->m->prog.bandwidth;
-		pthread_mutex_unlock(&x->m->lock);
+		pthread_mutex_lock(&job->m->lock);
+		double bw = job->m->prog.bandwidth;
+		pthread_mutex_unlock(&job->m->lock);
 		/* stop when the rest fits the target (an unmeasurably quick pass
 		 * counts as fitting), or when passes stop helping */
 		double need_ms = bw > 0 ? (double)dirty * PAGE * 1000.0 / bw : 0;
 		if (need_ms <= p->downtime_ms || no >= p->max_passes)
 			break;
-		if ((r = cancelled(x, e)) < 0 || (r = pass(x, ++no, false, (uint64_t)dirty, e)) < 0)
+		if ((r = cancelled(job, e)) < 0 || (r = pass(job, ++no, false, (uint64_t)dirty, e)) < 0)
 			return r;
 	}
 
-	set_state(x, MIG_S_STOPPED);
-	x->t_stop = now_ns();
+	set_state(job, MIG_S_STOPPED);
+	job->t_stop = now_ns();
 	/* a VM paused before (by its operator, or by a hand-over whose last
 	 * message was lost) is not ours to resume if this migration fails */
-	x->paused = !vm_is_paused(x->vm);
-	vm_pause(x->vm);
-	if ((r = vm_leaving(x, e)) < 0)
+	job->paused = !vm_is_paused(job->vm);
+	vm_pause(job->vm);
+	if ((r = vm_leaving(job, e)) < 0)
 		return r;
 	/* the devices stop writing too; what their shadow queues return to
 	 * the guest now is marked before the last sync */
-	if ((r = devices_pause(x->vm, e)) < 0)
+	if ((r = devices_pause(job->vm, e)) < 0)
 		return r;
-	x->devices_paused = true;
-	if ((dirty = sync_dirty(x, true, e)) < 0)
+	job->devices_paused = true;
+	if ((dirty = sync_dirty(job, true, e)) < 0)
 		return (int)dirty;
-	progress_sync(x, ++no, (uint64_t)dirty, 0);
-	if ((r = pass(x, no, false, (uint64_t)dirty, e)) < 0)
+	progress_sync(job, ++no, (uint64_t)dirty, 0);
+	if ((r = pass(job, no, false, (uint64_t)dirty, e)) < 0)
 		return r;
 
-	void *st = snapshot_state_tree(x->vm, e);
+	void *st = snapshot_state_tree(job->vm, e);
 	if (!st)
 		return -ENOSPC;
-	r = mig_send(&x->s, MIG_STATE, st, fdt_totalsize(st), e);
+	r = mig_send(&job->s, MIG_STATE, st, fdt_totalsize(st), e);
 	free(st);
 	if (r == 0)
-		r = mig_send(&x->s, MIG_END, NULL, 0, e);
+		r = mig_send(&job->s, MIG_END, NULL, 0, e);
 	if (r < 0)
 		return r;
-	set_state(x, MIG_S_HANDOVER);
-	return mig_expect(&x->s, MIG_READY, "the destination's READY", e);
+	set_state(job, MIG_S_HANDOVER);
+	return mig_expect(&job->s, MIG_READY, "the destination's READY", e);
 }
 
-static void finish(struct src *x, enum mig_state st, const struct err *e)
+static void finish(struct outgoing *job, enum mig_state st, const struct err *e)
 {
-	pthread_mutex_lock(&x->m->lock);
-	struct mig_progress *p = &x->m->prog;
+	pthread_mutex_lock(&job->m->lock);
+	struct mig_progress *p = &job->m->prog;
 	p->state = st;
-	p->bytes_sent = x->s.sent;
-	p->total_ms = p->elapsed_ms = (now_ns() - x->t0) / 1000000u;
+	p->bytes_sent = job->s.sent;
+	p->total_ms = p->elapsed_ms = (now_ns() - job->t0) / 1000000u;
 	if (e && e->msg[0])
 		snprintf(p->error, sizeof(p->error), "%s", e->msg);
-	if (x->m->fd >= 0)
-		close(x->m->fd);
-	x->m->fd = -1;
-	pthread_cond_broadcast(&x->m->cond);
-	pthread_mutex_unlock(&x->m->lock);
+	if (job->m->fd >= 0)
+		close(job->m->fd);
+	job->m->fd = -1;
+	pthread_cond_broadcast(&job->m->cond);
+	pthread_mutex_unlock(&job->m->lock);
 }
 
 /* Before the commit: the VM goes back to how it was. */
 /* The devices back to how they were before the migration: thawed if
  * paused, no longer tracking for it. */
-static void roll_back(struct src *x)
+static void roll_back(struct outgoing *job)
 {
-	if (x->devices_paused)
-		devices_thaw(x->vm);
-	if (x->tracked)
-		devices_track_end(x->vm);
-	x->devices_paused = x->tracked = false;
-	if (x->paused)
-		vm_resume(x->vm);
-	x->paused = false;
+	if (job->devices_paused)
+		devices_thaw(job->vm);
+	if (job->tracked)
+		devices_track_end(job->vm);
+	job->devices_paused = job->tracked = false;
+	if (job->paused)
+		vm_resume(job->vm);
+	job->paused = false;
 }
 
 /* The log the devices' shadow queues mark (the one sync_dirty() reads). */
-static struct dirty_log *the_log(struct src *x)
+static struct dirty_log *the_log(struct outgoing *job)
 {
-	return x->vm->lineage ? &x->vm->lineage->log : &x->own;
+	return job->vm->lineage ? &job->vm->lineage->log : &job->own;
 }
 
-static void *run(void *arg)
+static void *migration_thread(void *arg)
 {
 	struct migration *m = arg;
-	struct src x = { .m = m, .vm = m->vm, .s.fd = -1 };
+	struct outgoing job = { .m = m, .vm = m->vm, .s.fd = -1 };
 	struct err e = { { 0 } };
 	bool own_log = false;
 	int fd, r;
 
-	x.t0 = now_ns();
-	x.npages = x.vm->mem.size / PAGE;
-	x.words = (x.npages + 63) / 64;
-	x.bm = calloc(x.words, 8);
-	x.scratch = calloc(x.words, 8);
-	x.buf = malloc((size_t)MIG_RUN_MAX * PAGE);
-	if (!x.bm || !x.scratch || !x.buf) {
+	job.t0 = now_ns();
+	job.npages = job.vm->mem.size / PAGE;
+	job.words = (job.npages + 63) / 64;
+	job.bm = calloc(job.words, 8);
+	job.scratch = calloc(job.words, 8);
+	job.buf = malloc((size_t)MIG_RUN_MAX * PAGE);
+	if (!job.bm || !job.scratch || !job.buf) {
 		r = err_set(&e, -ENOMEM, "out of memory for the migration");
 		goto fail;
 	}
@@ -397,20 +397,20 @@ static void *run(void *arg)
 	pthread_mutex_lock(&m->lock);
 	m->fd = fd;
 	pthread_mutex_unlock(&m->lock);
-	x.s = (struct mig_stream){ .fd = fd, .limit = m->params.bandwidth };
-	stall(&x, MIG_S_SETUP);
-	if ((r = cancelled(&x, &e)) < 0 || (r = handshake(&x, &e)) < 0)
+	job.s = (struct mig_stream){ .fd = fd, .limit = m->params.bandwidth };
+	stall(&job, MIG_S_SETUP);
+	if ((r = cancelled(&job, &e)) < 0 || (r = handshake(&job, &e)) < 0)
 		goto fail;
-	if (!x.vm->lineage) {
-		if ((r = dirty_start(&x.own, x.vm, &e)) < 0)
+	if (!job.vm->lineage) {
+		if ((r = dirty_start(&job.own, job.vm, &e)) < 0)
 			goto fail;
 		own_log = true;
 	}
 	/* devices write guest memory behind KVM's dirty log: shadow them */
-	if ((r = devices_track_begin(x.vm, the_log(&x), &e)) < 0)
+	if ((r = devices_track_begin(job.vm, the_log(&job), &e)) < 0)
 		goto fail;
-	x.tracked = true;
-	if ((r = precopy(&x, &e)) < 0)
+	job.tracked = true;
+	if ((r = precopy(&job, &e)) < 0)
 		goto fail;
 
 	/* the point of no return: from here this VM never runs again */
@@ -420,21 +420,21 @@ static void *run(void *arg)
 		r = err_set(&e, -ECANCELED, "migration cancelled");
 		goto fail;
 	}
-	if ((r = vm_leaving(&x, &e)) < 0) {
+	if ((r = vm_leaving(&job, &e)) < 0) {
 		pthread_mutex_unlock(&m->lock);
 		goto fail;
 	}
 	m->prog.state = MIG_S_COMMITTED;
 	pthread_mutex_unlock(&m->lock);
-	stall(&x, MIG_S_COMMITTED);
-	r = mig_send(&x.s, MIG_GO, NULL, 0, &e);
+	stall(&job, MIG_S_COMMITTED);
+	r = mig_send(&job.s, MIG_GO, NULL, 0, &e);
 	if (r == 0)
-		r = mig_expect(&x.s, MIG_DONE, "the destination's DONE", &e);
+		r = mig_expect(&job.s, MIG_DONE, "the destination's DONE", &e);
 	if (r == -ESRCH) {
 		/* the destination never started the guest and never will: this
 		 * copy is the only one, and resumes as before the commit */
-		roll_back(&x);
-		finish(&x, MIG_S_FAILED, &e);
+		roll_back(&job);
+		finish(&job, MIG_S_FAILED, &e);
 		goto out;
 	}
 	if (r < 0) {
@@ -444,17 +444,17 @@ static void *run(void *arg)
 			e.msg);
 		/* its devices stay frozen with it, until migrate_thaw() */
 		pthread_mutex_lock(&m->lock);
-		m->left_paused = x.devices_paused;
-		m->left_tracked = x.tracked;
+		m->left_paused = job.devices_paused;
+		m->left_tracked = job.tracked;
 		m->unresolved = true;
 		pthread_mutex_unlock(&m->lock);
-		finish(&x, MIG_S_FAILED, &e2);
+		finish(&job, MIG_S_FAILED, &e2);
 		goto out;
 	}
 	pthread_mutex_lock(&m->lock);
-	m->prog.downtime_ms = (now_ns() - x.t_stop) / 1000000u;
+	m->prog.downtime_ms = (now_ns() - job.t_stop) / 1000000u;
 	pthread_mutex_unlock(&m->lock);
-	finish(&x, MIG_S_COMPLETED, NULL);
+	finish(&job, MIG_S_COMPLETED, NULL);
 	/* let the caller read the results, then this tern exits */
 	pthread_mutex_lock(&m->lock);
 	struct timespec dl;
@@ -467,7 +467,7 @@ static void *run(void *arg)
 	pthread_mutex_unlock(&m->lock);
 	/* a reader's API call ends the process once its reply is out */
 	if (!read)
-		vm_request_exit(x.vm, VM_EXIT_OK, "migrated to %s", m->params.to);
+		vm_request_exit(job.vm, VM_EXIT_OK, "migrated to %s", m->params.to);
 	goto out;
 
 fail:
@@ -476,20 +476,20 @@ fail:
 		memset(&e, 0, sizeof(e));
 		r = err_set(&e, -ECANCELED, "migration cancelled");
 	}
-	if (x.s.fd >= 0 && r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED && r != -ECONNABORTED)
-		mig_send_msg(&x.s, MIG_ERROR, e.msg[0] ? e.msg : strerror(-r));
-	roll_back(&x);
-	finish(&x, r == -ECANCELED ? MIG_S_CANCELLED : MIG_S_FAILED, &e);
+	if (job.s.fd >= 0 && r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED && r != -ECONNABORTED)
+		mig_send_msg(&job.s, MIG_ERROR, e.msg[0] ? e.msg : strerror(-r));
+	roll_back(&job);
+	finish(&job, r == -ECANCELED ? MIG_S_CANCELLED : MIG_S_FAILED, &e);
 out:
 	/* after a hand-over the devices are frozen; either way nothing may
 	 * mark the log once it is gone */
 	if (own_log)
-		devices_forget_log(x.vm);
+		devices_forget_log(job.vm);
 	if (own_log)
-		dirty_stop(&x.own);
-	free(x.bm);
-	free(x.scratch);
-	free(x.buf);
+		dirty_stop(&job.own);
+	free(job.bm);
+	free(job.scratch);
+	free(job.buf);
 	return NULL;
 }
 
@@ -538,7 +538,7 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 	m->prog.state = MIG_S_SETUP;
 	m->prog.ram_pages = vm->mem.size / PAGE;
 	snprintf(m->prog.to, sizeof(m->prog.to), "%s", p->to);
-	r = -pthread_create(&m->thread, NULL, run, m);
+	r = -pthread_create(&m->thread, NULL, migration_thread, m);
 	if (r < 0) {
 		m->prog.state = MIG_S_FAILED;
 		return err_errno(e, r, "cannot start the migration thread");

@@ -92,9 +92,9 @@ int iova_alloc(struct iova_space *s, uint64_t size, uint64_t align, uint64_t *io
 {
 	uint64_t at;
 
-	if (!size || size > UINT64_MAX - IOVA_PAGE || align < IOVA_PAGE || (align & (align - 1)))
+	if (!size || size > UINT64_MAX - PAGE || align < PAGE || (align & (align - 1)))
 		return -EINVAL;
-	size = (size + IOVA_PAGE - 1) & ~(uint64_t)(IOVA_PAGE - 1);
+	size = (size + PAGE - 1) & ~(uint64_t)(PAGE - 1);
 	if (s->nr == IOVA_MAX_ALLOCS)
 		return -ENOSPC;
 	/* above RAM first, then anywhere below its top */

@@ -17,7 +17,6 @@
 #include "vmm/memory.h"
 
 #define IOVA_MAX_ALLOCS 128
-#define IOVA_PAGE 4096u
 
 struct iova_range {
 	uint64_t start, size; /* [start, start + size), size > 0 */
