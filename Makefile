@@ -65,6 +65,11 @@ LIB_SRCS += devices/virtio_pci.c
 LIB_SRCS += devices/virtio_net.c
 LIB_SRCS += devices/virtio_net_migrate.c
 LIB_SRCS += devices/net_config.c
+LIB_SRCS += devices/disk_config.c
+LIB_SRCS += devices/blk_image.c
+LIB_SRCS += devices/blk_request.c
+LIB_SRCS += devices/blk_io.c
+LIB_SRCS += devices/virtio_blk.c
 LIB_SRCS += devices/net_announce.c
 LIB_SRCS += vmm/irq.c
 LIB_SRCS += vdpa/iotlb.c
@@ -118,7 +123,7 @@ FW_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,firmware/gues
 FW_SRCS := firmware/entry.S firmware/cpu.c firmware/lib.c firmware/bootinfo.c firmware/smp.c \
 	firmware/main.c firmware/pci.c firmware/virtio_net.c firmware/net_tests.c \
 	firmware/net_filter.c firmware/stamp.c \
-	firmware/net_echo.c firmware/io_seq.c
+	firmware/net_echo.c firmware/io_seq.c firmware/virtio_blk.c firmware/blk_tests.c
 FW_OBJS := $(patsubst %,$(BUILD)/fwobj/%.o,$(basename $(FW_SRCS)))
 FW_ELF  := $(BUILD)/firmware/testguest.elf
 FW_BZ   := $(BUILD)/firmware/testguest.bzImage
@@ -144,6 +149,8 @@ UNIT_TESTS += shadow_test
 UNIT_TESTS += vduse_test
 UNIT_TESTS += vhost_vdpa_test
 UNIT_TESTS += cvq_shadow_test
+UNIT_TESTS += blk_test
+UNIT_TESTS += state_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 

@@ -40,8 +40,10 @@ void cli_usage_run(FILE *f)
 	fprintf(f,
 		"Usage: tern run --kernel PATH [OPTIONS]\n"
 		"       tern run --restore DIR [--restore-memory map|copy] [--restore-parents DIR]\n"
-		"                [--net SPEC]... [--track-dirty] [--api-sock PATH] [--test-device[=PATH]]\n"
-		"       tern run --incoming tcp:HOST:PORT|unix:PATH [--net SPEC]... [--api-sock PATH]\n"
+		"                [--net SPEC]... [--disk SPEC]... [--track-dirty] [--api-sock PATH]\n"
+		"                [--test-device[=PATH]]\n"
+		"       tern run --incoming tcp:HOST:PORT|unix:PATH [--net SPEC]... [--disk SPEC]...\n"
+		"                [--api-sock PATH]\n"
 		"                [--test-device[=PATH]]\n"
 		"\n"
 		"Boots a microVM. Its serial console (COM1) is tern's stdin and stdout;\n"
@@ -84,9 +86,23 @@ void cli_usage_run(FILE *f)
 		"                           default auto), switch=auto|1|2|3|4 (the strategy of\n"
 		"                           the switch into them; default the best the device\n"
 		"                           allows)\n"
+		"      --disk SPEC          a virtio-blk disk; repeatable (up to 8). SPEC is\n"
+		"                           path=IMAGE[,readonly=on][,serial=ID][,queues=N]\n"
+		"                           [,cache=none|writeback][,discard=on]: a raw image\n"
+		"                           (a regular file, sparse is fine, or a block device;\n"
+		"                           no commas in its path), locked so that no other\n"
+		"                           process writes it while tern runs (read-only disks\n"
+		"                           share a read lock); serial: up to 20 printable\n"
+		"                           bytes the guest reads with GET_ID; queues: 1..8\n"
+		"                           (default 1); cache=none opens it O_DIRECT where the\n"
+		"                           filesystem allows (default writeback: the page\n"
+		"                           cache; a guest flush is an fdatasync either way);\n"
+		"                           discard=on passes the guest's discards on as holes\n"
 		"      --restore DIR        resume the machine saved in snapshot directory DIR\n"
 		"                           (its vCPUs, memory and devices); give --net again,\n"
-		"                           once per saved network device (new wires are fine);\n"
+		"                           once per saved network device (new wires are fine),\n"
+		"                           and --disk once per saved disk (the image path may\n"
+		"                           change; an image of another size is refused);\n"
 		"                           a diff snapshot needs its parents where they were\n"
 		"      --restore-memory M   map: map the snapshot's memory file privately and\n"
 		"                           read pages on first touch (default; quick at any\n"
@@ -131,6 +147,7 @@ enum {
 	OPT_TEST_DEVICE,
 	OPT_KVM_DEVICE,
 	OPT_NET,
+	OPT_DISK,
 	OPT_RESTORE,
 	OPT_API_SOCK,
 	OPT_RESTORE_MEMORY,
@@ -150,6 +167,7 @@ static const struct option run_opts[] = {
 	{ "test-device", optional_argument, NULL, OPT_TEST_DEVICE },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEMORY },
@@ -235,6 +253,14 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 			if (parse_u64(optarg, 64, 65536, &v) < 0 || (v & (v - 1)))
 				return err_set(e, -EINVAL, "--dirty-ring: '%s' is not a power of two from 64 to 65536", optarg);
 			o->cfg.dirty_ring = (unsigned)v;
+			break;
+		case OPT_DISK:
+			if (o->cfg.nr_disks == VM_MAX_DISKS)
+				return err_set(e, -EINVAL, "--disk: at most %d disks", VM_MAX_DISKS);
+			if (disk_config_parse(optarg, &o->disks[o->cfg.nr_disks], e) < 0)
+				return -EINVAL;
+			o->cfg.disk_cfgs = o->disks;
+			o->cfg.nr_disks++;
 			break;
 		case OPT_NET: {
 			if (o->cfg.nr_nets == VM_MAX_NETS)

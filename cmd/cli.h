@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "devices/disk_config.h"
 #include "devices/net_config.h"
 #include "vmm/vm.h"
 
@@ -13,6 +14,7 @@
 struct run_options {
 	struct vm_config cfg;
 	struct net_config nets[VM_MAX_NETS]; /* cfg.net_cfgs points here */
+	struct disk_config disks[VM_MAX_DISKS]; /* cfg.disk_cfgs points here */
 	const char *testdev_path; /* --test-device=PATH, or NULL for stderr */
 	const char *api_sock;     /* --api-sock PATH: serve the control API, or NULL */
 	const char *restore;      /* --restore DIR */

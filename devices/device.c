@@ -11,6 +11,7 @@ static const struct device_type *const device_types[] = {
 	&testdev_device_type,
 	&pci_device_type,
 	&net_device_type,
+	&blk_device_type,
 };
 
 #define NR_TYPES ARRAY_SIZE(device_types)

@@ -76,5 +76,6 @@ extern const struct device_type acpi_pm_device_type;
 extern const struct device_type testdev_device_type;
 extern const struct device_type pci_device_type;
 extern const struct device_type net_device_type;
+extern const struct device_type blk_device_type;
 
 #endif

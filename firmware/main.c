@@ -14,6 +14,7 @@
  *   echo       echo console lines back as reports until "quit"
  *   halt       report, then halt forever (for tests that stop tern)
  *   net-*      virtio-net workloads (net_tests.c)
+ *   blk-*      virtio-blk workloads (blk_tests.c)
  *   stamp      the page-stamp workload (stamp.c), mb=N MiB, hot=H MiB
  */
 #include "bootinfo.h"
@@ -22,6 +23,7 @@
 #include "lib.h"
 #include "smp.h"
 #include "stamp.h"
+#include "virtio_blk.h"
 #include "virtio_net.h"
 
 static struct bootinfo bi;
@@ -111,6 +113,8 @@ void bsp_main(void)
 		report("halted");
 		for (;;)
 			syscall2(SYS_HALT, 0, 0);
+	} else if (!strncmp(test, "blk-", 4)) {
+		status = blk_test(test, &bi); /* blk_tests.c */
 	} else if (!strncmp(test, "net-", 4)) {
 		status = net_test(test, &bi); /* net_tests.c */
 	} else if (!strncmp(test, "io-seq", sizeof(test))) {

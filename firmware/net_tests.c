@@ -142,7 +142,7 @@ static int parse_opts(const char *cmdline, struct opts *o)
 /* RAM for rings and buffers: from the end of the image to the end of its
  * e820 RAM range (below 4 GiB, which is all the identity map covers), short
  * of an initrd that lies there. */
-static void mem_setup(const struct bootinfo *bi)
+void vnet_mem_from_bootinfo(const struct bootinfo *bi)
 {
 	uint64_t start = ((uint64_t)(uintptr_t)__image_end + 4095) & ~4095ull, end = start;
 
@@ -582,7 +582,7 @@ unsigned net_test(const char *name, const struct bootinfo *bi)
 
 	if (parse_opts(bi->cmdline, &o) < 0)
 		return GUEST_EXIT_USAGE;
-	mem_setup(bi);
+	vnet_mem_from_bootinfo(bi);
 	if (vnet_probe(&net, 0, (int)o.reassign) < 0) {
 		report("error %s", net.error);
 		return GUEST_EXIT_FAIL;

@@ -81,7 +81,7 @@ void vnet_mem_init(uint64_t start, uint64_t end)
 
 /* Page-aligned, never freed (a run brings the device up a few times at
  * most). NULL when the RAM given to vnet_mem_init() is used up. */
-static void *mem_alloc(uint64_t n)
+void *vnet_mem_alloc(uint64_t n)
 {
 	uint64_t a = (mem_next + 4095) & ~4095ull;
 
@@ -110,7 +110,7 @@ uint8_t vnet_status(const struct vnet *v)
 	return mmio_read8(v->common + CC_STATUS);
 }
 
-static void set_status(struct vnet *v, uint8_t bits)
+void vnet_set_status(struct vnet *v, uint8_t bits)
 {
 	mmio_write8(v->common + CC_STATUS, (uint8_t)(vnet_status(v) | bits));
 }
@@ -165,11 +165,12 @@ uint16_t vnet_link_status(const struct vnet *v)
 	return mmio_read16(v->devcfg + NETCFG_STATUS);
 }
 
-int vnet_probe(struct vnet *v, unsigned index, int reassign)
+int vnet_probe_device(struct vnet *v, uint16_t device, unsigned index, int reassign)
 {
 	memset(v, 0, sizeof(*v));
-	if (pci_find(VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_NET, index, &v->pci) < 0)
-		return fail(v, "no virtio-net-pci (1af4:1041) on bus 0");
+	if (pci_find(VIRTIO_PCI_VENDOR, device, index, &v->pci) < 0)
+		return fail(v, device == VIRTIO_PCI_DEVICE_NET ? "no virtio-net-pci (1af4:1041) on bus 0"
+							       : "no such virtio-pci device on bus 0");
 	if (pci_enable(&v->pci, reassign) < 0)
 		return fail(v, "cannot assign a BAR");
 	for (unsigned cap = 0; (cap = pci_find_cap(&v->pci, PCI_CAP_ID_VNDR, cap));) {
@@ -205,7 +206,29 @@ int vnet_probe(struct vnet *v, unsigned index, int reassign)
 		return fail(v, "device does not reset");
 	v->dev_features = read_features(v);
 	v->num_queues = mmio_read16(v->common + CC_NUM_QUEUES);
-	read_config(v);
+	if (device == VIRTIO_PCI_DEVICE_NET)
+		read_config(v);
+	return 0;
+}
+
+int vnet_probe(struct vnet *v, unsigned index, int reassign)
+{
+	return vnet_probe_device(v, VIRTIO_PCI_DEVICE_NET, index, reassign);
+}
+
+int vnet_write_features(struct vnet *v, uint64_t features)
+{
+	v->features = features;
+	mmio_write32(v->common + CC_GFSELECT, 0);
+	mmio_write32(v->common + CC_GF, (uint32_t)features);
+	mmio_write32(v->common + CC_GFSELECT, 1);
+	mmio_write32(v->common + CC_GF, (uint32_t)(features >> 32));
+	vnet_set_status(v, VIRTIO_STATUS_FEATURES_OK);
+	if (!(vnet_status(v) & VIRTIO_STATUS_FEATURES_OK)) {
+		vnet_set_status(v, VIRTIO_STATUS_FAILED);
+		return fail(v, "device rejected the features (FEATURES_OK clear)");
+	}
+	mmio_write16(v->common + CC_MSIX_CONFIG, VIRTIO_MSI_NO_VECTOR);
 	return 0;
 }
 
@@ -227,7 +250,7 @@ static void mmio_write64_split(uint64_t gpa, uint64_t val)
 
 /* Sets up virtqueue "index" into q; bufs: allocate a 2048-byte buffer per
  * descriptor. Leaves it enabled but with nothing posted. */
-static int vq_setup(struct vnet *v, struct vq *q, uint16_t index, int bufs)
+int vnet_vq_setup(struct vnet *v, struct vq *q, uint16_t index, int bufs)
 {
 	memset(q, 0, sizeof(*q));
 	if (index >= v->num_queues)
@@ -242,10 +265,10 @@ static int vq_setup(struct vnet *v, struct vq *q, uint16_t index, int bufs)
 	mmio_write16(v->common + CC_Q_SIZE, size);
 
 	/* One page each: 256 descriptors are 4096 bytes, the used ring 2054. */
-	q->desc = mem_alloc(4096);
-	q->avail = mem_alloc(4096);
-	q->used = mem_alloc(4096);
-	q->bufs = bufs ? mem_alloc((uint64_t)size * VNET_BUF_LEN) : NULL;
+	q->desc = vnet_mem_alloc(4096);
+	q->avail = vnet_mem_alloc(4096);
+	q->used = vnet_mem_alloc(4096);
+	q->bufs = bufs ? vnet_mem_alloc((uint64_t)size * VNET_BUF_LEN) : NULL;
 	if (!q->desc || !q->avail || !q->used || (bufs && !q->bufs))
 		return fail(v, "out of guest memory for rings");
 	memset(q->desc, 0, 4096);
@@ -300,7 +323,7 @@ void vnet_vq_push(struct vq *q, uint16_t head, uint16_t ndesc)
 
 /* Takes the next used entry after validating it against what we handed
  * out: 1 with *id and *len, 0 if none. Bad entries are counted and skipped. */
-static int vq_pop(struct vnet *v, struct vq *q, uint32_t max_len, uint16_t *id, uint32_t *len)
+int vnet_vq_pop(struct vnet *v, struct vq *q, uint32_t max_len, uint16_t *id, uint32_t *len)
 {
 	for (;;) {
 		uint16_t used_idx = *(volatile uint16_t *)&q->used->idx;
@@ -366,24 +389,15 @@ int vnet_up(struct vnet *v, unsigned pairs, int want_cvq)
 			VBIT(VIRTIO_NET_F_CTRL_VLAN) | VBIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | VBIT(VIRTIO_NET_F_CTRL_RX_EXTRA) |
 			VBIT(VIRTIO_NET_F_GUEST_ANNOUNCE) | VBIT(VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) | v->want_extra;
 	}
-	set_status(v, VIRTIO_STATUS_ACKNOWLEDGE);
-	set_status(v, VIRTIO_STATUS_DRIVER);
-	v->features = v->dev_features & want;
-	v->hdr_len = (v->features & VBIT(VIRTIO_NET_F_HASH_REPORT)) ? VNET_HDR_HASH_LEN : VNET_HDR_LEN;
-	mmio_write32(v->common + CC_GFSELECT, 0);
-	mmio_write32(v->common + CC_GF, (uint32_t)v->features);
-	mmio_write32(v->common + CC_GFSELECT, 1);
-	mmio_write32(v->common + CC_GF, (uint32_t)(v->features >> 32));
-	set_status(v, VIRTIO_STATUS_FEATURES_OK);
-	if (!(vnet_status(v) & VIRTIO_STATUS_FEATURES_OK)) {
-		set_status(v, VIRTIO_STATUS_FAILED);
-		return fail(v, "device rejected the features (FEATURES_OK clear)");
-	}
-	mmio_write16(v->common + CC_MSIX_CONFIG, VIRTIO_MSI_NO_VECTOR);
+	vnet_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE);
+	vnet_set_status(v, VIRTIO_STATUS_DRIVER);
+	v->hdr_len = (v->dev_features & want & VBIT(VIRTIO_NET_F_HASH_REPORT)) ? VNET_HDR_HASH_LEN : VNET_HDR_LEN;
+	if (vnet_write_features(v, v->dev_features & want) < 0)
+		return -1;
 
 	for (unsigned i = 0; i < pairs; i++) {
-		if (vq_setup(v, &v->rx[i], (uint16_t)(2 * i), 1) < 0 ||
-		    vq_setup(v, &v->tx[i], (uint16_t)(2 * i + 1), 1) < 0)
+		if (vnet_vq_setup(v, &v->rx[i], (uint16_t)(2 * i), 1) < 0 ||
+		    vnet_vq_setup(v, &v->tx[i], (uint16_t)(2 * i + 1), 1) < 0)
 			goto failed;
 		for (uint16_t d = 0; d < v->rx[i].size; d++)
 			rx_post(&v->rx[i], d);
@@ -392,19 +406,19 @@ int vnet_up(struct vnet *v, unsigned pairs, int want_cvq)
 	if (cvq) {
 		/* The control queue follows all max_pairs pairs when MQ is on. */
 		uint16_t idx = (v->features & VBIT(VIRTIO_NET_F_MQ)) ? (uint16_t)(2 * v->max_pairs) : 2;
-		if (vq_setup(v, &v->cvq, idx, 0) < 0)
+		if (vnet_vq_setup(v, &v->cvq, idx, 0) < 0)
 			goto failed;
 		if (v->cvq.size < 4) {
 			fail(v, "control virtqueue too small");
 			goto failed;
 		}
-		if (!v->cmd && !(v->cmd = mem_alloc(4096))) {
+		if (!v->cmd && !(v->cmd = vnet_mem_alloc(4096))) {
 			fail(v, "out of guest memory for commands");
 			goto failed;
 		}
 	}
 	v->pairs = (uint16_t)pairs;
-	set_status(v, VIRTIO_STATUS_DRIVER_OK);
+	vnet_set_status(v, VIRTIO_STATUS_DRIVER_OK);
 	/* Notifying is allowed only now; RX entries were published before. */
 	for (unsigned i = 0; i < pairs; i++)
 		vnet_vq_publish(v, &v->rx[i]);
@@ -412,7 +426,7 @@ int vnet_up(struct vnet *v, unsigned pairs, int want_cvq)
 		return fail(v, "device needs reset right after DRIVER_OK");
 	return 0;
 failed:
-	set_status(v, VIRTIO_STATUS_FAILED);
+	vnet_set_status(v, VIRTIO_STATUS_FAILED);
 	return -1;
 }
 
@@ -471,7 +485,7 @@ unsigned vnet_tx_reclaim(struct vnet *v, unsigned qn)
 		return 0;
 	/* TX buffers are device-readable only, so used len (bytes the device
 	 * wrote) must be 0; more is counted as a device error. */
-	while (vq_pop(v, q, 0, &id, &len)) {
+	while (vnet_vq_pop(v, q, 0, &id, &len)) {
 		q->free[q->nfree++] = id;
 		n++;
 	}
@@ -489,7 +503,7 @@ int vnet_rx_poll(struct vnet *v, unsigned qn, uint8_t **frame, uint32_t *len, ui
 
 	if (qn >= v->pairs)
 		return 0;
-	while (vq_pop(v, q, VNET_BUF_LEN, id, len)) {
+	while (vnet_vq_pop(v, q, VNET_BUF_LEN, id, len)) {
 		if (*len < v->hdr_len || *len > VNET_BUF_LEN) {
 			if (*len < v->hdr_len)
 				dev_error(v, "RX used len shorter than the header");
@@ -546,7 +560,7 @@ int vnet_ctrl(struct vnet *v, uint8_t cls, uint8_t cmd, const void *data, size_t
 	vnet_vq_publish(v, q);
 
 	timeout_start(&t, 5);
-	while (!vq_pop(v, q, 1, &id, &used_len)) {
+	while (!vnet_vq_pop(v, q, 1, &id, &used_len)) {
 		if (timeout_expired(&t) || !q->size)
 			return -2;
 		cpu_relax();

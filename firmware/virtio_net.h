@@ -151,6 +151,23 @@ struct vnet {
 
 /* Guest RAM the driver may take rings and buffers from: [start, end). */
 void vnet_mem_init(uint64_t start, uint64_t end);
+struct bootinfo;
+/* The same range from the boot info: from the end of the image to the end
+ * of its RAM range below 4 GiB, short of an initrd (net_tests.c). */
+void vnet_mem_from_bootinfo(const struct bootinfo *bi);
+/* Page-aligned guest RAM from that range, never freed; NULL when used up. */
+void *vnet_mem_alloc(uint64_t n);
+
+/* The transport, for any virtio-pci device (virtio_blk.c uses it too):
+ * probe the index-th function with PCI device id device; set status bits;
+ * write the driver's features and set FEATURES_OK (0, or -1 if refused);
+ * set up queue index (bufs: a 2048-byte buffer per descriptor), enabled
+ * with nothing posted; take the next used entry, checked (1, 0 if none). */
+int vnet_probe_device(struct vnet *v, uint16_t device, unsigned index, int reassign);
+void vnet_set_status(struct vnet *v, uint8_t bits);
+int vnet_write_features(struct vnet *v, uint64_t features);
+int vnet_vq_setup(struct vnet *v, struct vq *q, uint16_t index, int bufs);
+int vnet_vq_pop(struct vnet *v, struct vq *q, uint32_t max_len, uint16_t *id, uint32_t *len);
 
 /* Finds the index-th virtio-net (modern) function, enables it (placing its
  * BARs ourselves if reassign), reads its virtio capabilities, device

@@ -500,6 +500,9 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 
 	if (mig_addr_check(p->to, e) < 0)
 		return -EINVAL;
+	if (vm->cfg.nr_disks)
+		return err_set(e, -EOPNOTSUPP, "live migration of a VM with disks is not supported yet: snapshot it and "
+					       "restore the snapshot on the other host instead");
 	if (!m) {
 		m = calloc(1, sizeof(*m));
 		if (!m)

@@ -23,6 +23,9 @@ int snapmem_track_start(struct vm *vm, struct err *e)
 		return err_set(e, -EOPNOTSUPP,
 			       "--track-dirty: the vDPA network device writes guest memory outside KVM's dirty log, "
 			       "so diff snapshots of a VM with --net are not possible yet (full snapshots are)");
+	if (vm->cfg.nr_disks)
+		return err_set(e, -EOPNOTSUPP, "--track-dirty: diff snapshots of a VM with --disk are not possible yet "
+					       "(full snapshots are)");
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return err_set(e, -ENOMEM, "out of memory for dirty tracking");

@@ -68,6 +68,8 @@ int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap
 		r = fdt_property_u32(fdt, "test-device", vm->cfg.test_device);
 	if (!r)
 		r = fdt_property_u32(fdt, "nr-nets", vm->cfg.nr_nets);
+	if (!r && vm->cfg.nr_disks) /* absent: none (and what older terns read) */
+		r = fdt_property_u32(fdt, "nr-disks", vm->cfg.nr_disks);
 	if (!r && mem_name)
 		r = fdt_property_string(fdt, "memory-file", mem_name);
 	if (!r && parent)
@@ -174,6 +176,10 @@ int snapshot_parse_config(struct snapshot *s, bool memory_file, struct err *e)
 	s->nr_nets = nets && plen == 4 ? fdt32_to_cpu(*nets) : 0;
 	if (s->nr_nets > VM_MAX_NETS)
 		return err_set(e, -EPROTO, "snapshot configuration has %u network devices", s->nr_nets);
+	const fdt32_t *disks = fdt_getprop(s->config, root, "nr-disks", &plen);
+	s->nr_disks = disks && plen == 4 ? fdt32_to_cpu(*disks) : 0;
+	if (s->nr_disks > VM_MAX_DISKS)
+		return err_set(e, -EPROTO, "snapshot configuration has %u disks", s->nr_disks);
 	if (!s->nr_cpus || s->nr_cpus > VM_MAX_CPUS || s->mem_size < MEM_MIN_SIZE || s->mem_size % PAGE ||
 	    s->mem_size > (1ull << 46))
 		return err_set(e, -EPROTO, "snapshot configuration is out of range (%u CPUs, %llu bytes)", s->nr_cpus,
@@ -498,6 +504,9 @@ int snapshot_stage(struct vm *vm, const struct snapshot *s, struct err *e)
 	if (vm->cfg.nr_nets != s->nr_nets)
 		return err_set(e, -EINVAL, "snapshot has %u network devices: give as many --net options (got %u)",
 			       s->nr_nets, vm->cfg.nr_nets);
+	if (vm->cfg.nr_disks != s->nr_disks)
+		return err_set(e, -EINVAL, "snapshot has %u disks: give as many --disk options, in the same order "
+					   "(got %u)", s->nr_disks, vm->cfg.nr_disks);
 	/* every node's presence and version first: a state tree from
 	 * another tern is refused before the VM is touched */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {

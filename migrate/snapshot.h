@@ -44,6 +44,7 @@ struct snapshot {
 	uint64_t mem_size;
 	bool test_device;
 	unsigned nr_nets;    /* --net devices the restore must be given */
+	unsigned nr_disks;   /* and --disk devices */
 	/* diff snapshots only */
 	char parent[4096];      /* the parent's directory (absolute), or "" */
 	char parent_mem[64];    /* the parent's memory file name */

@@ -19,6 +19,7 @@
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_NETS 4 /* network devices (--net) per VM */
+#define VM_MAX_DISKS 8 /* block devices (--disk) per VM */
 
 /* tern's own exit statuses (the guest's test-device status passes through). */
 #define VM_EXIT_OK 0
@@ -43,6 +44,8 @@ struct vm_config {
 	/* nr_nets parsed --net options (devices/net_config.h), owned by the
 	 * caller for the VM's life */
 	const struct net_config *net_cfgs;
+	const struct disk_config *disk_cfgs; /* nr_disks parsed --disk options (devices/disk_config.h) */
+	unsigned nr_disks;
 	struct test_faults faults; /* the test interface (all off unless TERN_TEST_FAULTS) */
 	unsigned nr_nets;
 };
@@ -67,6 +70,8 @@ struct testdev;
 struct pci_bus;
 struct net_dev;
 struct net_config;
+struct blk_dev;
+struct disk_config;
 struct kvm_cpuid2;
 struct snap_lineage;
 struct migration;
@@ -93,6 +98,7 @@ struct vm {
 	struct testdev *testdev;
 	struct pci_bus *pci;
 	struct net_dev *nets[VM_MAX_NETS];
+	struct blk_dev *disks[VM_MAX_DISKS];
 	struct irq_routes irqs;  /* GSI routing: legacy + MSI */
 	struct vm_irq com1_irq;
 	struct vm_irq kbd_irq;

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devices/blk_image.h - a disk image as the virtio-blk device uses it:
+ * opened once (O_DIRECT for cache=none where the filesystem allows it),
+ * locked so that two VMMs never write one image, and sized.
+ *
+ * Locking uses open file description locks (F_OFD_SETLK, as QEMU does):
+ * they belong to the open file, not the process, so they survive threads
+ * and go away with the last descriptor. A read-write disk takes a write
+ * lock on the whole file, a read-only disk a read lock: readers share, a
+ * writer excludes everyone. Taken without waiting: a held image fails at
+ * once.
+ */
+#ifndef TERN_DEVICES_BLK_IMAGE_H
+#define TERN_DEVICES_BLK_IMAGE_H
+
+#include "devices/disk_config.h"
+
+#define BLK_SECTOR 512u
+
+struct blk_image {
+	int fd;
+	uint64_t size;       /* bytes, a multiple of BLK_SECTOR */
+	bool direct;         /* opened with O_DIRECT */
+	bool readonly;
+	bool block_device;
+	uint32_t align;      /* what O_DIRECT requires of buffers and offsets */
+	char path[4096];
+};
+
+/* Opens, locks and sizes c's image. -EBUSY when another process holds a
+ * conflicting lock; errors name the image. */
+int blk_image_open(struct blk_image *img, const struct disk_config *c, struct err *e);
+/* Drops the lock (with the descriptor). Safe on a closed image. */
+void blk_image_close(struct blk_image *img);
+
+#endif

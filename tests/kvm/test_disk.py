@@ -1,0 +1,184 @@
+"""Disks (virtio-blk on io_uring), as a user runs them: the guest's driver
+sees the image's size and serial and gets IOERR for requests past the end
+or writes to a read-only disk; the block-stamp workload rewrites every
+block round after round and the host finds exactly the stamps on the
+image; a second tern is refused an image that a running one holds; a
+snapshot drains the disk and its restore (onto the image, or a copy of it
+elsewhere) goes on with no block lost or written twice, and a restore onto
+an image of another size, or without --disk, is refused."""
+import os
+import shutil
+import struct
+import time
+import zlib
+
+from ternlib import check, one_error_line, run_tern, spawn_tern
+from test_api import Api, wait_socket
+
+BLOCK = 4096
+MAGIC = 0x504d5453424b4c42
+
+
+def image(ctx, name, mib=8):
+    path = ctx.path(name)
+    with open(path, "wb") as f:
+        f.truncate(mib << 20)
+    return path
+
+
+def stamp_of(block, index):
+    """The generation block holds as a good stamp of index, else None."""
+    magic, idx, gen, crc, _ = struct.unpack_from("<QQQII", block)
+    want = zlib.crc32(block[32:], zlib.crc32(block[:24]))
+    return gen if magic == MAGIC and idx == index and crc == want else None
+
+
+def image_stamps(path, blocks):
+    with open(path, "rb") as f:
+        data = f.read(blocks * BLOCK)
+    return [stamp_of(data[i * BLOCK:(i + 1) * BLOCK], i) for i in range(blocks)]
+
+
+def rounds(reports):
+    return [dict(kv.split("=") for kv in r.split()[1:]) for r in reports if r.startswith("blk-stamp round=")]
+
+
+def test_disk_geometry_serial_and_refusals(ctx):
+    img = image(ctx, "d.img")
+    r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check",
+                       "--disk", f"path={img},serial=tern-test-0"])
+    check(r.rc == 0, "blk-check on a read-write disk", r)
+    geo = r.fields("blk")
+    check(geo[0] == {"capacity": str((8 << 20) // 512), "ro": "0", "id": "0", "serial": "tern-test-0"},
+          f"what the guest sees: {geo}", r)
+    # past the end, over the end, a partial sector: IOERR (1); a write: OK
+    check(geo[1] == {"last": "0", "past": "1", "over": "1", "partial": "1", "write": "0"}, f"answers {geo}", r)
+    with open(img, "rb") as f:
+        check(f.read(512) == b"\x5a" * 512, "the guest's write is not on the image")
+    before = open(img, "rb").read()
+    r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check",
+                       "--disk", f"path={img},readonly=on"])
+    geo = r.fields("blk")
+    check(r.rc == 0 and geo[0]["ro"] == "1" and geo[1]["write"] == "1", f"read-only disk: {geo}", r)
+    check(open(img, "rb").read() == before, "a read-only disk was written")
+
+
+def test_block_stamps_reach_the_image(ctx):
+    img = image(ctx, "s.img")
+    args = ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-stamp blocks=512 rounds=3",
+            "--disk", f"path={img},queues=2"]
+    r = run_tern(ctx, args)
+    got = rounds(r.reports)
+    check(r.rc == 0 and len(got) == 3, "three rounds", r)
+    check(got[0]["blank"] == "512" and all(g["good"] == "512" and g["bad"] == "0" for g in got[1:]),
+          f"rounds {got}", r)
+    check(image_stamps(img, 512) == [3] * 512, "the image does not hold generation 3 in every block")
+    # a new guest on the same image: it finds the stamps (a good stamp is
+    # accepted before its first write), then rewrites them
+    r = run_tern(ctx, args[:3] + ["test=blk-stamp blocks=512 rounds=2", "--disk", f"path={img},cache=none"])
+    got = rounds(r.reports)
+    check(r.rc == 0 and got[0]["good"] == "512" and got[0]["gen"] == "3", f"second guest {got}", r)
+    check(image_stamps(img, 512) == [5] * 512, "generation 5 everywhere after the second guest")
+
+
+def test_a_held_image_is_refused(ctx):
+    img = image(ctx, "l.img")
+    t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-stamp blocks=64 rounds=0",
+                         "--disk", f"path={img}"])
+    try:
+        deadline = time.monotonic() + 30
+        while not rounds(t.reports()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        check(rounds(t.reports()), "the first tern's guest never wrote its disk")
+        for spec, needle in ((f"path={img}", "is in use by"), (f"path={img},readonly=on", "is being written by")):
+            t0 = time.monotonic()
+            r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check", "--disk", spec],
+                         testdev=False)
+            line = one_error_line(r)
+            check(r.rc == 1 and needle in line and img in line, f"second tern on {spec}", r)
+            check(time.monotonic() - t0 < 10, "the refusal waited for the lock")
+        check(t.p.poll() is None, "the first tern stopped")
+        check(all(g["bad"] == "0" for g in rounds(t.reports())), f"first tern's blocks {rounds(t.reports())}")
+    finally:
+        t.p.kill()
+        t.p.wait()
+    # readers share: two read-only terns at once
+    t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=halt", "--disk", f"path={img},readonly=on"])
+    try:
+        t.wait_report("halted")
+        r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check",
+                           "--disk", f"path={img},readonly=on"])
+        check(r.rc == 0 and r.fields("blk")[0]["ro"] == "1", "a second reader", r)
+    finally:
+        t.p.kill()
+        t.p.wait()
+
+
+def wait_rounds(t, n, timeout=60):
+    deadline = time.monotonic() + timeout
+    while len(rounds(t.reports())) < n and time.monotonic() < deadline and t.p.poll() is None:
+        time.sleep(0.02)
+    got = rounds(t.reports())
+    check(len(got) >= n, f"{len(got)} rounds, wanted {n}: {t.reports()[-3:]}")
+    return got
+
+
+def test_snapshot_restore_loses_no_block(ctx):
+    img = image(ctx, "r.img")
+    sock = ctx.path("blk-api.sock")
+    t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-stamp blocks=1024 rounds=0",
+                         "--disk", f"path={img}", "--api-sock", sock], reports="src.txt")
+    snap = ctx.path("snap")
+    try:
+        wait_socket(sock, t.p)
+        wait_rounds(t, 2)
+        api = Api.attach(ctx, sock, t)
+        # mid-round: requests are in flight when the snapshot pauses
+        api.client_ok("snapshot", "--path", snap, "--no-resume")
+    finally:
+        t.p.kill()
+        t.p.wait()
+    before = len(rounds(t.reports()))
+    # refused: no --disk, an image of another size
+    r = run_tern(ctx, ["--restore", snap], testdev=False)
+    check(r.rc == 1 and "give as many --disk" in one_error_line(r), "restore without --disk", r)
+    small = image(ctx, "small.img", mib=4)
+    r = run_tern(ctx, ["--restore", snap, "--disk", f"path={small}"], testdev=False)
+    check(r.rc == 1 and "not the same disk" in one_error_line(r), "restore onto another size", r)
+    # onto a copy elsewhere (the path may change), then onto the image
+    moved = ctx.path("moved.img")
+    shutil.copyfile(img, moved)
+    for n, path in enumerate((moved, img)):
+        t = spawn_tern(ctx, ["--restore", snap, "--disk", f"path={path}"], reports=f"restored{n}.txt")
+        try:
+            got = wait_rounds(t, 2)
+            check(all(g["bad"] == "0" and g["blank"] == "0" for g in got),
+                  f"restore {n}: a block lost, doubled or misplaced: {got}")
+        finally:
+            t.p.kill()
+            t.p.wait()
+    check(before >= 2, f"the source made {before} rounds")
+
+
+def test_disk_option_errors(ctx):
+    help_text = run_tern(ctx, ["--help"], testdev=False).stdout
+    check("--disk SPEC" in help_text and "cache=none" in help_text, "--help documents --disk")
+    img = image(ctx, "e.img")
+    for spec, needle in (("readonly=on", "path=IMAGE is required"), (f"path={img},queues=9", "queues '9'"),
+                         (f"path={img},cache=fast", "cache 'fast'"), (f"path={img},colour=red", "unknown key"),
+                         (f"path={img},serial={'x' * 21}", "longer than 20"),
+                         (f"path={ctx.path('none.img')}", "none.img")):
+        r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--disk", spec], testdev=False)
+        check(r.rc == 1 and needle in one_error_line(r), f"--disk {spec}", r)
+    sock = ctx.path("mig-api.sock")
+    t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=halt", "--disk", f"path={img}",
+                         "--api-sock", sock])
+    try:
+        wait_socket(sock, t.p)
+        t.wait_report("halted")
+        p = Api.attach(ctx, sock, t).client("migrate", "--to", f"unix:{ctx.path('x.mig')}")
+        check(p.returncode == 1 and "with disks is not supported yet" in p.stderr, f"migrate: {p.stderr}")
+        check(t.p.poll() is None, "the VM stopped after the refused migration")
+    finally:
+        t.p.kill()
+        t.p.wait()
