@@ -280,6 +280,7 @@ bench: all $(BENCH_BINS)
 	$(Q)python3 tests/bench/snapshot --build $(BUILD)
 	$(Q)python3 tests/bench/migrate --build $(BUILD)
 	$(Q)python3 tests/bench/switch --build $(BUILD)
+	$(Q)python3 tests/bench/blk --build $(BUILD)
 	$(Q)python3 tests/bench/replay --build $(BUILD)
 
 clean:

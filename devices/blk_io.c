@@ -40,13 +40,17 @@ static struct io_uring_sqe *get_sqe(struct blk_engine *b)
 	return sqe;
 }
 
+/* A multishot poll: one completion per wake-up of fd, without re-arming
+ * (and without reading the eventfd: its count only says that something
+ * happened, the rings say what). Re-armed only when the kernel ends it
+ * (a completion without IORING_CQE_F_MORE). */
 static void arm_poll(struct blk_engine *b, int fd, uint64_t tag)
 {
 	struct io_uring_sqe *sqe = get_sqe(b);
 
 	if (!sqe)
 		return; /* cannot happen with the ring sized for every slot and poll */
-	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, tag);
 }
 
@@ -256,11 +260,13 @@ static void control(struct blk_engine *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static void handle(struct blk_engine *b, uint64_t tag, int res, bool *resume)
+static void handle(struct blk_engine *b, uint64_t tag, int res, unsigned flags, bool *resume)
 {
+	bool rearm = !(flags & IORING_CQE_F_MORE);
+
 	if (tag == TAG_CTL) {
-		eventfd_drain(b->ctl_fd, "virtio-blk control");
-		arm_poll(b, b->ctl_fd, TAG_CTL);
+		if (rearm)
+			arm_poll(b, b->ctl_fd, TAG_CTL);
 		pthread_mutex_lock(&b->lock);
 		*resume = b->state == BLK_RUNNING;
 		pthread_mutex_unlock(&b->lock);
@@ -268,13 +274,52 @@ static void handle(struct blk_engine *b, uint64_t tag, int res, bool *resume)
 	}
 	if (tag >= TAG_KICK(0) && tag < TAG_MAX) {
 		unsigned i = (unsigned)(tag - TAG_KICK(0));
-		eventfd_drain(b->q[i].kick_fd, "virtio-blk kick");
-		arm_poll(b, b->q[i].kick_fd, tag);
+		if (rearm) {
+			eventfd_drain(b->q[i].kick_fd, "virtio-blk kick"); /* a new poll starts from a quiet fd */
+			arm_poll(b, b->q[i].kick_fd, tag);
+		}
 		take_requests(b, i);
 		return;
 	}
 	if (tag)
 		io_done(b, (struct blk_slot *)(uintptr_t)tag, res);
+}
+
+/* After a burst of work, with nothing in flight, the guest's next request
+ * often follows within microseconds: looking for it briefly costs less
+ * than sleeping in the kernel and being woken (what QEMU's adaptive
+ * polling does too). true when there is work; bounded by POLL_NS. */
+#define POLL_NS 16000
+
+static bool work_seen(struct blk_engine *b)
+{
+	if (io_uring_cq_ready(&b->uring))
+		return true;
+	for (unsigned i = 0; i < b->nq; i++)
+		if (!b->q[i].broken && vring_dev_pending(&b->q[i].ring) > 0)
+			return true;
+	return false;
+}
+
+/* While it polls, the driver is asked not to kick (each kick is an exit);
+ * kicks are asked for again before the thread sleeps. */
+static bool poll_briefly(struct blk_engine *b)
+{
+	uint64_t until = now_ns() + POLL_NS;
+	bool seen = false;
+
+	for (unsigned i = 0; i < b->nq; i++)
+		if (!b->q[i].broken)
+			vring_dev_kicks(&b->q[i].ring, false);
+	do {
+		seen = work_seen(b);
+		if (!seen)
+			__builtin_ia32_pause();
+	} while (!seen && now_ns() < until);
+	for (unsigned i = 0; i < b->nq; i++)
+		if (!b->q[i].broken && vring_dev_kicks(&b->q[i].ring, true) > 0)
+			seen = true;
+	return seen;
 }
 
 static void *engine_thread(void *arg)
@@ -291,12 +336,20 @@ static void *engine_thread(void *arg)
 		unsigned head, seen = 0;
 		bool resume = false;
 
-		io_uring_submit_and_wait(&b->uring, 1);
+		uint64_t before = b->stats.requests;
+		io_uring_submit(&b->uring);
+		/* with I/O in flight the kernel's workers need the CPU more
+		 * than a poll does: sleep then */
+		if (!(b->busy && !inflight(b) && b->state == BLK_RUNNING && poll_briefly(b)))
+			io_uring_submit_and_wait(&b->uring, 1);
+		for (unsigned i = 0; b->state == BLK_RUNNING && i < b->nq; i++)
+			take_requests(b, i); /* what the poll saw (a kick for it may follow: harmless) */
 		io_uring_for_each_cqe(&b->uring, head, cqe) {
-			handle(b, io_uring_cqe_get_data64(cqe), cqe->res, &resume);
+			handle(b, io_uring_cqe_get_data64(cqe), cqe->res, cqe->flags, &resume);
 			seen++;
 		}
 		io_uring_cq_advance(&b->uring, seen);
+		b->busy = b->stats.requests != before || seen;
 		if (resume) /* kicks drained while paused are not lost */
 			for (unsigned i = 0; i < b->nq; i++)
 				take_requests(b, i);

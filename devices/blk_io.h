@@ -71,7 +71,8 @@ struct blk_engine {
 	pthread_cond_t cond;
 	enum blk_engine_state state;
 	struct dirty_log *log;       /* under lock */
-	struct blk_stats stats;      /* the thread's; read under lock */
+	struct blk_stats stats;      /* the thread's (approximate while it runs) */
+	bool busy;                   /* the thread's: the last round did work */
 	/* a queue broke the ring rules and stopped (called on the thread) */
 	void (*on_broken)(void *opaque, unsigned queue, int err);
 	void *opaque;

@@ -16,6 +16,11 @@
  *               blank and bad in each round: a write lost, made twice or
  *               put in the wrong place is a bad block. rounds=0 runs on
  *               until tern stops it.
+ *   blk-bench   4 KiB random reads (write=0) or writes (write=1) over the
+ *               first blocks=N blocks (default 16384: 64 MiB), qd=D
+ *               requests in flight (1..32, default 1), ops=K in all
+ *               (default 20000); reports "blk bench start" and then
+ *               "blk bench done ops= errors=" (the host times the two)
  */
 #include "bootinfo.h"
 #include "lib.h"
@@ -137,6 +142,73 @@ static int blk_check(void)
 	return ok ? 0 : GUEST_EXIT_FAIL;
 }
 
+#define BENCH_QD_MAX 32
+
+/* Request slot k: descriptors 3k..3k+2, its header at hdr + 64k (status
+ * at +32), its data at data + 4096k. */
+static void bench_submit(uint8_t *hdr, uint8_t *data, unsigned k, uint32_t type, uint64_t sector)
+{
+	struct vq *q = &disk.q;
+	uint8_t *h = hdr + 64 * k;
+	uint16_t d = (uint16_t)(3 * k);
+
+	memcpy(h, &type, 4);
+	memset(h + 4, 0, 4);
+	memcpy(h + 8, &sector, 8);
+	h[32] = 0xff;
+	q->desc[d] = (struct vring_desc){ (uint64_t)(uintptr_t)h, 16, VRING_DESC_F_NEXT, (uint16_t)(d + 1) };
+	q->desc[d + 1] = (struct vring_desc){ (uint64_t)(uintptr_t)(data + (uint64_t)BLOCK * k), BLOCK,
+					      (uint16_t)(VRING_DESC_F_NEXT | (type == VBLK_T_IN ? VRING_DESC_F_WRITE : 0)),
+					      (uint16_t)(d + 2) };
+	q->desc[d + 2] = (struct vring_desc){ (uint64_t)(uintptr_t)(h + 32), 1, VRING_DESC_F_WRITE, 0 };
+	vnet_vq_push(q, d, 3);
+}
+
+static unsigned blk_bench(uint64_t blocks, unsigned qd, uint64_t ops, int write)
+{
+	uint8_t *hdr = vnet_mem_alloc(4096), *data = vnet_mem_alloc((uint64_t)BLOCK * BENCH_QD_MAX);
+	uint32_t type = write ? VBLK_T_OUT : VBLK_T_IN;
+	uint64_t rnd = 0x9e3779b97f4a7c15ull, issued = 0, done = 0, errors = 0;
+	struct timeout to;
+
+	if (!hdr || !data || qd < 1 || qd > BENCH_QD_MAX || 3 * qd > disk.q.size || !blocks ||
+	    blocks * (BLOCK / VBLK_SECTOR) > disk.capacity) {
+		report("error blk-bench: qd must be 1..%u and blocks fit the disk", BENCH_QD_MAX);
+		return GUEST_EXIT_USAGE;
+	}
+	for (unsigned k = 0; k < qd; k++)
+		memset(data + (uint64_t)BLOCK * k, (int)(k + 1), BLOCK);
+	report("blk bench start");
+	for (; issued < qd && issued < ops; issued++) {
+		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+		bench_submit(hdr, data, (unsigned)issued, type, (rnd >> 33) % blocks * (BLOCK / VBLK_SECTOR));
+	}
+	vnet_vq_publish(&disk.t, &disk.q);
+	timeout_start(&to, 120);
+	while (done < ops && !timeout_expired(&to)) {
+		uint16_t id;
+		uint32_t len;
+		unsigned got = 0;
+		while (vnet_vq_pop(&disk.t, &disk.q, BLOCK + 1, &id, &len)) {
+			unsigned k = id / 3u;
+			done++;
+			got++;
+			errors += id % 3 || k >= qd || hdr[64 * k + 32] != VBLK_S_OK;
+			if (issued < ops && k < qd) {
+				rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+				bench_submit(hdr, data, k, type, (rnd >> 33) % blocks * (BLOCK / VBLK_SECTOR));
+				issued++;
+			}
+		}
+		if (got)
+			vnet_vq_publish(&disk.t, &disk.q);
+		else
+			cpu_relax();
+	}
+	report("blk bench done ops=%llu errors=%llu", (unsigned long long)done, (unsigned long long)errors);
+	return done == ops && !errors ? 0 : GUEST_EXIT_FAIL;
+}
+
 unsigned blk_test(const char *test, const struct bootinfo *bi)
 {
 	char arg[32];
@@ -152,6 +224,13 @@ unsigned blk_test(const char *test, const struct bootinfo *bi)
 		uint64_t blocks = cmdline_find(bi->cmdline, "blocks", arg, sizeof(arg)) ? parse_uint(arg) : 256;
 		uint64_t rounds = cmdline_find(bi->cmdline, "rounds", arg, sizeof(arg)) ? parse_uint(arg) : 3;
 		return blk_stamp(blocks, rounds);
+	}
+	if (!strncmp(test, "blk-bench", 16)) {
+		uint64_t blocks = cmdline_find(bi->cmdline, "blocks", arg, sizeof(arg)) ? parse_uint(arg) : 16384;
+		unsigned qd = cmdline_find(bi->cmdline, "qd", arg, sizeof(arg)) ? parse_uint(arg) : 1;
+		uint64_t ops = cmdline_find(bi->cmdline, "ops", arg, sizeof(arg)) ? parse_uint(arg) : 20000;
+		int write = cmdline_find(bi->cmdline, "write", arg, sizeof(arg)) && parse_uint(arg);
+		return blk_bench(blocks, qd, ops, write);
 	}
 	report("error unknown test '%s'", test);
 	return GUEST_EXIT_USAGE;

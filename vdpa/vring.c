@@ -117,7 +117,7 @@ int vring_dev_pop(struct vring_dev *v, struct vring_chain *c)
 	int pending = vring_dev_pending(v);
 	uint16_t head, i;
 
-	if (pending == 0 && v->event_idx) {
+	if (pending == 0 && v->event_idx && !v->kicks_off) {
 		/* The ring is empty, so the device will wait for a kick. With
 		 * EVENT_IDX the driver kicks only when avail->idx passes the
 		 * avail_event we publish after the used ring (virtio 1.x 2.7.10);
@@ -177,6 +177,28 @@ int vring_dev_push(struct vring_dev *v, uint16_t head, uint32_t len)
 	/* the element is visible before the index that publishes it */
 	__atomic_store_n((uint16_t *)(v->used + 2), v->used_idx, __ATOMIC_RELEASE);
 	return 0;
+}
+
+int vring_dev_kicks(struct vring_dev *v, bool on)
+{
+	uint16_t *flags = (uint16_t *)v->used;
+
+	v->kicks_off = !on;
+	if (v->event_idx) {
+		/* off: avail_event stays where it is, so the driver's next
+		 * entries pass it without a kick; on: ask for the next one */
+		if (on) {
+			__atomic_store_n((uint16_t *)(v->used + 4 + 8 * (size_t)v->num), v->last_avail, __ATOMIC_RELAXED);
+			v->avail_event_written = true;
+		}
+	} else {
+		uint16_t f = __atomic_load_n(flags, __ATOMIC_RELAXED);
+		__atomic_store_n(flags, (uint16_t)(on ? f & ~VRING_USED_F_NO_NOTIFY : f | VRING_USED_F_NO_NOTIFY),
+				 __ATOMIC_RELAXED);
+	}
+	/* the flag or event before the look at avail->idx (store-load) */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vring_dev_pending(v);
 }
 
 bool vring_dev_need_notify(struct vring_dev *v, uint16_t old_used)

@@ -56,6 +56,8 @@ struct vring_dev {
 	/* Set by vring_dev_pop() when it wrote avail_event into the driver's
 	 * used ring; a caller that logs its writes marks it and clears this. */
 	bool avail_event_written;
+	/* vring_dev_kicks(false): the driver is asked not to kick */
+	bool kicks_off;
 	/* Resolved by vring_dev_attach(): the rings as host pointers. */
 	struct vring_desc *desc;
 	uint16_t *avail;       /* flags, idx, ring[num], used_event */
@@ -70,6 +72,11 @@ int vring_dev_attach(struct vring_dev *v, const struct iotlb *desc_tlb, const st
 int vring_dev_pop(struct vring_dev *v, struct vring_chain *c);
 /* Returns a chain to the driver with len bytes written. */
 int vring_dev_push(struct vring_dev *v, uint16_t head, uint32_t len);
+/* Asks the driver to kick (on) or not to (off: a device that polls the
+ * ring), through VRING_USED_F_NO_NOTIFY or, with EVENT_IDX, avail_event;
+ * returns what vring_dev_pending() says right after (a driver that added
+ * an entry before it saw the change did not kick for it). */
+int vring_dev_kicks(struct vring_dev *v, bool on);
 /* Whether the driver wants an interrupt after used moved from old_used. */
 bool vring_dev_need_notify(struct vring_dev *v, uint16_t old_used);
 /* Number of chains the driver has made available and the device not taken,

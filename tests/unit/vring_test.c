@@ -315,6 +315,35 @@ static void test_avail_event(void **state)
 	assert_int_equal(ev, 8);
 }
 
+/* A polling device asks for no kicks: the flag without EVENT_IDX; with
+ * it, avail_event held back while off (an empty pop does not move it) and
+ * moved to the next entry when kicks are on again. What was made available
+ * meanwhile is reported. */
+static void test_kicks_off_and_on(void **state)
+{
+	struct ring_env *r = *state;
+	uint16_t flags, ev;
+
+	assert_int_equal(vring_dev_kicks(&r->v, false), 0);
+	memcpy(&flags, at(r, USED), 2);
+	assert_int_equal(flags & VRING_USED_F_NO_NOTIFY, VRING_USED_F_NO_NOTIFY);
+	set_desc(r, 1, BUF, 8, 0, 0);
+	make_avail(r, 1);
+	assert_int_equal(vring_dev_kicks(&r->v, true), 1);
+	memcpy(&flags, at(r, USED), 2);
+	assert_int_equal(flags & VRING_USED_F_NO_NOTIFY, 0);
+	assert_int_equal(pop(r), 1);
+
+	r->v.event_idx = true;
+	assert_int_equal(vring_dev_kicks(&r->v, false), 0);
+	assert_int_equal(pop(r), 0);
+	memcpy(&ev, at(r, USED) + 4 + 8 * NUM, 2);
+	assert_int_equal(ev, 0); /* held back */
+	assert_int_equal(vring_dev_kicks(&r->v, true), 0);
+	memcpy(&ev, at(r, USED) + 4 + 8 * NUM, 2);
+	assert_int_equal(ev, 1); /* kick me when entry 1 comes */
+}
+
 BAD(bad_head_in_avail_after_wrap, -EINVAL, {
 	r->v.last_avail = 0xffff;
 	set_avail_idx(r, 0xffff);
@@ -424,6 +453,7 @@ int main(void)
 		T(test_good_chain_and_used), T(test_indirect), T(test_zero_length_chain),
 		T(test_write_to_read_only_mapping), T(test_ring_geometry), cmocka_unit_test(test_iotlb),
 		T(test_bounds_are_exact), T(test_buffer_straddles_hole), T(test_index_wraparound), T(test_avail_event),
+		T(test_kicks_off_and_on),
 		T(bad_head_in_avail_after_wrap), T(bad_indirect_readable_after_writable),
 		T(bad_indirect_in_write_only_memory), T(bad_read_from_write_only_buffer),
 		T(bad_head_eq_num), T(bad_head_ffff), T(bad_avail_jump), T(bad_avail_jump_back),
