@@ -11,12 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int lock_image(struct blk_image *img, struct err *e)
+int blk_image_lock(struct blk_image *img, struct err *e)
 {
 	struct flock fl = { .l_type = img->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
 
-	if (fcntl(img->fd, F_OFD_SETLK, &fl) == 0)
+	if (img->locked)
 		return 0;
+	if (fcntl(img->fd, F_OFD_SETLK, &fl) == 0) {
+		img->locked = true;
+		return 0;
+	}
 	if (errno != EAGAIN && errno != EACCES)
 		return err_errno(e, -errno, "disk '%s': cannot lock it", img->path);
 	/* OFD locks have no owner process (F_OFD_GETLK reports pid -1); a
@@ -30,6 +34,15 @@ static int lock_image(struct blk_image *img, struct err *e)
 					  "the image, so tern does not open it, even read-only", img->path, holder);
 	return err_set(e, -EBUSY, "disk '%s' is in use by %s (another tern?): it holds a lock on the image, so "
 				  "tern does not open it read-write", img->path, holder);
+}
+
+void blk_image_unlock(struct blk_image *img)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	if (img->locked && fcntl(img->fd, F_OFD_SETLK, &fl) < 0)
+		pr_warn("disk '%s': cannot let go of its lock: %s", img->path, strerror(errno));
+	img->locked = false;
 }
 
 static int size_image(struct blk_image *img, struct err *e)
@@ -56,7 +69,7 @@ static int size_image(struct blk_image *img, struct err *e)
 	return 0;
 }
 
-int blk_image_open(struct blk_image *img, const struct disk_config *c, struct err *e)
+int blk_image_open(struct blk_image *img, const struct disk_config *c, bool lock, struct err *e)
 {
 	int flags = (c->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	int r;
@@ -82,7 +95,7 @@ int blk_image_open(struct blk_image *img, const struct disk_config *c, struct er
 		img->fd = open(c->path, flags);
 	if (img->fd < 0)
 		return err_errno(e, -errno, "disk '%s'", c->path);
-	if ((r = lock_image(img, e)) < 0 || (r = size_image(img, e)) < 0) {
+	if ((lock && (r = blk_image_lock(img, e)) < 0) || (r = size_image(img, e)) < 0) {
 		blk_image_close(img);
 		return r;
 	}
@@ -92,6 +105,7 @@ int blk_image_open(struct blk_image *img, const struct disk_config *c, struct er
 void blk_image_close(struct blk_image *img)
 {
 	if (img->fd >= 0)
-		close(img->fd);
+		close(img->fd); /* and the lock with it */
 	img->fd = -1;
+	img->locked = false;
 }

@@ -24,13 +24,19 @@ struct blk_image {
 	bool direct;         /* opened with O_DIRECT */
 	bool readonly;
 	bool block_device;
+	bool locked;         /* holds its lock (see blk_image_lock()) */
 	uint32_t align;      /* what O_DIRECT requires of buffers and offsets */
 	char path[4096];
 };
 
-/* Opens, locks and sizes c's image. -EBUSY when another process holds a
+/* Opens and sizes c's image, and locks it unless lock is false (a
+ * migration's destination, which takes the lock only when the source has
+ * let go of it at the hand-over). -EBUSY when another process holds a
  * conflicting lock; errors name the image. */
-int blk_image_open(struct blk_image *img, const struct disk_config *c, struct err *e);
+int blk_image_open(struct blk_image *img, const struct disk_config *c, bool lock, struct err *e);
+/* Takes the lock (no-op if held), or lets it go. */
+int blk_image_lock(struct blk_image *img, struct err *e);
+void blk_image_unlock(struct blk_image *img);
 /* Drops the lock (with the descriptor). Safe on a closed image. */
 void blk_image_close(struct blk_image *img);
 

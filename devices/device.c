@@ -120,3 +120,10 @@ void devices_thaw(struct vm *vm)
 		if (device_types[i]->thaw)
 			device_types[i]->thaw(vm);
 }
+
+void devices_let_go(struct vm *vm)
+{
+	for (size_t i = 0; i < NR_TYPES; i++)
+		if (device_types[i]->let_go)
+			device_types[i]->let_go(vm);
+}

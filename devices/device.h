@@ -48,6 +48,10 @@ struct device_type {
 	int (*unlogged)(struct vm *vm, struct err *e);
 	int (*pause)(struct vm *vm, struct err *e);
 	void (*thaw)(struct vm *vm);
+	/* The source of a migration, at its point of no return: lets go of
+	 * what the destination takes when it starts (a disk's write lock).
+	 * A thaw() afterwards (the hand-over failed) takes it back. */
+	void (*let_go)(struct vm *vm);
 };
 
 /* Creates every device of vm's configuration, in table order; on failure
@@ -68,6 +72,7 @@ void devices_forget_log(struct vm *vm);
 int devices_unlogged(struct vm *vm, struct err *e);
 int devices_pause(struct vm *vm, struct err *e);
 void devices_thaw(struct vm *vm);
+void devices_let_go(struct vm *vm);
 
 extern const struct device_type serial_device_type;
 extern const struct device_type i8042_device_type;

@@ -166,7 +166,9 @@ static int blk_create(struct vm *vm, unsigned idx, struct err *e)
 	d->eng.ctl_fd = -1;
 	pthread_mutex_init(&d->eng.lock, NULL);
 	pthread_cond_init(&d->eng.cond, NULL);
-	if ((r = blk_image_open(&d->img, d->cfg, e)) < 0)
+	/* a migration's destination locks the image only when it starts,
+	 * after the source let go of it (blk_let_go()) */
+	if ((r = blk_image_open(&d->img, d->cfg, !vm->cfg.incoming, e)) < 0)
 		return r;
 	blk_fill_config(d);
 	r = virtio_pci_init(&d->vp, vm, &blk_vp_ops, VIRTIO_ID_BLOCK, blk_features(d), d->cfg->queues,
@@ -226,7 +228,19 @@ static void blk_thaw(struct vm *vm)
 {
 	for (unsigned i = vm->cfg.nr_disks; i-- > 0;) {
 		struct blk_dev *d = vm->disks[i];
+		struct err e = { { 0 } };
 		pthread_mutex_lock(&d->vp.lock);
+		/* a hand-over that failed after blk_let_go(): the lock comes
+		 * back first; if someone took it meanwhile, this copy must not
+		 * write the image, and its guest is told the disk failed */
+		if (!d->img.locked && blk_image_lock(&d->img, &e) < 0) {
+			pr_warn("%s: the disk stays stopped", e.msg);
+			__atomic_store_n(&d->lost, true, __ATOMIC_RELEASE);
+			d->paused = false; /* its engine stays paused: no request is served */
+			pthread_mutex_unlock(&d->vp.lock);
+			virtio_pci_config_changed(&d->vp);
+			continue;
+		}
 		if (d->paused)
 			blk_engine_resume(&d->eng);
 		d->paused = false;
@@ -291,14 +305,25 @@ static int blk_load(struct vm *vm, const void *fdt, struct err *e)
 	return 0;
 }
 
+/* The source let go of each image's lock when it sent GO: the
+ * destination takes it before the disk serves a request. */
+static void blk_let_go(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++)
+		blk_image_unlock(&vm->disks[i]->img);
+}
+
 static int blk_start(struct vm *vm, struct err *e)
 {
 	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
 		struct blk_dev *d = vm->disks[i];
+		int r = blk_image_lock(&d->img, e);
+		if (r < 0)
+			return r;
 		if (!d->staged)
 			continue;
 		d->staged = false;
-		int r = blk_start_queues(d, d->staged_avail, d->staged_used, e);
+		r = blk_start_queues(d, d->staged_avail, d->staged_used, e);
 		if (r < 0)
 			return r;
 	}
@@ -331,4 +356,5 @@ const struct device_type blk_device_type = {
 	.forget_log = blk_forget_log,
 	.pause = blk_pause,
 	.thaw = blk_thaw,
+	.let_go = blk_let_go,
 };

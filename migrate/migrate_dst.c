@@ -144,10 +144,9 @@ static int recv_config(struct mig_stream *s, struct vm_config *cfg, struct snaps
 	if (snap->nr_nets != cfg->nr_nets)
 		return err_set(e, -EINVAL, "the source VM has %u network devices; this destination was given %u --net",
 			       snap->nr_nets, cfg->nr_nets);
-	if (snap->nr_disks || cfg->nr_disks)
-		return err_set(e, -EOPNOTSUPP, "live migration of a VM with disks is not supported yet (the source has "
-					       "%u, this destination was given %u --disk): snapshot and restore it instead",
-			       snap->nr_disks, cfg->nr_disks);
+	if (snap->nr_disks != cfg->nr_disks)
+		return err_set(e, -EINVAL, "the source VM has %u disks; this destination was given %u --disk (the same "
+					   "images, on storage both hosts share)", snap->nr_disks, cfg->nr_disks);
 	cfg->nr_cpus = snap->nr_cpus;
 	cfg->mem_size = snap->mem_size;
 	cfg->test_device = cfg->test_device || snap->test_device;

@@ -427,6 +427,9 @@ static void *migration_thread(void *arg)
 	m->prog.state = MIG_S_COMMITTED;
 	pthread_mutex_unlock(&m->lock);
 	stall(&job, MIG_S_COMMITTED);
+	/* the destination's disks take their images' locks when it starts:
+	 * ours go now (a failed hand-over's thaw takes them back) */
+	devices_let_go(job.vm);
 	r = mig_send(&job.s, MIG_GO, NULL, 0, &e);
 	if (r == 0)
 		r = mig_expect(&job.s, MIG_DONE, "the destination's DONE", &e);
@@ -500,9 +503,6 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 
 	if (mig_addr_check(p->to, e) < 0)
 		return -EINVAL;
-	if (vm->cfg.nr_disks)
-		return err_set(e, -EOPNOTSUPP, "live migration of a VM with disks is not supported yet: snapshot it and "
-					       "restore the snapshot on the other host instead");
 	if (!m) {
 		m = calloc(1, sizeof(*m));
 		if (!m)

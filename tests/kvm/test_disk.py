@@ -170,15 +170,47 @@ def test_disk_option_errors(ctx):
                          (f"path={ctx.path('none.img')}", "none.img")):
         r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--disk", spec], testdev=False)
         check(r.rc == 1 and needle in one_error_line(r), f"--disk {spec}", r)
-    sock = ctx.path("mig-api.sock")
-    t = spawn_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=halt", "--disk", f"path={img}",
-                         "--api-sock", sock])
+
+
+def test_migration_on_shared_storage(ctx):
+    """The source keeps writing its disk while pre-copy runs; the
+    destination, given the same image, takes its lock only after the
+    source let go at the hand-over, and its guest goes on with every block
+    as it left it. A destination given another number of disks, or an
+    image of another size, refuses before the hand-over and the source
+    runs on, still holding its lock."""
+    from migratelib import Tern, destination, migrate
+    img = image(ctx, "m.img")
+    src = Tern(ctx, "src", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
+                            "test=blk-stamp blocks=1024 rounds=0", "--disk", f"path={img}"])
     try:
-        wait_socket(sock, t.p)
-        t.wait_report("halted")
-        p = Api.attach(ctx, sock, t).client("migrate", "--to", f"unix:{ctx.path('x.mig')}")
-        check(p.returncode == 1 and "with disks is not supported yet" in p.stderr, f"migrate: {p.stderr}")
-        check(t.p.poll() is None, "the VM stopped after the refused migration")
+        wait_rounds(src.t, 1)
+        # refused: no --disk; an image of another size
+        small = image(ctx, "m-small.img", mib=4)
+        for n, extra, needle in ((0, [], "this destination was given 0 --disk"),
+                                 (1, ["--disk", f"path={small}"], "not the same disk")):
+            addr = f"unix:{ctx.path(f'bad{n}.mig')}"
+            dst = destination(ctx, f"bad{n}", addr, extra)
+            rc, _, err = migrate(src, addr)
+            dst.kill()
+            check(rc == 1 and needle in err, f"refused migration {n}: {err}")
+            check(src.alive() and src.status()["state"] == "running", "the source stopped")
+            r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check", "--disk", f"path={img}"],
+                         testdev=False)
+            check(r.rc == 1 and "is in use by" in one_error_line(r), "the source no longer holds its lock", r)
+        before = len(rounds(src.reports()))
+        addr = f"unix:{ctx.path('ok.mig')}"
+        dst = destination(ctx, "dst", addr, ["--disk", f"path={img}"])
+        rc, out, err = migrate(src, addr)
+        check(rc == 0 and out["state"] == "completed", f"migration: {err}")
+        got = wait_rounds(dst.t, 2)
+        check(all(g["bad"] == "0" and g["blank"] == "0" for g in got),
+              f"after the migration a block was lost, doubled or misplaced: {got}")
+        check(src.t.finish().rc == 0, "the source after the hand-over")
+        r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check", "--disk", f"path={img}"],
+                     testdev=False)
+        check(r.rc == 1 and "is in use by" in one_error_line(r), "the destination does not hold the lock", r)
+        dst.kill()
+        check(before >= 1, f"the source made {before} rounds")
     finally:
-        t.p.kill()
-        t.p.wait()
+        src.kill()

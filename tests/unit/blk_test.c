@@ -247,16 +247,16 @@ static void test_image_locks(void **state)
 	close(fd);
 	assert_int_equal(disk_config_parse("path=x", &c, &e), 0);
 	snprintf(c.path, sizeof(c.path), "%s", path);
-	assert_int_equal(blk_image_open(&a, &c, &e), 0);
+	assert_int_equal(blk_image_open(&a, &c, true, &e), 0);
 	assert_int_equal(a.size, 1 << 20);
 	/* OFD locks conflict between two opens even in one process */
-	assert_int_equal(blk_image_open(&b, &c, &e), -EBUSY);
+	assert_int_equal(blk_image_open(&b, &c, true, &e), -EBUSY);
 	assert_err_contains(&e, path);
 	c.readonly = true;
-	assert_int_equal(blk_image_open(&b, &c, &e), -EBUSY);
+	assert_int_equal(blk_image_open(&b, &c, true, &e), -EBUSY);
 	blk_image_close(&a);
-	assert_int_equal(blk_image_open(&a, &c, &e), 0);
-	assert_int_equal(blk_image_open(&b, &c, &e), 0); /* readers share */
+	assert_int_equal(blk_image_open(&a, &c, true, &e), 0);
+	assert_int_equal(blk_image_open(&b, &c, true, &e), 0); /* readers share */
 	blk_image_close(&a);
 	blk_image_close(&b);
 	unlink(path);
