@@ -164,7 +164,7 @@ ASAN_KVM_BINS := $(KVM_TESTS:%=$(BUILD)/asan/tests/kvm/%)
 
 # ---- fuzz targets (clang + libFuzzer; reliability targets A2, A3, A5, A6) ----
 
-FUZZ_TARGETS := snapshot_fuzz vring_fuzz cvq_fuzz api_fuzz migstream_fuzz
+FUZZ_TARGETS := snapshot_fuzz vring_fuzz cvq_fuzz api_fuzz migstream_fuzz blk_fuzz
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=gnu11 -g -O1 $(filter-out -Werror,$(WARNINGS)) -I. -D_GNU_SOURCE -DTERN_HOST \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MD -MP

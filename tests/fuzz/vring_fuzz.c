@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vdpa/iotlb.h"
+#include "tests/fuzz/guest_ram.h"
 #include "vdpa/vdpa.h"
 #include "vdpa/vring.h"
 
-#define BASE 0x10000ull
-#define SIZE 0x8000u
+#define BASE FUZZ_RAM_BASE
+#define SIZE FUZZ_RAM_SIZE
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,12 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vring_dev v;
 	uint8_t *mem;
 
-	if (size < 8)
+	if (!(mem = fuzz_guest_ram(data, size, &t)))
 		return 0;
-	mem = calloc(1, SIZE);
-	memcpy(mem, data + 8, size - 8 < SIZE ? size - 8 : SIZE);
-	iotlb_init(&t);
-	iotlb_map(&t, BASE, SIZE, mem, VDPA_PERM_RW);
 	v = (struct vring_dev){
 		.num = (uint16_t)(1u << (data[0] % 9)),       /* 1..256 */
 		.desc_iova = BASE + 16 * (data[1] % 8),
