@@ -249,11 +249,16 @@ static unsigned inflight(const struct blk_engine *b)
 	return n;
 }
 
-/* A state change was asked for: settles it as far as it can now. */
+static bool set_kicks(struct blk_engine *b, bool on);
+
+/* A state change was asked for: settles it as far as it can now. A paused
+ * disk has kicks on: its rings may be saved now, and a guest restored
+ * from them must kick the next device. */
 static void control(struct blk_engine *b)
 {
 	pthread_mutex_lock(&b->lock);
 	if (b->state == BLK_PAUSING && !inflight(b)) {
+		set_kicks(b, true);
 		b->state = BLK_PAUSED;
 		pthread_cond_broadcast(&b->cond);
 	}
@@ -301,6 +306,18 @@ static bool work_seen(struct blk_engine *b)
 	return false;
 }
 
+/* Asks the driver to kick every queue, or none; true if a queue holds
+ * requests right after (they came before the driver saw the change). */
+static bool set_kicks(struct blk_engine *b, bool on)
+{
+	bool pending = false;
+
+	for (unsigned i = 0; i < b->nq; i++)
+		if (!b->q[i].broken && b->q[i].ring.kicks_off == on)
+			pending |= vring_dev_kicks(&b->q[i].ring, on) > 0;
+	return pending;
+}
+
 /* While it polls, the driver is asked not to kick (each kick is an exit);
  * kicks are asked for again before the thread sleeps. */
 static bool poll_briefly(struct blk_engine *b)
@@ -308,18 +325,30 @@ static bool poll_briefly(struct blk_engine *b)
 	uint64_t until = now_ns() + POLL_NS;
 	bool seen = false;
 
-	for (unsigned i = 0; i < b->nq; i++)
-		if (!b->q[i].broken)
-			vring_dev_kicks(&b->q[i].ring, false);
+	set_kicks(b, false);
 	do {
 		seen = work_seen(b);
 		if (!seen)
 			__builtin_ia32_pause();
 	} while (!seen && now_ns() < until);
-	for (unsigned i = 0; i < b->nq; i++)
-		if (!b->q[i].broken && vring_dev_kicks(&b->q[i].ring, true) > 0)
-			seen = true;
-	return seen;
+	return set_kicks(b, true) || seen;
+}
+
+/* Before the thread waits: with requests in flight, their completions
+ * wake it and every queue is looked at then, so the driver need not kick
+ * (each kick is an exit); idle, it polls briefly after a burst, and kicks
+ * are on before it sleeps. true: there is work, do not sleep. */
+static bool before_wait(struct blk_engine *b)
+{
+	if (b->state != BLK_RUNNING) {
+		set_kicks(b, true); /* paused or stopping: kicks on, as a snapshot must save them */
+		return false;
+	}
+	if (inflight(b)) {
+		set_kicks(b, false);
+		return false;
+	}
+	return b->busy ? poll_briefly(b) : set_kicks(b, true);
 }
 
 static void *engine_thread(void *arg)
@@ -328,6 +357,9 @@ static void *engine_thread(void *arg)
 
 	arm_poll(b, b->ctl_fd, TAG_CTL);
 	for (unsigned i = 0; i < b->nq; i++) {
+		/* rings restored from a snapshot or a migration say what the
+		 * last device asked for: kicks on, whatever it was */
+		vring_dev_kicks(&b->q[i].ring, true);
 		arm_poll(b, b->q[i].kick_fd, TAG_KICK(i));
 		take_requests(b, i); /* what was made available before DRIVER_OK's kick */
 	}
@@ -338,9 +370,7 @@ static void *engine_thread(void *arg)
 
 		uint64_t before = b->stats.requests;
 		io_uring_submit(&b->uring);
-		/* with I/O in flight the kernel's workers need the CPU more
-		 * than a poll does: sleep then */
-		if (!(b->busy && !inflight(b) && b->state == BLK_RUNNING && poll_briefly(b)))
+		if (!before_wait(b))
 			io_uring_submit_and_wait(&b->uring, 1);
 		for (unsigned i = 0; b->state == BLK_RUNNING && i < b->nq; i++)
 			take_requests(b, i); /* what the poll saw (a kick for it may follow: harmless) */

@@ -19,7 +19,8 @@
  *   blk-bench   4 KiB random reads (write=0) or writes (write=1) over the
  *               first blocks=N blocks (default 16384: 64 MiB), qd=D
  *               requests in flight (1..32, default 1), ops=K in all
- *               (default 20000); reports "blk bench start" and then
+ *               (default 20000), queues=Q request queues the slots are
+ *               spread over (1..4, default 1); reports "blk bench start" and then
  *               "blk bench done ops= errors=" (the host times the two)
  */
 #include "bootinfo.h"
@@ -144,13 +145,13 @@ static int blk_check(void)
 
 #define BENCH_QD_MAX 32
 
-/* Request slot k: descriptors 3k..3k+2, its header at hdr + 64k (status
- * at +32), its data at data + 4096k. */
+/* Request slot k: on queue k % nq, descriptors 3j..3j+2 of it (j = k /
+ * nq), its header at hdr + 64k (status at +32), its data at data + 4096k. */
 static void bench_submit(uint8_t *hdr, uint8_t *data, unsigned k, uint32_t type, uint64_t sector)
 {
-	struct vq *q = &disk.q;
+	struct vq *q = vblk_queue(&disk, k % disk.nq);
 	uint8_t *h = hdr + 64 * k;
-	uint16_t d = (uint16_t)(3 * k);
+	uint16_t d = (uint16_t)(3 * (k / disk.nq));
 
 	memcpy(h, &type, 4);
 	memset(h + 4, 0, 4);
@@ -171,7 +172,7 @@ static unsigned blk_bench(uint64_t blocks, unsigned qd, uint64_t ops, int write)
 	uint64_t rnd = 0x9e3779b97f4a7c15ull, issued = 0, done = 0, errors = 0;
 	struct timeout to;
 
-	if (!hdr || !data || qd < 1 || qd > BENCH_QD_MAX || 3 * qd > disk.q.size || !blocks ||
+	if (!hdr || !data || qd < 1 || qd > BENCH_QD_MAX || 3 * qd > disk.q.size || qd < disk.nq || !blocks ||
 	    blocks * (BLOCK / VBLK_SECTOR) > disk.capacity) {
 		report("error blk-bench: qd must be 1..%u and blocks fit the disk", BENCH_QD_MAX);
 		return GUEST_EXIT_USAGE;
@@ -183,26 +184,32 @@ static unsigned blk_bench(uint64_t blocks, unsigned qd, uint64_t ops, int write)
 		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
 		bench_submit(hdr, data, (unsigned)issued, type, (rnd >> 33) % blocks * (BLOCK / VBLK_SECTOR));
 	}
-	vnet_vq_publish(&disk.t, &disk.q);
+	for (unsigned i = 0; i < disk.nq; i++)
+		vnet_vq_publish(&disk.t, vblk_queue(&disk, i));
 	timeout_start(&to, 120);
 	while (done < ops && !timeout_expired(&to)) {
-		uint16_t id;
-		uint32_t len;
 		unsigned got = 0;
-		while (vnet_vq_pop(&disk.t, &disk.q, BLOCK + 1, &id, &len)) {
-			unsigned k = id / 3u;
-			done++;
-			got++;
-			errors += id % 3 || k >= qd || hdr[64 * k + 32] != VBLK_S_OK;
-			if (issued < ops && k < qd) {
-				rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-				bench_submit(hdr, data, k, type, (rnd >> 33) % blocks * (BLOCK / VBLK_SECTOR));
-				issued++;
+		for (unsigned i = 0; i < disk.nq; i++) {
+			struct vq *q = vblk_queue(&disk, i);
+			uint16_t id;
+			uint32_t len;
+			unsigned here = 0;
+			while (vnet_vq_pop(&disk.t, q, BLOCK + 1, &id, &len)) {
+				unsigned k = (id / 3u) * disk.nq + i; /* the slot */
+				done++;
+				here++;
+				errors += id % 3 || k >= qd || hdr[64 * k + 32] != VBLK_S_OK;
+				if (issued < ops && k < qd) {
+					rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+					bench_submit(hdr, data, k, type, (rnd >> 33) % blocks * (BLOCK / VBLK_SECTOR));
+					issued++;
+				}
 			}
+			if (here)
+				vnet_vq_publish(&disk.t, q);
+			got += here;
 		}
-		if (got)
-			vnet_vq_publish(&disk.t, &disk.q);
-		else
+		if (!got)
 			cpu_relax();
 	}
 	report("blk bench done ops=%llu errors=%llu", (unsigned long long)done, (unsigned long long)errors);
@@ -214,7 +221,8 @@ unsigned blk_test(const char *test, const struct bootinfo *bi)
 	char arg[32];
 
 	vnet_mem_from_bootinfo(bi);
-	if (vblk_up(&disk, 0) < 0) {
+	unsigned queues = cmdline_find(bi->cmdline, "queues", arg, sizeof(arg)) ? parse_uint(arg) : 1;
+	if (vblk_up(&disk, 0, queues) < 0) {
 		report("error virtio-blk: %s", disk.t.error);
 		return GUEST_EXIT_FAIL;
 	}

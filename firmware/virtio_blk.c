@@ -4,9 +4,15 @@
 #include "virtio_blk.h"
 
 #define CFG_CAPACITY 0
+#define CFG_NUM_QUEUES 34
 #define STATUS_OFF 64
 
-int vblk_up(struct vblk *b, unsigned index)
+struct vq *vblk_queue(struct vblk *b, unsigned i)
+{
+	return i ? &b->more[i - 1] : &b->q;
+}
+
+int vblk_up(struct vblk *b, unsigned index, unsigned queues)
 {
 	struct vnet *t = &b->t;
 
@@ -19,11 +25,22 @@ int vblk_up(struct vblk *b, unsigned index)
 	}
 	vnet_set_status(t, VIRTIO_STATUS_ACKNOWLEDGE);
 	vnet_set_status(t, VIRTIO_STATUS_DRIVER);
-	uint64_t want = VBIT(VIRTIO_F_VERSION_1) | VBIT(VIRTIO_BLK_F_RO) | VBIT(VIRTIO_BLK_F_FLUSH);
+	uint64_t want = VBIT(VIRTIO_F_VERSION_1) | VBIT(VIRTIO_BLK_F_RO) | VBIT(VIRTIO_BLK_F_FLUSH) |
+			(queues > 1 ? VBIT(VIRTIO_BLK_F_MQ) : 0);
 	if (vnet_write_features(t, t->dev_features & want) < 0)
 		return -1;
-	if (vnet_vq_setup(t, &b->q, 0, 0) < 0)
-		return -1;
+	b->nq = 1;
+	if ((t->features & VBIT(VIRTIO_BLK_F_MQ)) && t->devcfg_len >= CFG_NUM_QUEUES + 2) {
+		unsigned have = mmio_read16(t->devcfg + CFG_NUM_QUEUES);
+		b->nq = queues < have ? queues : have;
+		if (b->nq > VBLK_MAX_QUEUES)
+			b->nq = VBLK_MAX_QUEUES;
+		if (!b->nq)
+			b->nq = 1;
+	}
+	for (unsigned i = 0; i < b->nq; i++)
+		if (vnet_vq_setup(t, vblk_queue(b, i), (uint16_t)i, 0) < 0)
+			return -1;
 	b->hdr = vnet_mem_alloc(4096);
 	b->buf = vnet_mem_alloc(VBLK_BUF_MAX);
 	if (!b->hdr || !b->buf) {

@@ -25,18 +25,25 @@
 
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_MQ 12
+#define VBLK_MAX_QUEUES 4
 
 struct vblk {
 	struct vnet t;          /* the transport */
-	struct vq q;
+	struct vq q;            /* queue 0, which vblk_request() uses */
+	struct vq more[VBLK_MAX_QUEUES - 1]; /* queues 1.. (blk-bench) */
+	unsigned nq;            /* queues set up */
 	uint64_t capacity;      /* sectors */
 	uint8_t *hdr;           /* header at 0, status at 64 */
 	uint8_t *buf;           /* VBLK_BUF_MAX bytes */
 };
 
 /* Finds the index-th virtio-blk function and brings it to DRIVER_OK with
- * one queue. 0 or -1 (b->t.error). */
-int vblk_up(struct vblk *b, unsigned index);
+ * up to queues queues (MQ: as many as the device has, at most that). 0 or
+ * -1 (b->t.error). */
+int vblk_up(struct vblk *b, unsigned index, unsigned queues);
+/* Queue i (0..nq-1). */
+struct vq *vblk_queue(struct vblk *b, unsigned i);
 /* One request of type with len bytes of b->buf (in for reads and GET_ID,
  * out for writes): the device's status (VBLK_S_*), or -1 on timeout, -2
  * if the device answered badly. */
