@@ -43,7 +43,7 @@ struct net_dev {
 	unsigned cvq_logged;
 	unsigned replayed;         /* commands the last replay sent */
 	uint64_t replay_ns;
-	/* loaded by net_dev_load(), not yet started (net_dev_start()) */
+	/* loaded by the state load, not yet started (virtio_net_migrate.c) */
 	bool staged, staged_ctrl;
 	uint16_t staged_bases[VPCI_MAX_QUEUES];
 	struct net_ctrl_state staged_state;

@@ -84,7 +84,7 @@ int snapshot_load(struct vm *vm, const struct snapshot *s, struct err *e);
 /* Everything snapshot_load() does except starting the network devices:
  * nothing is sent or announced (a migration's destination before GO). */
 int snapshot_stage(struct vm *vm, const struct snapshot *s, struct err *e);
-/* Starts the devices snapshot_stage() loaded (net_dev_start()). */
+/* Starts the devices snapshot_stage() loaded (each device's start(), through the device table). */
 int snapshot_start_devices(struct vm *vm, struct err *e);
 void snapshot_free(struct snapshot *s);
 
