@@ -300,6 +300,34 @@ static struct json_object *ctrl_json(const struct net_ctrl_info *c)
 	return o;
 }
 
+static struct json_object *disks_json(const struct api_vm_info *info)
+{
+	struct json_object *a = json_object_new_array();
+	int bad = !a;
+
+	for (unsigned i = 0; a && i < info->nr_disks && i < VM_MAX_DISKS; i++) {
+		const struct disk_info *d = &info->disk[i];
+		struct json_object *x = json_object_new_object();
+		bad |= json_object_array_add(a, x) || !x;
+		bad |= json_object_object_add(x, "path", json_object_new_string(d->path));
+		bad |= json_object_object_add(x, "readonly", json_object_new_boolean(d->readonly));
+		bad |= json_object_object_add(x, "direct", json_object_new_boolean(d->direct));
+		bad |= json_object_object_add(x, "size_bytes", json_object_new_uint64(d->size));
+		bad |= json_object_object_add(x, "queues", json_object_new_int64(d->queues));
+		bad |= json_object_object_add(x, "requests", json_object_new_uint64(d->stats.requests));
+		bad |= json_object_object_add(x, "reads", json_object_new_uint64(d->stats.reads));
+		bad |= json_object_object_add(x, "writes", json_object_new_uint64(d->stats.writes));
+		bad |= json_object_object_add(x, "flushes", json_object_new_uint64(d->stats.flushes));
+		bad |= json_object_object_add(x, "errors", json_object_new_uint64(d->stats.errors));
+		bad |= json_object_object_add(x, "bad_chains", json_object_new_uint64(d->stats.bad_chains));
+	}
+	if (bad && a) {
+		json_object_put(a);
+		return NULL;
+	}
+	return a;
+}
+
 static int handle_info(struct api_call *c)
 {
 	struct api_vm_info info;
@@ -342,6 +370,8 @@ static int handle_info(struct api_call *c)
 		bad |= json_object_object_add(x, "ctrl", ctrl_json(&n->ctrl));
 		bad |= json_object_object_add(x, "device_ctrl", ctrl_json(&n->device_ctrl));
 	}
+	struct json_object *disks = disks_json(&info);
+	bad |= !disks || json_object_object_add(o, "disks", disks);
 done:
 	if (bad) {
 		json_object_put(o);

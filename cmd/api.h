@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/virtio_blk.h"
 #include "devices/virtio_net.h"
 #include "migrate/migrate.h"
 #include "vmm/vm.h"
@@ -39,6 +40,8 @@ enum api_vm_state {
 struct api_vm_info {
 	unsigned nr_nets;
 	struct net_info net[VM_MAX_NETS];
+	unsigned nr_disks;
+	struct disk_info disk[VM_MAX_DISKS];
 	unsigned vcpus;
 	uint64_t memory;     /* bytes */
 	const char *kernel;

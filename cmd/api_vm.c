@@ -47,6 +47,9 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 	for (unsigned i = 0; i < cfg->nr_nets && i < VM_MAX_NETS; i++)
 		if (av->vm->nets[i])
 			net_dev_info(av->vm->nets[i], &info->net[info->nr_nets++]);
+	for (unsigned i = 0; i < cfg->nr_disks && i < VM_MAX_DISKS; i++)
+		if (av->vm->disks[i])
+			blk_dev_info(av->vm->disks[i], &info->disk[info->nr_disks++]);
 }
 
 /* The API thread is the only caller of vm_pause()/vm_resume() and handles

@@ -205,6 +205,17 @@ static void blk_dev_exit(struct vm *vm)
 	}
 }
 
+void blk_dev_info(struct blk_dev *d, struct disk_info *out)
+{
+	/* the API thread reads while the driver may reset the disk */
+	pthread_mutex_lock(&d->vp.lock);
+	*out = (struct disk_info){ .path = d->img.path, .readonly = d->img.readonly, .direct = d->img.direct,
+				   .queues = d->running ? d->eng.nq : 0, .size = d->img.size };
+	if (d->running)
+		blk_engine_stats(&d->eng, &out->stats);
+	pthread_mutex_unlock(&d->vp.lock);
+}
+
 /* ---- state and pausing, through the device table ----------------------- */
 
 /* Version of the "blk@N" nodes (devices/state.h). */

@@ -73,4 +73,15 @@ struct blk_dev_state {
 _Static_assert(sizeof(struct blk_dev_state) == sizeof(struct virtio_pci_state) + 4 * DISK_MAX_QUEUES + 16,
 	       "blk_dev_state layout");
 
+/* A disk as GET /vm shows it (docs/api.md). */
+struct disk_info {
+	const char *path;
+	bool readonly, direct;     /* direct: opened O_DIRECT (cache=none took) */
+	unsigned queues;           /* the queues the driver runs, 0 before DRIVER_OK */
+	uint64_t size;             /* bytes */
+	struct blk_stats stats;    /* since the driver last started the disk */
+};
+
+void blk_dev_info(struct blk_dev *d, struct disk_info *out);
+
 #endif

@@ -133,6 +133,10 @@ def test_snapshot_restore_loses_no_block(ctx):
         wait_socket(sock, t.p)
         wait_rounds(t, 2)
         api = Api.attach(ctx, sock, t)
+        disks = api.client_ok("info")["disks"]
+        check(len(disks) == 1 and disks[0]["path"] == img and disks[0]["size_bytes"] == 8 << 20 and
+              disks[0]["queues"] == 1 and disks[0]["reads"] > 0 and disks[0]["writes"] > 0 and
+              disks[0]["errors"] == 0 and not disks[0]["readonly"], f"GET /vm's disks: {disks}")
         # mid-round: requests are in flight when the snapshot pauses
         api.client_ok("snapshot", "--path", snap, "--no-resume")
     finally:
