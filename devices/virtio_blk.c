@@ -76,9 +76,14 @@ static int blk_start_queues(struct blk_dev *d, const uint16_t *avail, const uint
 	}
 	if (!nq)
 		return err_set(e, -EINVAL, "disk '%s': the driver enabled no queue", d->img.path);
+	/* never serve an image without its lock: a hand-over that failed
+	 * after the lock was let go may have left it to another VMM */
+	int r = blk_image_lock(&d->img, e);
+	if (r < 0)
+		return r;
 	d->eng.on_broken = blk_queue_broken;
 	d->eng.opaque = d;
-	int r = blk_engine_start(&d->eng, &d->img, &d->lim, &vp->vm->mem, qs, nq, e);
+	r = blk_engine_start(&d->eng, &d->img, &d->lim, &vp->vm->mem, qs, nq, e);
 	if (r < 0) {
 		blk_engine_stop(&d->eng);
 		return r;
