@@ -67,6 +67,7 @@ LIB_SRCS += devices/virtio_net_migrate.c
 LIB_SRCS += devices/net_config.c
 LIB_SRCS += devices/disk_config.c
 LIB_SRCS += devices/blk_image.c
+LIB_SRCS += devices/blk_copy.c
 LIB_SRCS += devices/blk_request.c
 LIB_SRCS += devices/blk_io.c
 LIB_SRCS += devices/virtio_blk.c
@@ -150,6 +151,7 @@ UNIT_TESTS += vduse_test
 UNIT_TESTS += vhost_vdpa_test
 UNIT_TESTS += cvq_shadow_test
 UNIT_TESTS += blk_test
+UNIT_TESTS += blk_copy_test
 UNIT_TESTS += state_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)

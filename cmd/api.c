@@ -504,7 +504,8 @@ static int handle_snapshot(struct api_call *c)
 
 /* ---- migration ----------------------------------------------------------------- */
 
-static const char *const migrate_fields[] = { "to", "downtime_ms", "bandwidth", "timeout_ms", "max_passes", NULL };
+static const char *const migrate_fields[] = { "to",	      "downtime_ms", "bandwidth", "timeout_ms",
+					      "max_passes", "copy_disks",  NULL };
 
 /* An integer field in [min, max], if present. 1 with the 400 reply filled
  * when it is out of range or not an integer; 0 otherwise; -ENOMEM. */
@@ -552,6 +553,12 @@ static int progress_json(const struct mig_progress *p, struct json_object **out)
 		bad |= json_object_object_add(o, "dirty_pages_per_s", json_object_new_uint64((uint64_t)p->dirty_rate));
 		bad |= json_object_object_add(o, "eta_ms", json_object_new_uint64(p->eta_ms));
 		bad |= json_object_object_add(o, "elapsed_ms", json_object_new_uint64(p->elapsed_ms));
+		bad |= json_object_object_add(o, "copy_disks", json_object_new_boolean(p->copy_disks));
+		if (p->copy_disks) {
+			bad |= json_object_object_add(o, "disk_bytes", json_object_new_uint64(p->disk_bytes));
+			bad |= json_object_object_add(o, "disk_sent_bytes", json_object_new_uint64(p->disk_sent));
+			bad |= json_object_object_add(o, "disk_remaining_bytes", json_object_new_uint64(p->disk_remaining));
+		}
 		if (p->state == MIG_S_COMPLETED) {
 			bad |= json_object_object_add(o, "total_ms", json_object_new_uint64(p->total_ms));
 			bad |= json_object_object_add(o, "downtime_ms", json_object_new_uint64(p->downtime_ms));
@@ -616,6 +623,11 @@ static int handle_migrate(struct api_call *c)
 		} else if ((r = int_field(c, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth))) {
 			return r < 0 ? r : 0;
 		}
+	}
+	if (json_object_object_get_ex(c->body, "copy_disks", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return api_reply_error(c->reply, 400, "field 'copy_disks' must be true or false");
+		p.copy_disks = json_object_get_boolean(v);
 	}
 	r = refuse_if_stopping(c);
 	if (r)

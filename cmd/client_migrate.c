@@ -25,7 +25,7 @@ struct migrate_opts {
 	const char *sock, *to;
 	uint64_t downtime_ms, timeout_ms, max_passes, bandwidth;
 	bool has_downtime, has_timeout, has_passes, has_bandwidth;
-	bool no_wait, help;
+	bool copy_disks, no_wait, help;
 };
 
 static void usage(FILE *f)
@@ -49,6 +49,10 @@ static void usage(FILE *f)
 		"                         (100..3600000; default 10000)\n"
 		"      --max-passes N     after N pre-copy passes stop the VM whatever\n"
 		"                         remains (1..1000; default 30)\n"
+		"      --copy-disks       send the disks' contents too, for hosts that do\n"
+		"                         not share storage: each destination --disk image\n"
+		"                         is created, or must have the source's size, and\n"
+		"                         is overwritten (docs/disks.md)\n"
 		"      --no-wait          return once the migration started ('tern\n"
 		"                         migration' shows it, 'tern migrate-cancel' stops it)\n"
 		"  -h, --help             show this help\n"
@@ -58,7 +62,7 @@ static void usage(FILE *f)
 		"message says so).\n");
 }
 
-enum { OPT_DOWNTIME = 256, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_PASSES, OPT_NO_WAIT };
+enum { OPT_DOWNTIME = 256, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_PASSES, OPT_COPY_DISKS, OPT_NO_WAIT };
 
 static const struct option long_opts[] = {
 	{ "api-sock", required_argument, NULL, 's' },
@@ -67,6 +71,7 @@ static const struct option long_opts[] = {
 	{ "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
 	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
+	{ "copy-disks", no_argument, NULL, OPT_COPY_DISKS },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -107,6 +112,9 @@ static int parse(int argc, char **argv, struct migrate_opts *o, struct err *e)
 				return err_set(e, -EINVAL, "--bandwidth: '%s' is not a rate (e.g. 100M)", optarg);
 			o->has_bandwidth = true;
 			break;
+		case OPT_COPY_DISKS:
+			o->copy_disks = true;
+			break;
 		case OPT_NO_WAIT:
 			o->no_wait = true;
 			break;
@@ -143,6 +151,8 @@ static char *body_of(const struct migrate_opts *o)
 		bad |= json_object_object_add(b, "max_passes", json_object_new_int64((int64_t)o->max_passes));
 	if (o->has_bandwidth)
 		bad |= json_object_object_add(b, "bandwidth", json_object_new_int64((int64_t)o->bandwidth));
+	if (o->copy_disks)
+		bad |= json_object_object_add(b, "copy_disks", json_object_new_boolean(1));
 	if (!bad)
 		text = strdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
 	json_object_put(b);
@@ -183,10 +193,16 @@ static void show(struct json_object *p, bool tty, uint64_t *last_pass, char last
 		return;
 	*last_pass = pass;
 	snprintf(last_state, 16, "%s", str(p, "state"));
-	fprintf(stderr, "%s[%s] %3u%% %-9s pass %llu  sent %llu MiB  left %llu pages  dirty %llu pages/s  %.1f MiB/s  ETA %llu ms%s",
+	char disks[96] = "";
+	if (u64(p, "disk_bytes"))
+		snprintf(disks, sizeof(disks), "  disks: sent %llu MiB, left %llu MiB of %llu MiB",
+			 (unsigned long long)(u64(p, "disk_sent_bytes") >> 20),
+			 (unsigned long long)(u64(p, "disk_remaining_bytes") >> 20),
+			 (unsigned long long)(u64(p, "disk_bytes") >> 20));
+	fprintf(stderr, "%s[%s] %3u%% %-9s pass %llu  sent %llu MiB  RAM: left %llu pages, dirty %llu pages/s%s  %.1f MiB/s  ETA %llu ms%s",
 		tty ? "\r" : "", bar, pct, str(p, "state"), (unsigned long long)pass,
 		(unsigned long long)(u64(p, "bytes_sent") >> 20), (unsigned long long)u64(p, "remaining_pages"),
-		(unsigned long long)u64(p, "dirty_pages_per_s"), (double)u64(p, "bandwidth_bps") / (1 << 20),
+		(unsigned long long)u64(p, "dirty_pages_per_s"), disks, (double)u64(p, "bandwidth_bps") / (1 << 20),
 		(unsigned long long)u64(p, "eta_ms"), tty ? "\033[K" : "\n");
 	fflush(stderr);
 }

@@ -25,6 +25,11 @@ struct blk_image {
 	bool readonly;
 	bool block_device;
 	bool locked;         /* holds its lock (see blk_image_lock()) */
+	/* a migration's destination copying into it (blk_image_open_target()):
+	 * write-locked even if read-only, written through copy_fd */
+	bool copying;
+	bool created;        /* by blk_image_open_target() */
+	int copy_fd;
 	uint32_t align;      /* what O_DIRECT requires of buffers and offsets */
 	char path[4096];
 };
@@ -34,6 +39,17 @@ struct blk_image {
  * let go of it at the hand-over). -EBUSY when another process holds a
  * conflicting lock; errors name the image. */
 int blk_image_open(struct blk_image *img, const struct disk_config *c, bool lock, struct err *e);
+/* A migration's destination that receives the image's contents: opens it
+ * read-write, creating it (sparse, size bytes) if it does not exist, or
+ * checks that it has size bytes, write-locks it at once, and opens
+ * copy_fd to write the copy with. */
+int blk_image_open_target(struct blk_image *img, const struct disk_config *c, uint64_t size, struct err *e);
+/* The copy is complete: made durable, copy_fd closed, and a read-only
+ * disk's lock turned into a read lock. */
+int blk_image_copy_done(struct blk_image *img, struct err *e);
+/* A copy that failed: an image that blk_image_open_target() created is
+ * removed (if its path still names it). */
+void blk_image_abandon(struct blk_image *img);
 /* Takes the lock (no-op if held), or lets it go. */
 int blk_image_lock(struct blk_image *img, struct err *e);
 void blk_image_unlock(struct blk_image *img);

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/blk_copy.h"
 #include "vdpa/vdpa.h"
 #include "vmm/dirty.h"
 #include "vmm/memory.h"
@@ -80,6 +81,8 @@ static void complete(struct blk_engine *b, struct blk_slot *s, uint8_t status)
 	free(s->bounce);
 	s->bounce = NULL;
 	pthread_mutex_lock(&b->lock);
+	if (b->copy && (s->req.op == BLK_OP_WRITE || s->req.op == BLK_OP_DISCARD || s->req.op == BLK_OP_WRITE_ZEROES))
+		blk_copy_mark(b->copy, s->req.offset, s->req.len);
 	mark_chain(b, &s->chain);
 	/* the status and data are in memory before the used entry that
 	 * publishes them (vring_dev_push orders its own stores) */
@@ -507,6 +510,13 @@ void blk_engine_set_log(struct blk_engine *b, struct dirty_log *log)
 {
 	pthread_mutex_lock(&b->lock);
 	b->log = log;
+	pthread_mutex_unlock(&b->lock);
+}
+
+void blk_engine_set_copy(struct blk_engine *b, struct blk_copy_map *copy)
+{
+	pthread_mutex_lock(&b->lock);
+	b->copy = copy;
 	pthread_mutex_unlock(&b->lock);
 }
 

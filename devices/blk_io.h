@@ -11,6 +11,10 @@
  * status, returns the chain and, where the driver asks, interrupts it
  * through the queue's call eventfd (an irqfd).
  *
+ * With a copy map attached (a migration copying the disk, blk_copy.h),
+ * every write, discard and write-zeroes marks its chunks when it
+ * completes, whether it succeeded or not.
+ *
  * Every byte tern writes into guest memory (read data, the status, the
  * used ring) is marked in the dirty log while one is attached, since KVM
  * does not see a process's own writes.
@@ -29,6 +33,7 @@
 #include "devices/blk_image.h"
 #include "devices/blk_request.h"
 
+struct blk_copy_map;
 struct dirty_log;
 struct guest_mem;
 
@@ -71,6 +76,7 @@ struct blk_engine {
 	pthread_cond_t cond;
 	enum blk_engine_state state;
 	struct dirty_log *log;       /* under lock */
+	struct blk_copy_map *copy;   /* under lock: the chunks a migration must copy again */
 	struct blk_stats stats;      /* the thread's (approximate while it runs) */
 	bool busy;                   /* the thread's: the last round did work */
 	/* a queue broke the ring rules and stopped (called on the thread) */
@@ -93,6 +99,9 @@ void blk_engine_indices(struct blk_engine *b, unsigned i, uint16_t *last_avail, 
 /* The dirty log to mark from now on, or NULL; returns once no write marks
  * the old one. */
 void blk_engine_set_log(struct blk_engine *b, struct dirty_log *log);
+/* The copy map to mark with every write that completes from now on, or
+ * NULL; returns once no completion marks the old one. */
+void blk_engine_set_copy(struct blk_engine *b, struct blk_copy_map *copy);
 void blk_engine_stats(struct blk_engine *b, struct blk_stats *out);
 
 #endif

@@ -13,6 +13,15 @@
 struct vm;
 struct dirty_log;
 
+/* One piece of a device's storage outside guest RAM (a disk's image) in a
+ * migration that copies it (tern migrate --copy-disks). */
+#define DEV_COPY_MAX (1u << 20) /* data bytes in one piece */
+struct dev_copy_piece {
+	unsigned unit;        /* which disk: its place among the --disk options */
+	bool zero;            /* reads as zeros: no data follows */
+	uint64_t offset, len; /* bytes; len <= DEV_COPY_MAX unless zero */
+};
+
 struct device_type {
 	const char *name;
 	/* Creates the device, stores it in struct vm, registers it on a bus.
@@ -52,6 +61,25 @@ struct device_type {
 	 * what the destination takes when it starts (a disk's write lock).
 	 * A thaw() afterwards (the hand-over failed) takes it back. */
 	void (*let_go)(struct vm *vm);
+
+	/* A device whose contents live outside guest RAM (a disk's image),
+	 * copied by a migration without shared storage. The source:
+	 * copy_begin() makes all of it pending and from then on remembers
+	 * every write, and gives each unit's size in sizes[] (*n units);
+	 * copy_next() fills the next pending piece of this pass (data in
+	 * buf, DEV_COPY_MAX bytes) and returns 1, or 0 at the end of the pass
+	 * (the next call starts another); copy_pending() counts the bytes
+	 * still pending; copy_end() stops remembering. The destination:
+	 * copy_write() writes one piece (checked: a hostile source may send
+	 * anything), copy_done() makes the copy durable before READY, and
+	 * copy_abandon() removes what a failed copy created. */
+	int (*copy_begin)(struct vm *vm, uint64_t *sizes, unsigned *n, struct err *e);
+	int (*copy_next)(struct vm *vm, struct dev_copy_piece *p, void *buf, struct err *e);
+	uint64_t (*copy_pending)(struct vm *vm);
+	void (*copy_end)(struct vm *vm);
+	int (*copy_write)(struct vm *vm, const struct dev_copy_piece *p, const void *data, struct err *e);
+	int (*copy_done)(struct vm *vm, struct err *e);
+	void (*copy_abandon)(struct vm *vm);
 };
 
 /* Creates every device of vm's configuration, in table order; on failure
@@ -73,6 +101,15 @@ int devices_unlogged(struct vm *vm, struct err *e);
 int devices_pause(struct vm *vm, struct err *e);
 void devices_thaw(struct vm *vm);
 void devices_let_go(struct vm *vm);
+/* The copy hooks; units are numbered across the devices that copy (only
+ * disks do). devices_copy_begin() fills at most VM_MAX_DISKS sizes. */
+int devices_copy_begin(struct vm *vm, uint64_t *sizes, unsigned *n, struct err *e);
+int devices_copy_next(struct vm *vm, struct dev_copy_piece *p, void *buf, struct err *e);
+uint64_t devices_copy_pending(struct vm *vm);
+void devices_copy_end(struct vm *vm);
+int devices_copy_write(struct vm *vm, const struct dev_copy_piece *p, const void *data, struct err *e);
+int devices_copy_done(struct vm *vm, struct err *e);
+void devices_copy_abandon(struct vm *vm);
 
 extern const struct device_type serial_device_type;
 extern const struct device_type i8042_device_type;

@@ -158,6 +158,8 @@ static void blk_fill_config(struct blk_dev *d)
 	};
 }
 
+static void blk_copy_abandon_all(struct vm *vm);
+
 static int blk_create(struct vm *vm, unsigned idx, struct err *e)
 {
 	struct blk_dev *d = calloc(1, sizeof(*d));
@@ -171,10 +173,20 @@ static int blk_create(struct vm *vm, unsigned idx, struct err *e)
 	d->eng.ctl_fd = -1;
 	pthread_mutex_init(&d->eng.lock, NULL);
 	pthread_cond_init(&d->eng.cond, NULL);
+	d->copy.fd = -1;
 	/* a migration's destination locks the image only when it starts,
-	 * after the source let go of it (blk_let_go()) */
-	if ((r = blk_image_open(&d->img, d->cfg, !vm->cfg.incoming, e)) < 0)
+	 * after the source let go of it (blk_let_go()), unless it receives
+	 * the image's contents: then it writes it from the start */
+	if (vm->cfg.incoming && vm->cfg.incoming_copy_disks)
+		r = blk_image_open_target(&d->img, d->cfg, vm->cfg.incoming_disk_size[idx], e);
+	else
+		r = blk_image_open(&d->img, d->cfg, !vm->cfg.incoming, e);
+	if (r < 0)
 		return r;
+	uint64_t want = vm->cfg.incoming ? vm->cfg.incoming_disk_size[idx] : 0;
+	if (want && want != d->img.size)
+		return err_set(e, -EINVAL, "disk %u: the source's image has %llu bytes; '%s' has %llu bytes: not the same "
+					   "disk", idx, (unsigned long long)want, d->img.path, (unsigned long long)d->img.size);
 	blk_fill_config(d);
 	r = virtio_pci_init(&d->vp, vm, &blk_vp_ops, VIRTIO_ID_BLOCK, blk_features(d), d->cfg->queues,
 			    BLK_QUEUE_SIZE, e);
@@ -187,8 +199,10 @@ static int blk_dev_init(struct vm *vm, struct err *e)
 		return err_set(e, -EINVAL, "at most %d --disk devices", VM_MAX_DISKS);
 	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
 		int r = blk_create(vm, i, e);
-		if (r < 0)
+		if (r < 0) {
+			blk_copy_abandon_all(vm); /* images a copy target created */
 			return r;
+		}
 	}
 	return 0;
 }
@@ -200,6 +214,7 @@ static void blk_dev_exit(struct vm *vm)
 		if (!d)
 			continue;
 		blk_engine_stop(&d->eng); /* the thread first: it writes guest RAM */
+		blk_copy_end(&d->copy);
 		pthread_mutex_destroy(&d->eng.lock);
 		pthread_cond_destroy(&d->eng.cond);
 		if (d->vp.vm)
@@ -360,6 +375,93 @@ static void blk_forget_log(struct vm *vm)
 		blk_engine_set_log(&vm->disks[i]->eng, NULL);
 }
 
+/* ---- copying the images: a migration without shared storage ----------- */
+
+static void blk_copy_end_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
+		struct blk_dev *d = vm->disks[i];
+		if (!d->copying)
+			continue;
+		blk_engine_set_copy(&d->eng, NULL); /* no completion marks it after this */
+		blk_copy_end(&d->copy);
+		d->copying = d->copy_pass_done = false;
+	}
+}
+
+static int blk_copy_begin_all(struct vm *vm, uint64_t *sizes, unsigned *n, struct err *e)
+{
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
+		struct blk_dev *d = vm->disks[i];
+		int r = blk_copy_begin(&d->copy, &d->img, e);
+		if (r < 0) {
+			blk_copy_end_all(vm);
+			return r;
+		}
+		d->copying = true;
+		d->copy_pass_done = false;
+		blk_engine_set_copy(&d->eng, &d->copy);
+		sizes[i] = d->img.size;
+	}
+	*n = vm->cfg.nr_disks;
+	return 0;
+}
+
+/* A pass goes through the disks in order; each says when its part ends. */
+static int blk_copy_next_piece(struct vm *vm, struct dev_copy_piece *p, void *buf, struct err *e)
+{
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
+		struct blk_dev *d = vm->disks[i];
+		if (!d->copying || d->copy_pass_done)
+			continue;
+		int r = blk_copy_next(&d->copy, p, buf, d->img.path, e);
+		if (r != 0) {
+			p->unit = i;
+			return r;
+		}
+		d->copy_pass_done = true;
+	}
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++)
+		vm->disks[i]->copy_pass_done = false;
+	return 0;
+}
+
+static uint64_t blk_copy_pending_all(struct vm *vm)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++)
+		if (vm->disks[i]->copying)
+			n += blk_copy_pending(&vm->disks[i]->copy);
+	return n;
+}
+
+static int blk_copy_write_piece(struct vm *vm, const struct dev_copy_piece *p, const void *data, struct err *e)
+{
+	if (p->unit >= vm->cfg.nr_disks || !vm->disks[p->unit]->img.copying)
+		return err_set(e, -EPROTO, "migration: copied contents for disk %u, which this destination does not "
+					   "copy into", p->unit);
+	const struct blk_image *img = &vm->disks[p->unit]->img;
+	return blk_copy_write(img->copy_fd, img->size, p, data, img->path, e);
+}
+
+static int blk_copy_done_all(struct vm *vm, struct err *e)
+{
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++) {
+		int r = blk_image_copy_done(&vm->disks[i]->img, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void blk_copy_abandon_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->cfg.nr_disks; i++)
+		if (vm->disks[i])
+			blk_image_abandon(&vm->disks[i]->img);
+}
+
 const struct device_type blk_device_type = {
 	.name = "virtio-blk",
 	.init = blk_dev_init,
@@ -373,4 +475,11 @@ const struct device_type blk_device_type = {
 	.pause = blk_pause,
 	.thaw = blk_thaw,
 	.let_go = blk_let_go,
+	.copy_begin = blk_copy_begin_all,
+	.copy_next = blk_copy_next_piece,
+	.copy_pending = blk_copy_pending_all,
+	.copy_end = blk_copy_end_all,
+	.copy_write = blk_copy_write_piece,
+	.copy_done = blk_copy_done_all,
+	.copy_abandon = blk_copy_abandon_all,
 };

@@ -8,6 +8,7 @@
 #ifndef TERN_DEVICES_VIRTIO_BLK_H
 #define TERN_DEVICES_VIRTIO_BLK_H
 
+#include "devices/blk_copy.h"
 #include "devices/blk_io.h"
 #include "devices/virtio_pci.h"
 
@@ -59,6 +60,9 @@ struct blk_dev {
 	/* loaded by the state load, started by start() */
 	bool staged;
 	uint16_t staged_avail[DISK_MAX_QUEUES], staged_used[DISK_MAX_QUEUES];
+	/* a migration copying the image (the source's; the copy hooks) */
+	struct blk_copy_map copy;
+	bool copying, copy_pass_done;
 };
 
 /* The regs of one disk's "blk@N" node in the state tree: a change here

@@ -53,6 +53,7 @@ struct mig_params {
 	uint64_t bandwidth;      /* bytes/s; 0: as fast as the link goes */
 	unsigned timeout_ms;     /* a silent peer fails the migration */
 	unsigned max_passes;     /* then the VM stops whatever remains */
+	bool copy_disks;         /* send the disks' contents too (no shared storage) */
 };
 
 struct mig_pass_stat {
@@ -74,6 +75,10 @@ struct mig_progress {
 	uint64_t total_ms;         /* COMPLETED or failed: start to end */
 	unsigned npasses;
 	struct mig_pass_stat passes[MIG_PASS_LOG];
+	bool copy_disks;           /* the disks' contents go too: */
+	uint64_t disk_bytes;       /* the images' sizes */
+	uint64_t disk_sent;        /* bytes of image data sent (holes and zeros go free) */
+	uint64_t disk_remaining;   /* bytes of the images still to send, at the last sync */
 	char error[320];
 };
 

@@ -8,10 +8,12 @@
 #include "migrate/migrate.h"
 
 #include <errno.h>
+#include <libfdt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "devices/device.h"
 #include "migrate/snapshot.h"
 #include "migrate/stream.h"
 #include "migrate/transport.h"
@@ -48,6 +50,31 @@ static int recv_pages(struct mig_stream *s, struct vm *vm, const struct rec_head
 	return 0;
 }
 
+/* DISK: a piece of a disk's image, read whole and checked by its CRC
+ * before the device writes it (and checks where). */
+static int recv_disk(struct mig_stream *s, struct vm *vm, const struct rec_header *h, uint32_t crc, uint8_t *buf,
+		     struct err *e)
+{
+	struct mig_disk d;
+	int r;
+
+	if (h->len < sizeof(d))
+		return err_set(e, -EPROTO, "migration disk record of %llu bytes is too short", (unsigned long long)h->len);
+	if ((r = mig_recv_payload(s, &d, sizeof(d), &crc, e)) < 0)
+		return r;
+	bool zero = d.flags & MIG_DISK_ZERO;
+	uint64_t data = h->len - sizeof(d);
+	if ((d.flags & ~MIG_DISK_ZERO) || (zero ? data != 0 : data != d.len || data > DEV_COPY_MAX))
+		return err_set(e, -EPROTO, "migration disk record of %llu bytes for %llu bytes (flags %#x)",
+			       (unsigned long long)h->len, (unsigned long long)d.len, d.flags);
+	if (data && (r = mig_recv_payload(s, buf, data, &crc, e)) < 0)
+		return r;
+	if ((r = mig_recv_trailer(s, h, crc, e)) < 0)
+		return r;
+	struct dev_copy_piece p = { .unit = d.disk, .zero = zero, .offset = d.offset, .len = d.len };
+	return devices_copy_write(vm, &p, buf, e);
+}
+
 /* A record read whole into *out (at most max bytes). */
 static int recv_whole(struct mig_stream *s, const struct rec_header *h, uint32_t crc, size_t max, void **out,
 		      struct err *e)
@@ -73,8 +100,8 @@ static int recv_whole(struct mig_stream *s, const struct rec_header *h, uint32_t
 	return 0;
 }
 
-/* Everything after ACCEPT, up to END. */
-int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *snap, struct err *e)
+/* Everything after ACCEPT, up to END; buf takes a disk piece. */
+static int recv_records(struct mig_stream *s, struct vm *vm, struct snapshot *snap, uint8_t *buf, struct err *e)
 {
 	for (;;) {
 		struct rec_header h;
@@ -87,6 +114,9 @@ int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *sn
 		case MIG_RAM:
 		case MIG_ZERO:
 			r = recv_pages(s, vm, &h, crc, e);
+			break;
+		case MIG_DISK:
+			r = recv_disk(s, vm, &h, crc, buf, e);
 			break;
 		case MIG_PASS:
 			if (h.len != sizeof(struct mig_pass))
@@ -127,6 +157,35 @@ int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *sn
 	}
 }
 
+int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *snap, struct err *e)
+{
+	uint8_t *buf = malloc(DEV_COPY_MAX);
+	int r = buf ? recv_records(s, vm, snap, buf, e) : err_set(e, -ENOMEM, "out of memory for the migration");
+
+	free(buf);
+	return r;
+}
+
+/* A source that copies its disks says so, with each image's size. */
+static int recv_copy_config(const struct snapshot *snap, struct vm_config *cfg, struct err *e)
+{
+	int plen;
+	const fdt32_t *copy = fdt_getprop(snap->config, 0, "copy-disks", &plen);
+
+	cfg->incoming_copy_disks = copy && plen == 4 && fdt32_to_cpu(*copy);
+	if (!cfg->incoming_copy_disks)
+		return 0;
+	const uint8_t *sizes = fdt_getprop(snap->config, 0, "disk-sizes", &plen);
+	if (!sizes || plen != (int)(snap->nr_disks * 8))
+		return err_set(e, -EPROTO, "migration configuration copies %u disks without their sizes", snap->nr_disks);
+	for (unsigned i = 0; i < snap->nr_disks; i++) {
+		fdt64_t be; /* properties are only 4-byte aligned */
+		memcpy(&be, sizes + 8 * i, 8);
+		cfg->incoming_disk_size[i] = fdt64_to_cpu(be);
+	}
+	return 0;
+}
+
 /* The configuration: a checked tree, the same network devices as were
  * given here; cfg takes the machine's shape from it. */
 static int recv_config(struct mig_stream *s, struct vm_config *cfg, struct snapshot *snap, struct err *e)
@@ -146,7 +205,10 @@ static int recv_config(struct mig_stream *s, struct vm_config *cfg, struct snaps
 			       snap->nr_nets, cfg->nr_nets);
 	if (snap->nr_disks != cfg->nr_disks)
 		return err_set(e, -EINVAL, "the source VM has %u disks; this destination was given %u --disk (the same "
-					   "images, on storage both hosts share)", snap->nr_disks, cfg->nr_disks);
+					   "images on storage both hosts share, or where to copy them)", snap->nr_disks,
+			       cfg->nr_disks);
+	if ((r = recv_copy_config(snap, cfg, e)) < 0)
+		return r;
 	cfg->nr_cpus = snap->nr_cpus;
 	cfg->mem_size = snap->mem_size;
 	cfg->test_device = cfg->test_device || snap->test_device;
@@ -182,7 +244,10 @@ int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, uns
 	accepted = true;
 	/* devices staged, not started: a destination refused or stopped
 	 * before GO has sent no frame and announced nothing */
-	if ((r = migrate_recv_stream(&s, vm, &snap, e)) < 0 || (r = snapshot_stage(vm, &snap, e)) < 0)
+	/* a copied disk is durable before READY: the source lets go of its
+	 * own on GO */
+	if ((r = migrate_recv_stream(&s, vm, &snap, e)) < 0 || (r = devices_copy_done(vm, e)) < 0 ||
+	    (r = snapshot_stage(vm, &snap, e)) < 0)
 		goto fail;
 	snapshot_free(&snap);
 	if ((r = mig_send(&s, MIG_READY, NULL, 0, e)) < 0)
@@ -208,8 +273,10 @@ fail:
 fail_quiet:
 	close(s.fd);
 	snapshot_free(&snap);
-	if (made)
+	if (made) {
+		devices_copy_abandon(vm); /* the guest never ran here */
 		machine_destroy(vm);
+	}
 	return r;
 }
 

@@ -57,6 +57,10 @@ struct outgoing {
 	uint64_t *bm;            /* pages to send */
 	uint64_t *scratch;       /* one sync's pages */
 	uint8_t *buf;            /* MIG_RUN_MAX pages being sent */
+	uint8_t *disk_buf;       /* a disk piece being sent (DEV_COPY_MAX) */
+	bool copying;            /* the disks' contents go too */
+	uint64_t disk_sizes[VM_MAX_DISKS];
+	unsigned ndisks;
 	bool tracked;            /* the devices track dirty pages for us */
 	bool devices_paused;     /* and were paused at the stop */
 	bool paused;             /* we paused the VM (it ran when the stop came) */
@@ -200,12 +204,40 @@ static int send_pass(struct outgoing *job, bool first, uint64_t *sent, struct er
 	return run.kind != RUN_NONE ? flush(job, &run, e) : 0;
 }
 
-/* One pass: send, mark its end, record its figures. */
+static uint64_t disk_pending(struct outgoing *job)
+{
+	return job->copying ? devices_copy_pending(job->vm) : 0;
+}
+
+/* Sends every disk piece pending in this pass; *data counts its bytes. */
+static int send_disk_pass(struct outgoing *job, uint64_t *data, struct err *e)
+{
+	struct dev_copy_piece p;
+	int r;
+
+	*data = 0;
+	while (job->copying && (r = devices_copy_next(job->vm, &p, job->disk_buf, e)) != 0) {
+		if (r < 0)
+			return r;
+		struct mig_disk h = { .disk = p.unit, .flags = p.zero ? MIG_DISK_ZERO : 0, .offset = p.offset,
+				      .len = p.len };
+		struct iovec v[2] = { { &h, sizeof(h) }, { job->disk_buf, p.zero ? 0 : p.len } };
+		if ((r = mig_sendv(&job->s, MIG_DISK, v, p.zero ? 1 : 2, e)) < 0 || (r = cancelled(job, e)) < 0)
+			return r;
+		*data += p.zero ? 0 : p.len;
+	}
+	return 0;
+}
+
+/* One pass: send RAM (and the disks), mark its end, record its figures. */
 static int pass(struct outgoing *job, unsigned no, bool first, uint64_t remaining, struct err *e)
 {
-	uint64_t t = now_ns(), b = job->s.sent, pages;
+	uint64_t t = now_ns(), b = job->s.sent, pages, disk = 0;
 	struct mig_pass rec = { .pass = no };
 	int r = send_pass(job, first, &pages, e);
+
+	if (r == 0)
+		r = send_disk_pass(job, &disk, e);
 
 	rec.pages = pages;
 	rec.remaining = remaining;
@@ -213,33 +245,64 @@ static int pass(struct outgoing *job, unsigned no, bool first, uint64_t remainin
 		r = mig_send(&job->s, MIG_PASS, &rec, sizeof(rec), e);
 	if (r < 0)
 		return r;
-	uint64_t ms = (now_ns() - t) / 1000000u, bytes = job->s.sent - b;
+	uint64_t ms = (now_ns() - t) / 1000000u, bytes = job->s.sent - b, disk_left = disk_pending(job);
 	pthread_mutex_lock(&job->m->lock);
 	struct mig_progress *p = &job->m->prog;
 	if (p->npasses < MIG_PASS_LOG)
 		p->passes[p->npasses] = (struct mig_pass_stat){ pages, bytes, ms };
 	p->npasses++;
 	p->pages_sent += pages;
+	p->disk_sent += disk;
 	p->bytes_sent = job->s.sent;
 	if (ms)
 		p->bandwidth = (double)bytes * 1000.0 / (double)ms;
 	p->remaining_pages = remaining > pages ? remaining - pages : 0;
+	p->disk_remaining = disk_left;
 	pthread_mutex_unlock(&job->m->lock);
 	return 0;
 }
 
+/* What the next pass has to send: the dirty pages and the disks' pending
+ * chunks (holes among them go free: an estimate from above). */
+static double pending_bytes(uint64_t dirty, uint64_t disk)
+{
+	return (double)dirty * PAGE + (double)disk;
+}
+
 static void progress_sync(struct outgoing *job, unsigned no, uint64_t dirty, uint64_t since_ns)
 {
+	uint64_t disk = disk_pending(job);
+
 	pthread_mutex_lock(&job->m->lock);
 	struct mig_progress *p = &job->m->prog;
 	p->pass = no;
 	p->remaining_pages = dirty;
+	p->disk_remaining = disk;
 	if (since_ns)
 		p->dirty_rate = (double)dirty * 1e9 / (double)since_ns;
-	p->eta_ms = p->bandwidth > 0 ? (uint64_t)((double)dirty * PAGE * 1000.0 / p->bandwidth) : 0;
+	p->eta_ms = p->bandwidth > 0 ? (uint64_t)(pending_bytes(dirty, disk) * 1000.0 / p->bandwidth) : 0;
 	p->elapsed_ms = (now_ns() - job->t0) / 1000000u;
 	p->bytes_sent = job->s.sent;
 	pthread_mutex_unlock(&job->m->lock);
+}
+
+/* A migration that copies the disks tells the destination so in its
+ * configuration, with each image's size, so that it creates (or checks)
+ * and locks its images before the first piece arrives. */
+static int add_copy_config(struct outgoing *job, void *cfg, struct err *e)
+{
+	fdt64_t sizes[VM_MAX_DISKS];
+	int r = fdt_open_into(cfg, cfg, SNAP_CONFIG_MAX);
+
+	for (unsigned i = 0; i < job->ndisks; i++)
+		sizes[i] = cpu_to_fdt64(job->disk_sizes[i]);
+	if (!r)
+		r = fdt_setprop_u32(cfg, 0, "copy-disks", 1);
+	if (!r)
+		r = fdt_setprop(cfg, 0, "disk-sizes", sizes, (int)(job->ndisks * sizeof(sizes[0])));
+	if (!r)
+		r = fdt_pack(cfg);
+	return r < 0 ? err_set(e, -ENOBUFS, "migration configuration: %s", fdt_strerror(r)) : 0;
 }
 
 static int handshake(struct outgoing *job, struct err *e)
@@ -250,6 +313,8 @@ static int handshake(struct outgoing *job, struct err *e)
 	if (!cfg)
 		return err_set(e, -ENOMEM, "out of memory");
 	r = snapshot_build_config(job->vm, NULL, NULL, cfg, SNAP_CONFIG_MAX, e);
+	if (r == 0 && job->copying)
+		r = add_copy_config(job, cfg, e);
 	if (r == 0)
 		r = mig_send_hello(&job->s, e);
 	if (r == 0)
@@ -294,7 +359,7 @@ static int precopy(struct outgoing *job, struct err *e)
 		pthread_mutex_unlock(&job->m->lock);
 		/* stop when the rest fits the target (an unmeasurably quick pass
 		 * counts as fitting), or when passes stop helping */
-		double need_ms = bw > 0 ? (double)dirty * PAGE * 1000.0 / bw : 0;
+		double need_ms = bw > 0 ? pending_bytes((uint64_t)dirty, disk_pending(job)) * 1000.0 / bw : 0;
 		if (need_ms <= p->downtime_ms || no >= p->max_passes)
 			break;
 		if ((r = cancelled(job, e)) < 0 || (r = pass(job, ++no, false, (uint64_t)dirty, e)) < 0)
@@ -384,7 +449,9 @@ static void *migration_thread(void *arg)
 	job.bm = calloc(job.words, 8);
 	job.scratch = calloc(job.words, 8);
 	job.buf = malloc((size_t)MIG_RUN_MAX * PAGE);
-	if (!job.bm || !job.scratch || !job.buf) {
+	job.copying = m->params.copy_disks && job.vm->cfg.nr_disks;
+	job.disk_buf = job.copying ? malloc(DEV_COPY_MAX) : NULL;
+	if (!job.bm || !job.scratch || !job.buf || (job.copying && !job.disk_buf)) {
 		r = err_set(&e, -ENOMEM, "out of memory for the migration");
 		goto fail;
 	}
@@ -398,6 +465,17 @@ static void *migration_thread(void *arg)
 	m->fd = fd;
 	pthread_mutex_unlock(&m->lock);
 	job.s = (struct mig_stream){ .fd = fd, .limit = m->params.bandwidth };
+	/* from here every write to a disk is remembered, to be sent again */
+	if (job.copying) {
+		if ((r = devices_copy_begin(job.vm, job.disk_sizes, &job.ndisks, &e)) < 0) {
+			job.copying = false;
+			goto fail;
+		}
+		pthread_mutex_lock(&m->lock);
+		for (unsigned i = 0; i < job.ndisks; i++)
+			m->prog.disk_bytes += job.disk_sizes[i];
+		pthread_mutex_unlock(&m->lock);
+	}
 	stall(&job, MIG_S_SETUP);
 	if ((r = cancelled(&job, &e)) < 0 || (r = handshake(&job, &e)) < 0)
 		goto fail;
@@ -490,6 +568,9 @@ out:
 		devices_forget_log(job.vm);
 	if (own_log)
 		dirty_stop(&job.own);
+	if (job.copying)
+		devices_copy_end(job.vm);
+	free(job.disk_buf);
 	free(job.bm);
 	free(job.scratch);
 	free(job.buf);
@@ -540,6 +621,7 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 	memset(&m->prog, 0, sizeof(m->prog));
 	m->prog.state = MIG_S_SETUP;
 	m->prog.ram_pages = vm->mem.size / PAGE;
+	m->prog.copy_disks = p->copy_disks && vm->cfg.nr_disks;
 	snprintf(m->prog.to, sizeof(m->prog.to), "%s", p->to);
 	r = -pthread_create(&m->thread, NULL, migration_thread, m);
 	if (r < 0) {

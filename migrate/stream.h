@@ -3,8 +3,9 @@
  * migrate/stream.h - tern's migration stream (docs/migration.md): the
  * record framing of migrate/record.h on a connected socket, both ways.
  *
- *   source -> destination   HELLO, CONFIG, then RAM/ZERO/PASS records over
- *                           one or more pre-copy passes, STATE, END; later GO
+ *   source -> destination   HELLO, CONFIG, then RAM/ZERO/PASS (and DISK)
+ *                           records over one or more pre-copy passes,
+ *                           STATE, END; later GO
  *   destination -> source   ACCEPT or REFUSE (after CONFIG), READY (after
  *                           END, everything loaded), DONE (the guest runs)
  *   either way              ERROR with a message, then the connection closes
@@ -28,6 +29,8 @@ enum mig_rec_type {
 	MIG_RAM = 16,    /* struct mig_pages + count pages */
 	MIG_ZERO = 17,   /* struct mig_pages: pages that are now zero */
 	MIG_PASS = 18,   /* struct mig_pass: a pre-copy pass ended */
+	MIG_DISK = 19,   /* struct mig_disk (+ its data): a piece of a disk's
+			  * image, only in a migration that copies disks */
 	MIG_ACCEPT = 32, /* the destination takes this configuration */
 	MIG_REFUSE = 33, /* it does not: a message says why */
 	MIG_READY = 34,  /* everything is loaded; the guest runs on GO */
@@ -55,7 +58,17 @@ struct mig_pass {
 	uint64_t remaining;  /* dirty pages left at its end */
 } __attribute__((packed));
 
+#define MIG_DISK_ZERO 1u     /* mig_disk.flags: the range reads as zeros, no data */
+
+struct mig_disk {
+	uint32_t disk;   /* its place among the --disk options */
+	uint32_t flags;  /* MIG_DISK_ZERO; other bits are refused */
+	uint64_t offset; /* bytes into the image, a multiple of 512 */
+	uint64_t len;    /* bytes, a multiple of 512; data: at most DEV_COPY_MAX */
+} __attribute__((packed));
+
 _Static_assert(sizeof(struct mig_pages) == 16, "mig_pages layout");
+_Static_assert(sizeof(struct mig_disk) == 24, "mig_disk layout");
 _Static_assert(sizeof(struct mig_pass) == 24, "mig_pass layout");
 
 struct mig_cancel;

@@ -34,6 +34,12 @@ struct vm_config {
 	bool mem_copy;          /* restore: copy mem_file into shared RAM instead of mapping it */
 	bool track_dirty;       /* keep a dirty log for diff snapshots (migrate/snapmem.h) */
 	bool incoming;          /* RAM and state arrive by migration: load no kernel */
+	/* incoming, and the source copies its disks' contents (tern migrate
+	 * --copy-disks): each image is created, or checked to have
+	 * incoming_disk_size[i] bytes, and locked at once */
+	bool incoming_copy_disks;
+	/* incoming: the source's image sizes (0: not told, an older source) */
+	uint64_t incoming_disk_size[VM_MAX_DISKS];
 	unsigned dirty_ring;    /* entries of each vCPU's dirty ring; 0: KVM's dirty bitmap */
 	const char *initrd;     /* path or NULL */
 	const char *cmdline;    /* or NULL for "" */

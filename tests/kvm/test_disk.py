@@ -218,3 +218,107 @@ def test_migration_on_shared_storage(ctx):
         check(before >= 1, f"the source made {before} rounds")
     finally:
         src.kill()
+
+
+def sparse_image(ctx, name, mib, stamp_blocks):
+    """An image of mib MiB whose first stamp_blocks blocks the guest will
+    write, with one more data extent near its end (not stamped): the copy
+    must carry it and skip the hole between."""
+    path = image(ctx, name, mib)
+    with open(path, "r+b") as f:
+        f.seek((mib << 20) - (1 << 20))
+        f.write(bytes(range(256)) * 4096)
+    return path
+
+
+def test_migration_copying_disks(ctx):
+    """--copy-disks, to a destination whose image does not exist yet: tern
+    creates it, the whole image goes (holes skipped) with the blocks the
+    guest writes during pre-copy, and the destination's guest finds every
+    block as it left it. Refused first: an image of another size, and the
+    source's own image (shared storage), with the source running on."""
+    from migratelib import Tern, destination, migrate
+    img = sparse_image(ctx, "c.img", 32, 1024)
+    tail = open(img, "rb").read()[(31 << 20):]
+    src = Tern(ctx, "src", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
+                            "test=blk-stamp blocks=1024 rounds=0", "--disk", f"path={img}"])
+    try:
+        wait_rounds(src.t, 1)
+        wrong = sparse_image(ctx, "c-wrong.img", 16, 0)
+        for n, spec, needle in ((0, f"path={wrong}", "give an image of that size"),
+                                (1, f"path={img}", "migrate without --copy-disks")):
+            addr = f"unix:{ctx.path(f'cbad{n}.mig')}"
+            dst = destination(ctx, f"cbad{n}", addr, ["--disk", spec])
+            rc, _, err = migrate(src, addr, "--copy-disks")
+            dst.kill()
+            check(rc == 1 and needle in err, f"refused copy {n}: {err}")
+            check(src.alive() and src.status()["state"] == "running", "the source stopped")
+        check(os.path.getsize(wrong) == 16 << 20, "the refused destination changed its image")
+        copy = ctx.path("copied.img")
+        addr = f"unix:{ctx.path('copy.mig')}"
+        dst = destination(ctx, "dst", addr, ["--disk", f"path={copy}"])
+        # slow enough that the guest rewrites its blocks while they are copied
+        rc, out, err = migrate(src, addr, "--copy-disks", "--bandwidth", "16M", "--max-passes", "4")
+        check(rc == 0 and out["state"] == "completed" and out["copy_disks"], f"migration: {err}")
+        check(len(out["passes"]) >= 2, f"one pass: {out}")
+        check(out["disk_bytes"] == 32 << 20 and out["disk_remaining_bytes"] == 0, f"disk figures {out}")
+        # the stamped 4 MiB (some of it more than once) and the tail, not the hole
+        check(5 << 20 <= out["disk_sent_bytes"] < 24 << 20, f"disk bytes sent: {out['disk_sent_bytes']}")
+        check("disks: sent" in err, f"the progress line shows no disk: {err}")
+        got = wait_rounds(dst.t, 2)
+        check(all(g["bad"] == "0" and g["blank"] == "0" for g in got),
+              f"after the copy a block was lost, doubled or misplaced: {got}")
+        check(src.t.finish().rc == 0, "the source after the hand-over")
+        st = os.stat(copy)
+        check(st.st_size == 32 << 20 and st.st_mode & 0o077 == 0, f"the created image: {st}")
+        check(open(copy, "rb").read()[(31 << 20):] == tail, "the data past the stamps did not arrive")
+        check(st.st_blocks * 512 < 16 << 20, f"the hole was filled: {st.st_blocks * 512} bytes allocated")
+        r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check", "--disk", f"path={copy}"],
+                     testdev=False)
+        check(r.rc == 1 and "is in use by" in one_error_line(r), "the destination does not hold the lock", r)
+        dst.kill()
+    finally:
+        src.kill()
+
+
+def test_copying_disks_cut_and_cancelled(ctx):
+    """A --copy-disks migration whose connection is cut (the destination
+    killed mid-copy) fails and leaves the source running on its intact
+    image; one that is cancelled removes the image its destination had
+    created."""
+    from migratelib import Tern, destination, migrate, wait_state
+    img = sparse_image(ctx, "k.img", 32, 1024)
+    src = Tern(ctx, "src", ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline",
+                            "test=blk-stamp blocks=1024 rounds=0", "--disk", f"path={img}"])
+    try:
+        wait_rounds(src.t, 1)
+        for n, how in enumerate(("cut", "cancel")):
+            target = ctx.path(f"k-{how}.img")
+            addr = f"unix:{ctx.path(f'k{n}.mig')}"
+            dst = destination(ctx, f"k{how}", addr, ["--disk", f"path={target}"])
+            rc, _, err = migrate(src, addr, "--copy-disks", "--bandwidth", "2M", "--no-wait")
+            check(rc == 0, f"migrate --no-wait: {err}")
+            wait_state(src, ("active",))
+            deadline = time.monotonic() + 20
+            while src.migration().get("disk_sent_bytes", 0) < (1 << 20) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            check(os.path.exists(target), "the destination did not create its image")
+            if how == "cut":
+                dst.t.p.kill()
+            else:
+                src.api.client_ok("migrate-cancel")
+            st = wait_state(src, ("failed", "cancelled"))
+            check(st == ("failed" if how == "cut" else "cancelled"), f"{how}: the migration ended {st}")
+            r = dst.t.finish(timeout=30)
+            check(how == "cut" or r.rc == 1, f"the cancelled destination: {r.rc}", r)
+            if how == "cancel":
+                check(not os.path.exists(target), "the cancelled destination left its image")
+            check(src.alive() and src.status()["state"] == "running", f"{how}: the source stopped")
+            done = len(rounds(src.reports()))
+            got = wait_rounds(src.t, done + 2)
+            check(all(g["bad"] == "0" and g["blank"] == "0" for g in got[1:]), f"{how}: the source's blocks {got}")
+        r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--cmdline", "test=blk-check", "--disk", f"path={img}"],
+                     testdev=False)
+        check(r.rc == 1 and "is in use by" in one_error_line(r), "the source let go of its lock", r)
+    finally:
+        src.kill()
