@@ -22,6 +22,7 @@ clang
 libclang-rt-14-dev
 qemu-system-x86
 busybox-static
+e2fsprogs
 iproute2
 ethtool
 cpio

@@ -375,6 +375,84 @@ run_vduse() {
 # TAP (the source's is taken down once the source has exited, so that L1
 # has one route to L2). VDUSE has no SUSPEND, RESUME or ASIDs: the switch
 # into shadow virtqueues is strategy 3 (reset, restart; its IOTLB stays).
+# incoming_tern FIFO OUT API MIG DISK: a destination for a migration on
+# unix:MIG with --disk path=DISK, its console input the FIFO and output
+# OUT; returns once it listens ($pid).
+incoming_tern() {
+	rm -f "$1" "$4"
+	mkfifo "$1"
+	: >"$2"
+	TERN_DEBUG=1 timeout -k 10 "$LANE_TIMEOUT" tern run --incoming "unix:$4" --api-sock "$3" \
+		--disk "path=$5,serial=lane-root" <"$1" >"$2" 2>&1 &
+	pid=$!
+	n=100
+	while [ ! -S "$4" ] && [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; n=$((n - 1)); done
+}
+
+# run_rootfs NAME CMDLINE CMD1 EXPECT1 CMD2 EXPECT2: L2 boots from an ext4
+# image on --disk (root=/dev/vda) and writes a file. L1 migrates it with
+# --copy-disks to a tern whose image does not exist yet, types CMD1 (read
+# back from the disk, a second file written), migrates it again on shared
+# storage (the same image) to a third tern, types CMD2 (both read back,
+# root remounted read-only), powers it off and runs e2fsck on the image.
+run_rootfs() {
+	name=$1 cmdline=$2 cmd1=$3 expect1=$4 cmd2=$5 expect2=$6
+	echo "@@L1 run-begin $name uptime=$(up)"
+	rm -f /tmp/root-src.img /tmp/root-copy.img /tmp/src.sock /tmp/d1.sock /tmp/d2.sock
+	cat /l2/rootfs.img >/tmp/root-src.img
+	console_tern $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" --api-sock /tmp/src.sock \
+		--disk path=/tmp/root-src.img,serial=lane-root
+	src=$pid
+	if ! wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
+		echo "@@L1 prompt-missing"
+		kill "$src"
+	fi
+	incoming_tern /tmp/d1con.in /tmp/d1con.out /tmp/d1.sock /tmp/m1.sock /tmp/root-copy.img
+	d1=$pid
+	exec 4>/tmp/d1con.in
+	t0=$(up)
+	timeout -k 10 "$LANE_TIMEOUT" tern migrate --api-sock /tmp/src.sock --to unix:/tmp/m1.sock --copy-disks \
+		>/tmp/mig.json 2>/tmp/mig.err
+	echo "@@L1 rootfs-copy-rc $? $(tr -d '\n ' </tmp/mig.json) $(tail -1 /tmp/mig.err) start=$t0 end=$(up)"
+	wait "$src"
+	echo "@@L1 rootfs-source-rc $?"
+	exec 3>&-
+	cat /tmp/con.out
+	echo
+	echo "@@L1 rootfs-image $(stat -c '%s %a' /tmp/root-copy.img 2>&1)"
+	printf '%s\n' "$cmd1" >&4
+	if wait_for "$expect1" /tmp/d1con.out 90; then
+		echo "@@L1 typed-output-seen-1"
+	fi
+	incoming_tern /tmp/d2con.in /tmp/d2con.out /tmp/d2.sock /tmp/m2.sock /tmp/root-copy.img
+	d2=$pid
+	exec 5>/tmp/d2con.in
+	t0=$(up)
+	timeout -k 10 "$LANE_TIMEOUT" tern migrate --api-sock /tmp/d1.sock --to unix:/tmp/m2.sock \
+		>/tmp/mig.json 2>/tmp/mig.err
+	echo "@@L1 rootfs-shared-rc $? $(tr -d '\n ' </tmp/mig.json) $(tail -1 /tmp/mig.err) start=$t0 end=$(up)"
+	wait "$d1"
+	echo "@@L1 rootfs-first-rc $?"
+	exec 4>&-
+	cat /tmp/d1con.out
+	echo
+	printf '%s\n' "$cmd2" >&5
+	if wait_for "$expect2" /tmp/d2con.out 90; then
+		echo "@@L1 typed-output-seen-2"
+	fi
+	printf 'poweroff -f\n' >&5
+	wait "$d2"
+	rc=$?
+	exec 5>&-
+	cat /tmp/d2con.out
+	echo
+	e2fsck -fn /tmp/root-copy.img >/tmp/fsck.out 2>&1
+	echo "@@L1 rootfs-fsck-rc $?"
+	sed 's/^/@@L1 fsck /' /tmp/fsck.out
+	rm -f /tmp/root-src.img /tmp/root-copy.img
+	echo "@@L1 run-end $name rc=$rc uptime=$(up)"
+}
+
 run_migrate_vduse() {
 	vduse_up vm-src "$8" --tap "$3"
 	sdev=$vdev spid=$vpid

@@ -170,6 +170,23 @@ ctrl)
 	echo "@@L2 shell-ready"
 	exec setsid cttyhack sh
 	;;
+rootfs)
+	# What an initramfs does for a disk root (Debian's initramfs-tools
+	# too): load the disk's driver, mount root= and switch to it. Its
+	# /sbin/init (tests/linux/rootfs-init.sh) goes on from there.
+	root=$(sed -n 's/.*root=\([^ ]*\).*/\1/p' /proc/cmdline)
+	insmod /lib/modules/virtio_blk.ko || echo "@@L2 insmod-failed virtio_blk"
+	n=50
+	while [ ! -b "$root" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	mkdir -p /newroot
+	if mount -t ext4 "$root" /newroot; then
+		echo "@@L2 rootfs-mounted $root"
+		umount /proc /sys
+		mount --move /dev /newroot/dev
+		exec switch_root /newroot /sbin/init
+	fi
+	echo "@@L2 rootfs-mount-failed $root"
+	;;
 reboot)
 	echo "@@L2 reboot"
 	reboot -f

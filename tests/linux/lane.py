@@ -63,7 +63,8 @@ CHECKS = ["l1-kvm", "boot", "cmdline", "nproc", "memtotal", "initramfs", "clocks
           "restore-announce", "migrate", "migrate-shell", "migrate-ping", "migrate-announce",
           "vduse-dev", "vduse-fd-leak", "vduse-errors", "vduse-bind", "vduse-mac", "vduse-ping", "vduse-tcp",
           "vmig", "vmig-switch", "vmig-shell", "vmig-ping", "xchg-sim", "xchg-vduse", "xchg-switch",
-          "ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-device", "ctrl-replay"]
+          "ctrl", "ctrl-set", "ctrl-state", "ctrl-use", "ctrl-device", "ctrl-replay",
+          "rootfs-boot", "rootfs-copy", "rootfs-shared", "rootfs-files", "rootfs-fsck"]
 # Which run each check belongs to (for --only); the rest belong to their own.
 CHECK_RUN = {c: c if c.startswith("xchg") else c.split("-")[0] for c in CHECKS}
 NET_SOCK = "/tmp/lane-net.sock"  # in L1
@@ -165,6 +166,19 @@ class Plan:
                          f"for s in 100 200 300 400 500 600; do ping -c 1 -W 5 -s $s {CTRL_L1_VADDR} >/dev/null; done; "
                          f"echo rssq1=$(($(q1) - a))")
         self.ctrl_expect = f"ctrl-ok-{e + f}"
+        # the rootfs run: files read back from the disk itself (the page
+        # cache dropped), in the shell the migrations moved
+        g, h = rng.randrange(1000, 9999), rng.randrange(1000, 9999)
+        sha = "sha256sum </data/{} | cut -c1-64"
+        self.rootfs_cmd1 = (f"sync; echo 3 >/proc/sys/vm/drop_caches; m=@@L2; "
+                            f"echo \"$m rootfs-after1 a=$({sha.format('a')})\"; "
+                            f"head -c 4194304 /dev/urandom >/data/b; sync; "
+                            f"echo \"$m rootfs-file-b $({sha.format('b')})\"; echo rootfs-one-$(({g}+{h}))")
+        self.rootfs_expect1 = f"rootfs-one-{g + h}"
+        self.rootfs_cmd2 = (f"sync; echo 3 >/proc/sys/vm/drop_caches; m=@@L2; "
+                            f"echo \"$m rootfs-after2 a=$({sha.format('a')}) b=$({sha.format('b')})\"; "
+                            f"mount -o remount,ro / && echo rootfs-two-$(({h}+{g}+1))")
+        self.rootfs_expect2 = f"rootfs-two-{g + h + 1}"
 
     def cmdline(self, run):
         # The L2 /init runs the checks for elf and pvh too.
@@ -186,6 +200,8 @@ class Plan:
             line = (f"{CMDLINE_BASE} lane.run=ctrl lane.nonce={self.nonce} lane.name=ctrl"
                     f" lane.ip={CTRL_L2_ADDR}/{NET_PREFIX} lane.peer={CTRL_L1_ADDR}"
                     f" lane.vip={CTRL_L2_VADDR}/{NET_PREFIX} lane.vpeer={CTRL_L1_VADDR} lane.newmac={self.ctrl_newmac}")
+        if run == "rootfs":
+            line = f"{CMDLINE_BASE} root=/dev/vda lane.run=rootfs lane.nonce={self.nonce} lane.name=rootfs"
         if run == "vmig":
             line = (f"{CMDLINE_BASE} lane.run=snap lane.nonce={self.nonce} lane.name=vmig"
                     f" lane.ip={VMIG_L2_ADDR}/{NET_PREFIX} lane.peer={VMIG_L1_ADDR}")
@@ -235,6 +251,8 @@ class Plan:
             f"run_migrate_vduse vmig {sh_quote(self.cmdline('vmig'))} {VMIG_TAPS[0]} {VMIG_TAPS[1]} "
             f"{VMIG_L1_ADDR}/{NET_PREFIX} {MIG_TAP_MAC} {VMIG_L2_ADDR} {self.vduse_mac} {VMIG_L1_ADDR} "
             f"{sh_quote(self.vmig_cmd)} {sh_quote(self.vmig_expect)}",
+            f"run_rootfs rootfs {sh_quote(self.cmdline('rootfs'))} {sh_quote(self.rootfs_cmd1)} "
+            f"{sh_quote(self.rootfs_expect1)} {sh_quote(self.rootfs_cmd2)} {sh_quote(self.rootfs_expect2)}",
             ""])
 
 
@@ -385,6 +403,7 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
     evaluate_ctrl(res, plan, runs.get("ctrl"))
     evaluate_snap(res, plan, runs.get("snap"))
     evaluate_migrate(res, plan, runs.get("migrate"))
+    evaluate_rootfs(res, plan, runs.get("rootfs"))
 
 
 def evaluate_ctrl(res, plan, run):
@@ -567,6 +586,52 @@ def evaluate_migrate(res, plan, run, prefix="migrate", expect=None, announce=Tru
            f"L1's neighbour entry for L2 after the migration: {neigh!r}")
 
 
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def evaluate_rootfs(res, plan, run):
+    """Linux booted from an ext4 image on --disk, migrated with
+    --copy-disks and then on shared storage: its files read back intact."""
+    names = ["rootfs-boot", "rootfs-copy", "rootfs-shared", "rootfs-files", "rootfs-fsck"]
+    if run is None or run.rc is None:
+        for c in names:
+            res.ok(c, False, run_summary(run))
+        return
+    root, marker, serial = run.mark("rootfs-root") or "", run.mark("rootfs-marker"), run.mark("rootfs-serial")
+    res.ok("rootfs-boot", run.mark("rootfs-mounted") == "/dev/vda" and root.startswith("/dev/vda ext4")
+           and marker == plan.nonce and serial == "lane-root",
+           f"mounted {run.mark('rootfs-mounted')!r}, / is {root!r}, marker {marker!r}, serial {serial!r}; "
+           f"{run_summary(run)}")
+    copy, shared = run.mark("rootfs-copy-rc", "L1") or "", run.mark("rootfs-shared-rc", "L1") or ""
+    image = run.mark("rootfs-image", "L1") or ""
+    res.ok("rootfs-copy", copy.startswith("0 ") and '"state":"completed"' in copy and '"copy_disks":true' in copy
+           and '"disk_remaining_bytes":0' in copy and run.mark("rootfs-source-rc", "L1") == "0"
+           and image == f"{lanelib.ROOTFS_MIB << 20} 600",
+           f"tern migrate --copy-disks: {copy[:400]!r}; source exit {run.mark('rootfs-source-rc', 'L1')!r}; "
+           f"created image (size, mode): {image!r}")
+    res.ok("rootfs-shared", shared.startswith("0 ") and '"state":"completed"' in shared
+           and '"copy_disks":false' in shared and run.mark("rootfs-first-rc", "L1") == "0",
+           f"tern migrate on shared storage: {shared[:300]!r}; first destination exit "
+           f"{run.mark('rootfs-first-rc', 'L1')!r}")
+    a = run.mark("rootfs-file-a") or ""
+    b = run.mark("rootfs-file-b") or ""
+    after1 = run.mark("rootfs-after1") or ""
+    after2 = run.mark("rootfs-after2") or ""
+    typed = run.mark("typed-output-seen-1", "L1") is not None and run.mark("typed-output-seen-2", "L1") is not None
+    res.ok("rootfs-files", HASH_RE.match(a) and HASH_RE.match(b) and after1 == f"a={a}"
+           and after2 == f"a={a} b={b}" and typed and run.rc == 0 and "ACPI S5" in vm_reason(run),
+           f"file a {a!r}, b {b!r}; after the copy {after1!r}; after shared storage {after2!r}; "
+           f"typed output seen {typed}; {run_summary(run)}")
+    fsck = [v for lv, k, v in run.marks if lv == "L1" and k == "fsck"]
+    res.ok("rootfs-fsck", run.mark("rootfs-fsck-rc", "L1") == "0",
+           f"e2fsck -fn of the migrated image: exit {run.mark('rootfs-fsck-rc', 'L1')!r}: {' | '.join(fsck)[-300:]}")
+    for mark, what in (("rootfs-copy-rc", "--copy-disks"), ("rootfs-shared-rc", "shared storage")):
+        m = re.search(r'"downtime_ms":(\d+)', run.mark(mark, "L1") or "")
+        t = re.search(r'"total_ms":(\d+)', run.mark(mark, "L1") or "")
+        if m and t:
+            print(f"# rootfs (nested): migration with {what}: total {t.group(1)} ms, downtime {m.group(1)} ms")
+
+
 def evaluate_snap(res, plan, run):
     if run is None or run.rc is None:
         for c in ["snapshot", "restore-shell", "restore-ping",
@@ -735,9 +800,10 @@ def lane_main(args, res, plan):
         log(f"kernel {kernel['package']}")
         vmlinux = lanelib.extract_vmlinux(kernel)
         l2 = lanelib.build_l2_initramfs(build, plan.nonce, kernel=kernel)
+        rootfs = lanelib.build_rootfs_image(build, plan.nonce, kernel)
         guest = os.path.join(build, "firmware", "testguest.elf")
         l1 = lanelib.new_l1_initramfs(build, kernel, tern, l2, plan.script(), vmlinux=vmlinux,
-                                      guest=guest).pack(
+                                      guest=guest, rootfs=rootfs).pack(
             os.path.join(lane, "l1.cpio.gz"))
         log(f"initramfs images built in {time.monotonic() - t0:.1f} s")
     except LaneError as ex:
@@ -745,7 +811,7 @@ def lane_main(args, res, plan):
         return res.report()
 
     serial = os.path.join(lane, "serial.log")
-    timeout = 90 + (11 + len(ALT_RUNS)) * RUN_TIMEOUT + 2 * NET_TIMEOUT
+    timeout = 90 + (12 + len(ALT_RUNS)) * RUN_TIMEOUT + 2 * NET_TIMEOUT
     if args.deadline:
         # whoever runs the lane kills it at its own deadline: QEMU is
         # killed first, so that what L1 got through is still reported

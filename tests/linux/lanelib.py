@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # (bookworm-security). The cloud flavour is small and has kvm_amd.
 KERNEL_PKG_RE = re.compile(r"^linux-image-(6\.12\.(\d+)\+deb12-cloud-amd64)$")
 TERN_DLOPEN = ["libcurl.so.4", "libmicrohttpd.so.12"]
-TOOLS = ["qemu-system-x86_64", "cpio", "gzip", "xz", "zstd", "apt-get", "apt-cache", "dpkg-deb", "ldd"]
+TOOLS = ["qemu-system-x86_64", "cpio", "gzip", "xz", "zstd", "apt-get", "apt-cache", "dpkg-deb", "ldd", "mke2fs"]
 BUSYBOX = "/bin/busybox"
 # Load order (modinfo -F depends). tun gives L1 /dev/net/tun for tern's
 # --net vdpa-sim,tap=; vduse and vhost_vdpa give /dev/vhost-vdpa-N for tern's
@@ -35,7 +35,11 @@ L1_MODULES = ["irqbypass", "kvm", "kvm-amd", "tun", "vhost_iotlb", "vdpa", "vdus
               "llc", "stp", "garp", "mrp", "8021q"]
 # iproute2's vdpa tool binds a VDUSE device to vhost_vdpa (vdpa dev add).
 VDPA_TOOL = "/usr/sbin/vdpa"
-L2_MODULES = ["failover", "net_failover", "virtio_net", "llc", "stp", "garp", "mrp", "8021q"]
+L2_MODULES = ["failover", "net_failover", "virtio_net", "llc", "stp", "garp", "mrp", "8021q", "virtio_blk"]
+# The rootfs run: an ext4 image (mke2fs -d) that L2 boots from, checked by
+# e2fsprogs' e2fsck in L1 once the last tern is done with it.
+ROOTFS_MIB = 48
+E2FSCK = "/sbin/e2fsck"
 # ethtool (Debian's) sets L2's queue count in the ctrl run, iproute2's ip
 # (as ip.full) its multicast addresses: busybox's ip has no maddr.
 ETHTOOL = "/usr/sbin/ethtool"
@@ -292,7 +296,33 @@ def build_l2_initramfs(build, marker, name="l2", kernel=None):
     return ir.pack(os.path.join(d, f"{name}.cpio.gz"))
 
 
-def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=None, guest=None):
+def build_rootfs_image(build, marker, kernel):
+    """The rootfs run's ext4 image: busybox, the L2 modules and tools, the
+    marker and tests/linux/rootfs-init.sh as /sbin/init, made with mke2fs -d
+    (no loop device, no mount)."""
+    d = lane_dir(build)
+    tree = Initramfs(os.path.join(d, "rootfs-root"))
+    tree.busybox()
+    for m in L2_MODULES:
+        tree.module(kernel, m)
+    tree.binary(ETHTOOL, "/bin/ethtool")
+    tree.binary(IPROUTE2, "/bin/ip.full")
+    # busybox() made /sbin/init a link to /bin/busybox: writing through it
+    # would write the host's busybox
+    os.unlink(tree._dst("/sbin/init"))
+    tree.file(os.path.join(HERE, "rootfs-init.sh"), "/sbin/init", 0o755)
+    tree.text("/lane-marker", marker + "\n")
+    os.makedirs(tree._dst("/data"), exist_ok=True)
+    out = os.path.join(d, "rootfs.img")
+    if os.path.exists(out):
+        os.unlink(out)
+    run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "lane-root", "-E", "root_owner=0:0", "-d", tree.stage, out,
+         f"{ROOTFS_MIB}M"])
+    shutil.rmtree(tree.stage)
+    return out
+
+
+def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=None, guest=None, rootfs=None):
     """The L1 tree: busybox, kvm and tun modules, tern and its libraries, the L2
     kernel (/l2/vmlinuz, and /l2/vmlinux if given) and initramfs, the /init
     and its plan. Returned unpacked so a caller can add more (the benchmark
@@ -314,6 +344,9 @@ def new_l1_initramfs(build, kernel, tern, l2_initrd, plan, name="l1", vmlinux=No
     if vmlinux:
         ir.file(vmlinux, "/l2/vmlinux")
     ir.file(l2_initrd, "/l2/initrd.gz")
+    if rootfs:  # the rootfs run's disk, and the checker L1 runs on it afterwards
+        ir.file(rootfs, "/l2/rootfs.img")
+        ir.binary(E2FSCK, "/bin/e2fsck")
     ir.file(os.path.join(HERE, "l1-init.sh"), "/init", 0o755)
     ir.text("/lane/plan.sh", plan)
     return ir
