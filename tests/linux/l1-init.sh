@@ -383,7 +383,7 @@ incoming_tern() {
 	mkfifo "$1"
 	: >"$2"
 	TERN_DEBUG=1 timeout -k 10 "$LANE_TIMEOUT" tern run --incoming "unix:$4" --api-sock "$3" \
-		--disk "path=$5,serial=lane-root" <"$1" >"$2" 2>&1 &
+		--disk "path=$5,$ROOTFS_DISK" <"$1" >"$2" 2>&1 &
 	pid=$!
 	n=100
 	while [ ! -S "$4" ] && [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; n=$((n - 1)); done
@@ -395,13 +395,14 @@ incoming_tern() {
 # back from the disk, a second file written), migrates it again on shared
 # storage (the same image) to a third tern, types CMD2 (both read back,
 # root remounted read-only), powers it off and runs e2fsck on the image.
+ROOTFS_DISK=serial=lane-root,queues=2,discard=on
 run_rootfs() {
 	name=$1 cmdline=$2 cmd1=$3 expect1=$4 cmd2=$5 expect2=$6
 	echo "@@L1 run-begin $name uptime=$(up)"
 	rm -f /tmp/root-src.img /tmp/root-copy.img /tmp/src.sock /tmp/d1.sock /tmp/d2.sock
 	cat /l2/rootfs.img >/tmp/root-src.img
 	console_tern $(tern_argv) --kernel "$L2_KERNEL" --cmdline "$cmdline" --api-sock /tmp/src.sock \
-		--disk path=/tmp/root-src.img,serial=lane-root
+		--disk "path=/tmp/root-src.img,$ROOTFS_DISK"
 	src=$pid
 	if ! wait_for "lane-sh# " /tmp/con.out "$LANE_TIMEOUT"; then
 		echo "@@L1 prompt-missing"

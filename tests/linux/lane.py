@@ -173,7 +173,10 @@ class Plan:
         self.rootfs_cmd1 = (f"sync; echo 3 >/proc/sys/vm/drop_caches; m=@@L2; "
                             f"echo \"$m rootfs-after1 a=$({sha.format('a')})\"; "
                             f"head -c 4194304 /dev/urandom >/data/b; sync; "
-                            f"echo \"$m rootfs-file-b $({sha.format('b')})\"; echo rootfs-one-$(({g}+{h}))")
+                            f"echo \"$m rootfs-file-b $({sha.format('b')})\"; "
+                            # a discard: blocks freed, then trimmed
+                            f"head -c 8388608 /dev/urandom >/data/c; sync; rm /data/c; sync; "
+                            f"echo \"$m rootfs-trim $(fstrim -v / 2>&1)\"; echo rootfs-one-$(({g}+{h}))")
         self.rootfs_expect1 = f"rootfs-one-{g + h}"
         self.rootfs_cmd2 = (f"sync; echo 3 >/proc/sys/vm/drop_caches; m=@@L2; "
                             f"echo \"$m rootfs-after2 a=$({sha.format('a')}) b=$({sha.format('b')})\"; "
@@ -598,10 +601,11 @@ def evaluate_rootfs(res, plan, run):
             res.ok(c, False, run_summary(run))
         return
     root, marker, serial = run.mark("rootfs-root") or "", run.mark("rootfs-marker"), run.mark("rootfs-serial")
+    queues = run.mark("rootfs-queues") or ""
     res.ok("rootfs-boot", run.mark("rootfs-mounted") == "/dev/vda" and root.startswith("/dev/vda ext4")
-           and marker == plan.nonce and serial == "lane-root",
-           f"mounted {run.mark('rootfs-mounted')!r}, / is {root!r}, marker {marker!r}, serial {serial!r}; "
-           f"{run_summary(run)}")
+           and marker == plan.nonce and serial == "lane-root" and re.match(r"2 discard-max=[1-9]", queues),
+           f"mounted {run.mark('rootfs-mounted')!r}, / is {root!r}, marker {marker!r}, serial {serial!r}, "
+           f"queues and discard {queues!r}; {run_summary(run)}")
     copy, shared = run.mark("rootfs-copy-rc", "L1") or "", run.mark("rootfs-shared-rc", "L1") or ""
     image = run.mark("rootfs-image", "L1") or ""
     res.ok("rootfs-copy", copy.startswith("0 ") and '"state":"completed"' in copy and '"copy_disks":true' in copy
@@ -617,10 +621,13 @@ def evaluate_rootfs(res, plan, run):
     b = run.mark("rootfs-file-b") or ""
     after1 = run.mark("rootfs-after1") or ""
     after2 = run.mark("rootfs-after2") or ""
+    trim = run.mark("rootfs-trim") or ""
+    trimmed = re.search(r"^/: (\d+) bytes trimmed", trim)
     typed = run.mark("typed-output-seen-1", "L1") is not None and run.mark("typed-output-seen-2", "L1") is not None
     res.ok("rootfs-files", HASH_RE.match(a) and HASH_RE.match(b) and after1 == f"a={a}"
-           and after2 == f"a={a} b={b}" and typed and run.rc == 0 and "ACPI S5" in vm_reason(run),
-           f"file a {a!r}, b {b!r}; after the copy {after1!r}; after shared storage {after2!r}; "
+           and after2 == f"a={a} b={b}" and trimmed and int(trimmed.group(1)) >= 8 << 20 and typed
+           and run.rc == 0 and "ACPI S5" in vm_reason(run),
+           f"file a {a!r}, b {b!r}; after the copy {after1!r}; after shared storage {after2!r}; fstrim {trim!r}; "
            f"typed output seen {typed}; {run_summary(run)}")
     fsck = [v for lv, k, v in run.marks if lv == "L1" and k == "fsck"]
     res.ok("rootfs-fsck", run.mark("rootfs-fsck-rc", "L1") == "0",

@@ -13,6 +13,7 @@ echo "@@L2 rootfs-init"
 echo "@@L2 rootfs-root $(awk '$2 == "/" { print $1, $3 }' /proc/mounts | tail -1)"
 echo "@@L2 rootfs-marker $(cat /lane-marker 2>&1)"
 echo "@@L2 rootfs-serial $(cat /sys/block/vda/serial 2>&1)"
+echo "@@L2 rootfs-queues $(ls /sys/block/vda/mq | wc -l) discard-max=$(cat /sys/block/vda/queue/discard_max_bytes)"
 mount -o remount,rw / || echo "@@L2 rootfs-remount-failed"
 mkdir -p /data
 head -c 4194304 /dev/urandom >/data/a
