@@ -38,7 +38,7 @@ ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 # The library part of tern: everything but main.c, so tests link it too.
 LIB_SRCS += vmm/util.c
 LIB_SRCS += vmm/test_faults.c
-LIB_SRCS += cmd/dynlib.c
+LIB_SRCS += vmm/dynlib.c
 LIB_SRCS += vmm/memory.c
 LIB_SRCS += vmm/bus.c
 LIB_SRCS += vmm/cpuid.c

@@ -36,9 +36,9 @@
 
 #include <microhttpd.h>
 
-#include "cmd/dynlib.h"
+#include "vmm/dynlib.h"
 
-/* libmicrohttpd, loaded when a server starts (cmd/dynlib.h): Debian's
+/* libmicrohttpd, loaded when a server starts (vmm/dynlib.h): Debian's
  * links GnuTLS and its tree, which a VMM without --api-sock never maps. */
 struct mhd_api {
 	void *lib;

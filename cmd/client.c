@@ -19,7 +19,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "cmd/dynlib.h"
+#include "vmm/dynlib.h"
 #include "vmm/util.h"
 
 #define CLIENT_CONNECT_TIMEOUT_S 10L
@@ -249,7 +249,7 @@ int client_print_answer(const char *sock, const char *method, const char *path, 
 	return status;
 }
 
-/* libcurl, loaded by the client commands only (cmd/dynlib.h): it brings
+/* libcurl, loaded by the client commands only (vmm/dynlib.h): it brings
  * some twenty libraries a running VMM has no use for. */
 struct curl_api {
 	CURLcode (*global_init)(long flags);

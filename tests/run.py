@@ -8,7 +8,8 @@ Suites:
   fuzz   bounded libFuzzer runs of BUILD/fuzz/*_fuzz
   linux  the nested Linux lane (tests/linux/lane.py), TAP on stdout
   tree   checks of the source tree itself: no include points up the layer
-         order (scripts/check-layers.py)
+         order (scripts/check-layers.py); docs/openapi.json agrees with the
+         API server's routes, fields and reply keys (scripts/check-openapi.py)
 
 Every suite reports TAP lines ("ok - NAME", "not ok - NAME # why",
 "ok - NAME # SKIP why"); a suite that crashes or prints no result counts as
@@ -193,6 +194,10 @@ def suite_tree(res):
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     lines = p.stdout.strip().splitlines()
     res.record("tree/layers", p.returncode == 0, "; ".join(lines[-6:]) if p.returncode else "")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "check-openapi.py")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    lines = p.stdout.strip().splitlines()
+    res.record("tree/openapi", p.returncode == 0, "; ".join(lines[-6:]) if p.returncode else "")
 
 
 def main():

@@ -329,3 +329,60 @@ def test_socket_removed_however_tern_ends(ctx):
     r = run_tern(ctx, ["--kernel", ctx.path("no-kernel"), "--api-sock", path], testdev=False, timeout=30)
     check(r.rc == 1 and "cannot open kernel" in one_error_line(r), "missing kernel", r)
     check(not os.path.exists(path), "socket left after a failed start")
+
+
+def test_replies_match_the_openapi_spec(ctx):
+    """Every reply of a VM with a network device and a disk, errors
+    included, and every request the test sends, conform to docs/openapi.json
+    (no field missing, none the spec lacks, types and ranges as documented);
+    a failed migration's progress too."""
+    import openapi_check
+    spec = openapi_check.load()
+    img = ctx.path("oa.img")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    wire = ctx.path("oa-wire.sock")
+    api = Api(ctx, extra=["--net", f"vdpa-sim,socket={wire},peer={wire}", "--disk", f"path={img},serial=oa"])
+    seen = []
+
+    def call(method, path, body=None, status=200, template=None, bad_request=False):
+        if body is not None and not bad_request:
+            bad = openapi_check.problems(spec, openapi_check.request_schema(spec, template or path, method), body)
+            check(not bad, f"the test's own {method} {path} body breaks the spec: {bad}")
+        got, reply, _ = api.curl(method, path, json.dumps(body) if body is not None else None)
+        check(got == status, f"{method} {path}: HTTP {got}, expected {status}: {reply}")
+        schema = openapi_check.reply_schema(spec, template or path, method, status)
+        check(schema is not None, f"the spec has no {status} reply for {method} {path}")
+        bad = openapi_check.problems(spec, schema, reply)
+        check(not bad, f"{method} {path} -> {status}: {bad}; reply {reply}")
+        seen.append((method, path, status))
+        return reply
+
+    try:
+        info = call("GET", "/vm")
+        check(len(info["net"]) == 1 and len(info["disks"]) == 1, f"the devices: {info}")
+        call("GET", "/vm/status")
+        call("PUT", "/vm/pause", {})
+        call("PUT", "/vm/resume")
+        call("GET", "/vm/migration")
+        call("PUT", "/vm/snapshot", {"path": ctx.path("oa-snap"), "resume": True}, status=200)
+        call("PUT", "/vm/snapshot", {"path": ctx.path("oa-snap2"), "type": "diff"}, status=400)
+        call("PUT", "/vm/migrate", {"to": "unix:" + ctx.path("nobody.sock"), "copy_disks": True}, status=202)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            prog = call("GET", "/vm/migration")
+            if prog["state"] in ("failed", "cancelled", "completed"):
+                break
+            time.sleep(0.05)
+        check(prog["state"] == "failed" and prog["error"] and prog["copy_disks"], f"the failed migration: {prog}")
+        call("PUT", "/vm/migrate/cancel", status=409)
+        call("PUT", "/vm/migrate", {"to": "nowhere"}, status=400, bad_request=True)
+        call("PUT", "/vm/pause", {"colour": "red"}, status=400, bad_request=True)
+        got, reply, _ = api.curl("GET", "/vm/nothing")
+        check(got == 404 and not openapi_check.problems(spec, {"$ref": "#/components/schemas/Error"}, reply),
+              f"404: {reply}")
+        call("PUT", "/vm/shutdown")
+        api.t.finish()
+        check(len(seen) >= 12, f"{len(seen)} calls checked")
+    finally:
+        api.kill()

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd/dynlib.c - see dynlib.h. */
-#include "cmd/dynlib.h"
+/* vmm/dynlib.c - see dynlib.h. */
+#include "vmm/dynlib.h"
 
 #include <dlfcn.h>
 #include <errno.h>

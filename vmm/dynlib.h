@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd/dynlib.h - a library loaded only by the code that needs it. The
+ * vmm/dynlib.h - a library loaded only by the code that needs it. The
  * process that runs a guest maps only what it uses: the control API's
  * HTTP server library (and the TLS library tree it brings) only with
- * --api-sock, the HTTP client's only in the client commands.
+ * --api-sock, the HTTP client's only in the client commands, GnuTLS only
+ * for a migration with --tls-dir (migrate/tls.c).
  */
-#ifndef TERN_CMD_DYNLIB_H
-#define TERN_CMD_DYNLIB_H
+#ifndef TERN_VMM_DYNLIB_H
+#define TERN_VMM_DYNLIB_H
 
 #include <stddef.h>
 
