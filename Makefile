@@ -99,6 +99,8 @@ LIB_SRCS += migrate/snapshot_write.c
 LIB_SRCS += vmm/dirty.c
 LIB_SRCS += migrate/snapmem.c
 LIB_SRCS += migrate/stream.c
+LIB_SRCS += migrate/tls.c
+LIB_SRCS += migrate/listener.c
 LIB_SRCS += migrate/record.c
 LIB_SRCS += migrate/transport.c
 LIB_SRCS += migrate/migrate_src.c
@@ -152,6 +154,7 @@ UNIT_TESTS += vhost_vdpa_test
 UNIT_TESTS += cvq_shadow_test
 UNIT_TESTS += blk_test
 UNIT_TESTS += blk_copy_test
+UNIT_TESTS += tls_test
 UNIT_TESTS += state_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)

@@ -343,6 +343,8 @@ static int handle_info(struct api_call *c)
 	bad |= json_object_object_add(o, "state", json_object_new_string(state_name(info.state)));
 	if (info.state == API_VM_INCOMING) /* the machine comes with the migration */
 		goto done;
+	char id[UUID_STR_LEN];
+	bad |= json_object_object_add(o, "id", json_object_new_string(uuid_format(info.id, id)));
 	bad |= json_object_object_add(o, "vcpus", json_object_new_int64(info.vcpus));
 	bad |= json_object_object_add(o, "memory_bytes", json_object_new_uint64(info.memory));
 	bad |= json_object_object_add(o, "memory_mib", json_object_new_uint64(info.memory / MiB));
@@ -505,7 +507,7 @@ static int handle_snapshot(struct api_call *c)
 /* ---- migration ----------------------------------------------------------------- */
 
 static const char *const migrate_fields[] = { "to",	      "downtime_ms", "bandwidth", "timeout_ms",
-					      "max_passes", "copy_disks",  NULL };
+					      "max_passes", "copy_disks",  "tls_dir",	NULL };
 
 /* An integer field in [min, max], if present. 1 with the 400 reply filled
  * when it is out of range or not an integer; 0 otherwise; -ENOMEM. */
@@ -623,6 +625,14 @@ static int handle_migrate(struct api_call *c)
 		} else if ((r = int_field(c, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth))) {
 			return r < 0 ? r : 0;
 		}
+	}
+	if (json_object_object_get_ex(c->body, "tls_dir", &v)) {
+		if (!json_object_is_type(v, json_type_string) || !json_object_get_string_len(v) ||
+		    (size_t)json_object_get_string_len(v) >= sizeof(p.tls_dir) ||
+		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+			return reply_errorf(c->reply, 400, "field 'tls_dir' must be a directory's path (1 to %zu bytes)",
+					    sizeof(p.tls_dir) - 1);
+		strcpy(p.tls_dir, json_object_get_string(v));
 	}
 	if (json_object_object_get_ex(c->body, "copy_disks", &v)) {
 		if (!json_object_is_type(v, json_type_boolean))

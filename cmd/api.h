@@ -43,6 +43,7 @@ struct api_vm_info {
 	unsigned nr_disks;
 	struct disk_info disk[VM_MAX_DISKS];
 	unsigned vcpus;
+	uint8_t id[16];      /* the VM's id */
 	uint64_t memory;     /* bytes */
 	const char *kernel;
 	const char *initrd;

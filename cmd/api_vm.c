@@ -38,6 +38,7 @@ static void api_vm_info(void *opaque, struct api_vm_info *info)
 		return;
 	}
 	info->vcpus = cfg->nr_cpus;
+	memcpy(info->id, cfg->vm_id, sizeof(info->id));
 	info->memory = cfg->mem_size;
 	info->kernel = cfg->kernel;
 	info->initrd = cfg->initrd;

@@ -43,7 +43,8 @@ void cli_usage_run(FILE *f)
 		"                [--net SPEC]... [--disk SPEC]... [--track-dirty] [--api-sock PATH]\n"
 		"                [--test-device[=PATH]]\n"
 		"       tern run --incoming tcp:HOST:PORT|unix:PATH [--net SPEC]... [--disk SPEC]...\n"
-		"                [--api-sock PATH]\n"
+		"                [--tls-dir DIR] [--incoming-timeout S] [--expect-vm ID]\n"
+		"                [--max-memory SIZE] [--max-cpus N] [--api-sock PATH]\n"
 		"                [--test-device[=PATH]]\n"
 		"\n"
 		"Boots a microVM. Its serial console (COM1) is tern's stdin and stdout;\n"
@@ -119,7 +120,19 @@ void cli_usage_run(FILE *f)
 		"                           tcp:[V6ADDR]:PORT or unix:PATH) from 'tern migrate';\n"
 		"                           the machine's shape comes from the source; give\n"
 		"                           one --net per network device of the source's VM.\n"
-		"                           The guest starts once the source handed it over\n"
+		"                           The guest starts once the source handed it over.\n"
+		"                           Connections refused (see below) do not end the wait\n"
+		"      --tls-dir DIR        --incoming tcp: takes only a source that proves\n"
+		"                           itself with mutual TLS 1.3: DIR holds ca-cert.pem,\n"
+		"                           server-cert.pem and server-key.pem (docs/migration.md)\n"
+		"      --incoming-timeout S give up when no source was admitted in S seconds\n"
+		"                           (default: wait until stopped)\n"
+		"      --expect-vm ID       admit only the VM with this id (a UUID; GET /vm)\n"
+		"      --max-memory SIZE    refuse a VM with more RAM (default: the host's\n"
+		"                           available memory)\n"
+		"      --max-cpus N         refuse a VM with more vCPUs (default: 64)\n"
+		"      --vm-id ID           the VM's id, a UUID (default: random; a restore or\n"
+		"                           a migration keeps the VM's own)\n"
 		"      --dirty-ring N       track dirtied pages for migrations and diff snapshots\n"
 		"                           in KVM's per-vCPU dirty rings of N entries (a power\n"
 		"                           of two, 64..65536) instead of its dirty bitmap;\n"
@@ -155,6 +168,12 @@ enum {
 	OPT_TRACK_DIRTY,
 	OPT_INCOMING,
 	OPT_DIRTY_RING,
+	OPT_TLS_DIR,
+	OPT_INCOMING_TIMEOUT,
+	OPT_EXPECT_VM,
+	OPT_MAX_MEMORY,
+	OPT_MAX_CPUS,
+	OPT_VM_ID,
 };
 
 static const struct option run_opts[] = {
@@ -175,6 +194,12 @@ static const struct option run_opts[] = {
 	{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "dirty-ring", required_argument, NULL, OPT_DIRTY_RING },
+	{ "tls-dir", required_argument, NULL, OPT_TLS_DIR },
+	{ "incoming-timeout", required_argument, NULL, OPT_INCOMING_TIMEOUT },
+	{ "expect-vm", required_argument, NULL, OPT_EXPECT_VM },
+	{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
+	{ "max-cpus", required_argument, NULL, OPT_MAX_CPUS },
+	{ "vm-id", required_argument, NULL, OPT_VM_ID },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -254,6 +279,35 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 				return err_set(e, -EINVAL, "--dirty-ring: '%s' is not a power of two from 64 to 65536", optarg);
 			o->cfg.dirty_ring = (unsigned)v;
 			break;
+		case OPT_TLS_DIR:
+			if (strlen(optarg) >= MIG_TLS_DIR_MAX)
+				return err_set(e, -EINVAL, "--tls-dir: '%s' is too long", optarg);
+			o->in.tls_dir = optarg;
+			break;
+		case OPT_INCOMING_TIMEOUT:
+			if (parse_u64(optarg, 1, 86400, &v) < 0)
+				return err_set(e, -EINVAL, "--incoming-timeout: '%s' is not 1..86400 seconds", optarg);
+			o->in.wait_ms = (unsigned)v * 1000u;
+			break;
+		case OPT_EXPECT_VM:
+			if (uuid_parse(optarg, o->in.vm_id) < 0)
+				return err_set(e, -EINVAL, "--expect-vm: '%s' is not a UUID", optarg);
+			o->in.expect_vm = true;
+			break;
+		case OPT_MAX_MEMORY:
+			if (parse_size(optarg, &o->in.max_memory) < 0 || !o->in.max_memory)
+				return err_set(e, -EINVAL, "--max-memory: '%s' is not a size (e.g. 8G)", optarg);
+			break;
+		case OPT_MAX_CPUS:
+			if (parse_u64(optarg, 1, VM_MAX_CPUS, &v) < 0)
+				return err_set(e, -EINVAL, "--max-cpus: '%s' is not 1..%d", optarg, VM_MAX_CPUS);
+			o->in.max_cpus = (unsigned)v;
+			break;
+		case OPT_VM_ID:
+			if (uuid_parse(optarg, o->cfg.vm_id) < 0)
+				return err_set(e, -EINVAL, "--vm-id: '%s' is not a UUID", optarg);
+			o->vm_id_given = true;
+			break;
 		case OPT_DISK:
 			if (o->cfg.nr_disks == VM_MAX_DISKS)
 				return err_set(e, -EINVAL, "--disk: at most %d disks", VM_MAX_DISKS);
@@ -298,8 +352,21 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 				       o->restore_memory ? "memory" : "parents");
 		if (o->incoming && mig_addr_check(o->incoming, e) < 0)
 			return -EINVAL;
+		if (o->incoming && o->in.tls_dir && strncmp(o->incoming, "tcp:", 4))
+			return err_set(e, -EINVAL, "--tls-dir is for --incoming tcp: (a unix: socket is local, guarded by "
+						   "its file's permissions)");
+		if (o->incoming && o->vm_id_given)
+			return err_set(e, -EINVAL, "--vm-id: an incoming VM keeps the source's id (--expect-vm checks it)");
+		if (o->restore && (o->in.tls_dir || o->in.wait_ms || o->in.expect_vm || o->in.max_memory || o->in.max_cpus))
+			return err_set(e, -EINVAL, "--tls-dir, --incoming-timeout, --expect-vm, --max-memory and --max-cpus go "
+						   "with --incoming");
+		o->in.addr = o->incoming;
+		o->in.timeout_ms = MIG_DEFAULT_TIMEOUT_MS;
 		return 0;
 	}
+	if (o->in.tls_dir || o->in.wait_ms || o->in.expect_vm || o->in.max_memory || o->in.max_cpus)
+		return err_set(e, -EINVAL, "--tls-dir, --incoming-timeout, --expect-vm, --max-memory and --max-cpus go "
+					   "with --incoming");
 	if (o->restore_memory)
 		return err_set(e, -EINVAL, "--restore-memory goes with --restore");
 	if (o->restore_parents)

@@ -7,6 +7,7 @@
 
 #include "devices/disk_config.h"
 #include "devices/net_config.h"
+#include "migrate/migrate.h"
 #include "vmm/vm.h"
 
 #define TERN_VERSION "0.1.0"
@@ -21,6 +22,8 @@ struct run_options {
 	bool restore_memory;      /* --restore-memory was given */
 	const char *restore_parents; /* --restore-parents DIR: where a diff's chain may lie */
 	const char *incoming;     /* --incoming ADDR: receive a live migration */
+	struct mig_incoming in;   /* its other options (addr is incoming) */
+	bool vm_id_given;         /* --vm-id (else random, or the snapshot's) */
 	bool help;
 };
 

@@ -22,7 +22,7 @@
 #define POLL_MS 100
 
 struct migrate_opts {
-	const char *sock, *to;
+	const char *sock, *to, *tls_dir;
 	uint64_t downtime_ms, timeout_ms, max_passes, bandwidth;
 	bool has_downtime, has_timeout, has_passes, has_bandwidth;
 	bool copy_disks, no_wait, help;
@@ -49,6 +49,10 @@ static void usage(FILE *f)
 		"                         (100..3600000; default 10000)\n"
 		"      --max-passes N     after N pre-copy passes stop the VM whatever\n"
 		"                         remains (1..1000; default 30)\n"
+		"      --tls-dir DIR      mutual TLS 1.3 with the destination (tcp: only):\n"
+		"                         DIR holds ca-cert.pem, client-cert.pem and\n"
+		"                         client-key.pem; the destination's certificate must\n"
+		"                         name the host of --to (docs/migration.md)\n"
 		"      --copy-disks       send the disks' contents too, for hosts that do\n"
 		"                         not share storage: each destination --disk image\n"
 		"                         is created, or must have the source's size, and\n"
@@ -62,7 +66,7 @@ static void usage(FILE *f)
 		"message says so).\n");
 }
 
-enum { OPT_DOWNTIME = 256, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_PASSES, OPT_COPY_DISKS, OPT_NO_WAIT };
+enum { OPT_DOWNTIME = 256, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_PASSES, OPT_COPY_DISKS, OPT_TLS_DIR, OPT_NO_WAIT };
 
 static const struct option long_opts[] = {
 	{ "api-sock", required_argument, NULL, 's' },
@@ -72,6 +76,7 @@ static const struct option long_opts[] = {
 	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
 	{ "copy-disks", no_argument, NULL, OPT_COPY_DISKS },
+	{ "tls-dir", required_argument, NULL, OPT_TLS_DIR },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -115,6 +120,9 @@ static int parse(int argc, char **argv, struct migrate_opts *o, struct err *e)
 		case OPT_COPY_DISKS:
 			o->copy_disks = true;
 			break;
+		case OPT_TLS_DIR:
+			o->tls_dir = optarg;
+			break;
 		case OPT_NO_WAIT:
 			o->no_wait = true;
 			break;
@@ -153,6 +161,12 @@ static char *body_of(const struct migrate_opts *o)
 		bad |= json_object_object_add(b, "bandwidth", json_object_new_int64((int64_t)o->bandwidth));
 	if (o->copy_disks)
 		bad |= json_object_object_add(b, "copy_disks", json_object_new_boolean(1));
+	if (o->tls_dir) {
+		/* the server opens it: absolute, as the client sees it */
+		char *abs = realpath(o->tls_dir, NULL);
+		bad |= json_object_object_add(b, "tls_dir", json_object_new_string(abs ? abs : o->tls_dir));
+		free(abs);
+	}
 	if (!bad)
 		text = strdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
 	json_object_put(b);

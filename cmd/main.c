@@ -89,7 +89,8 @@ static int cmd_run(int argc, char **argv)
 	struct snapshot snap;
 	bool restoring = false, started = false;
 	sigset_t sigs;
-	int sfd = -1, incoming_fd = -1, status = 1, r;
+	struct mig_stream *incoming = NULL;
+	int sfd = -1, status = 1, r;
 
 	memset(&con, 0, sizeof(con));
 	memset(&el, 0, sizeof(el));
@@ -138,6 +139,11 @@ static int cmd_run(int argc, char **argv)
 		goto out_report;
 	}
 
+	/* an id for a new VM (a restore or an incoming VM keeps its own) */
+	if (!o.vm_id_given && (r = uuid_random(o.cfg.vm_id)) < 0) {
+		fprintf(stderr, "tern: error: no randomness for the VM's id: %s\n", strerror(-r));
+		goto out_report;
+	}
 	if (o.restore) {
 		r = snapshot_read_within(o.restore, o.restore_parents, &snap, &e);
 		if (r < 0) {
@@ -148,6 +154,8 @@ static int cmd_run(int argc, char **argv)
 		o.cfg.nr_cpus = snap.nr_cpus;
 		o.cfg.mem_size = snap.mem_size;
 		o.cfg.mem_file = snap.mem_path;
+		if (!o.vm_id_given && snap.has_vm_id) /* the same VM, resumed */
+			memcpy(o.cfg.vm_id, snap.vm_id, sizeof(o.cfg.vm_id));
 		o.cfg.test_device = o.cfg.test_device || snap.test_device;
 	}
 	if (o.incoming) {
@@ -163,8 +171,7 @@ static int cmd_run(int argc, char **argv)
 			goto out_report;
 		}
 		pr_info("waiting for a migration on %s", o.incoming);
-		incoming_fd = migrate_incoming(o.incoming, &o.cfg, &vm, MIG_DEFAULT_TIMEOUT_MS, &cancel, &e);
-		if (incoming_fd < 0) {
+		if (migrate_incoming(&o.in, &o.cfg, &vm, &cancel, &incoming, &e) < 0) {
 			status = incoming_stopped(sfd, api_vm.cancel_fd, &e);
 			goto out_report;
 		}
@@ -198,12 +205,12 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tern: error: cannot set up the event loop\n");
 		goto out_console;
 	}
-	if (incoming_fd >= 0 && mig_cancelled(&(struct mig_cancel){ { sfd, api_vm.cancel_fd } })) {
+	if (incoming && mig_cancelled(&(struct mig_cancel){ { sfd, api_vm.cancel_fd } })) {
 		/* a stop came before the guest started: it never runs here,
 		 * and the source, told so, resumes it */
 		status = incoming_stopped(sfd, api_vm.cancel_fd, &(struct err){ .msg = "stopped" });
-		migrate_incoming_never_ran(incoming_fd);
-		incoming_fd = -1;
+		migrate_incoming_never_ran(incoming);
+		incoming = NULL;
 		goto out_console;
 	}
 	started = true;
@@ -215,7 +222,7 @@ static int cmd_run(int argc, char **argv)
 	 * already answering), so no request sees vCPU threads starting. */
 	api_vm.start_ns = now_ns();
 	atomic_store(&api_vm.ready, true);
-	if (incoming_fd >= 0) {
+	if (incoming) {
 		/* A stop asked for while GET /vm still said "incoming" (a
 		 * signal, or a shutdown that saw ready false; see
 		 * api_vm_shutdown()) ends this copy before the source hears
@@ -224,14 +231,14 @@ static int cmd_run(int argc, char **argv)
 		 * a stop of the running VM. */
 		struct mig_cancel cancel = { { sfd, api_vm.cancel_fd } };
 		if (mig_cancelled(&cancel)) {
-			close(incoming_fd);
+			migrate_incoming_close(incoming);
 			int st = incoming_stopped(sfd, api_vm.cancel_fd, &(struct err){ .msg = "stopped" });
 			vm_request_exit(&vm, st, "stopped before the source was told the migration completed");
 		} else {
 			/* the guest runs here now: the source may let go */
-			migrate_incoming_done(incoming_fd);
+			migrate_incoming_done(incoming);
 		}
-		incoming_fd = -1;
+		incoming = NULL;
 	}
 	if (o.api_sock && !o.incoming && api_serve(&api, &api_vm_ops, &api_vm, &e) < 0)
 		vm_fail(&vm, "%s", e.msg);
@@ -258,10 +265,10 @@ out_console:
 out_vm:
 	/* the guest never started here (vm_start() is past only on a
 	 * failure of its own, whose vCPUs may have run: no answer then) */
-	if (incoming_fd >= 0 && !started)
-		migrate_incoming_never_ran(incoming_fd);
-	else if (incoming_fd >= 0)
-		close(incoming_fd);
+	if (incoming && !started)
+		migrate_incoming_never_ran(incoming);
+	else if (incoming)
+		migrate_incoming_close(incoming);
 	api_stop(&api);
 	machine_destroy(&vm);
 out_report:

@@ -22,6 +22,7 @@
 
 struct vm;
 struct vm_config;
+struct mig_tls_creds;
 
 /* The source's states, in order. Cancel is possible up to HANDOVER. */
 enum mig_state {
@@ -46,6 +47,7 @@ bool mig_state_final(enum mig_state s);
 #define MIG_DEFAULT_TIMEOUT_MS 10000
 #define MIG_DEFAULT_MAX_PASSES 30
 #define MIG_PASS_LOG 32 /* passes whose figures are kept */
+#define MIG_TLS_DIR_MAX 4096 /* --tls-dir paths */
 
 struct mig_params {
 	char to[256];            /* tcp:HOST:PORT or unix:PATH */
@@ -54,6 +56,7 @@ struct mig_params {
 	unsigned timeout_ms;     /* a silent peer fails the migration */
 	unsigned max_passes;     /* then the VM stops whatever remains */
 	bool copy_disks;         /* send the disks' contents too (no shared storage) */
+	char tls_dir[MIG_TLS_DIR_MAX]; /* mutual TLS with the credentials there; "": plain */
 };
 
 struct mig_pass_stat {
@@ -103,6 +106,7 @@ struct migration {
 	 * guest, so nothing may run it here until the operator settles it
 	 * (a resume, or a shutdown); under lock */
 	bool unresolved;
+	struct mig_tls_creds *tls; /* the source's credentials (params.tls_dir), loaded by migrate_start() */
 };
 
 /* Starts migrating vm to p->to on a thread of its own; -EBUSY while one
@@ -134,26 +138,43 @@ void migrate_thaw(struct vm *vm);
 /* Cancels and joins a running migration, frees its state (vm_destroy). */
 void migrate_exit(struct vm *vm);
 
-/* The destination. Waits on addr for one migration, checks its
- * configuration against cfg (given --net devices), completes cfg from it,
- * creates vm, loads everything and waits for GO. Returns the connection
- * (then: vm_start(), migrate_incoming_done()) or -errno; on failure the
- * guest never ran and vm is destroyed. A readable descriptor of cancel
- * (may be NULL) stops it with -ECANCELED, whether it is still waiting for
- * the source or receiving (the source is told and resumes). */
+/* The destination's wait (tern run --incoming; docs/migration.md). */
+struct mig_incoming {
+	const char *addr;
+	const char *tls_dir;     /* --tls-dir: mutual TLS only; NULL: plain */
+	unsigned timeout_ms;     /* a silent source, once admitted */
+	unsigned wait_ms;        /* --incoming-timeout: for a source to be admitted; 0: forever */
+	bool expect_vm;          /* --expect-vm: only the VM whose id is vm_id */
+	uint8_t vm_id[16];
+	uint64_t max_memory;     /* --max-memory; 0: the host's available memory */
+	unsigned max_cpus;       /* --max-cpus; 0: tern's limit */
+};
+
+/* The destination. Waits on in->addr for a source that it admits (TLS,
+ * the VM it expects, a configuration it can host and the devices it was
+ * given: migrate/listener.h; others are refused and the wait goes on),
+ * completes cfg from it, creates vm, loads everything and waits for GO.
+ * Returns 0 with *conn the connection (then: vm_start(),
+ * migrate_incoming_done()) or -errno; on failure the guest never ran and
+ * vm is destroyed. A readable descriptor of cancel (may be NULL) stops it
+ * with -ECANCELED, whether it is still waiting for the source or
+ * receiving (the source is told and resumes). */
 struct mig_cancel;
-int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms,
-		     const struct mig_cancel *cancel, struct err *e);
-/* The records after ACCEPT up to END (RAM, ZERO, PASS, STATE, ERROR),
- * into vm's RAM and snap->state (tree-checked). Exposed for the fuzzer. */
 struct mig_stream;
+int migrate_incoming(const struct mig_incoming *in, struct vm_config *cfg, struct vm *vm,
+		     const struct mig_cancel *cancel, struct mig_stream **conn, struct err *e);
+/* The records after ACCEPT up to END (RAM, ZERO, DISK, PASS, STATE,
+ * ERROR), into vm's RAM and disks and snap->state (tree-checked). Exposed
+ * for the fuzzer. */
 struct snapshot;
 int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *snap, struct err *e);
-/* Tells the source the guest runs, and closes the connection. */
-void migrate_incoming_done(int fd);
+/* Tells the source the guest runs, and closes the connection (frees it). */
+void migrate_incoming_done(struct mig_stream *conn);
 /* Tells the source that this destination stops after GO without having
  * started the guest (no vCPU entered KVM_RUN) and never will, so that the
  * source resumes it; closes the connection. Only before vm_start(). */
-void migrate_incoming_never_ran(int fd);
+void migrate_incoming_never_ran(struct mig_stream *conn);
+/* Closes the connection without a word (the source then cannot know). */
+void migrate_incoming_close(struct mig_stream *conn);
 
 #endif

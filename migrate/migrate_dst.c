@@ -9,13 +9,16 @@
 
 #include <errno.h>
 #include <libfdt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "devices/device.h"
+#include "migrate/listener.h"
 #include "migrate/snapshot.h"
 #include "migrate/stream.h"
+#include "migrate/tls.h"
 #include "migrate/transport.h"
 #include "migrate/machine.h"
 #include "vmm/vm.h"
@@ -167,112 +170,222 @@ int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *sn
 }
 
 /* A source that copies its disks says so, with each image's size. */
-static int recv_copy_config(const struct snapshot *snap, struct vm_config *cfg, struct err *e)
+static int read_copy_config(const struct snapshot *snap, bool *copy_disks, uint64_t *sizes, struct err *e)
 {
 	int plen;
 	const fdt32_t *copy = fdt_getprop(snap->config, 0, "copy-disks", &plen);
 
-	cfg->incoming_copy_disks = copy && plen == 4 && fdt32_to_cpu(*copy);
-	if (!cfg->incoming_copy_disks)
+	*copy_disks = copy && plen == 4 && fdt32_to_cpu(*copy);
+	if (!*copy_disks)
 		return 0;
-	const uint8_t *sizes = fdt_getprop(snap->config, 0, "disk-sizes", &plen);
-	if (!sizes || plen != (int)(snap->nr_disks * 8))
+	const uint8_t *p = fdt_getprop(snap->config, 0, "disk-sizes", &plen);
+	if (!p || plen != (int)(snap->nr_disks * 8))
 		return err_set(e, -EPROTO, "migration configuration copies %u disks without their sizes", snap->nr_disks);
 	for (unsigned i = 0; i < snap->nr_disks; i++) {
 		fdt64_t be; /* properties are only 4-byte aligned */
-		memcpy(&be, sizes + 8 * i, 8);
-		cfg->incoming_disk_size[i] = fdt64_to_cpu(be);
+		memcpy(&be, p + 8 * i, 8);
+		sizes[i] = fdt64_to_cpu(be);
 	}
 	return 0;
 }
 
-/* The configuration: a checked tree, the same network devices as were
- * given here; cfg takes the machine's shape from it. */
-static int recv_config(struct mig_stream *s, struct vm_config *cfg, struct snapshot *snap, struct err *e)
+/* The host's available memory (MemAvailable), in bytes; 0 if unknown. */
+static uint64_t host_available_memory(void)
 {
-	struct rec_header h;
-	int r = mig_recv(s, &h, &snap->config, SNAP_CONFIG_MAX, e);
+	char line[128];
+	unsigned long long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
 
-	if (r < 0)
-		return r;
-	if (h.type != MIG_CONFIG)
-		return err_set(e, -EPROTO, "migration stream starts with record type %u, not the configuration", h.type);
-	if ((r = snapshot_check_tree(snap->config, h.len, "configuration", e)) < 0 ||
-	    (r = snapshot_parse_config(snap, false, e)) < 0)
-		return r;
-	if (snap->nr_nets != cfg->nr_nets)
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kb << 10;
+}
+
+/* What admit() checks a source's configuration against. */
+struct admission {
+	const struct mig_incoming *in;
+	const struct vm_config *cfg;   /* read only: several sources may be checked at once */
+};
+
+/* A configuration this destination can take: the VM it expects, a
+ * machine it can host, the devices it was given. Nothing is allocated
+ * for the VM before this passes. */
+static int check_config(const struct admission *a, const struct snapshot *snap, struct err *e)
+{
+	char want[UUID_STR_LEN], got[UUID_STR_LEN];
+	uint64_t avail = a->in->max_memory ? a->in->max_memory : host_available_memory();
+
+	if (a->in->expect_vm && (!snap->has_vm_id || memcmp(snap->vm_id, a->in->vm_id, sizeof(snap->vm_id))))
+		return err_set(e, -EPERM, "the source is VM %s; this destination expects VM %s (--expect-vm)",
+			       snap->has_vm_id ? uuid_format(snap->vm_id, got) : "without an id",
+			       uuid_format(a->in->vm_id, want));
+	if (avail && snap->mem_size > avail)
+		return err_set(e, -ENOMEM, "the source VM has %llu MiB of RAM; this destination takes at most %llu MiB "
+					   "(%s)", (unsigned long long)(snap->mem_size >> 20),
+			       (unsigned long long)(avail >> 20),
+			       a->in->max_memory ? "--max-memory" : "the host's available memory");
+	if (a->in->max_cpus && snap->nr_cpus > a->in->max_cpus)
+		return err_set(e, -EINVAL, "the source VM has %u vCPUs; this destination takes at most %u (--max-cpus)",
+			       snap->nr_cpus, a->in->max_cpus);
+	if (snap->nr_nets != a->cfg->nr_nets)
 		return err_set(e, -EINVAL, "the source VM has %u network devices; this destination was given %u --net",
-			       snap->nr_nets, cfg->nr_nets);
-	if (snap->nr_disks != cfg->nr_disks)
+			       snap->nr_nets, a->cfg->nr_nets);
+	if (snap->nr_disks != a->cfg->nr_disks)
 		return err_set(e, -EINVAL, "the source VM has %u disks; this destination was given %u --disk (the same "
 					   "images on storage both hosts share, or where to copy them)", snap->nr_disks,
-			       cfg->nr_disks);
-	if ((r = recv_copy_config(snap, cfg, e)) < 0)
+			       a->cfg->nr_disks);
+	return 0;
+}
+
+/* On a connection's own thread (migrate/listener.h): the stream header
+ * and the configuration, read and checked into a struct snapshot. */
+static int admit_source(void *ctx, struct mig_stream *s, void **result, struct err *e)
+{
+	const struct admission *a = ctx;
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+	struct rec_header h;
+	int r;
+
+	if (!snap)
+		return err_set(e, -ENOMEM, "out of memory");
+	r = mig_recv_hello(s, e);
+	if (r == 0)
+		r = mig_recv(s, &h, &snap->config, SNAP_CONFIG_MAX, e);
+	if (r == 0 && h.type != MIG_CONFIG)
+		r = err_set(e, -EPROTO, "migration stream starts with record type %u, not the configuration", h.type);
+	if (r == 0)
+		r = snapshot_check_tree(snap->config, h.len, "configuration", e);
+	if (r == 0)
+		r = snapshot_parse_config(snap, false, e);
+	if (r == 0)
+		r = check_config(a, snap, e);
+	if (r < 0) {
+		snapshot_free(snap);
+		free(snap);
+		return r;
+	}
+	*result = snap;
+	return 0;
+}
+
+static void drop_source(void *ctx, void *result)
+{
+	(void)ctx;
+	snapshot_free(result);
+	free(result);
+}
+
+/* cfg takes the machine's shape, and its identity, from the admitted
+ * source's configuration. */
+static int apply_config(const struct snapshot *snap, struct vm_config *cfg, struct err *e)
+{
+	int r = read_copy_config(snap, &cfg->incoming_copy_disks, cfg->incoming_disk_size, e);
+
+	if (r < 0)
 		return r;
 	cfg->nr_cpus = snap->nr_cpus;
 	cfg->mem_size = snap->mem_size;
 	cfg->test_device = cfg->test_device || snap->test_device;
+	if (snap->has_vm_id)
+		memcpy(cfg->vm_id, snap->vm_id, sizeof(cfg->vm_id));
 	cfg->incoming = true;
 	return 0;
 }
 
-int migrate_incoming(const char *addr, struct vm_config *cfg, struct vm *vm, unsigned timeout_ms,
-		     const struct mig_cancel *cancel, struct err *e)
+static int wait_for_source(const struct mig_incoming *in, const struct vm_config *cfg,
+			   const struct mig_cancel *cancel, struct mig_stream *s, struct snapshot **snap,
+			   struct err *e)
 {
-	struct mig_stream s = { .fd = -1, .cancel = cancel };
-	struct snapshot snap;
-	bool made = false, accepted = false;
-	int lfd, r;
+	struct mig_tls_creds *creds = NULL;
+	struct admission a = { .in = in, .cfg = cfg };
+	struct mig_wait w = { .addr = in->addr, .wait_ms = in->wait_ms, .cancel = cancel, .admit = admit_source,
+			      .drop = drop_source, .ctx = &a };
+	void *result = NULL;
+	int r;
 
-	memset(&snap, 0, sizeof(snap));
-	lfd = mig_listen(addr, e);
-	if (lfd < 0)
-		return lfd;
-	s.fd = mig_accept(lfd, addr, 0, cancel, e);
-	close(lfd);
-	mig_unlink(addr);
-	if (s.fd < 0)
-		return s.fd;
-	mig_set_timeout(s.fd, timeout_ms);
-	if ((r = mig_recv_hello(&s, e)) < 0 || (r = recv_config(&s, cfg, &snap, e)) < 0)
+	if (in->tls_dir && (r = mig_tls_creds_load(&creds, in->tls_dir, true, e)) < 0)
+		return r;
+	w.tls = creds;
+	r = mig_wait_for_source(&w, s, &result, e);
+	/* the session keeps what it needs of the credentials: none of them
+	 * may go while it lives, so they go with it (mig_stream_close) */
+	if (r < 0) {
+		mig_tls_creds_free(creds);
+		return r;
+	}
+	s->creds = creds;
+	*snap = result;
+	return 0;
+}
+
+int migrate_incoming(const struct mig_incoming *in, struct vm_config *cfg, struct vm *vm,
+		     const struct mig_cancel *cancel, struct mig_stream **conn, struct err *e)
+{
+	struct mig_stream *s = calloc(1, sizeof(*s));
+	struct snapshot *snap = NULL;
+	bool made = false, accepted = false;
+	int r;
+
+	if (!s)
+		return err_set(e, -ENOMEM, "out of memory");
+	s->fd = -1;
+	if ((r = wait_for_source(in, cfg, cancel, s, &snap, e)) < 0) {
+		free(s);
+		return r;
+	}
+	s->cancel = cancel;
+	mig_set_timeout(s->fd, in->timeout_ms);
+	if (s->tls) {
+		char what[64];
+		pr_info("migration: the source is authenticated (%s)", mig_tls_describe(s->tls, what, sizeof(what)));
+	}
+	if ((r = apply_config(snap, cfg, e)) < 0)
 		goto fail;
 	if ((r = machine_create(vm, cfg, e)) < 0)
 		goto fail;
 	made = true;
-	if ((r = mig_send(&s, MIG_ACCEPT, NULL, 0, e)) < 0)
+	if ((r = mig_send(s, MIG_ACCEPT, NULL, 0, e)) < 0)
 		goto fail;
 	accepted = true;
 	/* devices staged, not started: a destination refused or stopped
-	 * before GO has sent no frame and announced nothing */
-	/* a copied disk is durable before READY: the source lets go of its
-	 * own on GO */
-	if ((r = migrate_recv_stream(&s, vm, &snap, e)) < 0 || (r = devices_copy_done(vm, e)) < 0 ||
-	    (r = snapshot_stage(vm, &snap, e)) < 0)
+	 * before GO has sent no frame and announced nothing. A copied disk
+	 * is durable before READY: the source lets go of its own on GO */
+	if ((r = migrate_recv_stream(s, vm, snap, e)) < 0 || (r = devices_copy_done(vm, e)) < 0 ||
+	    (r = snapshot_stage(vm, snap, e)) < 0)
 		goto fail;
-	snapshot_free(&snap);
-	if ((r = mig_send(&s, MIG_READY, NULL, 0, e)) < 0)
+	snapshot_free(snap);
+	free(snap);
+	snap = NULL;
+	if ((r = mig_send(s, MIG_READY, NULL, 0, e)) < 0)
 		goto fail_quiet;
-	if ((r = mig_expect(&s, MIG_GO, "the source's GO", e)) < 0) {
+	if ((r = mig_expect(s, MIG_GO, "the source's GO", e)) < 0) {
 		/* stopped (or the source failed) while waiting for GO: the guest
 		 * never runs here. A source that has sent GO by now reads that
 		 * instead of DONE and resumes rather than wait for a person. */
-		mig_send(&s, MIG_NOT_RUN, NULL, 0, &(struct err){ { 0 } });
+		mig_send(s, MIG_NOT_RUN, NULL, 0, &(struct err){ { 0 } });
 		goto fail_quiet;
 	}
 	if ((r = snapshot_start_devices(vm, e)) < 0) {
 		/* the guest never runs here: the source resumes it, told why */
-		mig_send_msg(&s, MIG_NOT_RUN, e->msg);
+		mig_send_msg(s, MIG_NOT_RUN, e->msg);
 		goto fail_quiet;
 	}
-	return s.fd;
+	*conn = s;
+	return 0;
 
 fail:
 	/* the source learns why (its log, its API status) */
 	if (r != -EPIPE && r != -ECONNRESET && r != -ECONNABORTED && r != -ETIMEDOUT)
-		mig_send_msg(&s, accepted ? MIG_ERROR : MIG_REFUSE, e->msg);
+		mig_send_msg(s, accepted ? MIG_ERROR : MIG_REFUSE, e->msg);
 fail_quiet:
-	close(s.fd);
-	snapshot_free(&snap);
+	migrate_incoming_close(s);
+	if (snap) {
+		snapshot_free(snap);
+		free(snap);
+	}
 	if (made) {
 		devices_copy_abandon(vm); /* the guest never ran here */
 		machine_destroy(vm);
@@ -280,23 +393,33 @@ fail_quiet:
 	return r;
 }
 
-/* The destination's last word after GO, then the connection closes. */
-static void last_answer(int fd, uint32_t type, const char *what)
+void migrate_incoming_close(struct mig_stream *s)
 {
-	struct mig_stream s = { .fd = fd };
+	if (!s)
+		return;
+	struct mig_tls_creds *creds = s->creds;
+	mig_stream_close(s);
+	mig_tls_creds_free(creds);
+	free(s);
+}
+
+/* The destination's last word after GO, then the connection closes. */
+static void last_answer(struct mig_stream *s, uint32_t type, const char *what)
+{
 	struct err e = { { 0 } };
 
-	if (mig_send(&s, type, NULL, 0, &e) < 0)
+	s->cancel = NULL;
+	if (mig_send(s, type, NULL, 0, &e) < 0)
 		pr_warn("migration: the source was not told %s: %s", what, e.msg);
-	close(fd);
+	migrate_incoming_close(s);
 }
 
-void migrate_incoming_never_ran(int fd)
+void migrate_incoming_never_ran(struct mig_stream *s)
 {
-	last_answer(fd, MIG_NOT_RUN, "the guest never ran here");
+	last_answer(s, MIG_NOT_RUN, "the guest never ran here");
 }
 
-void migrate_incoming_done(int fd)
+void migrate_incoming_done(struct mig_stream *s)
 {
-	last_answer(fd, MIG_DONE, "the guest runs here (DONE)");
+	last_answer(s, MIG_DONE, "the guest runs here (DONE)");
 }

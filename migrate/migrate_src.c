@@ -26,6 +26,7 @@
 #include "migrate/snapmem.h"
 #include "migrate/snapshot.h"
 #include "migrate/stream.h"
+#include "migrate/tls.h"
 #include "migrate/transport.h"
 #include "vmm/vm.h"
 
@@ -320,6 +321,13 @@ static int handshake(struct outgoing *job, struct err *e)
 	if (r == 0)
 		r = mig_send(&job->s, MIG_CONFIG, cfg, fdt_totalsize(cfg), e);
 	free(cfg);
+	if (r == 0 && !job->s.tls) {
+		/* a TLS destination answers a plain source with an alert record */
+		uint8_t b;
+		if (recv(job->s.fd, &b, 1, MSG_PEEK) == 1 && (b == 0x15 || b == 0x16))
+			return err_set(e, -EPROTO, "the destination takes only TLS (tern run --tls-dir): migrate with "
+						   "--tls-dir");
+	}
 	return r < 0 ? r : mig_expect(&job->s, MIG_ACCEPT, "the destination's answer to the configuration", e);
 }
 
@@ -465,6 +473,14 @@ static void *migration_thread(void *arg)
 	m->fd = fd;
 	pthread_mutex_unlock(&m->lock);
 	job.s = (struct mig_stream){ .fd = fd, .limit = m->params.bandwidth };
+	if (m->tls) {
+		char host[256], what[64];
+		mig_addr_host(m->params.to, host, sizeof(host));
+		if ((r = mig_tls_handshake(&job.s.tls, fd, m->tls, host, m->params.timeout_ms, &e)) < 0)
+			goto fail;
+		pr_info("migration: the destination %s is authenticated (%s)", host,
+			mig_tls_describe(job.s.tls, what, sizeof(what)));
+	}
 	/* from here every write to a disk is remembered, to be sent again */
 	if (job.copying) {
 		if ((r = devices_copy_begin(job.vm, job.disk_sizes, &job.ndisks, &e)) < 0) {
@@ -557,7 +573,9 @@ fail:
 		memset(&e, 0, sizeof(e));
 		r = err_set(&e, -ECANCELED, "migration cancelled");
 	}
-	if (job.s.fd >= 0 && r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED && r != -ECONNABORTED)
+	/* (not into a TLS connection whose handshake failed: its alert said it) */
+	if (job.s.fd >= 0 && (!m->tls || job.s.tls) && r != -EPIPE && r != -ECONNRESET && r != -ECONNREFUSED &&
+	    r != -ECONNABORTED)
 		mig_send_msg(&job.s, MIG_ERROR, e.msg[0] ? e.msg : strerror(-r));
 	roll_back(&job);
 	finish(&job, r == -ECANCELED ? MIG_S_CANCELLED : MIG_S_FAILED, &e);
@@ -570,6 +588,7 @@ out:
 		dirty_stop(&job.own);
 	if (job.copying)
 		devices_copy_end(job.vm);
+	mig_tls_free(job.s.tls);
 	free(job.disk_buf);
 	free(job.bm);
 	free(job.scratch);
@@ -610,6 +629,15 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 	}
 	pthread_mutex_unlock(&m->lock);
 	migrate_thaw(vm); /* joins a finished one */
+	mig_tls_creds_free(m->tls);
+	m->tls = NULL;
+	if (p->tls_dir[0]) {
+		if (strncmp(p->to, "tcp:", 4))
+			return err_set(e, -EINVAL, "TLS is for tcp: migrations (a unix: socket is local, guarded by its "
+						   "file's permissions)");
+		if ((r = mig_tls_creds_load(&m->tls, p->tls_dir, false, e)) < 0)
+			return r;
+	}
 	m->params = *p;
 	m->t0 = now_ns();
 	m->stall = MIG_S_NONE;
@@ -764,6 +792,7 @@ void migrate_exit(struct vm *vm)
 		pthread_join(m->thread, NULL);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
+	mig_tls_creds_free(m->tls);
 	free(m);
 	vm->migration = NULL;
 }

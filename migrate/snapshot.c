@@ -70,6 +70,8 @@ int snapshot_build_config(struct vm *vm, const char *mem_name, const struct snap
 		r = fdt_property_u32(fdt, "nr-nets", vm->cfg.nr_nets);
 	if (!r && vm->cfg.nr_disks) /* absent: none (and what older terns read) */
 		r = fdt_property_u32(fdt, "nr-disks", vm->cfg.nr_disks);
+	if (!r)
+		r = fdt_property(fdt, "vm-id", vm->cfg.vm_id, sizeof(vm->cfg.vm_id));
 	if (!r && mem_name)
 		r = fdt_property_string(fdt, "memory-file", mem_name);
 	if (!r && parent)
@@ -180,6 +182,12 @@ int snapshot_parse_config(struct snapshot *s, bool memory_file, struct err *e)
 	s->nr_disks = disks && plen == 4 ? fdt32_to_cpu(*disks) : 0;
 	if (s->nr_disks > VM_MAX_DISKS)
 		return err_set(e, -EPROTO, "snapshot configuration has %u disks", s->nr_disks);
+	const void *id = fdt_getprop(s->config, root, "vm-id", &plen);
+	s->has_vm_id = id && plen == (int)sizeof(s->vm_id);
+	if (id && !s->has_vm_id)
+		return err_set(e, -EPROTO, "snapshot configuration has a vm-id of %d bytes", plen);
+	if (s->has_vm_id)
+		memcpy(s->vm_id, id, sizeof(s->vm_id));
 	if (!s->nr_cpus || s->nr_cpus > VM_MAX_CPUS || s->mem_size < MEM_MIN_SIZE || s->mem_size % PAGE ||
 	    s->mem_size > (1ull << 46))
 		return err_set(e, -EPROTO, "snapshot configuration is out of range (%u CPUs, %llu bytes)", s->nr_cpus,

@@ -45,6 +45,8 @@ struct snapshot {
 	bool test_device;
 	unsigned nr_nets;    /* --net devices the restore must be given */
 	unsigned nr_disks;   /* and --disk devices */
+	bool has_vm_id;      /* the VM's id (older terns wrote none) */
+	uint8_t vm_id[16];
 	/* diff snapshots only */
 	char parent[4096];      /* the parent's directory (absolute), or "" */
 	char parent_mem[64];    /* the parent's memory file name */

@@ -3,6 +3,7 @@
  * migrate/stream.c - records on a socket (see stream.h).
  */
 #include "migrate/stream.h"
+#include "migrate/tls.h"
 #include "migrate/transport.h"
 
 #include <errno.h>
@@ -18,12 +19,18 @@ static int io_err(int err)
 	return err == EAGAIN || err == EWOULDBLOCK ? -ETIMEDOUT : -err;
 }
 
-static int io_fail(struct err *e, int r, const char *dir)
+static int io_fail(const struct mig_stream *s, struct err *e, int r, const char *dir)
 {
+	if (r == -EACCES && mig_tls_alert(s->tls))
+		return err_set(e, r, "TLS: the peer ended the session while %s (%s): it refused this side's certificate "
+				     "or the session", dir, mig_tls_alert(s->tls));
 	if (r == -EPIPE || r == -ECONNRESET)
 		return err_set(e, r, "migration connection closed by the peer while %s", dir);
 	if (r == -ETIMEDOUT)
 		return err_set(e, r, "migration connection timed out while %s", dir);
+	if (r == -EBADMSG)
+		return err_set(e, r, "migration connection: a TLS record failed its authentication while %s (damaged or "
+				     "tampered with in flight)", dir);
 	return err_errno(e, r, "migration connection failed while %s", dir);
 }
 
@@ -45,6 +52,14 @@ static void throttle(struct mig_stream *s)
 
 static int write_iov(struct mig_stream *s, struct iovec *iov, int n)
 {
+	if (s->tls) {
+		ssize_t w = mig_tls_sendv(s->tls, iov, n);
+		if (w < 0)
+			return (int)w;
+		s->sent += (uint64_t)w;
+		throttle(s);
+		return 0;
+	}
 	while (n > 0) {
 		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 		ssize_t w = sendmsg(s->fd, &m, MSG_NOSIGNAL);
@@ -72,7 +87,9 @@ static int read_all(struct mig_stream *s, void *p, size_t len)
 	uint8_t *b = p;
 
 	while (len) {
-		ssize_t n = recv(s->fd, b, len, 0);
+		ssize_t n = s->tls ? mig_tls_recv(s->tls, b, len) : recv(s->fd, b, len, 0);
+		if (s->tls && n < 0)
+			return (int)n;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -94,7 +111,7 @@ int mig_send_hello(struct mig_stream *s, struct err *e)
 
 	rec_hello_init(&h, MIG_MAGIC);
 	r = write_iov(s, &iov, 1);
-	return r < 0 ? io_fail(e, r, "sending the stream header") : 0;
+	return r < 0 ? io_fail(s, e, r, "sending the stream header") : 0;
 }
 
 int mig_recv_hello(struct mig_stream *s, struct err *e)
@@ -103,7 +120,7 @@ int mig_recv_hello(struct mig_stream *s, struct err *e)
 	int r = read_all(s, &h, sizeof(h));
 
 	if (r < 0)
-		return io_fail(e, r, "receiving the stream header");
+		return io_fail(s, e, r, "receiving the stream header");
 	return rec_hello_check(&h, MIG_MAGIC, "migration stream", e);
 }
 
@@ -127,7 +144,7 @@ int mig_sendv(struct mig_stream *s, uint32_t type, const struct iovec *iov, int 
 	}
 	v[1 + iovcnt] = (struct iovec){ tail, rec_trailer(h.len, crc, tail) };
 	r = write_iov(s, v, iovcnt + 2);
-	return r < 0 ? io_fail(e, r, "sending") : 0;
+	return r < 0 ? io_fail(s, e, r, "sending") : 0;
 }
 
 int mig_send(struct mig_stream *s, uint32_t type, const void *payload, size_t len, struct err *e)
@@ -155,7 +172,7 @@ int mig_recv_header(struct mig_stream *s, struct rec_header *h, struct err *e)
 		return err_set(e, -ECANCELED, "stopped while receiving the migration");
 	r = read_all(s, h, sizeof(*h));
 	if (r < 0)
-		return io_fail(e, r, "receiving");
+		return io_fail(s, e, r, "receiving");
 	if (h->rsvd)
 		return err_set(e, -EPROTO, "migration record (type %u) has reserved bits set", h->type);
 	return 0;
@@ -166,7 +183,7 @@ int mig_recv_payload(struct mig_stream *s, void *dst, size_t len, uint32_t *crc,
 	int r = read_all(s, dst, len);
 
 	if (r < 0)
-		return io_fail(e, r, "receiving");
+		return io_fail(s, e, r, "receiving");
 	*crc = crc32c(dst, len, *crc);
 	return 0;
 }
@@ -177,7 +194,7 @@ int mig_recv_trailer(struct mig_stream *s, const struct rec_header *h, uint32_t 
 	int r = read_all(s, tail, 4 + rec_pad(h->len));
 
 	if (r < 0)
-		return io_fail(e, r, "receiving");
+		return io_fail(s, e, r, "receiving");
 	r = rec_trailer_check(tail, h->len, crc);
 	if (r == REC_BAD_CRC)
 		return err_set(e, -EPROTO, "migration record (type %u, %llu bytes) is corrupt (CRC mismatch)", h->type,

@@ -72,8 +72,12 @@ _Static_assert(sizeof(struct mig_disk) == 24, "mig_disk layout");
 _Static_assert(sizeof(struct mig_pass) == 24, "mig_pass layout");
 
 struct mig_cancel;
+struct mig_tls;
+struct mig_tls_creds;
 struct mig_stream {
 	int fd;
+	struct mig_tls *tls;      /* records go through this session; NULL: plain */
+	struct mig_tls_creds *creds; /* the destination's, freed with its stream */
 	/* receiving: checked before each record (-ECANCELED); NULL: none */
 	const struct mig_cancel *cancel;
 	uint64_t sent, received;  /* bytes, framing included */

@@ -62,6 +62,35 @@ static int parse(const char *addr, struct mig_addr *a, struct err *e)
 	return 0;
 }
 
+int mig_addr_host(const char *addr, char *host, size_t len)
+{
+	struct mig_addr a;
+	struct err e = { { 0 } };
+
+	if (parse(addr, &a, &e) < 0 || a.unix_sock)
+		return -EINVAL;
+	snprintf(host, len, "%s", a.host);
+	return 0;
+}
+
+void mig_peer_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(out, len, "an unknown peer");
+		return;
+	}
+	if (ss.ss_family == AF_UNIX) {
+		snprintf(out, len, "a local process");
+		return;
+	}
+	getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
 int mig_addr_check(const char *addr, struct err *e)
 {
 	struct mig_addr a;
@@ -90,14 +119,21 @@ int mig_listen(const char *addr, struct err *e)
 		return r;
 	if (a.unix_sock) {
 		struct stat st;
-		/* a socket left by a dead tern may go; anything else stays */
+		/* a socket left by a dead tern may go; a live one (someone
+		 * accepts on it) and anything else stay */
 		if (lstat(a.un.sun_path, &st) == 0) {
 			if (!S_ISSOCK(st.st_mode))
 				return err_set(e, -EEXIST, "'%s' exists and is not a socket", a.un.sun_path);
+			int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			bool live = probe >= 0 && connect(probe, (struct sockaddr *)&a.un, sizeof(a.un)) == 0;
+			if (probe >= 0)
+				close(probe);
+			if (live)
+				return err_set(e, -EADDRINUSE, "'%s' is in use by another process", a.un.sun_path);
 			unlink(a.un.sun_path);
 		}
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&a.un, sizeof(a.un)) < 0 || listen(fd, 1) < 0)
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a.un, sizeof(a.un)) < 0 || listen(fd, 8) < 0)
 			goto fail;
 		return fd;
 	}
@@ -106,7 +142,7 @@ int mig_listen(const char *addr, struct err *e)
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1) < 0) {
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 8) < 0) {
 		freeaddrinfo(res);
 		goto fail;
 	}
@@ -236,8 +272,25 @@ void mig_set_timeout(int fd, unsigned timeout_ms)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-void mig_unlink(const char *addr)
+int mig_listen_identity(const char *addr, struct mig_listen_id *id)
 {
-	if (!strncmp(addr, "unix:", 5))
+	struct stat st;
+
+	memset(id, 0, sizeof(*id));
+	if (strncmp(addr, "unix:", 5) || lstat(addr + 5, &st) < 0)
+		return -ENOENT;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->valid = true;
+	return 0;
+}
+
+void mig_unlink(const char *addr, const struct mig_listen_id *id)
+{
+	struct stat st;
+
+	/* only the socket this tern bound: another may have taken the path */
+	if (!strncmp(addr, "unix:", 5) && id && id->valid && lstat(addr + 5, &st) == 0 && st.st_dev == id->dev &&
+	    st.st_ino == id->ino)
 		unlink(addr + 5);
 }

@@ -10,12 +10,15 @@
 #ifndef TERN_MIGRATE_TRANSPORT_H
 #define TERN_MIGRATE_TRANSPORT_H
 
+#include <sys/types.h>
+
 #include "vmm/util.h"
 
 /* Checks the syntax of an address (no resolution, no socket). */
 int mig_addr_check(const char *addr, struct err *e);
 /* Listens on addr (a unix: path must not exist as anything but a stale
- * socket). Returns the listening fd or -errno. */
+ * socket: one that a live process accepts on is refused, -EADDRINUSE).
+ * Returns the listening fd or -errno. */
 int mig_listen(const char *addr, struct err *e);
 /* What ends a destination's wait early: descriptors (a signalfd, an
  * eventfd) that become readable when the wait should stop; -1 entries are
@@ -34,7 +37,21 @@ int mig_accept(int lfd, const char *addr, unsigned timeout_ms, const struct mig_
 int mig_connect(const char *addr, unsigned timeout_ms, struct err *e);
 /* Send and receive timeouts (and TCP_USER_TIMEOUT) of timeout_ms. */
 void mig_set_timeout(int fd, unsigned timeout_ms);
-/* Removes a unix: listening socket's file; nothing for tcp:. */
-void mig_unlink(const char *addr);
+/* What a unix: listening socket's path named when this tern bound it, so
+ * that only that one is ever removed. */
+struct mig_listen_id {
+	bool valid;
+	dev_t dev;
+	ino_t ino;
+};
+int mig_listen_identity(const char *addr, struct mig_listen_id *id);
+/* Removes a unix: listening socket's file if it is still the one id
+ * recorded; nothing for tcp:. */
+void mig_unlink(const char *addr, const struct mig_listen_id *id);
+/* The host of a tcp: address (the name or address the source connects
+ * to, without brackets); -EINVAL for unix:. */
+int mig_addr_host(const char *addr, char *host, size_t len);
+/* "ADDR:PORT" of a connection's peer, for the log. */
+void mig_peer_name(int fd, char *out, size_t len);
 
 #endif

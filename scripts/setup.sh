@@ -23,6 +23,8 @@ libclang-rt-14-dev
 qemu-system-x86
 busybox-static
 e2fsprogs
+gnutls-bin
+libgnutls28-dev
 iproute2
 ethtool
 cpio

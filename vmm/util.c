@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,6 +169,51 @@ int pread_all(int fd, void *p, size_t len, off_t off)
 		len -= (size_t)n;
 		off += n;
 	}
+	return 0;
+}
+
+const char *uuid_format(const uint8_t id[16], char out[UUID_STR_LEN])
+{
+	char *p = out;
+
+	for (unsigned i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		p += sprintf(p, "%02x", id[i]);
+	}
+	return out;
+}
+
+int uuid_parse(const char *s, uint8_t id[16])
+{
+	static const char *const hex = "0123456789abcdef";
+
+	if (strlen(s) != UUID_STR_LEN - 1)
+		return -EINVAL;
+	for (unsigned i = 0, k = 0; i < UUID_STR_LEN - 1; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return -EINVAL;
+			continue;
+		}
+		const char *d = strchr(hex, s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
+		if (!s[i] || !d)
+			return -EINVAL;
+		if (k % 2 == 0)
+			id[k / 2] = (uint8_t)((d - hex) << 4);
+		else
+			id[k / 2] |= (uint8_t)(d - hex);
+		k++;
+	}
+	return 0;
+}
+
+int uuid_random(uint8_t id[16])
+{
+	if (getrandom(id, 16, 0) != 16)
+		return -errno;
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* version 4 */
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80); /* the RFC's variant */
 	return 0;
 }
 

@@ -59,6 +59,12 @@ int parse_mac(const char *s, uint8_t mac[6]);
 /* Opens path read-only, refusing (e says why) anything but a regular
  * file, without blocking on a FIFO; the fd, or -errno. */
 int open_regular(const char *path, const char *what, struct err *e);
+/* UUIDs (RFC 9562) as 16 bytes and as text "8-4-4-4-12" (lower case). */
+#define UUID_STR_LEN 37
+const char *uuid_format(const uint8_t id[16], char out[UUID_STR_LEN]);
+int uuid_parse(const char *s, uint8_t id[16]);
+/* A random (version 4) UUID; -errno if the kernel gives no randomness. */
+int uuid_random(uint8_t id[16]);
 /* Whether the PAGE bytes at p (8-byte aligned) are all zero. */
 bool page_is_zero(const void *p);
 /* Signals an eventfd (adds 1), or empties it; fd < 0 is ignored. A

@@ -34,6 +34,7 @@ struct vm_config {
 	bool mem_copy;          /* restore: copy mem_file into shared RAM instead of mapping it */
 	bool track_dirty;       /* keep a dirty log for diff snapshots (migrate/snapmem.h) */
 	bool incoming;          /* RAM and state arrive by migration: load no kernel */
+	uint8_t vm_id[16];      /* the VM's identity (--vm-id, or random); carried by snapshots and migrations */
 	/* incoming, and the source copies its disks' contents (tern migrate
 	 * --copy-disks): each image is created, or checked to have
 	 * incoming_disk_size[i] bytes, and locked at once */

@@ -169,7 +169,7 @@ static void stamp_source(struct vm *vm, struct vm_config *c, char *dir, char *re
 }
 
 /* Runs one destination against a stream; returns migrate_incoming()'s
- * result (the connection, or -errno with e set). */
+ * result (0: admitted, loaded and started; or -errno with e set). */
 static int replay(const char *dir, const uint8_t *buf, size_t len, struct vm *v, struct vm_config *c, struct err *e)
 {
 	char path[4200], addr[4300];
@@ -179,12 +179,16 @@ static int replay(const char *dir, const uint8_t *buf, size_t len, struct vm *v,
 	snprintf(path, sizeof(path), "%s/dst.sock", dir);
 	snprintf(addr, sizeof(addr), "unix:%s", path);
 	assert_int_equal(pthread_create(&t, NULL, feeder, &f), 0);
-	int r = migrate_incoming(addr, c, v, 5000, NULL, e);
+	/* a stream refused before it is admitted (a flip in its header or
+	 * configuration) leaves the destination listening: 300 ms more */
+	struct mig_incoming in = { .addr = addr, .timeout_ms = 5000, .wait_ms = 300 };
+	struct mig_stream *conn = NULL;
+	int r = migrate_incoming(&in, c, v, NULL, &conn, e);
 	if (r >= 0) {
 		struct err se = { { 0 } };
 		if (vm_start(v, &se) < 0)
 			fail_msg("start: %s", se.msg);
-		migrate_incoming_done(r);
+		migrate_incoming_done(conn);
 	}
 	pthread_join(t, NULL);
 	return r;

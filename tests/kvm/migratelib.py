@@ -2,6 +2,7 @@
 a destination waiting with --incoming, `tern migrate`, and the page-stamp
 guest's checks."""
 import json
+import signal
 import os
 import socket
 import subprocess
@@ -130,6 +131,33 @@ def finish_guest(t, what):
     r = tt.finish()
     check(r.rc == 0 and any(x.startswith("stamp ok") for x in r.reports), f"{what} failed its page check", r)
     return r
+
+
+def still_waiting(d, what, needle):
+    """A destination that refused a connection goes on waiting: it is alive
+    and serves its API; stopped now, it exits 1 having logged the refusal
+    with needle in it, and its guest never ran."""
+    check(d.alive(), f"{what}: the destination stopped waiting")
+    check(d.status()["state"] == "incoming", f"{what}: the destination is {d.status()}")
+    d.t.p.send_signal(signal.SIGTERM)
+    r = d.t.finish(timeout=30)
+    refusals = [l for l in r.stderr.splitlines() if "refused a connection" in l]
+    check(r.rc == 1 and any(needle in l for l in refusals), f"{what}: refusals logged {refusals}", r)
+    check(not any(x.startswith("stamp") for x in r.reports), f"{what}: the destination's guest ran", r)
+    return r
+
+
+def never_ran_or_waits(d, what):
+    """After a failed migration: a destination that had admitted the source
+    exits 1 without having run the guest; one whose connection broke
+    before it was admitted (in the header or configuration) refused it and
+    waits on. Which one depends on where the stream broke."""
+    deadline = time.monotonic() + 3
+    while d.alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if d.alive():
+        return still_waiting(d, what, "")
+    return never_ran(d, what)
 
 
 def never_ran(d, what):

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* migrate/listener.c - the destination's wait for its source (listener.h). */
+#include "migrate/listener.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "migrate/tls.h"
+#include "migrate/transport.h"
+
+struct listener;
+
+/* One connection being admitted, on a thread of its own. Only the thread
+ * touches s and result until it is done; only the waiting thread closes
+ * the connection, after joining it. */
+struct candidate {
+	struct listener *l;
+	pthread_t thread;
+	bool used;
+	bool done, admitted;   /* under l->lock */
+	struct mig_stream s;
+	void *result;
+	char peer[64];
+};
+
+struct listener {
+	const struct mig_wait *w;
+	pthread_mutex_t lock;
+	int efd;               /* a candidate is done */
+	unsigned refused;
+	struct candidate c[MIG_CANDIDATES];
+};
+
+void mig_stream_close(struct mig_stream *s)
+{
+	mig_tls_free(s->tls);
+	s->tls = NULL;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+/* A plain destination reached by a TLS client sees a handshake record
+ * (0x16) where the stream's magic should be: say so. */
+static bool looks_like_tls(int fd)
+{
+	uint8_t b;
+
+	return recv(fd, &b, 1, MSG_PEEK) == 1 && b == 0x16;
+}
+
+/* A plain tern source starts with the stream's magic where a TLS client
+ * starts with its hello. */
+static bool plain_tern(int fd)
+{
+	char b[sizeof(MIG_MAGIC) - 1];
+
+	return recv(fd, b, sizeof(b), MSG_PEEK | MSG_WAITALL) == (ssize_t)sizeof(b) && !memcmp(b, MIG_MAGIC, sizeof(b));
+}
+
+static void *admit_thread(void *arg)
+{
+	struct candidate *c = arg;
+	const struct mig_wait *w = c->l->w;
+	struct err e = { { 0 } };
+	int r = 0;
+
+	mig_set_timeout(c->s.fd, MIG_ADMIT_MS);
+	if (w->tls && plain_tern(c->s.fd)) {
+		/* told in its own language, before any TLS */
+		r = err_set(&e, -EACCES, "this destination takes only TLS (tern run --tls-dir): migrate with --tls-dir");
+		mig_send_msg(&c->s, MIG_REFUSE, e.msg);
+		pr_warn("migration: refused a connection from %s: a plain tern source (not TLS)", c->peer);
+		goto done;
+	}
+	if (w->tls)
+		r = mig_tls_handshake(&c->s.tls, c->s.fd, w->tls, NULL, MIG_ADMIT_MS, &e);
+	else if (looks_like_tls(c->s.fd))
+		r = err_set(&e, -EPROTO, "the source speaks TLS (tern migrate --tls-dir); this destination has no "
+					 "--tls-dir");
+	if (r == 0)
+		r = w->admit(w->ctx, &c->s, &c->result, &e);
+	if (r < 0) {
+		/* told on the channel it came on; a TLS peer that failed its
+		 * handshake was told by the handshake's alert */
+		if (r != -EPIPE && r != -ECONNRESET && r != -ETIMEDOUT && (!w->tls || c->s.tls))
+			mig_send_msg(&c->s, MIG_REFUSE, e.msg);
+		pr_warn("migration: refused a connection from %s: %s", c->peer, e.msg);
+	}
+done:
+	pthread_mutex_lock(&c->l->lock);
+	c->done = true;
+	c->admitted = r == 0;
+	pthread_mutex_unlock(&c->l->lock);
+	eventfd_signal(c->l->efd, "migration listener");
+	return NULL;
+}
+
+/* Joins the candidates that are done; the first admitted one is the
+ * source (its index), any later one is refused. -1 while there is none. */
+static int reap(struct listener *l, int winner)
+{
+	for (unsigned i = 0; i < MIG_CANDIDATES; i++) {
+		struct candidate *c = &l->c[i];
+		pthread_mutex_lock(&l->lock);
+		bool done = c->used && c->done && (int)i != winner;
+		pthread_mutex_unlock(&l->lock);
+		if (!done)
+			continue;
+		pthread_join(c->thread, NULL);
+		if (c->admitted && winner < 0) {
+			winner = (int)i;
+			continue;
+		}
+		if (c->admitted) {
+			mig_send_msg(&c->s, MIG_REFUSE, "another source is already migrating to this destination");
+			l->w->drop(l->w->ctx, c->result);
+		} else {
+			l->refused++;
+		}
+		mig_stream_close(&c->s);
+		c->used = false;
+	}
+	return winner;
+}
+
+static void take_connection(struct listener *l, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	char peer[64];
+
+	if (fd < 0)
+		return; /* gone before we took it */
+	mig_peer_name(fd, peer, sizeof(peer));
+	for (unsigned i = 0; i < MIG_CANDIDATES; i++) {
+		struct candidate *c = &l->c[i];
+		if (c->used)
+			continue;
+		*c = (struct candidate){ .l = l, .used = true, .s = { .fd = fd } };
+		snprintf(c->peer, sizeof(c->peer), "%s", peer);
+		if (pthread_create(&c->thread, NULL, admit_thread, c) == 0)
+			return;
+		c->used = false;
+		break;
+	}
+	pr_warn("migration: closed a connection from %s: %u others are being admitted", peer, MIG_CANDIDATES);
+	close(fd);
+	l->refused++;
+}
+
+/* Stops every candidate but the winner and joins it. */
+static void stop_candidates(struct listener *l, int winner)
+{
+	pthread_mutex_lock(&l->lock);
+	for (unsigned i = 0; i < MIG_CANDIDATES; i++)
+		if (l->c[i].used && !l->c[i].done && (int)i != winner)
+			shutdown(l->c[i].s.fd, SHUT_RDWR); /* wakes its reads */
+	pthread_mutex_unlock(&l->lock);
+	for (unsigned i = 0; i < MIG_CANDIDATES; i++) {
+		struct candidate *c = &l->c[i];
+		if (!c->used || (int)i == winner)
+			continue;
+		pthread_join(c->thread, NULL);
+		if (c->admitted)
+			l->w->drop(l->w->ctx, c->result);
+		mig_stream_close(&c->s);
+		c->used = false;
+	}
+}
+
+static int wait_loop(struct listener *l, int lfd, int *winner, struct err *e)
+{
+	const struct mig_wait *w = l->w;
+	uint64_t deadline = w->wait_ms ? now_ns() + (uint64_t)w->wait_ms * 1000000u : 0;
+	struct pollfd p[4] = { { .fd = lfd, .events = POLLIN }, { .fd = l->efd, .events = POLLIN }, { .fd = -1 },
+			       { .fd = -1 } };
+
+	for (unsigned i = 0; w->cancel && i < 2; i++)
+		p[2 + i] = (struct pollfd){ .fd = w->cancel->fd[i], .events = POLLIN };
+	for (;;) {
+		if ((*winner = reap(l, *winner)) >= 0)
+			return 0;
+		int timeout = -1;
+		if (deadline) {
+			uint64_t now = now_ns();
+			if (now >= deadline)
+				return err_set(e, -ETIMEDOUT, "no migration arrived on '%s' within %u s (%u connections "
+							      "refused)", w->addr, w->wait_ms / 1000, l->refused);
+			timeout = (int)((deadline - now) / 1000000u) + 1;
+		}
+		int r = poll(p, 4, timeout);
+		if (r < 0 && errno != EINTR)
+			return err_errno(e, -errno, "waiting on '%s'", w->addr);
+		if (r <= 0)
+			continue;
+		if (p[2].revents || p[3].revents)
+			return err_set(e, -ECANCELED, "stopped while waiting for a migration on '%s'", w->addr);
+		if (p[1].revents)
+			eventfd_drain(l->efd, "migration listener");
+		if (p[0].revents)
+			take_connection(l, lfd);
+	}
+}
+
+int mig_wait_for_source(const struct mig_wait *w, struct mig_stream *s, void **result, struct err *e)
+{
+	struct listener l = { .w = w };
+	struct mig_listen_id id;
+	int winner = -1, lfd, r;
+
+	lfd = mig_listen(w->addr, e);
+	if (lfd < 0)
+		return lfd;
+	mig_listen_identity(w->addr, &id);
+	l.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l.efd < 0) {
+		r = err_errno(e, -errno, "eventfd");
+		close(lfd);
+		mig_unlink(w->addr, &id);
+		return r;
+	}
+	pthread_mutex_init(&l.lock, NULL);
+	r = wait_loop(&l, lfd, &winner, e);
+	close(lfd);
+	mig_unlink(w->addr, &id);
+	stop_candidates(&l, winner);
+	if (winner >= 0) {
+		*s = l.c[winner].s;
+		*result = l.c[winner].result;
+		if (l.refused)
+			pr_info("migration: the source is %s (%u other connections refused)", l.c[winner].peer, l.refused);
+	}
+	pthread_mutex_destroy(&l.lock);
+	close(l.efd);
+	return r;
+}

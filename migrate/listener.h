@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/listener.h - a destination's wait for its source, which no
+ * stranger can end or block (docs/migration.md, "The listener").
+ *
+ * Every connection that arrives gets a thread of its own, which runs the
+ * TLS handshake (with --tls-dir) and then admit(): the stream's header
+ * and configuration, read and checked. Each has a short deadline of its
+ * own (MIG_ADMIT_MS), so a silent or slow peer holds only its own thread,
+ * at most MIG_CANDIDATES at once. A connection refused (plain TCP to a
+ * TLS listener, a bad certificate, garbage, another VM, a configuration
+ * this host cannot take) is told why where it can be (REFUSE), logged,
+ * and closed, and the wait goes on; the first one admitted is the source.
+ * The wait ends with it, at its deadline (0: none), or when cancel fires.
+ */
+#ifndef TERN_MIGRATE_LISTENER_H
+#define TERN_MIGRATE_LISTENER_H
+
+#include "migrate/stream.h"
+
+#define MIG_ADMIT_MS 5000   /* a connection's handshake, header and configuration */
+#define MIG_CANDIDATES 8    /* connections being admitted at once; more are closed */
+
+struct mig_tls_creds;
+
+struct mig_wait {
+	const char *addr;
+	const struct mig_tls_creds *tls;  /* NULL: plain */
+	unsigned wait_ms;                 /* for a source that is admitted; 0: forever */
+	const struct mig_cancel *cancel;  /* may be NULL */
+	/* On the connection's thread: 0 admits it with *result set; -errno
+	 * refuses it, with e's message sent to the peer and logged. */
+	int (*admit)(void *ctx, struct mig_stream *s, void **result, struct err *e);
+	void (*drop)(void *ctx, void *result); /* an admitted result that is not used */
+	void *ctx;
+};
+
+/* Waits for the source; on success *s is its stream (the connection, its
+ * TLS session) and *result what admit() made of it. The listening socket
+ * is gone when this returns (a unix: path only if it is still ours). */
+int mig_wait_for_source(const struct mig_wait *w, struct mig_stream *s, void **result, struct err *e);
+/* Closes a stream's connection and frees its TLS session. */
+void mig_stream_close(struct mig_stream *s);
+
+#endif
