@@ -18,7 +18,7 @@
 
 /* TLS 1.3 only, AES-GCM only (the CPU's AES instructions make it cheap),
  * GnuTLS's usual key exchanges and signatures. */
-#define PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM"
+#define PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM"
 
 /* GnuTLS, loaded when a migration uses TLS (vmm/dynlib.h): the process
  * that runs a guest without it never maps the library. */
