@@ -51,17 +51,27 @@ def first_pass_bytes(ctx, src):
     return first
 
 
+def open_fds(src):
+    return len(os.listdir(f"/proc/{src.t.p.pid}/fd"))
+
+
 def test_connection_cut_at_random_offsets_and_boundaries(ctx):
+    """Cut at random offsets of the first pass and at every phase
+    boundary: each time the source fails, runs on and holds exactly the
+    descriptors it held before."""
     rng = random.Random(SEED)
     src = source(ctx)
     try:
         length = first_pass_bytes(ctx, src)
+        fds = open_fds(src)
         offsets = sorted(rng.randrange(0, length) for _ in range(50))
         for n, off in enumerate(offsets):
             dst, px = via_proxy(ctx, f"cut{n}", cut_at=off)
             rc, out, err = migrate(src, px.addr)
             check(rc == 1, f"cut at byte {off} of {length}: the migration succeeded")
             failed_before_commit(src, dst, f"cut at byte {off}")
+            check(open_fds(src) == fds, f"cut at byte {off}: the source holds {open_fds(src)} descriptors, "
+                                        f"{fds} before")
         # every phase boundary before the hand-over
         boundaries = [("up", mp.CONFIG, "cut"), ("down", mp.ACCEPT, "drop-cut"), ("up", mp.RAM, "cut"),
                       ("up", mp.PASS, "cut"), ("up", mp.STATE, "cut"), ("up", mp.END, "cut"),
@@ -72,6 +82,7 @@ def test_connection_cut_at_random_offsets_and_boundaries(ctx):
             rc, out, err = migrate(src, px.addr)
             check(rc == 1, f"cut at {way} record {rtype}: the migration succeeded")
             failed_before_commit(src, dst, f"cut at {way} record {rtype}")
+            check(open_fds(src) == fds, f"cut at {way} record {rtype}: {open_fds(src)} descriptors, {fds} before")
         for off in (0, 16):  # before and right after the stream header
             dst, px = via_proxy(ctx, f"head{off}", cut_at=off)
             rc, out, err = migrate(src, px.addr)
@@ -84,7 +95,8 @@ def test_connection_cut_at_random_offsets_and_boundaries(ctx):
         finish_guest(dst, "the final destination")
     finally:
         src.kill()
-    print(f"# first pass of {length} bytes cut at {len(offsets)} random offsets and {len(boundaries) + 2} boundaries")
+    print(f"# first pass of {length} bytes cut at {len(offsets)} random offsets and {len(boundaries) + 2} "
+          f"boundaries; the source's descriptors the same after each")
 
 
 def test_cut_after_go_never_runs_two_copies(ctx):
