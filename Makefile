@@ -43,6 +43,7 @@ LIB_SRCS += vmm/memory.c
 LIB_SRCS += vmm/bus.c
 LIB_SRCS += vmm/cpuid.c
 LIB_SRCS += vmm/vcpu.c
+LIB_SRCS += vmm/throttle.c
 LIB_SRCS += vmm/vm.c
 LIB_SRCS += cmd/console.c
 LIB_SRCS += vmm/event.c

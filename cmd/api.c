@@ -507,7 +507,7 @@ static int handle_snapshot(struct api_call *c)
 /* ---- migration ----------------------------------------------------------------- */
 
 static const char *const migrate_fields[] = { "to",	      "downtime_ms", "bandwidth", "timeout_ms",
-					      "max_passes", "copy_disks",  "tls_dir",	NULL };
+					      "max_passes", "copy_disks",  "tls_dir",	"converge", NULL };
 
 /* An integer field in [min, max], if present. 1 with the 400 reply filled
  * when it is out of range or not an integer; 0 otherwise; -ENOMEM. */
@@ -555,6 +555,7 @@ static int progress_json(const struct mig_progress *p, struct json_object **out)
 		bad |= json_object_object_add(o, "dirty_pages_per_s", json_object_new_uint64((uint64_t)p->dirty_rate));
 		bad |= json_object_object_add(o, "eta_ms", json_object_new_uint64(p->eta_ms));
 		bad |= json_object_object_add(o, "elapsed_ms", json_object_new_uint64(p->elapsed_ms));
+		bad |= json_object_object_add(o, "throttle_pct", json_object_new_int64(p->throttle_pct));
 		bad |= json_object_object_add(o, "copy_disks", json_object_new_boolean(p->copy_disks));
 		if (p->copy_disks) {
 			bad |= json_object_object_add(o, "disk_bytes", json_object_new_uint64(p->disk_bytes));
@@ -625,6 +626,16 @@ static int handle_migrate(struct api_call *c)
 		} else if ((r = int_field(c, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth))) {
 			return r < 0 ? r : 0;
 		}
+	}
+	if (json_object_object_get_ex(c->body, "converge", &v)) {
+		static const char *const names[] = { "throttle", "force", "cancel" };
+		const char *t = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		unsigned i = 0;
+		while (i < 3 && strcmp(t, names[i]))
+			i++;
+		if (i == 3)
+			return api_reply_error(c->reply, 400, "field 'converge' must be \"throttle\", \"force\" or \"cancel\"");
+		p.converge = (enum mig_converge)i;
 	}
 	if (json_object_object_get_ex(c->body, "tls_dir", &v)) {
 		if (!json_object_is_type(v, json_type_string) || !json_object_get_string_len(v) ||

@@ -22,7 +22,7 @@
 #define POLL_MS 100
 
 struct migrate_opts {
-	const char *sock, *to, *tls_dir;
+	const char *sock, *to, *tls_dir, *converge;
 	uint64_t downtime_ms, timeout_ms, max_passes, bandwidth;
 	bool has_downtime, has_timeout, has_passes, has_bandwidth;
 	bool copy_disks, no_wait, help;
@@ -49,6 +49,11 @@ static void usage(FILE *f)
 		"                         (100..3600000; default 10000)\n"
 		"      --max-passes N     after N pre-copy passes stop the VM whatever\n"
 		"                         remains (1..1000; default 30)\n"
+		"      --converge C       when the guest dirties memory faster than it is\n"
+		"                         sent: throttle (default) slows its vCPUs in steps,\n"
+		"                         then stops it after --max-passes whatever remains;\n"
+		"                         force stops it then without slowing; cancel gives\n"
+		"                         up then, the VM runs on here\n"
 		"      --tls-dir DIR      mutual TLS 1.3 with the destination (tcp: only):\n"
 		"                         DIR holds ca-cert.pem, client-cert.pem and\n"
 		"                         client-key.pem; the destination's certificate must\n"
@@ -66,7 +71,8 @@ static void usage(FILE *f)
 		"message says so).\n");
 }
 
-enum { OPT_DOWNTIME = 256, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_PASSES, OPT_COPY_DISKS, OPT_TLS_DIR, OPT_NO_WAIT };
+enum { OPT_DOWNTIME = 256, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_PASSES, OPT_COPY_DISKS, OPT_TLS_DIR, OPT_CONVERGE,
+       OPT_NO_WAIT };
 
 static const struct option long_opts[] = {
 	{ "api-sock", required_argument, NULL, 's' },
@@ -77,6 +83,7 @@ static const struct option long_opts[] = {
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
 	{ "copy-disks", no_argument, NULL, OPT_COPY_DISKS },
 	{ "tls-dir", required_argument, NULL, OPT_TLS_DIR },
+	{ "converge", required_argument, NULL, OPT_CONVERGE },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -123,6 +130,11 @@ static int parse(int argc, char **argv, struct migrate_opts *o, struct err *e)
 		case OPT_TLS_DIR:
 			o->tls_dir = optarg;
 			break;
+		case OPT_CONVERGE:
+			if (strcmp(optarg, "throttle") && strcmp(optarg, "force") && strcmp(optarg, "cancel"))
+				return err_set(e, -EINVAL, "--converge: '%s' is not throttle, force or cancel", optarg);
+			o->converge = optarg;
+			break;
 		case OPT_NO_WAIT:
 			o->no_wait = true;
 			break;
@@ -161,6 +173,8 @@ static char *body_of(const struct migrate_opts *o)
 		bad |= json_object_object_add(b, "bandwidth", json_object_new_int64((int64_t)o->bandwidth));
 	if (o->copy_disks)
 		bad |= json_object_object_add(b, "copy_disks", json_object_new_boolean(1));
+	if (o->converge)
+		bad |= json_object_object_add(b, "converge", json_object_new_string(o->converge));
 	if (o->tls_dir) {
 		/* the server opens it: absolute, as the client sees it */
 		char *abs = realpath(o->tls_dir, NULL);
@@ -207,9 +221,11 @@ static void show(struct json_object *p, bool tty, uint64_t *last_pass, char last
 		return;
 	*last_pass = pass;
 	snprintf(last_state, 16, "%s", str(p, "state"));
-	char disks[96] = "";
+	char disks[128] = "";
+	if (u64(p, "throttle_pct"))
+		snprintf(disks, sizeof(disks), "  throttle %llu%%", (unsigned long long)u64(p, "throttle_pct"));
 	if (u64(p, "disk_bytes"))
-		snprintf(disks, sizeof(disks), "  disks: sent %llu MiB, left %llu MiB of %llu MiB",
+		snprintf(disks + strlen(disks), sizeof(disks) - strlen(disks), "  disks: sent %llu MiB, left %llu MiB of %llu MiB",
 			 (unsigned long long)(u64(p, "disk_sent_bytes") >> 20),
 			 (unsigned long long)(u64(p, "disk_remaining_bytes") >> 20),
 			 (unsigned long long)(u64(p, "disk_bytes") >> 20));

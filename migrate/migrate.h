@@ -48,6 +48,19 @@ bool mig_state_final(enum mig_state s);
 #define MIG_DEFAULT_MAX_PASSES 30
 #define MIG_PASS_LOG 32 /* passes whose figures are kept */
 #define MIG_TLS_DIR_MAX 4096 /* --tls-dir paths */
+/* Convergence: after this many passes in a row that do not shrink what is
+ * left by a tenth, the vCPUs are slowed (vmm/throttle.h), first by
+ * THROTTLE_FIRST percent, then THROTTLE_STEP more after each such pass. */
+#define MIG_STUCK_PASSES 2
+#define MIG_THROTTLE_FIRST 20
+#define MIG_THROTTLE_STEP 20
+
+/* What happens when the rest still does not fit the downtime target. */
+enum mig_converge {
+	MIG_CONVERGE_THROTTLE, /* slow the vCPUs, then stop after max_passes whatever remains */
+	MIG_CONVERGE_FORCE,    /* do not slow them: stop after max_passes whatever remains */
+	MIG_CONVERGE_CANCEL,   /* do not slow them: after max_passes give up, the VM runs on here */
+};
 
 struct mig_params {
 	char to[256];            /* tcp:HOST:PORT or unix:PATH */
@@ -57,6 +70,7 @@ struct mig_params {
 	unsigned max_passes;     /* then the VM stops whatever remains */
 	bool copy_disks;         /* send the disks' contents too (no shared storage) */
 	char tls_dir[MIG_TLS_DIR_MAX]; /* mutual TLS with the credentials there; "": plain */
+	enum mig_converge converge;
 };
 
 struct mig_pass_stat {
@@ -78,6 +92,7 @@ struct mig_progress {
 	uint64_t total_ms;         /* COMPLETED or failed: start to end */
 	unsigned npasses;
 	struct mig_pass_stat passes[MIG_PASS_LOG];
+	unsigned throttle_pct;     /* the vCPUs are slowed by this much (0: not) */
 	bool copy_disks;           /* the disks' contents go too: */
 	uint64_t disk_bytes;       /* the images' sizes */
 	uint64_t disk_sent;        /* bytes of image data sent (holes and zeros go free) */

@@ -331,13 +331,49 @@ static int handshake(struct outgoing *job, struct err *e)
 	return r < 0 ? r : mig_expect(&job->s, MIG_ACCEPT, "the destination's answer to the configuration", e);
 }
 
+/* After MIG_STUCK_PASSES passes in a row that left at least nine tenths of
+ * what the one before left, slows the vCPUs one more step (unless told not
+ * to, --converge force|cancel). */
+static int converge(struct outgoing *job, uint64_t dirty, uint64_t *last, unsigned *stuck, struct err *e)
+{
+	if (job->m->params.converge != MIG_CONVERGE_THROTTLE)
+		return 0;
+	*stuck = *last != UINT64_MAX && dirty * 10 >= *last * 9 ? *stuck + 1 : 0;
+	*last = dirty;
+	if (*stuck < MIG_STUCK_PASSES)
+		return 0;
+	unsigned now = atomic_load(&job->vm->throttle.pct);
+	unsigned pct = now ? now + MIG_THROTTLE_STEP : MIG_THROTTLE_FIRST;
+	if (pct > THROTTLE_MAX)
+		pct = THROTTLE_MAX;
+	if (pct == now)
+		return 0;
+	int r = vm_throttle_set(job->vm, pct, e);
+	if (r < 0)
+		return r;
+	pr_info("migration: the guest dirties memory faster than it is sent: its vCPUs are slowed by %u%%", pct);
+	pthread_mutex_lock(&job->m->lock);
+	job->m->prog.throttle_pct = pct;
+	pthread_mutex_unlock(&job->m->lock);
+	return 0;
+}
+
+/* The vCPUs at full speed again. */
+static void unthrottle(struct outgoing *job)
+{
+	vm_throttle_set(job->vm, 0, &(struct err){ { 0 } });
+	pthread_mutex_lock(&job->m->lock);
+	job->m->prog.throttle_pct = 0;
+	pthread_mutex_unlock(&job->m->lock);
+}
+
 /* Everything up to and including READY; the VM is paused at the end. */
 static int precopy(struct outgoing *job, struct err *e)
 {
 	const struct mig_params *p = &job->m->params;
-	uint64_t last_sync = now_ns();
+	uint64_t last_sync = now_ns(), last_dirty = UINT64_MAX;
 	int64_t dirty;
-	unsigned no = 1;
+	unsigned no = 1, stuck = 0;
 	int r;
 
 	/* pass 1: all of RAM that was ever written (memfd holes read as zero,
@@ -368,8 +404,17 @@ static int precopy(struct outgoing *job, struct err *e)
 		/* stop when the rest fits the target (an unmeasurably quick pass
 		 * counts as fitting), or when passes stop helping */
 		double need_ms = bw > 0 ? pending_bytes((uint64_t)dirty, disk_pending(job)) * 1000.0 / bw : 0;
-		if (need_ms <= p->downtime_ms || no >= p->max_passes)
+		if (need_ms <= p->downtime_ms)
 			break;
+		if (no >= p->max_passes) {
+			if (p->converge == MIG_CONVERGE_CANCEL)
+				return err_set(e, -ETIMEDOUT, "the migration did not converge in %u passes (%.0f ms of data "
+							      "left at %.1f MiB/s, target %u ms; --converge cancel): the VM "
+							      "runs on here", no, need_ms, bw / (1 << 20), p->downtime_ms);
+			break;
+		}
+		if ((r = converge(job, (uint64_t)dirty, &last_dirty, &stuck, e)) < 0)
+			return r;
 		if ((r = cancelled(job, e)) < 0 || (r = pass(job, ++no, false, (uint64_t)dirty, e)) < 0)
 			return r;
 	}
@@ -427,6 +472,7 @@ static void finish(struct outgoing *job, enum mig_state st, const struct err *e)
  * paused, no longer tracking for it. */
 static void roll_back(struct outgoing *job)
 {
+	unthrottle(job);
 	if (job->devices_paused)
 		devices_thaw(job->vm);
 	if (job->tracked)
@@ -588,6 +634,9 @@ out:
 		dirty_stop(&job.own);
 	if (job.copying)
 		devices_copy_end(job.vm);
+	/* a paused or handed-over VM: its throttle thread goes (the figure
+	 * stays in the results) */
+	vm_throttle_set(job.vm, 0, &(struct err){ { 0 } });
 	mig_tls_free(job.s.tls);
 	free(job.disk_buf);
 	free(job.bm);

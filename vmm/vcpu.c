@@ -296,6 +296,7 @@ static void *vcpu_thread(void *arg)
 			vcpu_park(vcpu);
 			continue;
 		}
+		throttle_wait(vcpu);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* KVM completed the last exit before it looked for

@@ -334,6 +334,7 @@ void vm_pause(struct vm *vm)
 		running += vm->vcpus[i].thread_started;
 	pthread_mutex_lock(&vm->pause_lock);
 	atomic_store(&vm->pause_requested, true);
+	pthread_cond_broadcast(&vm->pause_cond); /* ends a throttled vCPU's wait */
 	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);

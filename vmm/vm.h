@@ -15,6 +15,7 @@
 #include "vmm/irq.h"
 #include "vmm/memory.h"
 #include "vmm/test_faults.h"
+#include "vmm/throttle.h"
 #include "vmm/util.h"
 
 #define VM_MAX_CPUS 64
@@ -138,6 +139,7 @@ struct vm {
 	atomic_bool pause_requested;
 	unsigned parked;
 	unsigned exited;          /* vCPU threads that left their loop */
+	struct vm_throttle throttle; /* a migration slowing the vCPUs (vmm/throttle.h) */
 };
 
 /* Builds the machine: KVM VM, memory, vCPUs, their CPUID and xcr0 (the

@@ -423,3 +423,36 @@ def test_waiting_destination_answers_and_stops(ctx):
     finally:
         src.kill()
         d.kill()
+
+
+def test_write_heavy_guest_converges_by_throttling(ctx):
+    """A guest rewriting 32 MiB as fast as it runs, over a link capped at
+    64 MB/s, cannot fit a 50 ms pause: with the default --converge throttle
+    tern slows its vCPUs in steps until the rest fits, well before
+    --max-passes, and the page-stamp check passes on the destination; with
+    --converge cancel the migration gives up at --max-passes and the source
+    runs on at full speed."""
+    src = source(ctx, stamp="stamp mb=32 hot=32")
+    addr = f"unix:{ctx.path('conv.mig')}"
+    try:
+        dst = destination(ctx, "dst-cancel", addr)
+        rc, out, err = migrate(src, addr, "--bandwidth", "64M", "--max-passes", "6", "--converge", "cancel")
+        check(rc == 1 and "did not converge in 6 passes" in err and "--converge cancel" in err,
+              f"--converge cancel: {err!r}")
+        prog = src.migration()
+        check(prog["state"] == "failed" and prog["throttle_pct"] == 0 and prog["pass"] >= 6,
+              f"cancelled migration: {prog}")
+        still_running(src)
+        dst.kill()
+        dst = destination(ctx, "dst-throttle", addr)
+        rc, out, err = migrate(src, addr, "--bandwidth", "64M", "--max-passes", "30")
+        check(rc == 0, f"the throttled migration: {err}")
+        check(out["throttle_pct"] >= 20 and "throttle" in err, f"no throttle: {out}; {err[-300:]}")
+        check(len(out["passes"]) < 30 and out["downtime_ms"] <= 50 + 50,
+              f"it stopped at {len(out['passes'])} passes with a {out['downtime_ms']} ms pause: {out}")
+        print(f"# write-heavy guest over 64 MB/s: {len(out['passes'])} passes, throttled to {out['throttle_pct']}%, "
+              f"downtime {out['downtime_ms']} ms")
+        src.t.finish()
+        finish_guest(dst, "the throttled guest's destination")
+    finally:
+        src.kill()
