@@ -507,7 +507,8 @@ static int handle_snapshot(struct api_call *c)
 /* ---- migration ----------------------------------------------------------------- */
 
 static const char *const migrate_fields[] = { "to",	      "downtime_ms", "bandwidth", "timeout_ms",
-					      "max_passes", "copy_disks",  "tls_dir",	"converge", NULL };
+					      "max_passes", "copy_disks",  "tls_dir",	"converge",
+					      "connections", NULL };
 
 /* An integer field in [min, max], if present. 1 with the 400 reply filled
  * when it is out of range or not an integer; 0 otherwise; -ENOMEM. */
@@ -556,6 +557,7 @@ static int progress_json(const struct mig_progress *p, struct json_object **out)
 		bad |= json_object_object_add(o, "eta_ms", json_object_new_uint64(p->eta_ms));
 		bad |= json_object_object_add(o, "elapsed_ms", json_object_new_uint64(p->elapsed_ms));
 		bad |= json_object_object_add(o, "throttle_pct", json_object_new_int64(p->throttle_pct));
+		bad |= json_object_object_add(o, "connections", json_object_new_int64(p->connections));
 		bad |= json_object_object_add(o, "copy_disks", json_object_new_boolean(p->copy_disks));
 		if (p->copy_disks) {
 			bad |= json_object_object_add(o, "disk_bytes", json_object_new_uint64(p->disk_bytes));
@@ -618,6 +620,10 @@ static int handle_migrate(struct api_call *c)
 	if ((r = int_field(c, "max_passes", 1, 1000, &x)))
 		return r < 0 ? r : 0;
 	p.max_passes = (unsigned)x;
+	x = 1;
+	if ((r = int_field(c, "connections", 1, MIG_CONNECTIONS_MAX, &x)))
+		return r < 0 ? r : 0;
+	p.connections = (unsigned)x;
 	if (json_object_object_get_ex(c->body, "bandwidth", &v)) {
 		/* bytes per second: a number, or a string with a K, M, G suffix */
 		if (json_object_is_type(v, json_type_string)) {

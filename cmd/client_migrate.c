@@ -23,8 +23,8 @@
 
 struct migrate_opts {
 	const char *sock, *to, *tls_dir, *converge;
-	uint64_t downtime_ms, timeout_ms, max_passes, bandwidth;
-	bool has_downtime, has_timeout, has_passes, has_bandwidth;
+	uint64_t downtime_ms, timeout_ms, max_passes, bandwidth, connections;
+	bool has_downtime, has_timeout, has_passes, has_bandwidth, has_connections;
 	bool copy_disks, no_wait, help;
 };
 
@@ -58,6 +58,10 @@ static void usage(FILE *f)
 		"                         DIR holds ca-cert.pem, client-cert.pem and\n"
 		"                         client-key.pem; the destination's certificate must\n"
 		"                         name the host of --to (docs/migration.md)\n"
+		"      --connections N    stripe guest RAM over N connections (1..16;\n"
+		"                         default 1), each with its own TLS session: more\n"
+		"                         cores encrypt and send; the disks, the device\n"
+		"                         state and the hand-over go over the first\n"
 		"      --copy-disks       send the disks' contents too, for hosts that do\n"
 		"                         not share storage: each destination --disk image\n"
 		"                         is created, or must have the source's size, and\n"
@@ -72,7 +76,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_DOWNTIME = 256, OPT_BANDWIDTH, OPT_TIMEOUT, OPT_PASSES, OPT_COPY_DISKS, OPT_TLS_DIR, OPT_CONVERGE,
-       OPT_NO_WAIT };
+       OPT_CONNECTIONS, OPT_NO_WAIT };
 
 static const struct option long_opts[] = {
 	{ "api-sock", required_argument, NULL, 's' },
@@ -84,6 +88,7 @@ static const struct option long_opts[] = {
 	{ "copy-disks", no_argument, NULL, OPT_COPY_DISKS },
 	{ "tls-dir", required_argument, NULL, OPT_TLS_DIR },
 	{ "converge", required_argument, NULL, OPT_CONVERGE },
+	{ "connections", required_argument, NULL, OPT_CONNECTIONS },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -135,6 +140,11 @@ static int parse(int argc, char **argv, struct migrate_opts *o, struct err *e)
 				return err_set(e, -EINVAL, "--converge: '%s' is not throttle, force or cancel", optarg);
 			o->converge = optarg;
 			break;
+		case OPT_CONNECTIONS:
+			if (parse_u64(optarg, 1, 16, &o->connections) < 0)
+				return err_set(e, -EINVAL, "--connections: '%s' is not 1..16", optarg);
+			o->has_connections = true;
+			break;
 		case OPT_NO_WAIT:
 			o->no_wait = true;
 			break;
@@ -171,6 +181,8 @@ static char *body_of(const struct migrate_opts *o)
 		bad |= json_object_object_add(b, "max_passes", json_object_new_int64((int64_t)o->max_passes));
 	if (o->has_bandwidth)
 		bad |= json_object_object_add(b, "bandwidth", json_object_new_int64((int64_t)o->bandwidth));
+	if (o->has_connections)
+		bad |= json_object_object_add(b, "connections", json_object_new_int64((int64_t)o->connections));
 	if (o->copy_disks)
 		bad |= json_object_object_add(b, "copy_disks", json_object_new_boolean(1));
 	if (o->converge)

@@ -48,6 +48,7 @@ bool mig_state_final(enum mig_state s);
 #define MIG_DEFAULT_MAX_PASSES 30
 #define MIG_PASS_LOG 32 /* passes whose figures are kept */
 #define MIG_TLS_DIR_MAX 4096 /* --tls-dir paths */
+#define MIG_CONNECTIONS_MAX 16 /* --connections: RAM striped over 1..16 (migrate/stripes.h) */
 /* Convergence: after this many passes in a row that do not shrink what is
  * left by a tenth, the vCPUs are slowed (vmm/throttle.h), first by
  * THROTTLE_FIRST percent, then THROTTLE_STEP more after each such pass. */
@@ -71,6 +72,7 @@ struct mig_params {
 	bool copy_disks;         /* send the disks' contents too (no shared storage) */
 	char tls_dir[MIG_TLS_DIR_MAX]; /* mutual TLS with the credentials there; "": plain */
 	enum mig_converge converge;
+	unsigned connections;    /* 1..MIG_CONNECTIONS_MAX; 0: 1 */
 };
 
 struct mig_pass_stat {
@@ -93,6 +95,7 @@ struct mig_progress {
 	unsigned npasses;
 	struct mig_pass_stat passes[MIG_PASS_LOG];
 	unsigned throttle_pct;     /* the vCPUs are slowed by this much (0: not) */
+	unsigned connections;      /* the migration's (--connections) */
 	bool copy_disks;           /* the disks' contents go too: */
 	uint64_t disk_bytes;       /* the images' sizes */
 	uint64_t disk_sent;        /* bytes of image data sent (holes and zeros go free) */
@@ -107,7 +110,8 @@ struct migration {
 	pthread_t thread;
 	bool thread_live;
 	atomic_bool cancel;
-	int fd;                    /* the connection, for cancel; under lock */
+	int fds[MIG_CONNECTIONS_MAX]; /* the connections, for cancel; under lock */
+	unsigned nfds;
 	bool results_read;         /* COMPLETED results fetched (under lock) */
 	uint64_t t0;               /* now_ns() at the start */
 	enum mig_state stall;      /* the test interface's migrate-stall (vmm/test_faults.h) */

@@ -8,6 +8,9 @@
 #include "migrate/migrate.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <libfdt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include "migrate/listener.h"
 #include "migrate/snapshot.h"
 #include "migrate/stream.h"
+#include "migrate/stripes.h"
 #include "migrate/tls.h"
 #include "migrate/transport.h"
 #include "migrate/machine.h"
@@ -103,7 +107,8 @@ static int recv_whole(struct mig_stream *s, const struct rec_header *h, uint32_t
 	return 0;
 }
 
-/* Everything after ACCEPT, up to END; buf takes a disk piece. */
+/* Everything after ACCEPT, up to END; buf takes a disk piece. A further
+ * connection (snap NULL) carries only pages (migrate/stripes.h). */
 static int recv_records(struct mig_stream *s, struct vm *vm, struct snapshot *snap, uint8_t *buf, struct err *e)
 {
 	for (;;) {
@@ -113,6 +118,9 @@ static int recv_records(struct mig_stream *s, struct vm *vm, struct snapshot *sn
 		if (r < 0)
 			return r;
 		uint32_t crc = crc32c(&h, sizeof(h), 0);
+		if (!snap && h.type != MIG_RAM && h.type != MIG_ZERO && h.type != MIG_END && h.type != MIG_ERROR)
+			return err_set(e, -EPROTO, "migration record type %u on a connection that carries only pages",
+				       h.type);
 		switch (h.type) {
 		case MIG_RAM:
 		case MIG_ZERO:
@@ -140,7 +148,7 @@ static int recv_records(struct mig_stream *s, struct vm *vm, struct snapshot *sn
 			if (h.len)
 				return err_set(e, -EPROTO, "migration end record has a payload");
 			r = mig_recv_trailer(s, &h, crc, e);
-			if (r == 0 && !snap->state)
+			if (r == 0 && snap && !snap->state)
 				r = err_set(e, -EPROTO, "migration stream ended without the device state");
 			return r;
 		case MIG_ERROR:
@@ -166,6 +174,64 @@ int migrate_recv_stream(struct mig_stream *s, struct vm *vm, struct snapshot *sn
 	int r = buf ? recv_records(s, vm, snap, buf, e) : err_set(e, -ENOMEM, "out of memory for the migration");
 
 	free(buf);
+	return r;
+}
+
+_Static_assert(MIG_JOINS_MAX == MIG_CONNECTIONS_MAX - 1, "the listener keeps every further connection");
+
+/* One further connection's pages, on a thread of its own. */
+struct join_rx {
+	struct mig_stream *s, *first_conn;
+	struct vm *vm;
+	atomic_int *failed;      /* who failed first: 0 none, -1 the first connection, i + 1 join i */
+	unsigned index;
+	pthread_t thread;
+	int r;
+	struct err e;
+};
+
+static void *join_thread(void *arg)
+{
+	struct join_rx *j = arg;
+	int none = 0;
+
+	j->r = recv_records(j->s, j->vm, NULL, NULL, &j->e);
+	/* the first connection waits for records that will not come now */
+	if (j->r < 0 && atomic_compare_exchange_strong(j->failed, &none, (int)j->index + 1))
+		shutdown(j->first_conn->fd, SHUT_RD);
+	return NULL;
+}
+
+/* The stream over the first connection and, at once, the pages over the
+ * others; everything has arrived when this returns 0. */
+static int recv_all(struct mig_stream *s, struct mig_stream *joins, unsigned njoins, struct vm *vm,
+		    struct snapshot *snap, struct err *e)
+{
+	struct join_rx rx[MIG_JOINS_MAX];
+	atomic_int failed = 0;
+	unsigned started = 0;
+	int none = 0, r = 0;
+
+	for (; started < njoins; started++) {
+		rx[started] = (struct join_rx){ .s = &joins[started], .first_conn = s, .vm = vm, .failed = &failed,
+						.index = started };
+		if ((r = -pthread_create(&rx[started].thread, NULL, join_thread, &rx[started])) < 0) {
+			err_errno(e, r, "cannot start a migration connection's thread");
+			break;
+		}
+	}
+	if (r == 0)
+		r = migrate_recv_stream(s, vm, snap, e);
+	if (r < 0 && atomic_compare_exchange_strong(&failed, &none, -1))
+		for (unsigned i = 0; i < started; i++)
+			shutdown(joins[i].fd, SHUT_RDWR);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(rx[i].thread, NULL);
+	int who = atomic_load(&failed);
+	if (who > 0) {
+		*e = rx[who - 1].e;
+		return rx[who - 1].r;
+	}
 	return r;
 }
 
@@ -240,26 +306,65 @@ static int check_config(const struct admission *a, const struct snapshot *snap, 
 	return 0;
 }
 
+/* The configuration's "connections" (1 without it) and, for more than
+ * one, its "session"; 0 (e set) when they are malformed. */
+static unsigned connections_of(const struct snapshot *snap, const uint8_t **session, struct err *e)
+{
+	int len;
+	const fdt32_t *n = fdt_getprop(snap->config, 0, "connections", &len);
+
+	*session = NULL;
+	if (!n)
+		return 1;
+	unsigned count = len == 4 ? fdt32_to_cpu(*n) : 0;
+	if (!count || count > MIG_CONNECTIONS_MAX) {
+		err_set(e, -EPROTO, "migration configuration asks for %u connections (1 to %u)", count,
+			MIG_CONNECTIONS_MAX);
+		return 0;
+	}
+	*session = fdt_getprop(snap->config, 0, "session", &len);
+	if (count > 1 && (!*session || len != MIG_SESSION_LEN)) {
+		err_set(e, -EPROTO, "migration configuration for %u connections without their session", count);
+		return 0;
+	}
+	return count;
+}
+
 /* On a connection's own thread (migrate/listener.h): the stream header
- * and the configuration, read and checked into a struct snapshot. */
+ * and the configuration, read and checked into a struct snapshot; or a
+ * JOIN, for a source's further connection. */
 static int admit_source(void *ctx, struct mig_stream *s, void **result, struct err *e)
 {
 	const struct admission *a = ctx;
 	struct snapshot *snap = calloc(1, sizeof(*snap));
 	struct rec_header h;
+	const uint8_t *session;
+	void *first = NULL;
 	int r;
 
 	if (!snap)
 		return err_set(e, -ENOMEM, "out of memory");
 	r = mig_recv_hello(s, e);
 	if (r == 0)
-		r = mig_recv(s, &h, &snap->config, SNAP_CONFIG_MAX, e);
+		r = mig_recv(s, &h, &first, SNAP_CONFIG_MAX, e);
+	if (r == 0 && h.type == MIG_JOIN) {
+		free(snap);
+		if (h.len != sizeof(struct mig_join)) {
+			free(first);
+			return err_set(e, -EPROTO, "migration join record of %llu bytes", (unsigned long long)h.len);
+		}
+		*result = first;
+		return MIG_ADMIT_JOIN;
+	}
+	snap->config = first;
 	if (r == 0 && h.type != MIG_CONFIG)
 		r = err_set(e, -EPROTO, "migration stream starts with record type %u, not the configuration", h.type);
 	if (r == 0)
 		r = snapshot_check_tree(snap->config, h.len, "configuration", e);
 	if (r == 0)
 		r = snapshot_parse_config(snap, false, e);
+	if (r == 0 && !connections_of(snap, &session, e))
+		r = -EPROTO;
 	if (r == 0)
 		r = check_config(a, snap, e);
 	if (r < 0) {
@@ -271,11 +376,36 @@ static int admit_source(void *ctx, struct mig_stream *s, void **result, struct e
 	return 0;
 }
 
-static void drop_source(void *ctx, void *result)
+static void drop_source(void *ctx, void *result, bool join)
 {
 	(void)ctx;
-	snapshot_free(result);
+	if (!join)
+		snapshot_free(result);
 	free(result);
+}
+
+static unsigned source_joins(void *ctx, void *source)
+{
+	const uint8_t *session;
+
+	(void)ctx;
+	return connections_of(source, &session, &(struct err){ { 0 } }) - 1;
+}
+
+/* A further connection belongs to the source that named its session. */
+static int match_join(void *ctx, void *source, void *join, struct err *e)
+{
+	const struct mig_join *j = join;
+	const uint8_t *session;
+	unsigned n = connections_of(source, &session, e);
+
+	(void)ctx;
+	if (n < 2 || memcmp(j->session, session, MIG_SESSION_LEN))
+		return err_set(e, -EPERM, "the connection joins another migration than the one arriving here");
+	if (j->count != n || !j->index || j->index >= n)
+		return err_set(e, -EPROTO, "the connection says it is %u of %u; the source opens %u", j->index, j->count,
+			       n);
+	return (int)j->index;
 }
 
 /* cfg takes the machine's shape, and its identity, from the admitted
@@ -296,20 +426,20 @@ static int apply_config(const struct snapshot *snap, struct vm_config *cfg, stru
 }
 
 static int wait_for_source(const struct mig_incoming *in, const struct vm_config *cfg,
-			   const struct mig_cancel *cancel, struct mig_stream *s, struct snapshot **snap,
-			   struct err *e)
+			   const struct mig_cancel *cancel, struct mig_stream *s, struct mig_stream *joins,
+			   struct snapshot **snap, struct err *e)
 {
 	struct mig_tls_creds *creds = NULL;
 	struct admission a = { .in = in, .cfg = cfg };
 	struct mig_wait w = { .addr = in->addr, .wait_ms = in->wait_ms, .cancel = cancel, .admit = admit_source,
-			      .drop = drop_source, .ctx = &a };
+			      .drop = drop_source, .joins = source_joins, .match = match_join, .ctx = &a };
 	void *result = NULL;
 	int r;
 
 	if (in->tls_dir && (r = mig_tls_creds_load(&creds, in->tls_dir, true, e)) < 0)
 		return r;
 	w.tls = creds;
-	r = mig_wait_for_source(&w, s, &result, e);
+	r = mig_wait_for_source(&w, s, &result, joins, e);
 	/* the session keeps what it needs of the credentials: none of them
 	 * may go while it lives, so they go with it (mig_stream_close) */
 	if (r < 0) {
@@ -325,19 +455,26 @@ int migrate_incoming(const struct mig_incoming *in, struct vm_config *cfg, struc
 		     const struct mig_cancel *cancel, struct mig_stream **conn, struct err *e)
 {
 	struct mig_stream *s = calloc(1, sizeof(*s));
+	struct mig_stream joins[MIG_JOINS_MAX];
 	struct snapshot *snap = NULL;
 	bool made = false, accepted = false;
+	unsigned njoins;
 	int r;
 
 	if (!s)
 		return err_set(e, -ENOMEM, "out of memory");
 	s->fd = -1;
-	if ((r = wait_for_source(in, cfg, cancel, s, &snap, e)) < 0) {
+	if ((r = wait_for_source(in, cfg, cancel, s, joins, &snap, e)) < 0) {
 		free(s);
 		return r;
 	}
+	njoins = source_joins(NULL, snap);
 	s->cancel = cancel;
 	mig_set_timeout(s->fd, in->timeout_ms);
+	for (unsigned i = 0; i < njoins; i++) {
+		joins[i].cancel = cancel;
+		mig_set_timeout(joins[i].fd, in->timeout_ms);
+	}
 	if (s->tls) {
 		char what[64];
 		pr_info("migration: the source is authenticated (%s)", mig_tls_describe(s->tls, what, sizeof(what)));
@@ -350,12 +487,17 @@ int migrate_incoming(const struct mig_incoming *in, struct vm_config *cfg, struc
 	if ((r = mig_send(s, MIG_ACCEPT, NULL, 0, e)) < 0)
 		goto fail;
 	accepted = true;
+	for (unsigned i = 0; i < njoins; i++)
+		if ((r = mig_send(&joins[i], MIG_ACCEPT, NULL, 0, e)) < 0)
+			goto fail;
 	/* devices staged, not started: a destination refused or stopped
 	 * before GO has sent no frame and announced nothing. A copied disk
 	 * is durable before READY: the source lets go of its own on GO */
-	if ((r = migrate_recv_stream(s, vm, snap, e)) < 0 || (r = devices_copy_done(vm, e)) < 0 ||
+	if ((r = recv_all(s, joins, njoins, vm, snap, e)) < 0 || (r = devices_copy_done(vm, e)) < 0 ||
 	    (r = snapshot_stage(vm, snap, e)) < 0)
 		goto fail;
+	for (unsigned i = 0; i < njoins; i++)
+		mig_stream_close(&joins[i]);
 	snapshot_free(snap);
 	free(snap);
 	snap = NULL;
@@ -381,6 +523,8 @@ fail:
 	if (r != -EPIPE && r != -ECONNRESET && r != -ECONNABORTED && r != -ETIMEDOUT)
 		mig_send_msg(s, accepted ? MIG_ERROR : MIG_REFUSE, e->msg);
 fail_quiet:
+	for (unsigned i = 0; i < njoins; i++)
+		mig_stream_close(&joins[i]);
 	migrate_incoming_close(s);
 	if (snap) {
 		snapshot_free(snap);

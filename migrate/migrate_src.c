@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "migrate/snapmem.h"
 #include "migrate/snapshot.h"
 #include "migrate/stream.h"
+#include "migrate/stripes.h"
 #include "migrate/tls.h"
 #include "migrate/transport.h"
 #include "vmm/vm.h"
@@ -57,7 +59,10 @@ struct outgoing {
 	uint64_t npages, words;
 	uint64_t *bm;            /* pages to send */
 	uint64_t *scratch;       /* one sync's pages */
-	uint8_t *buf;            /* MIG_RUN_MAX pages being sent */
+	unsigned nconn;          /* connections: s, then joins[0..nconn-2] */
+	struct mig_stream joins[MIG_CONNECTIONS_MAX - 1];
+	uint8_t session[MIG_SESSION_LEN]; /* names this migration's connections */
+	struct mig_sender sender; /* RAM over all of them */
 	uint8_t *disk_buf;       /* a disk piece being sent (DEV_COPY_MAX) */
 	bool copying;            /* the disks' contents go too */
 	uint64_t disk_sizes[VM_MAX_DISKS];
@@ -144,65 +149,10 @@ static int64_t sync_dirty(struct outgoing *job, bool to_send, struct err *e)
 	return n;
 }
 
-enum run_kind { RUN_NONE, RUN_DATA, RUN_ZERO };
-
-struct run {
-	enum run_kind kind;
-	uint64_t first;
-	unsigned n;
-};
-
-static int flush(struct outgoing *job, struct run *run, struct err *e)
+/* Over all the connections, framing included. */
+static uint64_t bytes_sent(const struct outgoing *job)
 {
-	struct mig_pages h = { .first = run->first, .count = run->n };
-	struct iovec v[2] = { { &h, sizeof(h) }, { job->buf, (size_t)run->n * PAGE } };
-	int r = 0;
-
-	if (run->kind == RUN_DATA)
-		r = mig_sendv(&job->s, MIG_RAM, v, 2, e);
-	else if (run->kind == RUN_ZERO)
-		r = mig_sendv(&job->s, MIG_ZERO, v, 1, e);
-	run->kind = RUN_NONE;
-	run->n = 0;
-	return r < 0 ? r : cancelled(job, e);
-}
-
-/* Sends (and clears) every page set in bm. Zero pages go as ZERO records,
- * or not at all on the first pass (the destination's RAM starts zeroed).
- * A page is tested for zero in guest memory and then copied: if the guest
- * writes it in between, the dirty log has it for the next pass, and the
- * CRC covers the copy that is sent. */
-static int send_pass(struct outgoing *job, bool first, uint64_t *sent, struct err *e)
-{
-	const uint8_t *ram = job->vm->mem.hva;
-	struct run run = { RUN_NONE, 0, 0 };
-	int r;
-
-	*sent = 0;
-	for (uint64_t w = 0; w < job->words; w++) {
-		uint64_t bits = job->bm[w];
-		job->bm[w] = 0;
-		while (bits) {
-			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
-			bits &= bits - 1;
-			if (p >= job->npages)
-				break;
-			bool zero = page_is_zero(ram + p * PAGE);
-			enum run_kind k = zero ? (first ? RUN_NONE : RUN_ZERO) : RUN_DATA;
-			if (run.kind != RUN_NONE && (run.kind != k || p != run.first + run.n || run.n == MIG_RUN_MAX) &&
-			    (r = flush(job, &run, e)) < 0)
-				return r;
-			if (k == RUN_NONE)
-				continue;
-			if (run.kind == RUN_NONE)
-				run = (struct run){ k, p, 0 };
-			if (k == RUN_DATA)
-				memcpy(job->buf + (size_t)run.n * PAGE, ram + p * PAGE, PAGE);
-			run.n++;
-			(*sent)++;
-		}
-	}
-	return run.kind != RUN_NONE ? flush(job, &run, e) : 0;
+	return job->sender.n ? mig_sender_bytes(&job->sender) : job->s.sent;
 }
 
 static uint64_t disk_pending(struct outgoing *job)
@@ -233,9 +183,9 @@ static int send_disk_pass(struct outgoing *job, uint64_t *data, struct err *e)
 /* One pass: send RAM (and the disks), mark its end, record its figures. */
 static int pass(struct outgoing *job, unsigned no, bool first, uint64_t remaining, struct err *e)
 {
-	uint64_t t = now_ns(), b = job->s.sent, pages, disk = 0;
+	uint64_t t = now_ns(), b = mig_sender_bytes(&job->sender), pages, disk = 0;
 	struct mig_pass rec = { .pass = no };
-	int r = send_pass(job, first, &pages, e);
+	int r = mig_sender_pass(&job->sender, first, &pages, e);
 
 	if (r == 0)
 		r = send_disk_pass(job, &disk, e);
@@ -246,7 +196,8 @@ static int pass(struct outgoing *job, unsigned no, bool first, uint64_t remainin
 		r = mig_send(&job->s, MIG_PASS, &rec, sizeof(rec), e);
 	if (r < 0)
 		return r;
-	uint64_t ms = (now_ns() - t) / 1000000u, bytes = job->s.sent - b, disk_left = disk_pending(job);
+	uint64_t ms = (now_ns() - t) / 1000000u, bytes = mig_sender_bytes(&job->sender) - b;
+	uint64_t disk_left = disk_pending(job);
 	pthread_mutex_lock(&job->m->lock);
 	struct mig_progress *p = &job->m->prog;
 	if (p->npasses < MIG_PASS_LOG)
@@ -254,7 +205,7 @@ static int pass(struct outgoing *job, unsigned no, bool first, uint64_t remainin
 	p->npasses++;
 	p->pages_sent += pages;
 	p->disk_sent += disk;
-	p->bytes_sent = job->s.sent;
+	p->bytes_sent = mig_sender_bytes(&job->sender);
 	if (ms)
 		p->bandwidth = (double)bytes * 1000.0 / (double)ms;
 	p->remaining_pages = remaining > pages ? remaining - pages : 0;
@@ -283,7 +234,7 @@ static void progress_sync(struct outgoing *job, unsigned no, uint64_t dirty, uin
 		p->dirty_rate = (double)dirty * 1e9 / (double)since_ns;
 	p->eta_ms = p->bandwidth > 0 ? (uint64_t)(pending_bytes(dirty, disk) * 1000.0 / p->bandwidth) : 0;
 	p->elapsed_ms = (now_ns() - job->t0) / 1000000u;
-	p->bytes_sent = job->s.sent;
+	p->bytes_sent = bytes_sent(job);
 	pthread_mutex_unlock(&job->m->lock);
 }
 
@@ -306,6 +257,66 @@ static int add_copy_config(struct outgoing *job, void *cfg, struct err *e)
 	return r < 0 ? err_set(e, -ENOBUFS, "migration configuration: %s", fdt_strerror(r)) : 0;
 }
 
+/* A migration over several connections names them in its configuration:
+ * how many, and the random session each of the others joins. */
+static int add_connections_config(struct outgoing *job, void *cfg, struct err *e)
+{
+	int r = fdt_open_into(cfg, cfg, SNAP_CONFIG_MAX);
+
+	if (getrandom(job->session, sizeof(job->session), 0) != (ssize_t)sizeof(job->session))
+		return err_errno(e, -errno, "getrandom");
+	if (!r)
+		r = fdt_setprop_u32(cfg, 0, "connections", job->nconn);
+	if (!r)
+		r = fdt_setprop(cfg, 0, "session", job->session, sizeof(job->session));
+	if (!r)
+		r = fdt_pack(cfg);
+	return r < 0 ? err_set(e, -ENOBUFS, "migration configuration: %s", fdt_strerror(r)) : 0;
+}
+
+/* Connects s to the destination (with TLS if asked) and registers its
+ * descriptor for a cancel to shut down. */
+static int open_connection(struct outgoing *job, struct mig_stream *s, struct err *e)
+{
+	struct migration *m = job->m;
+	uint64_t limit = m->params.bandwidth ? (m->params.bandwidth + job->nconn - 1) / job->nconn : 0;
+	int fd = mig_connect(m->params.to, m->params.timeout_ms, e);
+
+	if (fd < 0)
+		return fd;
+	mig_set_timeout(fd, m->params.timeout_ms);
+	pthread_mutex_lock(&m->lock);
+	m->fds[m->nfds++] = fd;
+	pthread_mutex_unlock(&m->lock);
+	*s = (struct mig_stream){ .fd = fd, .limit = limit };
+	if (!m->tls)
+		return 0;
+	char host[256], what[64];
+	mig_addr_host(m->params.to, host, sizeof(host));
+	int r = mig_tls_handshake(&s->tls, fd, m->tls, host, m->params.timeout_ms, e);
+	if (r == 0 && s == &job->s)
+		pr_info("migration: the destination %s is authenticated (%s)", host,
+			mig_tls_describe(s->tls, what, sizeof(what)));
+	return r;
+}
+
+/* The connections after the first, each joining this migration's session
+ * (after the configuration, so that the destination knows it). */
+static int open_joins(struct outgoing *job, struct err *e)
+{
+	for (unsigned i = 1; i < job->nconn; i++) {
+		struct mig_stream *s = &job->joins[i - 1];
+		struct mig_join j = { .index = i, .count = job->nconn };
+		int r;
+		memcpy(j.session, job->session, sizeof(j.session));
+		s->fd = -1;
+		if ((r = open_connection(job, s, e)) < 0 || (r = mig_send_hello(s, e)) < 0 ||
+		    (r = mig_send(s, MIG_JOIN, &j, sizeof(j), e)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int handshake(struct outgoing *job, struct err *e)
 {
 	void *cfg = malloc(SNAP_CONFIG_MAX);
@@ -316,11 +327,16 @@ static int handshake(struct outgoing *job, struct err *e)
 	r = snapshot_build_config(job->vm, NULL, NULL, cfg, SNAP_CONFIG_MAX, e);
 	if (r == 0 && job->copying)
 		r = add_copy_config(job, cfg, e);
+	if (r == 0 && job->nconn > 1)
+		r = add_connections_config(job, cfg, e);
 	if (r == 0)
 		r = mig_send_hello(&job->s, e);
 	if (r == 0)
 		r = mig_send(&job->s, MIG_CONFIG, cfg, fdt_totalsize(cfg), e);
 	free(cfg);
+	/* (the destination answers the first connection once all are here) */
+	if (r == 0)
+		r = open_joins(job, e);
 	if (r == 0 && !job->s.tls) {
 		/* a TLS destination answers a plain source with an alert record */
 		uint8_t b;
@@ -328,7 +344,18 @@ static int handshake(struct outgoing *job, struct err *e)
 			return err_set(e, -EPROTO, "the destination takes only TLS (tern run --tls-dir): migrate with "
 						   "--tls-dir");
 	}
-	return r < 0 ? r : mig_expect(&job->s, MIG_ACCEPT, "the destination's answer to the configuration", e);
+	if (r == 0)
+		r = mig_expect(&job->s, MIG_ACCEPT, "the destination's answer to the configuration", e);
+	for (unsigned i = 1; r == 0 && i < job->nconn; i++)
+		r = mig_expect(&job->joins[i - 1], MIG_ACCEPT, "the destination's answer to a connection's JOIN", e);
+	if (r == 0) {
+		struct mig_stream *streams[MIG_CONNECTIONS_MAX] = { &job->s };
+		for (unsigned i = 1; i < job->nconn; i++)
+			streams[i] = &job->joins[i - 1];
+		r = mig_sender_init(&job->sender, streams, job->nconn, job->vm->mem.hva, job->npages, job->bm,
+				    &job->m->cancel, e);
+	}
+	return r;
 }
 
 /* After MIG_STUCK_PASSES passes in a row that left at least nine tenths of
@@ -441,7 +468,11 @@ static int precopy(struct outgoing *job, struct err *e)
 	void *st = snapshot_state_tree(job->vm, e);
 	if (!st)
 		return -ENOSPC;
-	r = mig_send(&job->s, MIG_STATE, st, fdt_totalsize(st), e);
+	/* each other connection has carried its last page */
+	for (unsigned i = 1; i < job->nconn && r == 0; i++)
+		r = mig_send(&job->joins[i - 1], MIG_END, NULL, 0, e);
+	if (r == 0)
+		r = mig_send(&job->s, MIG_STATE, st, fdt_totalsize(st), e);
 	free(st);
 	if (r == 0)
 		r = mig_send(&job->s, MIG_END, NULL, 0, e);
@@ -456,13 +487,13 @@ static void finish(struct outgoing *job, enum mig_state st, const struct err *e)
 	pthread_mutex_lock(&job->m->lock);
 	struct mig_progress *p = &job->m->prog;
 	p->state = st;
-	p->bytes_sent = job->s.sent;
+	p->bytes_sent = bytes_sent(job);
 	p->total_ms = p->elapsed_ms = (now_ns() - job->t0) / 1000000u;
 	if (e && e->msg[0])
 		snprintf(p->error, sizeof(p->error), "%s", e->msg);
-	if (job->m->fd >= 0)
-		close(job->m->fd);
-	job->m->fd = -1;
+	for (unsigned i = 0; i < job->m->nfds; i++)
+		close(job->m->fds[i]);
+	job->m->nfds = 0;
 	pthread_cond_broadcast(&job->m->cond);
 	pthread_mutex_unlock(&job->m->lock);
 }
@@ -495,38 +526,22 @@ static void *migration_thread(void *arg)
 	struct outgoing job = { .m = m, .vm = m->vm, .s.fd = -1 };
 	struct err e = { { 0 } };
 	bool own_log = false;
-	int fd, r;
+	int r;
 
 	job.t0 = now_ns();
 	job.npages = job.vm->mem.size / PAGE;
 	job.words = (job.npages + 63) / 64;
 	job.bm = calloc(job.words, 8);
 	job.scratch = calloc(job.words, 8);
-	job.buf = malloc((size_t)MIG_RUN_MAX * PAGE);
+	job.nconn = m->params.connections ? m->params.connections : 1;
 	job.copying = m->params.copy_disks && job.vm->cfg.nr_disks;
 	job.disk_buf = job.copying ? malloc(DEV_COPY_MAX) : NULL;
-	if (!job.bm || !job.scratch || !job.buf || (job.copying && !job.disk_buf)) {
+	if (!job.bm || !job.scratch || (job.copying && !job.disk_buf)) {
 		r = err_set(&e, -ENOMEM, "out of memory for the migration");
 		goto fail;
 	}
-	fd = mig_connect(m->params.to, m->params.timeout_ms, &e);
-	if (fd < 0) {
-		r = fd;
+	if ((r = open_connection(&job, &job.s, &e)) < 0)
 		goto fail;
-	}
-	mig_set_timeout(fd, m->params.timeout_ms);
-	pthread_mutex_lock(&m->lock);
-	m->fd = fd;
-	pthread_mutex_unlock(&m->lock);
-	job.s = (struct mig_stream){ .fd = fd, .limit = m->params.bandwidth };
-	if (m->tls) {
-		char host[256], what[64];
-		mig_addr_host(m->params.to, host, sizeof(host));
-		if ((r = mig_tls_handshake(&job.s.tls, fd, m->tls, host, m->params.timeout_ms, &e)) < 0)
-			goto fail;
-		pr_info("migration: the destination %s is authenticated (%s)", host,
-			mig_tls_describe(job.s.tls, what, sizeof(what)));
-	}
 	/* from here every write to a disk is remembered, to be sent again */
 	if (job.copying) {
 		if ((r = devices_copy_begin(job.vm, job.disk_sizes, &job.ndisks, &e)) < 0) {
@@ -637,11 +652,13 @@ out:
 	/* a paused or handed-over VM: its throttle thread goes (the figure
 	 * stays in the results) */
 	vm_throttle_set(job.vm, 0, &(struct err){ { 0 } });
+	mig_sender_destroy(&job.sender);
 	mig_tls_free(job.s.tls);
+	for (unsigned i = 0; i + 1 < job.nconn; i++)
+		mig_tls_free(job.joins[i].tls);
 	free(job.disk_buf);
 	free(job.bm);
 	free(job.scratch);
-	free(job.buf);
 	return NULL;
 }
 
@@ -657,7 +674,6 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 		if (!m)
 			return err_set(e, -ENOMEM, "out of memory");
 		m->vm = vm;
-		m->fd = -1;
 		pthread_mutex_init(&m->lock, NULL);
 		pthread_cond_init(&m->cond, NULL);
 		vm->migration = m;
@@ -699,6 +715,7 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 	m->prog.state = MIG_S_SETUP;
 	m->prog.ram_pages = vm->mem.size / PAGE;
 	m->prog.copy_disks = p->copy_disks && vm->cfg.nr_disks;
+	m->prog.connections = p->connections ? p->connections : 1;
 	snprintf(m->prog.to, sizeof(m->prog.to), "%s", p->to);
 	r = -pthread_create(&m->thread, NULL, migration_thread, m);
 	if (r < 0) {
@@ -707,6 +724,13 @@ int migrate_start(struct vm *vm, const struct mig_params *p, struct err *e)
 	}
 	m->thread_live = true;
 	return 0;
+}
+
+/* Under m->lock. */
+static void shut_connections(struct migration *m)
+{
+	for (unsigned i = 0; i < m->nfds; i++)
+		shutdown(m->fds[i], SHUT_RDWR);
 }
 
 int migrate_cancel(struct vm *vm, struct err *e)
@@ -727,8 +751,7 @@ int migrate_cancel(struct vm *vm, struct err *e)
 	}
 	atomic_store(&m->cancel, true);
 	/* wakes a send or receive that waits on the peer, and a stall */
-	if (m->fd >= 0)
-		shutdown(m->fd, SHUT_RDWR);
+	shut_connections(m);
 	pthread_cond_broadcast(&m->cond);
 	while (!mig_state_final(m->prog.state) && m->prog.state != MIG_S_COMMITTED)
 		pthread_cond_wait(&m->cond, &m->lock);
@@ -833,8 +856,7 @@ void migrate_exit(struct vm *vm)
 		return;
 	pthread_mutex_lock(&m->lock);
 	atomic_store(&m->cancel, true);
-	if (m->fd >= 0)
-		shutdown(m->fd, SHUT_RDWR);
+	shut_connections(m);
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	if (m->thread_live)

@@ -26,6 +26,8 @@
 enum mig_rec_type {
 	MIG_CONFIG = 1,  /* the machine's configuration tree */
 	MIG_STATE = 2,   /* device and vCPU state tree */
+	MIG_JOIN = 3,    /* struct mig_join: instead of CONFIG, a further
+			  * connection of a migration (migrate/stripes.h) */
 	MIG_RAM = 16,    /* struct mig_pages + count pages */
 	MIG_ZERO = 17,   /* struct mig_pages: pages that are now zero */
 	MIG_PASS = 18,   /* struct mig_pass: a pre-copy pass ended */

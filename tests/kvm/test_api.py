@@ -367,16 +367,20 @@ def test_replies_match_the_openapi_spec(ctx):
         call("GET", "/vm/migration")
         call("PUT", "/vm/snapshot", {"path": ctx.path("oa-snap"), "resume": True}, status=200)
         call("PUT", "/vm/snapshot", {"path": ctx.path("oa-snap2"), "type": "diff"}, status=400)
-        call("PUT", "/vm/migrate", {"to": "unix:" + ctx.path("nobody.sock"), "copy_disks": True}, status=202)
+        call("PUT", "/vm/migrate", {"to": "unix:" + ctx.path("nobody.sock"), "copy_disks": True,
+                                    "connections": 2}, status=202)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             prog = call("GET", "/vm/migration")
             if prog["state"] in ("failed", "cancelled", "completed"):
                 break
             time.sleep(0.05)
-        check(prog["state"] == "failed" and prog["error"] and prog["copy_disks"], f"the failed migration: {prog}")
+        check(prog["state"] == "failed" and prog["error"] and prog["copy_disks"] and prog["connections"] == 2,
+              f"the failed migration: {prog}")
         call("PUT", "/vm/migrate/cancel", status=409)
         call("PUT", "/vm/migrate", {"to": "nowhere"}, status=400, bad_request=True)
+        call("PUT", "/vm/migrate", {"to": "unix:" + ctx.path("nobody.sock"), "connections": 17}, status=400,
+             bad_request=True)
         call("PUT", "/vm/pause", {"colour": "red"}, status=400, bad_request=True)
         got, reply, _ = api.curl("GET", "/vm/nothing")
         check(got == 404 and not openapi_check.problems(spec, {"$ref": "#/components/schemas/Error"}, reply),

@@ -206,3 +206,75 @@ def test_unix_listener_spares_a_live_socket(ctx):
             src.kill()
     finally:
         dst.kill()
+
+
+def test_four_tls_connections(ctx):
+    """--connections 4 stripes RAM over four connections, each with its own
+    TLS session, and the guest passes its page check on the destination. A
+    source whose further connections never reach the destination (a proxy
+    lets only the first through) fails and runs on; the destination refuses
+    it once their time is up and takes the real source afterwards."""
+    dst_dir, src_dir, _ = tlscerts.make_dirs(ctx.path("pki5"))
+    src = source(ctx, memory="128M")
+    port = free_port()
+    dst = tls_dest(ctx, "four", port, dst_dir)
+    to = f"tcp:127.0.0.1:{port}"
+    try:
+        px = mp.Proxy(("tcp", free_port()), ("tcp", port))
+        rc, _, err = migrate(src, px.addr, "--tls-dir", src_dir, "--connections", "2")
+        check(rc == 1, f"a migration whose second connection was refused succeeded: {err!r}")
+        still_running(src, 1)
+        # the admitted source waits for its second connection 5 s, then
+        # it is refused and the wait goes on
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            rc, out, err = migrate(src, to, "--tls-dir", src_dir, "--connections", "4")
+            if rc == 0 or "another source is already migrating" not in err:
+                break
+            time.sleep(0.5)
+        check(rc == 0 and out["state"] == "completed" and out["connections"] == 4,
+              f"the 4-connection TLS migration: {err} {out}")
+        check(src.t.finish().rc == 0, "the source after the hand-over")
+        log = finish_guest(dst, "the 4-connection destination").stderr
+        check("the source opened 1 of its 2 connections" in log, f"the destination's log:\n{log}")
+    finally:
+        src.kill()
+        dst.kill()
+
+
+def join_record(session, index, count):
+    import struct
+    from test_migrate import crc32c
+    head = b"TERNMIGR" + struct.pack("<HH", 1, 4)
+    hello = head + struct.pack("<I", crc32c(head))
+    rec = struct.pack("<IIQ", 3, 0, 24) + session + struct.pack("<II", index, count)
+    return hello + rec + struct.pack("<I", crc32c(rec)) + b"\0" * 4
+
+
+def test_a_strangers_join_is_refused(ctx):
+    """A connection that claims to join a migration it does not belong to
+    is refused when the real source arrives (or after 5 s without one), and
+    the real source's three connections are the ones that carry the VM.
+    --connections outside 1..16 is refused before anything is sent."""
+    port = free_port()
+    to = f"tcp:127.0.0.1:{port}"
+    src = source(ctx)
+    dst = destination(ctx, "joins", to)
+    try:
+        for bad in ("0", "17", "x"):
+            rc, _, err = migrate(src, to, "--connections", bad)
+            check(rc == 1 and "--connections" in err and "1..16" in err, f"--connections {bad}: {err!r}")
+        stranger = socket.create_connection(("127.0.0.1", port))
+        stranger.sendall(join_record(os.urandom(16), 1, 3))
+        rc, out, err = migrate(src, to, "--connections", "3")
+        check(rc == 0 and out["connections"] == 3, f"the 3-connection migration beside a stranger: {err}")
+        stranger.settimeout(10)
+        answer = stranger.recv(4096)
+        check(b"joins another migration" in answer, f"the stranger was told {answer!r}")
+        stranger.close()
+        check(src.t.finish().rc == 0, "the source after the hand-over")
+        log = finish_guest(dst, "the 3-connection destination").stderr
+        check("refused a connection" in log and "joins another migration" in log, f"the log:\n{log}")
+    finally:
+        src.kill()
+        dst.kill()
