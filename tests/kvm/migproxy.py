@@ -72,11 +72,18 @@ class Proxy:
 
     def close_both(self):
         with self.lock:
-            self.cut = True
+            first, self.cut = not self.cut, True
         for s in (getattr(self, "src", None), getattr(self, "dst", None)):
             if s is not None:
                 try:
+                    # TCP keeps taking data after a shutdown (the peer's
+                    # sends would block until its timeout): a reset, as a
+                    # peer that went away gives
+                    if first and s.family != socket.AF_UNIX:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     s.shutdown(socket.SHUT_RDWR)
+                    if first and s.family != socket.AF_UNIX:
+                        s.close()
                 except OSError:
                     pass
 
