@@ -27,10 +27,10 @@ ifeq ($(WERROR),1)
 WARNINGS += -Werror
 endif
 
-CFLAGS_COMMON := -std=gnu11 -g -O2 $(WARNINGS) -I. -D_GNU_SOURCE -DTERN_HOST -MD -MP
+CFLAGS_COMMON := -std=gnu11 -g -O2 $(WARNINGS) -I. -I$(BUILD)/gen -D_GNU_SOURCE -DTERN_HOST -MD -MP
 HOST_CFLAGS   := $(CFLAGS_COMMON) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 HOST_LDFLAGS  := -pie -Wl,-z,relro,-z,now
-HOST_LIBS     := -lpthread -luring -lfdt -ljson-c -lisal
+HOST_LIBS     := -lpthread -luring -lfdt -ljson-c -lisal -lseccomp -lcap-ng
 ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # ---- tern -------------------------------------------------------------------
@@ -39,6 +39,9 @@ ASAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 LIB_SRCS += vmm/util.c
 LIB_SRCS += vmm/test_faults.c
 LIB_SRCS += vmm/dynlib.c
+LIB_SRCS += vmm/sandbox.c
+LIB_SRCS += vmm/privdrop.c
+LIB_SRCS += vmm/landlock.c
 LIB_SRCS += vmm/memory.c
 LIB_SRCS += vmm/bus.c
 LIB_SRCS += vmm/cpuid.c
@@ -108,7 +111,7 @@ LIB_SRCS += migrate/transport.c
 LIB_SRCS += migrate/migrate_src.c
 LIB_SRCS += migrate/migrate_dst.c
 LIB_SRCS += migrate/machine.c
-MAIN_SRCS := cmd/main.c cmd/cli.c cmd/client.c cmd/client_migrate.c
+MAIN_SRCS := cmd/main.c cmd/cli.c cmd/confine.c cmd/client.c cmd/client_migrate.c
 
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJS      := $(MAIN_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -159,6 +162,7 @@ UNIT_TESTS += blk_test
 UNIT_TESTS += blk_copy_test
 UNIT_TESTS += tls_test
 UNIT_TESTS += state_test
+UNIT_TESTS += sandbox_test
 UNIT_BINS      := $(UNIT_TESTS:%=$(BUILD)/tests/unit/%)
 ASAN_UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/tests/unit/%)
 
@@ -174,7 +178,7 @@ ASAN_KVM_BINS := $(KVM_TESTS:%=$(BUILD)/asan/tests/kvm/%)
 
 FUZZ_TARGETS := snapshot_fuzz vring_fuzz cvq_fuzz api_fuzz migstream_fuzz blk_fuzz
 FUZZ_CC      := clang
-FUZZ_FLAGS   := -std=gnu11 -g -O1 $(filter-out -Werror,$(WARNINGS)) -I. -D_GNU_SOURCE -DTERN_HOST \
+FUZZ_FLAGS   := -std=gnu11 -g -O1 $(filter-out -Werror,$(WARNINGS)) -I. -I$(BUILD)/gen -D_GNU_SOURCE -DTERN_HOST \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MD -MP
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
@@ -191,6 +195,14 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
 
 .PHONY: all check check-unit check-kvm check-fuzz check-linux demo bench setup clean
 all: $(TERN) $(FW_ELF) $(FW_BZ)
+
+# x86-64 system call names by number, for the seccomp violation message
+SYSCALL_NAMES := $(BUILD)/gen/syscall_names.h
+$(SYSCALL_NAMES):
+	@mkdir -p $(dir $@)
+	$(Q)echo '#include <sys/syscall.h>' | $(CC) -dM -E - | \
+		sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9]*\)$$/[\2] = "\1",/p' > $@
+$(BUILD)/obj/vmm/sandbox.o $(BUILD)/asan/obj/vmm/sandbox.o $(BUILD)/fuzz/obj/vmm/sandbox.o: $(SYSCALL_NAMES)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -133,6 +133,24 @@ void cli_usage_run(FILE *f)
 		"      --max-cpus N         refuse a VM with more vCPUs (default: 64)\n"
 		"      --vm-id ID           the VM's id, a UUID (default: random; a restore or\n"
 		"                           a migration keeps the VM's own)\n"
+		"      --seccomp MODE       on (default): every thread runs under a seccomp\n"
+		"                           filter of its kind's system calls, and one outside\n"
+		"                           it ends tern with a message naming the thread and\n"
+		"                           the call; log: such calls go through and the kernel\n"
+		"                           logs them (dmesg), for finding what a filter lacks;\n"
+		"                           off: no filter (docs/security.md)\n"
+		"      --landlock           Landlock: from start-up, tern may open only the\n"
+		"                           paths its options name (kernel, disks, devices,\n"
+		"                           sockets' directories, a restore's tree) and those\n"
+		"                           given with --landlock-allow (docs/security.md)\n"
+		"      --landlock-allow DIR  with --landlock: DIR and all beneath it may be\n"
+		"                           read and written (where snapshots go)\n"
+		"      --landlock-allow-read DIR  the same, read only (TLS credentials)\n"
+		"      --user USER[:GROUP]  once the VM is built (devices, disks, sockets open),\n"
+		"                           run as USER (name or uid; GROUP: default USER's)\n"
+		"                           with no capabilities, no supplementary groups and\n"
+		"                           no_new_privs; later snapshots, restore parents and\n"
+		"                           migration sockets need paths USER may use\n"
 		"      --dirty-ring N       track dirtied pages for migrations and diff snapshots\n"
 		"                           in KVM's per-vCPU dirty rings of N entries (a power\n"
 		"                           of two, 64..65536) instead of its dirty bitmap;\n"
@@ -174,6 +192,11 @@ enum {
 	OPT_MAX_MEMORY,
 	OPT_MAX_CPUS,
 	OPT_VM_ID,
+	OPT_SECCOMP,
+	OPT_USER,
+	OPT_LANDLOCK,
+	OPT_LANDLOCK_ALLOW,
+	OPT_LANDLOCK_ALLOW_READ,
 };
 
 static const struct option run_opts[] = {
@@ -200,6 +223,11 @@ static const struct option run_opts[] = {
 	{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
 	{ "max-cpus", required_argument, NULL, OPT_MAX_CPUS },
 	{ "vm-id", required_argument, NULL, OPT_VM_ID },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "landlock", no_argument, NULL, OPT_LANDLOCK },
+	{ "landlock-allow", required_argument, NULL, OPT_LANDLOCK_ALLOW },
+	{ "landlock-allow-read", required_argument, NULL, OPT_LANDLOCK_ALLOW_READ },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -212,6 +240,7 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 	memset(o, 0, sizeof(*o));
 	o->cfg.nr_cpus = 1;
 	o->cfg.mem_size = DEFAULT_MEMORY;
+	o->cfg.sandbox.mode = SANDBOX_ON;
 	o->cfg.console_out_fd = 1;
 	o->cfg.boot_protocol = BOOT_PROTOCOL_AUTO;
 
@@ -303,6 +332,25 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 				return err_set(e, -EINVAL, "--max-cpus: '%s' is not 1..%d", optarg, VM_MAX_CPUS);
 			o->in.max_cpus = (unsigned)v;
 			break;
+		case OPT_SECCOMP:
+			if (sandbox_mode_parse(optarg, &o->cfg.sandbox.mode) < 0)
+				return err_set(e, -EINVAL, "--seccomp: '%s' is not on, log or off", optarg);
+			break;
+		case OPT_LANDLOCK:
+			o->landlock = true;
+			break;
+		case OPT_LANDLOCK_ALLOW:
+		case OPT_LANDLOCK_ALLOW_READ:
+			if (o->nallow >= sizeof(o->allow) / sizeof(o->allow[0]))
+				return err_set(e, -EINVAL, "--landlock-allow: at most %zu directories",
+					       sizeof(o->allow) / sizeof(o->allow[0]));
+			o->allow_ro[o->nallow] = c == OPT_LANDLOCK_ALLOW_READ;
+			o->allow[o->nallow++] = optarg;
+			break;
+		case OPT_USER:
+			if (privdrop_parse(optarg, &o->cfg.drop, e) < 0)
+				return -EINVAL;
+			break;
 		case OPT_VM_ID:
 			if (uuid_parse(optarg, o->cfg.vm_id) < 0)
 				return err_set(e, -EINVAL, "--vm-id: '%s' is not a UUID", optarg);
@@ -339,6 +387,8 @@ int cli_parse_run(int argc, char **argv, struct run_options *o, struct err *e)
 	}
 	if (optind < argc)
 		return err_set(e, -EINVAL, "unexpected argument '%s' (see 'tern run --help')", argv[optind]);
+	if (o->nallow && !o->landlock)
+		return err_set(e, -EINVAL, "--landlock-allow goes with --landlock");
 	if (o->restore && o->incoming)
 		return err_set(e, -EINVAL, "--restore and --incoming exclude each other");
 	if (o->restore || o->incoming) {

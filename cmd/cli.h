@@ -24,6 +24,10 @@ struct run_options {
 	const char *incoming;     /* --incoming ADDR: receive a live migration */
 	struct mig_incoming in;   /* its other options (addr is incoming) */
 	bool vm_id_given;         /* --vm-id (else random, or the snapshot's) */
+	bool landlock;            /* --landlock: only the paths named may be opened */
+	const char *allow[16];    /* --landlock-allow(-read) DIR */
+	bool allow_ro[16];        /* that one read-only */
+	unsigned nallow;
 	bool help;
 };
 

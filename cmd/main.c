@@ -20,6 +20,7 @@
 #include "cmd/api_vm.h"
 #include "cmd/cli.h"
 #include "cmd/client.h"
+#include "cmd/confine.h"
 #include "cmd/console.h"
 #include "vmm/event.h"
 #include "migrate/machine.h"
@@ -78,6 +79,7 @@ static int incoming_stopped(int sfd, int cancel_fd, const struct err *e)
 static int cmd_run(int argc, char **argv)
 {
 	struct run_options o;
+	struct confine confine; /* --landlock: its paths, named while the rules hold */
 	struct err e = { { 0 } };
 	struct event_loop el;
 	struct console con;
@@ -94,6 +96,7 @@ static int cmd_run(int argc, char **argv)
 
 	memset(&con, 0, sizeof(con));
 	memset(&el, 0, sizeof(el));
+	memset(&confine, 0, sizeof(confine));
 	if (cli_parse_run(argc, argv, &o, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		return 1;
@@ -111,6 +114,10 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (faults && *faults)
 		pr_info("test faults armed: %s", faults);
+	o.cfg.sandbox.violate = o.cfg.faults.seccomp_violate;
+	o.cfg.sandbox.drop_ids = o.cfg.drop.enabled;
+	o.cfg.sandbox.uid = o.cfg.drop.uid;
+	o.cfg.sandbox.gid = o.cfg.drop.gid;
 	if (o.testdev_path) {
 		report = fopen(o.testdev_path, "we");
 		if (!report) {
@@ -139,6 +146,24 @@ static int cmd_run(int argc, char **argv)
 		goto out_report;
 	}
 
+	if (privdrop_prepare(&o.cfg.drop, &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		goto out_report;
+	}
+	/* From here tern reads what others wrote (snapshots, a migration
+	 * stream, API requests) and later runs the guest: every thread is
+	 * confined, those started later more narrowly (vmm/sandbox.h) */
+	if (sandbox_enter(&o.cfg.sandbox, SANDBOX_MAIN, "tern", &e) < 0) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		goto out_report;
+	}
+	/* still the only thread: Landlock holds for it and all it starts */
+	if (o.landlock)
+		confine_preload(&o, &confine);
+	if (o.landlock && ((r = confine_build(&o, &confine, &e)) < 0 || (r = landlock_restrict(&confine.rules, &e)) < 0)) {
+		fprintf(stderr, "tern: error: %s\n", e.msg);
+		goto out_report;
+	}
 	/* an id for a new VM (a restore or an incoming VM keeps its own) */
 	if (!o.vm_id_given && (r = uuid_random(o.cfg.vm_id)) < 0) {
 		fprintf(stderr, "tern: error: no randomness for the VM's id: %s\n", strerror(-r));
@@ -273,6 +298,7 @@ out_vm:
 	machine_destroy(&vm);
 out_report:
 	api_stop(&api);
+	confine_release(&confine);
 	if (sfd >= 0)
 		close(sfd);
 	if (api_vm.cancel_fd >= 0)

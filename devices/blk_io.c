@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* devices/blk_io.c - the virtio-blk data path on io_uring (blk_io.h). */
 #include "devices/blk_io.h"
+#include "vmm/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -358,6 +359,7 @@ static void *engine_thread(void *arg)
 {
 	struct blk_engine *b = arg;
 
+	sandbox_enter_thread(b->sandbox, SANDBOX_DEVICE, "disk");
 	arm_poll(b, b->ctl_fd, TAG_CTL);
 	for (unsigned i = 0; i < b->nq; i++) {
 		/* rings restored from a snapshot or a migration say what the

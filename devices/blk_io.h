@@ -33,6 +33,8 @@
 #include "devices/blk_image.h"
 #include "devices/blk_request.h"
 
+struct sandbox;
+
 struct blk_copy_map;
 struct dirty_log;
 struct guest_mem;
@@ -62,6 +64,7 @@ struct blk_stats {
 };
 
 struct blk_engine {
+	const struct sandbox *sandbox; /* its thread's filter (NULL: none) */
 	const struct blk_image *img;
 	const struct blk_limits *lim;
 	struct io_uring uring;

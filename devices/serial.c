@@ -223,7 +223,7 @@ static const struct bus_dev_ops serial_ops = {
 	.write = serial_write,
 };
 
-struct serial *serial_new(struct irq_line *irq, int out_fd)
+struct serial *serial_new(struct irq_line *irq, int out_fd, const struct sandbox *sb)
 {
 	struct serial *s = calloc(1, sizeof(*s));
 
@@ -234,7 +234,7 @@ struct serial *serial_new(struct irq_line *irq, int out_fd)
 	s->out_fd = out_fd;
 	s->irq_level = -1;
 	s->dll = 0x0c; /* 9600 baud until the guest says otherwise */
-	if (out_fd >= 0 && !(s->out = serial_out_new(out_fd))) {
+	if (out_fd >= 0 && !(s->out = serial_out_new(out_fd, sb))) {
 		free(s);
 		return NULL;
 	}
@@ -313,7 +313,7 @@ static int serial_dev_init(struct vm *vm, struct err *e)
 	int r;
 
 	vm->com1_irq.gsi = COM1_IRQ;
-	vm->serial = serial_new(&vm->com1_irq.line, vm->cfg.console_out_fd);
+	vm->serial = serial_new(&vm->com1_irq.line, vm->cfg.console_out_fd, &vm->cfg.sandbox);
 	if (!vm->serial)
 		return err_set(e, -ENOMEM, "out of memory for the serial port");
 	r = bus_register(&vm->pio, COM1_PORT, 8, &vm->serial->dev);

@@ -12,13 +12,15 @@
 
 #include "vmm/bus.h"
 
+struct sandbox;
+
 struct irq_line;
 struct serial;
 
 #define SERIAL_RX_QUEUE 1024 /* bytes buffered for the guest; more is an overrun */
 
 /* irq may be NULL (polled use); out_fd receives transmitted bytes. */
-struct serial *serial_new(struct irq_line *irq, int out_fd);
+struct serial *serial_new(struct irq_line *irq, int out_fd, const struct sandbox *sb);
 void serial_free(struct serial *s);
 struct bus_dev *serial_bus_dev(struct serial *s);
 /* Queues input for the guest; returns how many bytes were accepted (the rest

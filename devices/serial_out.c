@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "vmm/sandbox.h"
+
 struct serial_out {
 	int fd;
+	const struct sandbox *sandbox; /* the writer's filter (NULL: none) */
 	pthread_t thread;
 	pthread_mutex_t lock;   /* everything below */
 	pthread_cond_t cond;
@@ -25,6 +28,7 @@ static void *writer(void *arg)
 {
 	struct serial_out *o = arg;
 
+	sandbox_enter_thread(o->sandbox, SANDBOX_CONSOLE, "console");
 	pthread_mutex_lock(&o->lock);
 	for (;;) {
 		while (!o->len && !o->stop)
@@ -50,13 +54,14 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-struct serial_out *serial_out_new(int fd)
+struct serial_out *serial_out_new(int fd, const struct sandbox *sb)
 {
 	struct serial_out *o = calloc(1, sizeof(*o));
 
 	if (!o)
 		return NULL;
 	o->fd = fd;
+	o->sandbox = sb;
 	o->buf = malloc(SERIAL_OUT_QUEUE);
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->cond, NULL);

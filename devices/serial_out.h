@@ -14,12 +14,14 @@
 
 #include <stdint.h>
 
+struct sandbox;
+
 #define SERIAL_OUT_QUEUE (1u << 20) /* bytes the console may fall behind */
 
 struct serial_out;
 
 /* Starts the writer for fd; NULL when out of memory or threads. */
-struct serial_out *serial_out_new(int fd);
+struct serial_out *serial_out_new(int fd, const struct sandbox *sb);
 /* Queues one byte; never blocks (for long: a mutex with the writer). */
 void serial_out_put(struct serial_out *o, uint8_t c);
 /* Bytes dropped because the queue was full. */

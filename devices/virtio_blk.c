@@ -83,6 +83,7 @@ static int blk_start_queues(struct blk_dev *d, const uint16_t *avail, const uint
 		return r;
 	d->eng.on_broken = blk_queue_broken;
 	d->eng.opaque = d;
+	d->eng.sandbox = &vp->vm->cfg.sandbox;
 	r = blk_engine_start(&d->eng, &d->img, &d->lim, &vp->vm->mem, qs, nq, e);
 	if (r < 0) {
 		blk_engine_stop(&d->eng);

@@ -301,6 +301,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 	int r;
 
 	struct sim_net_config sc = {
+		.sandbox = &vm->cfg.sandbox,
 		.max_pairs = (uint16_t)c->queues,
 		.mtu = 1500,
 		.features_off = c->features_off,
@@ -359,6 +360,7 @@ static int net_create(struct vm *vm, unsigned idx, struct err *e)
 		return -ENOMEM;
 	n->fault_at = n->faults->switch_at;
 	r = shadow_init(&n->sh, n->faulty ? n->faulty : n->vdpa, n->backend_features, &vm->mem, n->vdpa->ops->vqs_count(n->vdpa), e);
+	n->sh.sandbox = &vm->cfg.sandbox;
 	if (r < 0)
 		return r;
 	n->sh_live = true;

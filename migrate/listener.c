@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "migrate/tls.h"
+#include "vmm/sandbox.h"
 #include "migrate/transport.h"
 
 struct listener;
@@ -79,11 +80,13 @@ static void *admit_thread(void *arg)
 	bool join = false;
 	int r = 0;
 
+	sandbox_enter_thread(w->sandbox, SANDBOX_MIGRATION, "mig-admit");
 	mig_set_timeout(c->s.fd, MIG_ADMIT_MS);
 	if (w->tls && plain_tern(c->s.fd)) {
 		/* told in its own language, before any TLS */
 		r = err_set(&e, -EACCES, "this destination takes only TLS (tern run --tls-dir): migrate with --tls-dir");
 		mig_send_msg(&c->s, MIG_REFUSE, e.msg);
+		mig_drain_before_close(c->s.fd, MIG_DRAIN_MS);
 		pr_warn("migration: refused a connection from %s: a plain tern source (not TLS)", c->peer);
 		goto done;
 	}
@@ -101,8 +104,10 @@ static void *admit_thread(void *arg)
 	if (r < 0) {
 		/* told on the channel it came on; a TLS peer that failed its
 		 * handshake was told by the handshake's alert */
-		if (r != -EPIPE && r != -ECONNRESET && r != -ETIMEDOUT && (!w->tls || c->s.tls))
+		if (r != -EPIPE && r != -ECONNRESET && r != -ETIMEDOUT && (!w->tls || c->s.tls)) {
 			mig_send_msg(&c->s, MIG_REFUSE, e.msg);
+			mig_drain_before_close(c->s.fd, MIG_DRAIN_MS);
+		}
 		pr_warn("migration: refused a connection from %s: %s", c->peer, e.msg);
 	}
 done:

@@ -25,6 +25,7 @@
 #include "migrate/stream.h"
 
 #define MIG_ADMIT_MS 5000   /* a connection's handshake, header and configuration */
+#define MIG_DRAIN_MS 1000   /* a refused peer's last bytes, read before the close */
 #define MIG_CANDIDATES 8    /* connections being admitted at once; more are closed */
 
 struct mig_tls_creds;
@@ -34,6 +35,7 @@ struct mig_wait {
 	const struct mig_tls_creds *tls;  /* NULL: plain */
 	unsigned wait_ms;                 /* for a source that is admitted; 0: forever */
 	const struct mig_cancel *cancel;  /* may be NULL */
+	const struct sandbox *sandbox;    /* the admitting threads' filter (NULL: none) */
 	/* On the connection's thread: 0 admits it as a source, MIG_ADMIT_JOIN
 	 * as a further connection of one, with *result set; -errno refuses
 	 * it, with e's message sent to the peer and logged. */

@@ -17,6 +17,9 @@ int machine_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		r = vm_load_guest(vm, e);
 	if (r == 0 && cfg->track_dirty)
 		r = snapmem_track_start(vm, e);
+	/* everything that needs root is open: the rest runs without it */
+	if (r == 0)
+		r = privdrop_apply(&cfg->drop, e);
 	if (r < 0)
 		machine_destroy(vm);
 	return r;

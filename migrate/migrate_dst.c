@@ -195,6 +195,7 @@ static void *join_thread(void *arg)
 	struct join_rx *j = arg;
 	int none = 0;
 
+	sandbox_enter_thread(&j->vm->cfg.sandbox, SANDBOX_MIGRATION, "mig-recv");
 	j->r = recv_records(j->s, j->vm, NULL, NULL, &j->e);
 	/* the first connection waits for records that will not come now */
 	if (j->r < 0 && atomic_compare_exchange_strong(j->failed, &none, (int)j->index + 1))
@@ -432,7 +433,8 @@ static int wait_for_source(const struct mig_incoming *in, const struct vm_config
 	struct mig_tls_creds *creds = NULL;
 	struct admission a = { .in = in, .cfg = cfg };
 	struct mig_wait w = { .addr = in->addr, .wait_ms = in->wait_ms, .cancel = cancel, .admit = admit_source,
-			      .drop = drop_source, .joins = source_joins, .match = match_join, .ctx = &a };
+			      .drop = drop_source, .joins = source_joins, .match = match_join, .ctx = &a,
+			      .sandbox = &cfg->sandbox };
 	void *result = NULL;
 	int r;
 

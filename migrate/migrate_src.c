@@ -353,7 +353,7 @@ static int handshake(struct outgoing *job, struct err *e)
 		for (unsigned i = 1; i < job->nconn; i++)
 			streams[i] = &job->joins[i - 1];
 		r = mig_sender_init(&job->sender, streams, job->nconn, job->vm->mem.hva, job->npages, job->bm,
-				    &job->m->cancel, e);
+				    &job->m->cancel, &job->vm->cfg.sandbox, e);
 	}
 	return r;
 }
@@ -528,6 +528,7 @@ static void *migration_thread(void *arg)
 	bool own_log = false;
 	int r;
 
+	sandbox_enter_thread(&m->vm->cfg.sandbox, SANDBOX_MIGRATION, "migration");
 	job.t0 = now_ns();
 	job.npages = job.vm->mem.size / PAGE;
 	job.words = (job.npages + 63) / 64;

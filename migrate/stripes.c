@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/sandbox.h"
+
 enum run_kind { RUN_NONE, RUN_DATA, RUN_ZERO };
 
 struct run {
@@ -105,6 +107,7 @@ static void *lane_thread(void *arg)
 	struct mig_sender *set = l->set;
 	unsigned seen = 0;
 
+	sandbox_enter_thread(set->sandbox, SANDBOX_MIGRATION, "mig-lane");
 	pthread_mutex_lock(&set->lock);
 	for (;;) {
 		while (!set->quit && set->generation == seen)
@@ -124,7 +127,7 @@ static void *lane_thread(void *arg)
 }
 
 int mig_sender_init(struct mig_sender *set, struct mig_stream *const *streams, unsigned n, const uint8_t *ram,
-		    uint64_t npages, uint64_t *bm, const atomic_bool *cancel, struct err *e)
+		    uint64_t npages, uint64_t *bm, const atomic_bool *cancel, const struct sandbox *sb, struct err *e)
 {
 	int r;
 
@@ -132,7 +135,7 @@ int mig_sender_init(struct mig_sender *set, struct mig_stream *const *streams, u
 	if (!n || n > MIG_CONNECTIONS_MAX)
 		return err_set(e, -EINVAL, "%u connections: 1 to %u", n, MIG_CONNECTIONS_MAX);
 	*set = (struct mig_sender){ .ram = ram, .npages = npages, .words = (npages + 63) / 64, .bm = bm,
-				    .cancel = cancel, .n = n };
+				    .cancel = cancel, .sandbox = sb, .n = n };
 	pthread_mutex_init(&set->lock, NULL);
 	pthread_cond_init(&set->cond, NULL);
 	for (unsigned i = 0; i < n; i++) {

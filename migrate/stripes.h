@@ -26,6 +26,8 @@
 #include "migrate/migrate.h"
 #include "migrate/stream.h"
 
+struct sandbox;
+
 #define MIG_STRIPE_PAGES 512u /* 2 MiB of RAM per stripe */
 _Static_assert(MIG_STRIPE_PAGES % 64 == 0, "a word of the dirty bitmap belongs to one stripe");
 
@@ -66,6 +68,7 @@ struct mig_sender {
 	uint64_t npages, words;
 	uint64_t *bm;            /* the pass's pages; each lane clears its words */
 	const atomic_bool *cancel;
+	const struct sandbox *sandbox; /* the lanes' threads' filter (NULL: none) */
 	unsigned n;
 	struct mig_lane lane[MIG_CONNECTIONS_MAX];
 	pthread_mutex_t lock;
@@ -81,7 +84,7 @@ struct mig_sender {
  * thread) for the RAM at ram and the bitmap bm; cancel stops a pass with
  * -ECANCELED. */
 int mig_sender_init(struct mig_sender *set, struct mig_stream *const *streams, unsigned n, const uint8_t *ram,
-		    uint64_t npages, uint64_t *bm, const atomic_bool *cancel, struct err *e);
+		    uint64_t npages, uint64_t *bm, const atomic_bool *cancel, const struct sandbox *sb, struct err *e);
 /* Sends (and clears) every page set in bm, each over its connection;
  * *pages counts them. The first lane's error, in lane order, is e's. */
 int mig_sender_pass(struct mig_sender *set, bool first, uint64_t *pages, struct err *e);

@@ -3,6 +3,7 @@
  * migrate/transport.c - TCP and UNIX stream sockets for migration.
  */
 #include "migrate/transport.h"
+#include "vmm/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -252,6 +253,27 @@ int mig_connect(const char *addr, unsigned timeout_ms, struct err *e)
 		return err_errno(e, r, "cannot connect to '%s'", addr);
 	}
 	return fd;
+}
+
+void mig_drain_before_close(int fd, unsigned timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	char sink[4096];
+
+	/* (a TCP close with unread data in its receive queue sends a reset,
+	 * which discards what the peer has not yet read of ours) */
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) <= 0)
+			return;
+		ssize_t n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+	}
 }
 
 void mig_set_timeout(int fd, unsigned timeout_ms)

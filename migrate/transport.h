@@ -35,6 +35,11 @@ bool mig_cancelled(const struct mig_cancel *c);
 int mig_accept(int lfd, const char *addr, unsigned timeout_ms, const struct mig_cancel *cancel, struct err *e);
 /* Connects to addr within timeout_ms; returns the fd. */
 int mig_connect(const char *addr, unsigned timeout_ms, struct err *e);
+/* Before closing a connection just answered with a refusal: ends this
+ * side's sending and reads what the peer still sends (until its EOF, or
+ * for at most timeout_ms), so that closing does not reset the connection
+ * and destroy the answer before the peer has read it. */
+void mig_drain_before_close(int fd, unsigned timeout_ms);
 /* Send and receive timeouts (and TCP_USER_TIMEOUT) of timeout_ms. */
 void mig_set_timeout(int fd, unsigned timeout_ms);
 /* What a unix: listening socket's path named when this tern bound it, so

@@ -25,6 +25,8 @@ busybox-static
 e2fsprogs
 gnutls-bin
 libgnutls28-dev
+libseccomp-dev
+libcap-ng-dev
 iproute2
 ethtool
 cpio

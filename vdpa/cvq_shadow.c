@@ -5,6 +5,7 @@
  * of commands; the command formats are virtio 1.x §5.1.6.5.
  */
 #include "vdpa/cvq_shadow.h"
+#include "vmm/sandbox.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -320,6 +321,7 @@ static void *cvq_thread(void *arg)
 {
 	struct cvq_shadow *c = arg;
 
+	sandbox_enter_thread(c->sandbox, SANDBOX_DEVICE, "net-ctrl");
 	for (;;) {
 		struct pollfd p[3] = { { c->stop_fd, POLLIN, 0 }, { c->guest_kick, POLLIN, 0 }, { c->dev_call, POLLIN, 0 } };
 		if (poll(p, 3, -1) < 0 && errno != EINTR)
@@ -760,6 +762,7 @@ int cvq_shadow_setup(struct cvq_shadow *c, struct shadow *sh, unsigned idx, uint
 	if ((r = cvq_shadow_init(c, sh->dev, idx, features, &lim, mac, guest, &sh->ram, mem, iova, e)) < 0)
 		return r;
 	c->log = &sh->log;
+	c->sandbox = sh->sandbox;
 	c->log_lock = &sh->log_lock;
 	cvq_shadow_addrs(c, &a, &num);
 	shadow_set_queue(sh, idx, false, num, &a, c->dev_kick, c->dev_call);

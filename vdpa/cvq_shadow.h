@@ -56,6 +56,7 @@ _Static_assert(sizeof(struct cvq_record) == 24 + 2 * 64 * 6 + 64 * 8, "cvq_recor
 
 struct cvq_shadow {
 	struct vdpa_dev *dev;
+	const struct sandbox *sandbox; /* its thread's filter (NULL: none) */
 	unsigned idx;               /* the control queue's index */
 	uint64_t features;          /* negotiated */
 	struct cvq_limits lim;      /* what tern records (64 entries per table) */

@@ -3,6 +3,7 @@
  * vdpa/relay.c - see relay.h.
  */
 #include "vdpa/relay.h"
+#include "vmm/sandbox.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -73,6 +74,7 @@ static void *relay_thread(void *arg)
 	struct relay *r = arg;
 	struct pollfd pf[2 * RELAY_MAX_QUEUES + 1];
 
+	sandbox_enter_thread(r->sandbox, SANDBOX_DEVICE, "net-relay");
 	for (;;) {
 		unsigned n = 0;
 		pf[n++] = (struct pollfd){ .fd = r->wake_fd, .events = POLLIN };

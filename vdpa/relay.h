@@ -20,6 +20,8 @@
 
 #include "vdpa/svq.h"
 
+struct sandbox;
+
 #define RELAY_MAX_QUEUES 34
 
 struct relay_queue {
@@ -35,6 +37,7 @@ struct relay {
 	unsigned n;
 	struct relay_queue q[RELAY_MAX_QUEUES];
 	const char *name;           /* for messages */
+	const struct sandbox *sandbox; /* its thread's filter (NULL: none) */
 	pthread_t thread;
 	bool running;
 	int wake_fd;                /* eventfd: stop, pause */

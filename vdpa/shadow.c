@@ -394,6 +394,7 @@ static int relay_begin(struct shadow *sh, struct err *e)
 							       .guest_call = q->guest_call, .dev_kick = q->dev_kick,
 							       .dev_call = q->dev_call };
 	}
+	rl->sandbox = sh->sandbox;
 	rl->on_error = sh->on_queue_error;
 	rl->on_error_opaque = sh->on_queue_error_opaque;
 	return relay_start(rl, e);

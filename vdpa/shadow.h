@@ -109,6 +109,7 @@ struct shadow {
 	unsigned strategy;             /* the one the device is in SVQ by */
 	unsigned desc_group;           /* the data rings' group (strategy 1) */
 	struct relay relay;
+	const struct sandbox *sandbox; /* the filter of its threads (set after shadow_init) */
 	/* The dirty log, and the lock that keeps it alive while a writer of
 	 * tern's own (the shadow control queue) marks it: shadow_set_log()
 	 * takes it, so once it returns nobody marks the old log. */

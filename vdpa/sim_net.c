@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/sandbox.h"
+
 void sim_wake(struct sim_net *s)
 {
 	uint64_t one = 1;
@@ -281,6 +283,7 @@ void *sim_thread(void *arg)
 	struct pollfd pf[MAX_VQS + 2];
 	int pf_vq[MAX_VQS + 2]; /* the queue whose kick fd pf[i] is, or -1 */
 
+	sandbox_enter_thread(s->cfg.sandbox, SANDBOX_DEVICE, "net-device");
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
 		unsigned n = 0;

@@ -15,6 +15,8 @@
 
 #include "vdpa/vdpa.h"
 
+struct sandbox;
+
 #define SIM_NET_MAX_PAIRS 16
 
 /*
@@ -35,6 +37,7 @@ struct sim_net_cost {
 void sim_net_cost_mlx5(struct sim_net_cost *c);
 
 struct sim_net_config {
+	const struct sandbox *sandbox; /* the device thread's filter (NULL: none) */
 	uint8_t mac[6];
 	uint16_t max_pairs;        /* 1..SIM_NET_MAX_PAIRS */
 	uint16_t mtu;

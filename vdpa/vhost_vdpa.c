@@ -20,7 +20,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "vdpa/vhost_compat.h"
+#include "vmm/vhost_compat.h"
 
 _Static_assert(VDPA_BF_IOTLB_MSG_V2 == VHOST_BACKEND_F_IOTLB_MSG_V2 && VDPA_BF_IOTLB_BATCH == VHOST_BACKEND_F_IOTLB_BATCH &&
 		       VDPA_BF_IOTLB_ASID == VHOST_BACKEND_F_IOTLB_ASID && VDPA_BF_SUSPEND == VHOST_BACKEND_F_SUSPEND &&

@@ -34,3 +34,8 @@ void dynlib_close(void *handle)
 	if (handle)
 		dlclose(handle);
 }
+
+void *dynlib_preload(const char *soname)
+{
+	return dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+}

@@ -27,4 +27,10 @@ void *dynlib_open(const char *soname, const char *package, const struct dynlib_s
 		  struct err *e);
 void dynlib_close(void *handle);
 
+/* Maps soname now, while its files may still be opened (before a
+ * Landlock restriction), so that a later dynlib_open() of it finds it
+ * loaded; the handle for dynlib_close(), or NULL if it is not installed
+ * (dynlib_open() says so when it is needed). */
+void *dynlib_preload(const char *soname);
+
 #endif

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vmm/sandbox.h"
+
 /* "DIR:N", "DIR:each", "DIR:OP" or "DIR:OP#K" */
 static int parse_switch(char *val, struct test_faults *f, struct err *e)
 {
@@ -67,8 +69,16 @@ static int parse_one(char *key, char *val, struct test_faults *f, struct err *e)
 		f->replay_serial = true;
 		return 0;
 	}
-	return err_set(e, -EINVAL, "%s: unknown fault '%s' (switch, cvq-nack, migrate-stall, replay)", TEST_FAULTS_ENV,
-		       key);
+	if (!strcmp(key, "seccomp-violate")) {
+		enum sandbox_kind k;
+		if (sandbox_kind_parse(val, &k) < 0)
+			return err_set(e, -EINVAL, "%s: seccomp-violate=%s is not a thread kind (main, vcpu, device, "
+						   "console, migration, throttle)", TEST_FAULTS_ENV, val);
+		f->seccomp_violate = (unsigned)k + 1;
+		return 0;
+	}
+	return err_set(e, -EINVAL, "%s: unknown fault '%s' (switch, cvq-nack, migrate-stall, replay, seccomp-violate)",
+		       TEST_FAULTS_ENV, key);
 }
 
 int test_faults_parse(const char *spec, struct test_faults *f, struct err *e)

@@ -21,6 +21,9 @@
  *                        cancelled or 3 s pass
  *     replay=serial      the control state is replayed one command at a
  *                        time (for the replay benchmark)
+ *     seccomp-violate=K  a thread of kind K (main, vcpu, device, console,
+ *                        migration, throttle) makes a system call outside
+ *                        its seccomp filter right after entering it
  */
 #ifndef TERN_VMM_TEST_FAULTS_H
 #define TERN_VMM_TEST_FAULTS_H
@@ -43,6 +46,7 @@ struct test_faults {
 	uint32_t cvq_nack;        /* 0: none */
 	char migrate_stall[16];   /* a migration state's name, or "" */
 	bool replay_serial;
+	unsigned seccomp_violate; /* 1 + a thread kind (vmm/sandbox.h), 0: none */
 };
 
 /* Parses spec (the variable's value) into *f, which is cleared first;

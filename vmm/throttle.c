@@ -21,6 +21,7 @@ static void *kicker(void *arg)
 {
 	struct vm *vm = arg;
 
+	sandbox_enter_thread(&vm->cfg.sandbox, SANDBOX_THROTTLE, "throttle");
 	while (!atomic_load(&vm->throttle.stop)) {
 		unsigned pct = atomic_load(&vm->throttle.pct);
 		sleep_ns(THROTTLE_PERIOD_NS * (100 - pct) / 100);

@@ -290,7 +290,10 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	struct vm *vm = vcpu->vm;
+	char name[16];
 
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
+	sandbox_enter_thread(&vm->cfg.sandbox, SANDBOX_VCPU, name);
 	while (!atomic_load(&vm->stopping)) {
 		if (atomic_load(&vm->pause_requested)) {
 			vcpu_park(vcpu);
@@ -330,9 +333,12 @@ int vcpu_start(struct vcpu *vcpu, struct err *e)
 	sigset_t all, old;
 	int r;
 
-	/* The thread inherits this mask; only SIGUSR1 (the kick) is wanted. */
+	/* The thread inherits this mask; only SIGUSR1 (the kick) is wanted,
+	 * and SIGSYS: a call outside its filter must reach the handler that
+	 * says which (a blocked SIGSYS kills the process silently). */
 	sigfillset(&all);
 	sigdelset(&all, SIGUSR1);
+	sigdelset(&all, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -14,6 +14,8 @@
 #include "vmm/bus.h"
 #include "vmm/irq.h"
 #include "vmm/memory.h"
+#include "vmm/privdrop.h"
+#include "vmm/sandbox.h"
 #include "vmm/test_faults.h"
 #include "vmm/throttle.h"
 #include "vmm/util.h"
@@ -55,6 +57,8 @@ struct vm_config {
 	const struct disk_config *disk_cfgs; /* nr_disks parsed --disk options (devices/disk_config.h) */
 	unsigned nr_disks;
 	struct test_faults faults; /* the test interface (all off unless TERN_TEST_FAULTS) */
+	struct sandbox sandbox;    /* --seccomp; off unless the program asks */
+	struct privdrop drop;      /* --user: the ids the VM runs under once it is built */
 	unsigned nr_nets;
 };
 

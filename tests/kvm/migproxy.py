@@ -29,7 +29,7 @@ class Proxy:
         self.on_record = on_record
         self.up_bytes = 0
         self.records = []  # (direction, type) in order
-        self.cut = self.held = False
+        self.cut = self.held = self.closing = False
         self.lock = threading.Lock()
         if listen[0] == "unix":
             self.ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -97,7 +97,7 @@ class Proxy:
                 data = a.recv(65536)
             except OSError:
                 data = b""
-            if not data or self.cut:
+            if not data or self.cut or self.closing:
                 if not self.held:
                     self.close_both()
                 return
@@ -111,6 +111,7 @@ class Proxy:
                     self.held = True
                 if self.cut_at is not None and end > self.cut_at:
                     data = data[:max(0, self.cut_at - start)]
+                    self.closing = True
                     self._send(b, data)
                     self.up_bytes += len(data)
                     self.close_both()
@@ -152,6 +153,10 @@ class Proxy:
                     return
                 out += rec
                 if act == "cut":
+                    # nothing the peer answers to this record gets through
+                    # (a READY slipping back to the source before the reset
+                    # would let it commit, which is not the cut asked for)
+                    self.closing = True
                     self._send(b, out)
                     self.close_both()
                     return

@@ -42,7 +42,7 @@ def listening(port):
 class Tern:
     """A tern run with an API socket; api is its test_api.Api."""
 
-    def __init__(self, ctx, name, args, env=None):
+    def __init__(self, ctx, name, args, env=None, prefix=()):
         self.ctx, self.name = ctx, name
         self.sock = ctx.path(f"{name}.sock")
         saved = dict(os.environ)
@@ -50,7 +50,7 @@ class Tern:
             os.environ.update(env)
         try:
             self.t = spawn_tern(ctx, list(args) + ["--api-sock", self.sock], reports=f"{name}.txt",
-                                console=ctx.path(f"{name}.console"))
+                                console=ctx.path(f"{name}.console"), prefix=prefix)
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -115,11 +115,12 @@ def wait_state(t, want, timeout=20):
     raise TestFailure(f"migration never reached {want}; it is {st}")
 
 
-def still_running(s, more=2):
+def still_running(s, more=2, what="the source"):
     """The source VM runs on and its guest keeps passing its page check."""
     if not s.alive():
-        raise TestFailure(f"the source exited: {s.t.finish()}")
-    check(s.status()["state"] == "running", f"the source VM is {s.status()}")
+        raise TestFailure(f"{what}: the source exited: {s.t.finish()}")
+    st = s.status()
+    check(st["state"] == "running", f"{what}: the source VM is {st}; its migration: {s.migration()}")
     wait_passes(s.t, len(stamp_passes(s.t)) + more)
 
 

@@ -142,9 +142,9 @@ class Spawned:
     stdout (the guest's console) goes to that file instead of a pipe, for
     runs long enough to fill a pipe nobody reads."""
 
-    def __init__(self, ctx, args, reports="spawn-reports.txt", console=None):
+    def __init__(self, ctx, args, reports="spawn-reports.txt", console=None, prefix=()):
         self.reports_path = ctx.path(reports)
-        self.argv = [ctx.tern, "run"] + strict_sim(args) + [f"--test-device={self.reports_path}"]
+        self.argv = list(prefix) + [ctx.tern, "run"] + strict_sim(args) + [f"--test-device={self.reports_path}"]
         self.console = open(console, "wb") if console else None
         self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
                                   stdout=self.console if self.console else subprocess.PIPE,
@@ -187,5 +187,7 @@ class Spawned:
                    self.reports())
 
 
-def spawn_tern(ctx, args, reports="spawn-reports.txt", console=None):
-    return Spawned(ctx, args, reports, console)
+def spawn_tern(ctx, args, reports="spawn-reports.txt", console=None, prefix=()):
+    """tern run ARGS in the background; prefix: a command that runs it
+    (setpriv, to start it as another user)."""
+    return Spawned(ctx, args, reports, console, prefix)

@@ -42,7 +42,7 @@ static void wr(struct bus_dev *d, unsigned off, uint8_t v)
 static void test_linux_probe(void **state)
 {
 	struct fake_irq irq = { .line.set = fake_set };
-	struct serial *s = serial_new(&irq.line, -1);
+	struct serial *s = serial_new(&irq.line, -1, NULL);
 	struct bus_dev *d = serial_bus_dev(s);
 
 	(void)state;
@@ -80,7 +80,7 @@ static void test_output_and_thre_irq(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(p), 0);
-	struct serial *s = serial_new(&irq.line, p[1]);
+	struct serial *s = serial_new(&irq.line, p[1], NULL);
 	struct bus_dev *d = serial_bus_dev(s);
 
 	wr(d, 0, 'h');
@@ -113,7 +113,7 @@ static void test_output_and_thre_irq(void **state)
 static void test_receive(void **state)
 {
 	struct fake_irq irq = { .line.set = fake_set };
-	struct serial *s = serial_new(&irq.line, -1);
+	struct serial *s = serial_new(&irq.line, -1, NULL);
 	struct bus_dev *d = serial_bus_dev(s);
 	uint8_t big[SERIAL_RX_QUEUE + 10];
 
@@ -265,7 +265,7 @@ static void test_testdev_hostile_reports(void **state)
 static void test_state_records(void **state)
 {
 	struct fake_irq irq = { .line.set = fake_set };
-	struct serial *a = serial_new(&irq.line, -1), *b = serial_new(&irq.line, -1);
+	struct serial *a = serial_new(&irq.line, -1, NULL), *b = serial_new(&irq.line, -1, NULL);
 	struct serial_state ss, ss2;
 
 	(void)state;
@@ -337,7 +337,7 @@ static void test_serial_output_never_blocks(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(p), 0);
-	struct serial_out *o = serial_out_new(p[1]);
+	struct serial_out *o = serial_out_new(p[1], NULL);
 	assert_non_null(o);
 	t0 = now_ns();
 	for (size_t i = 0; i < total; i++)

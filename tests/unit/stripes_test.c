@@ -42,7 +42,7 @@ static void rig_open(struct rig *g)
 		mig_set_timeout(fd[1], 300);
 		g->streams[i] = &g->tx[i];
 	}
-	assert_int_equal(mig_sender_init(&g->set, g->streams, NCONN, g->ram, NPAGES, g->bm, &g->cancel, &e), 0);
+	assert_int_equal(mig_sender_init(&g->set, g->streams, NCONN, g->ram, NPAGES, g->bm, &g->cancel, NULL, &e), 0);
 }
 
 static void rig_close(struct rig *g)

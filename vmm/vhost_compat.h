@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vdpa/vhost_compat.h - vhost/vhost-vdpa uAPI constants newer than the
+ * vmm/vhost_compat.h - vhost/vhost-vdpa uAPI constants newer than the
  * installed linux-libc-dev (Debian 12 ships 6.1 headers). Values from
  * Linux include/uapi/linux/vhost.h and
  * vhost_types.h; each is defined only where the header lacks it.
