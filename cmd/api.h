@@ -22,6 +22,7 @@
 #include "devices/virtio_net.h"
 #include "migrate/migrate.h"
 #include "vmm/vm.h"
+#include "vmm/sandbox.h"
 #include "vmm/util.h"
 
 /* Request bodies larger than this are refused with 413. */
@@ -129,6 +130,8 @@ struct api {
 	char path[108];     /* the socket file (sun_path's size) */
 	uint64_t dev, ino;  /* its identity, so api_stop() removes only ours */
 	bool bound;         /* path was created by us */
+	const struct sandbox *sandbox; /* the server thread's filter, entered on its first connection */
+	bool confined;      /* (that thread's alone) it has entered it */
 };
 
 /*

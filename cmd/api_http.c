@@ -262,6 +262,21 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn, const 
 	return answer(api, conn, req, method, url);
 }
 
+/* The server's thread confines itself when its first connection starts:
+ * after the accept, before it reads a byte of the request. */
+static void api_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			   enum MHD_ConnectionNotificationCode toe)
+{
+	struct api *api = cls;
+
+	(void)conn;
+	(void)socket_ctx;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED && !api->confined) {
+		sandbox_enter_thread(api->sandbox, SANDBOX_API, "api");
+		api->confined = true;
+	}
+}
+
 static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			  enum MHD_RequestTerminationCode toe)
 {
@@ -326,6 +341,7 @@ int api_serve(struct api *api, const struct api_ops *ops, void *opaque, struct e
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
 				       MHD_OPTION_STRICT_FOR_CLIENT, 1,
 				       MHD_OPTION_NOTIFY_COMPLETED, api_completed, api,
+				       MHD_OPTION_NOTIFY_CONNECTION, api_connection, api,
 				       MHD_OPTION_END);
 	if (!api->daemon)
 		return err_set(e, -EIO, "api: cannot start the HTTP server on '%s'", api->path);

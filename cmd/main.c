@@ -145,6 +145,7 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tern: error: %s\n", e.msg);
 		goto out_report;
 	}
+	api.sandbox = &o.cfg.sandbox;
 
 	if (privdrop_prepare(&o.cfg.drop, &e) < 0) {
 		fprintf(stderr, "tern: error: %s\n", e.msg);
@@ -314,7 +315,7 @@ static void vduse_net_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: tern vduse-net --name NAME (--socket PATH --peer PATH | --tap NAME)\n"
-		"                      [--mac xx:xx:xx:xx:xx:xx]\n"
+		"                      [--mac xx:xx:xx:xx:xx:xx] [--seccomp on|log|off]\n"
 		"\n"
 		"Exports tern's software vDPA net device (the one 'tern run --net vdpa-sim,...'\n"
 		"uses) to the kernel through VDUSE, so that\n"
@@ -342,6 +343,9 @@ static void vduse_net_usage(FILE *f)
 		"      --mac MAC        the device's (unicast) MAC address, xx:xx:xx:xx:xx:xx\n"
 		"                       (default: 02:74:6e followed by the low 24 bits of\n"
 		"                       tern's process id: a locally administered address)\n"
+		"      --seccomp MODE   on (default): once the device exists, the daemon runs\n"
+		"                       under its seccomp filter (VDUSE and device calls);\n"
+		"                       log: calls outside it are only logged; off: none\n"
 		"  -h, --help           show this help\n"
 		"\n"
 		"Exit status: 0 after SIGINT or SIGTERM; 1 with a one-line message on any\n"
@@ -350,9 +354,10 @@ static void vduse_net_usage(FILE *f)
 
 static int cmd_vduse_net(int argc, char **argv)
 {
-	enum { OPT_NAME = 256, OPT_SOCKET, OPT_PEER, OPT_TAP, OPT_MAC };
+	enum { OPT_NAME = 256, OPT_SOCKET, OPT_PEER, OPT_TAP, OPT_MAC, OPT_SECCOMP };
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, OPT_NAME },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "peer", required_argument, NULL, OPT_PEER },
 		{ "tap", required_argument, NULL, OPT_TAP },
@@ -366,10 +371,17 @@ static int cmd_vduse_net(int argc, char **argv)
 	int c;
 
 	memset(&o, 0, sizeof(o));
+	o.sandbox.mode = SANDBOX_ON;
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_SECCOMP:
+			if (sandbox_mode_parse(optarg, &o.sandbox.mode) < 0) {
+				fprintf(stderr, "tern: error: --seccomp: '%s' is not on, log or off\n", optarg);
+				return 1;
+			}
+			break;
 		case OPT_NAME:
 			o.name = optarg;
 			break;

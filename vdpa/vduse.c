@@ -557,6 +557,12 @@ int vduse_net_run(const struct vduse_net_options *o, struct err *e)
 	r = vduse_dev_create(v, features, config, e);
 	if (r < 0)
 		goto out_dev;
+	/* from here the daemon reads what the kernel and the driver give it;
+	 * the device's thread, running since its creation, gets the same
+	 * filter (TSYNC), which includes the device calls */
+	r = sandbox_enter(&o->sandbox, SANDBOX_VDUSE, "vduse-net", e);
+	if (r < 0)
+		goto out_dev;
 	printf("vduse-net %s ready\n", v->name);
 	fflush(stdout);
 	pr_info("vduse-net %s: 'vdpa dev add name %s mgmtdev vduse' makes it a /dev/vhost-vdpa-N", v->name,

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <linux/vduse.h>
 
+#include "vmm/sandbox.h"
+
 #include "vmm/util.h"
 
 /* struct virtio_net_config as far as the device fills it: mac[6], status,
@@ -29,6 +31,7 @@ struct vduse_net_options {
 	const char *tap;         /* a TAP interface */
 	uint8_t mac[6];
 	bool mac_set;            /* else a locally administered MAC from the pid */
+	struct sandbox sandbox;  /* --seccomp: the daemon's filter, once its device exists */
 };
 
 /*

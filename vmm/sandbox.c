@@ -18,6 +18,7 @@
 #include <linux/kvm.h>
 #include <linux/sockios.h>
 #include "vmm/vhost_compat.h"
+#include <linux/vduse.h>
 #include <unistd.h>
 
 /* The names of x86-64 system calls by number, for the violation message
@@ -30,6 +31,7 @@ static const char *const syscall_names[] = {
 static const char *const kind_names[SANDBOX_KINDS] = {
 	[SANDBOX_MAIN] = "main",	   [SANDBOX_VCPU] = "vcpu",	      [SANDBOX_DEVICE] = "device",
 	[SANDBOX_CONSOLE] = "console", [SANDBOX_MIGRATION] = "migration", [SANDBOX_THROTTLE] = "throttle",
+	[SANDBOX_API] = "api",	       [SANDBOX_VDUSE] = "vduse",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind k)
@@ -117,6 +119,14 @@ static const int migration_calls[] = {
 
 static const int throttle_calls[] = { SCMP_SYS(tgkill) };
 
+/* The VDUSE daemon waits on its device, signals and interrupt eventfds,
+ * answers messages (read/write on the device), maps the memory the kernel
+ * hands it (fstat tells the files apart; mmap: common), starts the
+ * device's thread on DRIVER_OK and issues its VDUSE ioctl requests
+ * (below). */
+static const int vduse_calls[] = { SCMP_SYS(read),  SCMP_SYS(poll),	SCMP_SYS(ppoll),      SCMP_SYS(fstat),
+				   SCMP_SYS(newfstatat), SCMP_SYS(clone3), SCMP_SYS(clone), SCMP_SYS(tgkill) };
+
 struct call_list {
 	const int *calls;
 	unsigned n;
@@ -127,7 +137,7 @@ struct call_list {
 static const struct call_list kind_calls[SANDBOX_KINDS] = {
 	[SANDBOX_VCPU] = LIST(vcpu_calls),	     [SANDBOX_DEVICE] = LIST(device_calls),
 	[SANDBOX_CONSOLE] = LIST(console_calls),   [SANDBOX_MIGRATION] = LIST(migration_calls),
-	[SANDBOX_THROTTLE] = LIST(throttle_calls),
+	[SANDBOX_THROTTLE] = LIST(throttle_calls), [SANDBOX_VDUSE] = LIST(vduse_calls),
 };
 
 #define KIND(k) (1u << (k))
@@ -139,6 +149,7 @@ static const struct call_list kind_calls[SANDBOX_KINDS] = {
 static const unsigned kind_includes[SANDBOX_KINDS] = {
 	[SANDBOX_VCPU] = KIND(SANDBOX_DEVICE),
 	[SANDBOX_MIGRATION] = KIND(SANDBOX_DEVICE) | KIND(SANDBOX_THROTTLE),
+	[SANDBOX_VDUSE] = KIND(SANDBOX_DEVICE),
 };
 
 /* The main thread's own needs, beyond the union of the others': set-up
@@ -157,7 +168,7 @@ static const int main_calls[] = {
 	SCMP_SYS(sendto),     SCMP_SYS(recvfrom),    SCMP_SYS(poll),	    SCMP_SYS(ppoll),	 SCMP_SYS(io_uring_setup),
 	SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register), SCMP_SYS(mremap), SCMP_SYS(clone3), SCMP_SYS(clone),
 	SCMP_SYS(tgkill),     SCMP_SYS(rt_sigaction), SCMP_SYS(sched_getaffinity), SCMP_SYS(getrandom),
-	SCMP_SYS(prctl),      SCMP_SYS(seccomp),     SCMP_SYS(capget),      SCMP_SYS(capset),    SCMP_SYS(prlimit64),
+	SCMP_SYS(seccomp),    SCMP_SYS(capget),      SCMP_SYS(capset),    SCMP_SYS(prlimit64),
 	SCMP_SYS(landlock_create_ruleset), SCMP_SYS(landlock_add_rule), SCMP_SYS(landlock_restrict_self),
 	SCMP_SYS(setrlimit),  SCMP_SYS(getuid),      SCMP_SYS(getgid),      SCMP_SYS(geteuid),   SCMP_SYS(getegid),
 	SCMP_SYS(getresuid),  SCMP_SYS(getresgid),     
@@ -183,6 +194,7 @@ static const int sanitizer_calls[] = {
  */
 #define V KIND(SANDBOX_VCPU)
 #define G KIND(SANDBOX_MIGRATION)
+#define D KIND(SANDBOX_VDUSE)
 struct ioctl_rule {
 	unsigned long request;
 	unsigned kinds; /* besides the main thread */
@@ -273,6 +285,19 @@ static const struct ioctl_rule ioctl_rules[] = {
 	{ VHOST_VDPA_SET_GROUP_ASID, V | G },
 	{ VHOST_VDPA_SUSPEND, V | G },
 	{ VHOST_VDPA_RESUME, V | G },
+	/* tern vduse-net, once its device exists */
+	{ VDUSE_IOTLB_GET_FD, D },
+	{ VDUSE_VQ_GET_INFO, D },
+	{ VDUSE_VQ_SETUP_KICKFD, D },
+	{ VDUSE_VQ_INJECT_IRQ, D },
+	{ VDUSE_DEV_INJECT_CONFIG_IRQ, D },
+	{ VDUSE_DEV_GET_FEATURES, D },
+	{ VDUSE_DESTROY_DEV, D },
+	/* ... and before: its set-up (main only) */
+	{ VDUSE_GET_API_VERSION, 0 },
+	{ VDUSE_SET_API_VERSION, 0 },
+	{ VDUSE_CREATE_DEV, 0 },
+	{ VDUSE_VQ_SETUP, 0 },
 	/* TAPs, disks, the terminal */
 	{ TUNSETIFF, 0 },
 	{ SIOCGIFFLAGS, 0 },
@@ -286,6 +311,7 @@ static const struct ioctl_rule ioctl_rules[] = {
 };
 #undef V
 #undef G
+#undef D
 
 /* The message of a call outside a thread's filter, written with write(2)
  * only (async-signal-safe), then the process ends. */
@@ -380,10 +406,23 @@ static int allow_ioctls(scmp_filter_ctx ctx, unsigned mask, struct err *e)
 }
 
 /* The kinds whose calls a filter of kind k allows: itself and those it
- * includes; main, every kind. */
+ * includes; main, every kind; the API, every kind but main (whose ioctl
+ * requests, creating and setting up the VM, it may not make). */
 static unsigned kinds_allowed(enum sandbox_kind k)
 {
-	return k == SANDBOX_MAIN ? (1u << SANDBOX_KINDS) - 1 : KIND(k) | kind_includes[k];
+	unsigned all = (1u << SANDBOX_KINDS) - 1;
+
+	if (k == SANDBOX_MAIN)
+		return all;
+	return k == SANDBOX_API ? all & ~KIND(SANDBOX_MAIN) : KIND(k) | kind_includes[k];
+}
+
+/* The main thread's own calls: its, and the API's, whose handlers write
+ * snapshots, start migrations and (a shutdown's reply sent) end the
+ * process, as the main thread does. */
+static bool main_calls_allowed(enum sandbox_kind k)
+{
+	return k == SANDBOX_MAIN || k == SANDBOX_API;
 }
 
 /* The privilege drop (vmm/privdrop.h) runs on every thread alive then:
@@ -417,17 +456,26 @@ static int add_rules(scmp_filter_ctx ctx, const struct sandbox *sb, enum sandbox
 			r = allow(ctx, kind_calls[k].calls, kind_calls[k].n, e);
 	if (r == 0)
 		r = allow_ioctls(ctx, mask, e);
-	if (r == 0 && kind == SANDBOX_MAIN)
+	if (r == 0 && main_calls_allowed(kind))
 		r = allow(ctx, main_calls, sizeof(main_calls) / sizeof(main_calls[0]), e);
 #if defined(__SANITIZE_ADDRESS__)
-	if (r == 0 && kind == SANDBOX_MAIN)
+	if (r == 0 && (main_calls_allowed(kind) || kind == SANDBOX_VDUSE))
 		r = allow(ctx, sanitizer_calls, sizeof(sanitizer_calls) / sizeof(sanitizer_calls[0]), e);
 #endif
-	if (r == 0 && kind != SANDBOX_MAIN)
+	if (r == 0 && kind == SANDBOX_MAIN)
+		r = allow(ctx, (const int[]){ SCMP_SYS(prctl) }, 1, e);
+	else if (r == 0)
 		r = allow_prctl_naming(ctx, e);
 	if (r == 0 && sb->drop_ids)
 		r = allow_id_drop(ctx, sb, e);
 	return r;
+}
+
+/* A process's first filter, put on all its threads: the VMM's main
+ * thread's, and the VDUSE daemon's. */
+static bool process_kind(enum sandbox_kind k)
+{
+	return k == SANDBOX_MAIN || k == SANDBOX_VDUSE;
 }
 
 static int build_and_load(const struct sandbox *sb, enum sandbox_kind kind, struct err *e)
@@ -438,7 +486,7 @@ static int build_and_load(const struct sandbox *sb, enum sandbox_kind kind, stru
 	if (!ctx)
 		return err_set(e, -ENOMEM, "seccomp: cannot build a filter");
 	r = add_rules(ctx, sb, kind, e);
-	if (r == 0 && kind == SANDBOX_MAIN && (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
+	if (r == 0 && process_kind(kind) && (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
 		err_errno(e, r, "seccomp: TSYNC");
 	if (r == 0 && (r = seccomp_load(ctx)) < 0)
 		err_errno(e, r, "seccomp: loading the %s filter", kind_names[kind]);
@@ -453,7 +501,7 @@ int sandbox_enter(const struct sandbox *sb, enum sandbox_kind kind, const char *
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 	if (!sb || sb->mode == SANDBOX_OFF)
 		return 0;
-	if (kind == SANDBOX_MAIN) {
+	if (process_kind(kind)) {
 		struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
 		sigemptyset(&sa.sa_mask);
 		if (sigaction(SIGSYS, &sa, NULL) < 0)

@@ -29,12 +29,14 @@ enum sandbox_mode {
 };
 
 enum sandbox_kind {
-	SANDBOX_MAIN,      /* the main thread: set-up, event loop, API (and libmicrohttpd's thread) */
+	SANDBOX_MAIN,      /* the main thread: set-up, event loop */
 	SANDBOX_VCPU,      /* a vCPU thread */
 	SANDBOX_DEVICE,    /* device and relay threads: the software vDPA device, shadow queues, disks */
 	SANDBOX_CONSOLE,   /* the serial console's writer */
 	SANDBOX_MIGRATION, /* migration sender, its connections, the receiver's connections and listener */
 	SANDBOX_THROTTLE,  /* the vCPU throttle's timer */
+	SANDBOX_API,       /* the control API's server thread (libmicrohttpd's), from its first connection */
+	SANDBOX_VDUSE,     /* tern vduse-net: the daemon answering the kernel's VDUSE messages */
 	SANDBOX_KINDS
 };
 

@@ -73,7 +73,7 @@ static int parse_one(char *key, char *val, struct test_faults *f, struct err *e)
 		enum sandbox_kind k;
 		if (sandbox_kind_parse(val, &k) < 0)
 			return err_set(e, -EINVAL, "%s: seccomp-violate=%s is not a thread kind (main, vcpu, device, "
-						   "console, migration, throttle)", TEST_FAULTS_ENV, val);
+						   "console, migration, throttle, api)", TEST_FAULTS_ENV, val);
 		f->seccomp_violate = (unsigned)k + 1;
 		return 0;
 	}

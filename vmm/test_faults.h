@@ -22,7 +22,7 @@
  *     replay=serial      the control state is replayed one command at a
  *                        time (for the replay benchmark)
  *     seccomp-violate=K  a thread of kind K (main, vcpu, device, console,
- *                        migration, throttle) makes a system call outside
+ *                        migration, throttle, api) makes a system call outside
  *                        its seccomp filter right after entering it
  */
 #ifndef TERN_VMM_TEST_FAULTS_H

@@ -116,6 +116,15 @@ def test_a_call_outside_a_filter_ends_tern(ctx):
         finally:
             src.kill()
             dst.kill()
+        # the API server's thread: from its first connection
+        src = source(ctx, "v-api", env={"TERN_TEST_FAULTS": "seccomp-violate=api"})
+        try:
+            src.api.client("status")
+            r = src.t.finish(timeout=30)
+            check(r.rc == 1 and "seccomp: thread 'api' made system call getsid (124)" in r.stderr,
+                  f"api: {r.stderr[-600:]!r}")
+        finally:
+            src.kill()
         # the throttle's thread: when a migration slows the guest
         src = source(ctx, "v-thr", stamp="stamp mb=32 hot=32", env={"TERN_TEST_FAULTS": "seccomp-violate=throttle"})
         dst = destination(ctx, "v-thr-dst", addr)

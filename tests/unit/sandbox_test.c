@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/vduse.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -64,7 +65,8 @@ static int confined(enum sandbox_kind kind, int (*probe)(void))
 		/* (stderr closed: the violation message is for users) */
 		int devnull = open("/dev/null", O_WRONLY);
 		dup2(devnull, 2);
-		if (sandbox_enter(&sb, SANDBOX_MAIN, "t-main", &e) < 0)
+		/* (the VDUSE daemon's is a process's first filter, like main's) */
+		if (kind != SANDBOX_VDUSE && sandbox_enter(&sb, SANDBOX_MAIN, "t-main", &e) < 0)
 			_exit(3);
 		if (kind != SANDBOX_MAIN && sandbox_enter(&sb, kind, "t-kind", &e) < 0)
 			_exit(4);
@@ -87,6 +89,18 @@ static int probe_kvm_create_vm(void)
 static int probe_kvm_run(void)
 {
 	return ioctl(-1, KVM_RUN, 0) < 0 && errno == EBADF ? 0 : -1;
+}
+
+static int probe_vduse_vq_info(void)
+{
+	struct vduse_vq_info info = { 0 };
+
+	return ioctl(-1, VDUSE_VQ_GET_INFO, &info) < 0 && errno == EBADF ? 0 : -1;
+}
+
+static int probe_vduse_create(void)
+{
+	return ioctl(-1, VDUSE_CREATE_DEV, NULL) < 0 && errno == EBADF ? 0 : -1;
 }
 
 static int probe_socket(void)
@@ -122,6 +136,17 @@ static void test_filters_allow_and_refuse(void **state)
 	/* sockets: a migration makes them, a console writer does not */
 	assert_int_equal(confined(SANDBOX_MIGRATION, probe_socket), 0);
 	assert_int_equal(confined(SANDBOX_CONSOLE, probe_socket), 1);
+	/* the API's thread: a vCPU's and a migration's requests, not set-up */
+	assert_int_equal(confined(SANDBOX_API, probe_kvm_run), 0);
+	assert_int_equal(confined(SANDBOX_API, probe_kvm_create_vm), 1);
+#if !defined(__SANITIZE_ADDRESS__) /* (whose leak check needs prctl on the threads that may exit) */
+	assert_int_equal(confined(SANDBOX_API, probe_prctl_dumpable), 1);
+#endif
+	/* the VDUSE daemon: its device's requests, not creating one, no KVM */
+	assert_int_equal(confined(SANDBOX_VDUSE, probe_vduse_vq_info), 0);
+	assert_int_equal(confined(SANDBOX_VDUSE, probe_vduse_create), 1);
+	assert_int_equal(confined(SANDBOX_VDUSE, probe_kvm_run), 1);
+	assert_int_equal(confined(SANDBOX_VDUSE, probe_socket), 1);
 	/* prctl beyond naming is the main thread's */
 	assert_int_equal(confined(SANDBOX_MAIN, probe_prctl_dumpable), 0);
 	assert_int_equal(confined(SANDBOX_DEVICE, probe_prctl_dumpable), 1);
