@@ -292,7 +292,7 @@ demo: setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh $(BUILD)
 
-BENCH_BINS := $(BUILD)/tests/bench/switch_bench $(BUILD)/tests/bench/replay_bench
+BENCH_BINS := $(BUILD)/tests/bench/switch_bench $(BUILD)/tests/bench/replay_bench $(BUILD)/tests/bench/seccomp_bench
 
 bench: all $(BENCH_BINS)
 	$(Q)python3 tests/bench/boot --build $(BUILD)
@@ -302,6 +302,7 @@ bench: all $(BENCH_BINS)
 	$(Q)python3 tests/bench/switch --build $(BUILD)
 	$(Q)python3 tests/bench/blk --build $(BUILD)
 	$(Q)python3 tests/bench/replay --build $(BUILD)
+	$(Q)python3 tests/bench/seccomp --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

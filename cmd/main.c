@@ -88,6 +88,7 @@ static int cmd_run(int argc, char **argv)
 	struct api api = { .listen_fd = -1 };
 	struct api_vm api_vm = { .vm = &vm, .cancel_fd = -1 };
 	FILE *report = NULL;
+	char *report_buf = NULL;
 	struct snapshot snap;
 	bool restoring = false, started = false;
 	sigset_t sigs;
@@ -123,6 +124,16 @@ static int cmd_run(int argc, char **argv)
 		if (!report) {
 			fprintf(stderr, "tern: error: cannot open test-device output '%s': %s\n", o.testdev_path,
 				strerror(errno));
+			return 1;
+		}
+		/* a buffer of our own: else stdio sizes one on the first write,
+		 * from a vCPU, with fstat and (a character device) isatty's
+		 * TCGETS, which a vCPU's filter does not allow */
+		report_buf = malloc(BUFSIZ);
+		if (!report_buf || setvbuf(report, report_buf, _IOFBF, BUFSIZ) != 0) {
+			fprintf(stderr, "tern: error: test-device output: out of memory\n");
+			fclose(report);
+			free(report_buf);
 			return 1;
 		}
 		o.cfg.testdev_out = report;
@@ -308,6 +319,7 @@ out_report:
 		snapshot_free(&snap);
 	if (report)
 		fclose(report);
+	free(report_buf);
 	return status;
 }
 

@@ -485,6 +485,10 @@ static int build_and_load(const struct sandbox *sb, enum sandbox_kind kind, stru
 
 	if (!ctx)
 		return err_set(e, -ENOMEM, "seccomp: cannot build a filter");
+	/* a binary tree over the system call numbers: a call costs a few
+	 * comparisons, not a walk of the whole list */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
+		pr_debug("seccomp: no binary-tree filters in this libseccomp");
 	r = add_rules(ctx, sb, kind, e);
 	if (r == 0 && process_kind(kind) && (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
 		err_errno(e, r, "seccomp: TSYNC");

@@ -139,3 +139,13 @@ def test_a_call_outside_a_filter_ends_tern(ctx):
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def test_reports_to_a_character_device(ctx):
+    """--test-device=/dev/null: the guest's first report, written from a
+    vCPU, must not make stdio probe the device (isatty's TCGETS is outside
+    a vCPU's filter)."""
+    from ternlib import run_tern
+    r = run_tern(ctx, ["--kernel", ctx.guest_elf, "--memory", "64M", "--cmdline", "test=exit",
+                       "--test-device=/dev/null"], testdev=False)
+    check(r.rc == 0 and "seccomp" not in r.stderr, "reports to /dev/null", r)
