@@ -122,10 +122,12 @@ static const int throttle_calls[] = { SCMP_SYS(tgkill) };
 /* The VDUSE daemon waits on its device, signals and interrupt eventfds,
  * answers messages (read/write on the device), maps the memory the kernel
  * hands it (fstat tells the files apart; mmap: common), starts the
- * device's thread on DRIVER_OK and issues its VDUSE ioctl requests
- * (below). */
-static const int vduse_calls[] = { SCMP_SYS(read),  SCMP_SYS(poll),	SCMP_SYS(ppoll),      SCMP_SYS(fstat),
-				   SCMP_SYS(newfstatat), SCMP_SYS(clone3), SCMP_SYS(clone), SCMP_SYS(tgkill) };
+ * device's thread on DRIVER_OK, issues its VDUSE ioctl requests (below)
+ * and, at exit, removes its socket wire's file (unlink, after a stat that
+ * checks it is still the one it made). */
+static const int vduse_calls[] = { SCMP_SYS(read),   SCMP_SYS(poll),	   SCMP_SYS(ppoll), SCMP_SYS(fstat),
+				   SCMP_SYS(newfstatat), SCMP_SYS(clone3), SCMP_SYS(clone), SCMP_SYS(tgkill),
+				   SCMP_SYS(unlink) };
 
 struct call_list {
 	const int *calls;

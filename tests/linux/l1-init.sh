@@ -318,6 +318,9 @@ vduse_up() {
 	shift 2
 	tern vduse-net --name "$vname" --mac "$vmac" "$@" >"/tmp/vduse-$vname.out" 2>&1 &
 	vpid=$!
+	# the daemon's errors (a seccomp message, say) reach the serial log as
+	# they happen, not only at vduse_down, which a stalled run never reaches
+	tail -f "/tmp/vduse-$vname.out" 2>/dev/null | awk '/error/ { print "@@L1 vduse-live " $0; fflush() }' &
 	if ! wait_for "vduse-net $vname ready" "/tmp/vduse-$vname.out" 20; then
 		sed 's/^/@@L1 vduse-out /' "/tmp/vduse-$vname.out"
 		return 1
