@@ -400,7 +400,9 @@ def evaluate(res, plan, kernel, runs, l1marks, lane):
         res.ok(f"{name}-boot", not probs, "; ".join(probs))
 
     evaluate_net(res, plan, runs.get("net"), lane)
-    evaluate_vduse(res, plan, runs.get("vduse"), l1marks, lane)
+    # every run's L1 marks too: the daemons of the vmig and xchg runs
+    everywhere = l1marks + [(k, v) for r in runs.values() for lv, k, v in r.marks if lv == "L1"]
+    evaluate_vduse(res, plan, runs.get("vduse"), l1marks, lane, everywhere)
     evaluate_vmig(res, plan, runs.get("vmig"))
     evaluate_xchg(res, runs, lane)
     evaluate_ctrl(res, plan, runs.get("ctrl"))
@@ -696,7 +698,7 @@ def _transfer(run, what, sent, received):
     return probs, secs
 
 
-def evaluate_vduse(res, plan, run, l1marks, lane):
+def evaluate_vduse(res, plan, run, l1marks, lane, all_l1marks):
     """The vhost-vdpa run: the device, the fd-leak cycles, the error
     messages (from L1's marks), then the net run's checks on it."""
     m = dict(l1marks)
@@ -713,6 +715,10 @@ def evaluate_vduse(res, plan, run, l1marks, lane):
         got = m.get(key, "")
         if want not in got:
             probs.append(f"{key}: {got!r} (expected {want!r})")
+    # and no daemon, in any run, reported an error or exited other than 0
+    # (a seccomp kill, say: l1-init.sh forwards their errors as they come)
+    probs += [f"a daemon said: {v}" for k, v in all_l1marks if k == "vduse-live"]
+    probs += [f"exit: {v}" for k, v in all_l1marks if k == "vduse-exit" and not re.search(r" rc=0( |$)", v or "")]
     res.ok("vduse-errors", not probs, "; ".join(probs))
     if run is not None:
         print(f"# vduse: {m.get('vduse-probe', '')}; {cyc}")
